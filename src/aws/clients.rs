@@ -1,0 +1,90 @@
+//! The one place that builds AWS SDK clients: from the standard AWS configuration chain
+//! (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`, instance and web-identity credentials, ...)
+//! or, for `demo`, from an explicit endpoint and static credentials.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+use crate::config::Config;
+
+/// Where AWS is when it is not found the usual way (the in-process simulator of `demo`).
+#[derive(Debug, Clone)]
+pub struct EndpointOverride {
+    pub url: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// Clients for the management (or delegated administrator) account's own credentials.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub organizations: aws_sdk_organizations::Client,
+    /// Regional STS: AssumeRoot is not served by the global endpoint.
+    pub sts: aws_sdk_sts::Client,
+    /// IAM with the exporter's own credentials (`ListOrganizationsFeatures`).
+    pub iam: aws_sdk_iam::Client,
+    /// The shared configuration root sessions are derived from.
+    pub sdk_config: SdkConfig,
+}
+
+/// Organizations and IAM are global services served from us-east-1 in the `aws` partition.
+const DEFAULT_GLOBAL_REGION: &str = "us-east-1";
+
+impl AwsClients {
+    pub async fn new(config: &Config, endpoint: Option<&EndpointOverride>) -> AwsClients {
+        // Throttling on AssumeRoot is common in large organizations: back off up to tens of
+        // seconds, within each account's own timeout.
+        let retry = RetryConfig::standard()
+            .with_max_attempts(5)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(20));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(config.account_timeout.min(Duration::from_secs(30)))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(timeouts);
+        if let Some(e) = endpoint {
+            loader = loader
+                .endpoint_url(&e.url)
+                .region(Region::new(DEFAULT_GLOBAL_REGION))
+                .credentials_provider(Credentials::new(
+                    &e.access_key_id,
+                    &e.secret_access_key,
+                    None,
+                    None,
+                    "demo",
+                ));
+        }
+        let mut sdk_config = loader.load().await;
+        if sdk_config.region().is_none() {
+            sdk_config = sdk_config
+                .into_builder()
+                .region(Region::new(DEFAULT_GLOBAL_REGION))
+                .build();
+        }
+        let sts = aws_sdk_sts::config::Builder::from(&sdk_config)
+            .region(Region::new(config.sts_region.clone()))
+            .build();
+        AwsClients {
+            organizations: aws_sdk_organizations::Client::new(&sdk_config),
+            sts: aws_sdk_sts::Client::from_conf(sts),
+            iam: aws_sdk_iam::Client::new(&sdk_config),
+            sdk_config,
+        }
+    }
+
+    /// An IAM client that signs with temporary root-session credentials. The credentials live
+    /// inside the client only; drop it when the audit is done.
+    pub fn iam_with(&self, credentials: Credentials) -> aws_sdk_iam::Client {
+        let conf = aws_sdk_iam::config::Builder::from(&self.sdk_config)
+            .credentials_provider(credentials)
+            .build();
+        aws_sdk_iam::Client::from_conf(conf)
+    }
+}

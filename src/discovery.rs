@@ -1,0 +1,108 @@
+//! Stage 1: list every account of the organization.
+
+use std::collections::HashSet;
+
+use crate::aws::AwsCallError;
+use crate::aws::errors::classify;
+use crate::model::{Account, FailureReason};
+use crate::telemetry::Telemetry;
+
+/// The organization as `DescribeOrganization` and `ListAccounts` describe it.
+#[derive(Debug, Clone)]
+pub struct Organization {
+    pub id: String,
+    pub management_account_id: String,
+    /// In listing order.
+    pub accounts: Vec<Account>,
+}
+
+/// Most accounts a page may hold.
+const PAGE_SIZE: i32 = 20;
+/// Stop following `NextToken` after this many pages (AWS organizations hold at most tens of
+/// thousands of accounts): a token that never ends is a bug, not a bigger organization.
+const MAX_PAGES: usize = 50_000;
+
+fn malformed(operation: &'static str, message: impl Into<String>) -> AwsCallError {
+    AwsCallError {
+        service: "organizations",
+        operation,
+        reason: FailureReason::Other,
+        message: message.into(),
+    }
+}
+
+pub async fn discover(
+    client: &aws_sdk_organizations::Client,
+    telemetry: &Telemetry,
+) -> Result<Organization, AwsCallError> {
+    let described = client
+        .describe_organization()
+        .send()
+        .await
+        .map_err(|e| classify("organizations", "DescribeOrganization", &e));
+    telemetry.record("organizations", "DescribeOrganization", &described);
+    let described = described?;
+    let org = described
+        .organization()
+        .ok_or_else(|| malformed("DescribeOrganization", "answer holds no Organization"))?;
+    let management_account_id = org
+        .master_account_id()
+        .ok_or_else(|| malformed("DescribeOrganization", "answer holds no MasterAccountId"))?
+        .to_string();
+    let id = org.id().unwrap_or_default().to_string();
+
+    let mut accounts = Vec::new();
+    let mut seen = HashSet::new();
+    let mut seen_tokens = HashSet::new();
+    let mut next_token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let page = client
+            .list_accounts()
+            .max_results(PAGE_SIZE)
+            .set_next_token(next_token.clone())
+            .send()
+            .await
+            .map_err(|e| classify("organizations", "ListAccounts", &e));
+        telemetry.record("organizations", "ListAccounts", &page);
+        let page = page?;
+        for a in page.accounts() {
+            let Some(account_id) = a.id() else {
+                return Err(malformed("ListAccounts", "an account without Id"));
+            };
+            if !seen.insert(account_id.to_string()) {
+                continue;
+            }
+            // `State` supersedes the deprecated `Status`; older answers carry only the latter.
+            let status = a
+                .state()
+                .map(|s| s.as_str().to_string())
+                .or_else(|| a.status().map(|s| s.as_str().to_string()))
+                .unwrap_or_else(|| "UNKNOWN".into());
+            accounts.push(Account {
+                id: account_id.to_string(),
+                name: a.name().unwrap_or_default().to_string(),
+                status,
+                is_management: account_id == management_account_id,
+            });
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => {
+                if !seen_tokens.insert(t.to_string()) {
+                    return Err(malformed(
+                        "ListAccounts",
+                        "NextToken repeats; stopping instead of looping",
+                    ));
+                }
+                next_token = Some(t.to_string());
+            }
+            _ => {
+                return Ok(Organization {
+                    id,
+                    management_account_id,
+                    accounts,
+                });
+            }
+        }
+    }
+    Err(malformed("ListAccounts", format!("more than {MAX_PAGES} pages")))
+}

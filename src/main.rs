@@ -1,0 +1,263 @@
+//! The command line: parse flags, set up logging, load the configuration, run a command.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use aws_root_exporter::app;
+use aws_root_exporter::aws::clients::EndpointOverride;
+use aws_root_exporter::config::{self, Config, LogFormat};
+use aws_root_exporter::render::report::{self, Format};
+use aws_root_exporter::simulator::{self, scenario::Scenario};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Prometheus exporter for the root-user credentials of every account of an AWS Organization",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    flags: ConfigFlags,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Refresh in the background and serve /metrics (the default).
+    Serve {
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
+    /// Audit the organization once, print the result on stdout, and exit: 0 when every account
+    /// was audited, 1 when some failed (listed on stderr), 2 on bad configuration.
+    Audit {
+        #[arg(long, value_enum, default_value = "tsv")]
+        format: Format,
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
+    /// Validate the configuration and print the effective values.
+    CheckConfig {
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
+    /// Serve the simulated AWS organization of a scenario file (the project's AWS test double).
+    Simulate {
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Address of the AWS endpoint (Organizations, STS, IAM).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Address of the control API.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        control_listen: SocketAddr,
+    },
+    /// Run the exporter against a built-in simulated organization (config/demo-org.toml).
+    Demo {
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
+}
+
+/// Flags for the configuration keys; each overrides the file and the environment.
+#[derive(Args, Serialize, Default)]
+struct ConfigFlags {
+    /// TOML configuration file.
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<String>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_interval: Option<String>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    concurrency: Option<usize>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_timeout: Option<String>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sts_region: Option<String>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_duration: Option<String>,
+    /// Account ids to audit (comma-separated); all when empty.
+    #[arg(long, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    include_accounts: Vec<String>,
+    /// Account ids never to audit (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    exclude_accounts: Vec<String>,
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<LogFormatArg>,
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<ChecksArg>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum ChecksArg {
+    Summary,
+    Full,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve { flags: cli.flags });
+    let flags = match &command {
+        Command::Simulate {
+            scenario,
+            listen,
+            control_listen,
+        } => {
+            app::init_logging(LogFormat::Text);
+            return report_error(run_simulator(scenario, *listen, *control_listen));
+        }
+        Command::Serve { flags }
+        | Command::Audit { flags, .. }
+        | Command::CheckConfig { flags }
+        | Command::Demo { flags } => flags,
+    };
+    let config = match config::load(flags.config.as_deref(), flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    app::init_logging(config.log_format);
+    let config = Arc::new(config);
+    match command {
+        Command::CheckConfig { .. } => {
+            print!("{}", config.to_toml());
+            ExitCode::SUCCESS
+        }
+        Command::Serve { .. } => report_error(run_serve(config, None)),
+        Command::Audit { format, .. } => run_audit(config, format),
+        Command::Demo { .. } => report_error(run_demo(config)),
+        Command::Simulate { .. } => unreachable!("handled above"),
+    }
+}
+
+fn report_error(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run_serve(config: Arc<Config>, endpoint: Option<EndpointOverride>) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (key `listen`)", config.listen))?;
+        app::serve(config, endpoint, listener, app::shutdown_signal())
+            .await
+            .context("HTTP server failed")
+    })
+}
+
+fn run_audit(config: Arc<Config>, format: Format) -> ExitCode {
+    let snapshot = match runtime() {
+        Ok(rt) => rt.block_on(app::audit_once(config, None)),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !snapshot.refresh_ok {
+        eprintln!("error: cannot list the organization's accounts (see the log above)");
+        return ExitCode::FAILURE;
+    }
+    print!("{}", report::render(&snapshot, format));
+    let failures = report::failures(&snapshot);
+    for (entry, reason) in &failures {
+        eprintln!("not audited: {} ({}): {reason}", entry.account.id, entry.account.name);
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_simulator(scenario: &std::path::Path, listen: SocketAddr, control_listen: SocketAddr) -> anyhow::Result<()> {
+    let scenario = Scenario::load(scenario)?;
+    runtime()?.block_on(async {
+        let running = simulator::start(&scenario, listen, control_listen, std::future::pending())
+            .await
+            .context("cannot bind the simulator's addresses")?;
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "simulator listening on {}", running.endpoint_url())?;
+        writeln!(out, "simulator control listening on {}", running.control_url())?;
+        out.flush()?;
+        drop(out);
+        app::shutdown_signal().await;
+        drop(running);
+        Ok(())
+    })
+}
+
+fn run_demo(config: Arc<Config>) -> anyhow::Result<()> {
+    let scenario = Scenario::parse(app::DEMO_SCENARIO, "config/demo-org.toml (built in)")?;
+    runtime()?.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let running = simulator::start(&scenario, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?, async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .context("cannot start the simulator")?;
+        let endpoint = EndpointOverride {
+            url: running.endpoint_url(),
+            access_key_id: "AKIDDEMOEXPORTER0001".into(),
+            secret_access_key: "demo-secret-not-a-real-key".into(),
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (key `listen`)", config.listen))?;
+        let bound = listener.local_addr()?;
+        let shown = match bound.ip().is_unspecified() {
+            true => format!("127.0.0.1:{}", bound.port()),
+            false => bound.to_string(),
+        };
+        println!(
+            "demo: simulated organization at {} (control API {})",
+            running.endpoint_url(),
+            running.control_url()
+        );
+        println!("demo: metrics at http://{shown}/metrics (first refresh takes a moment; Ctrl-C stops)");
+        let served = app::serve(config, Some(endpoint), listener, app::shutdown_signal()).await;
+        let _ = stop_tx.send(());
+        served.context("HTTP server failed")
+    })
+}

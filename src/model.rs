@@ -1,0 +1,228 @@
+//! Plain data the exporter passes between its stages: accounts found by discovery, what an audit
+//! learned about one account's root user, and why an audit failed.
+
+use std::time::SystemTime;
+
+/// Organization features that `iam:ListOrganizationsFeatures` reports.
+pub const ORGANIZATION_FEATURES: [&str; 2] = ["RootCredentialsManagement", "RootSessions"];
+
+/// One account of the organization, as `organizations:ListAccounts` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    /// The Organizations account state (`ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, `CLOSED`,
+    /// `PENDING_ACTIVATION`, or whatever AWS adds later).
+    pub status: String,
+    pub is_management: bool,
+}
+
+impl Account {
+    pub fn is_active(&self) -> bool {
+        self.status == "ACTIVE"
+    }
+}
+
+/// The four root-user flags of `iam:GetAccountSummary`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct RootSummary {
+    pub mfa_enabled: bool,
+    pub access_keys_present: bool,
+    pub password_present: bool,
+    pub signing_certificates_present: bool,
+}
+
+/// Status of a root access key or signing certificate as IAM reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialStatus {
+    Active,
+    Inactive,
+    /// `Expired` (access keys only) and any status AWS adds later.
+    Other,
+}
+
+impl CredentialStatus {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "Active" => Self::Active,
+            "Inactive" => Self::Inactive,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// One root access key, from `iam:ListAccessKeys` and `iam:GetAccessKeyLastUsed`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AccessKey {
+    /// The access key id (not a secret; AWS prints it in CloudTrail and the console).
+    pub id: String,
+    pub status: CredentialStatus,
+    #[serde(with = "opt_unix")]
+    pub created: Option<SystemTime>,
+    /// `None` when the key was never used, or when its last use could not be read.
+    #[serde(with = "opt_unix")]
+    pub last_used: Option<SystemTime>,
+}
+
+/// Kind of an MFA device, told from the form of its serial number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaType {
+    Virtual,
+    Hardware,
+    Passkey,
+    Sms,
+}
+
+impl MfaType {
+    pub const ALL: [MfaType; 4] = [Self::Virtual, Self::Hardware, Self::Passkey, Self::Sms];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Virtual => "virtual",
+            Self::Hardware => "hardware",
+            Self::Passkey => "passkey",
+            Self::Sms => "sms",
+        }
+    }
+
+    /// Virtual: `arn:aws:iam::ACCOUNT:mfa/NAME`; FIDO security key or passkey:
+    /// `arn:aws:iam::ACCOUNT:u2f/...`; SMS: `...:sms-mfa/...`; a bare serial (no ARN) is a
+    /// hardware TOTP token.
+    pub fn from_serial(serial: &str) -> Self {
+        if !serial.starts_with("arn:") {
+            return Self::Hardware;
+        }
+        let resource = serial.splitn(6, ':').nth(5).unwrap_or("");
+        if resource.starts_with("u2f/") {
+            Self::Passkey
+        } else if resource.starts_with("sms-mfa/") {
+            Self::Sms
+        } else {
+            Self::Virtual
+        }
+    }
+}
+
+/// The root user's console password, from `iam:GetLoginProfile` and `iam:GetUser`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Password {
+    #[serde(with = "opt_unix")]
+    pub created: Option<SystemTime>,
+    #[serde(with = "opt_unix")]
+    pub last_used: Option<SystemTime>,
+}
+
+/// What the deeper calls of a `full` audit learned. Each part is `None` when its call failed
+/// (the failure is then listed in [`AuditFindings::failed_operations`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RootDetails {
+    pub access_keys: Option<Vec<AccessKey>>,
+    pub mfa_devices: Option<Vec<MfaType>>,
+    /// `Some(None)`: read, and there is no password.
+    pub password: Option<Option<Password>>,
+    pub signing_certificates: Option<Vec<CredentialStatus>>,
+}
+
+/// Everything one successful audit of one account learned.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditFindings {
+    pub summary: RootSummary,
+    /// Present in `full` mode.
+    pub details: Option<RootDetails>,
+    /// Deeper calls that failed while the summary was read (partial result).
+    pub failed_operations: Vec<(&'static str, FailureReason)>,
+}
+
+/// Why an audit (or one AWS call) failed. A bounded set: these strings become label values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    AccessDenied,
+    RootAccessNotEnabled,
+    Throttled,
+    Timeout,
+    Network,
+    Other,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 6] = [
+        Self::AccessDenied,
+        Self::RootAccessNotEnabled,
+        Self::Throttled,
+        Self::Timeout,
+        Self::Network,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessDenied => "access_denied",
+            Self::RootAccessNotEnabled => "root_access_not_enabled",
+            Self::Throttled => "throttled",
+            Self::Timeout => "timeout",
+            Self::Network => "network",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Seconds since the Unix epoch, for metrics and reports.
+pub fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+mod opt_unix {
+    use std::time::SystemTime;
+
+    pub fn serialize<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mfa_type_from_serial_forms() {
+        assert_eq!(
+            MfaType::from_serial("arn:aws:iam::123456789012:mfa/root-account-mfa-device"),
+            MfaType::Virtual
+        );
+        assert_eq!(
+            MfaType::from_serial("arn:aws:iam::123456789012:u2f/root/yubi-ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+            MfaType::Passkey
+        );
+        assert_eq!(MfaType::from_serial("GAHT12345678"), MfaType::Hardware);
+        assert_eq!(
+            MfaType::from_serial("arn:aws:iam::123456789012:sms-mfa/root"),
+            MfaType::Sms
+        );
+        // A virtual device whose name contains "u2f" is still virtual.
+        assert_eq!(
+            MfaType::from_serial("arn:aws:iam::123456789012:mfa/u2f-backup"),
+            MfaType::Virtual
+        );
+    }
+
+    #[test]
+    fn credential_status_parse() {
+        assert_eq!(CredentialStatus::parse("Active"), CredentialStatus::Active);
+        assert_eq!(CredentialStatus::parse("Inactive"), CredentialStatus::Inactive);
+        assert_eq!(CredentialStatus::parse("Expired"), CredentialStatus::Other);
+    }
+}

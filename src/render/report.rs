@@ -1,0 +1,176 @@
+//! The one-shot report of `audit`: the classic tab-separated file, CSV, or JSON.
+
+use serde_json::{Value, json};
+
+use crate::model::{CredentialStatus, MfaType, unix_seconds};
+use crate::snapshot::{AccountEntry, Snapshot};
+
+/// The header of the classic report, byte for byte.
+pub const TSV_HEADER: &str = "accountId\taccountName\tAccountMFAEnabled\tAccountAccessKeysPresent\tAccountPasswordPresent\tAccountSigningCertificatesPresent";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Tsv,
+    Csv,
+    Json,
+}
+
+pub fn render(snapshot: &Snapshot, format: Format) -> String {
+    match format {
+        Format::Tsv => tsv(snapshot),
+        Format::Csv => csv(snapshot),
+        Format::Json => serde_json::to_string_pretty(&json(snapshot)).expect("JSON of plain values") + "\n",
+    }
+}
+
+fn bit(b: bool) -> &'static str {
+    if b { "1" } else { "0" }
+}
+
+/// The classic report: one row per member account audited successfully, in listing order.
+/// Accounts whose audit failed have no row (their state is unknown) and are listed by
+/// [`failures`] instead.
+pub fn tsv(snapshot: &Snapshot) -> String {
+    let mut out = String::from(TSV_HEADER);
+    out.push('\n');
+    for e in snapshot.accounts.iter().filter(|e| e.healthy()) {
+        let s = &e.findings.as_ref().expect("healthy entries have findings").summary;
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\n",
+            e.account.id,
+            e.account.name.replace(['\t', '\n', '\r'], " "),
+            bit(s.mfa_enabled),
+            bit(s.access_keys_present),
+            bit(s.password_present),
+            bit(s.signing_certificates_present)
+        ));
+    }
+    out
+}
+
+/// Audited accounts whose last attempt failed: (account id, name, reason).
+pub fn failures(snapshot: &Snapshot) -> Vec<(&AccountEntry, &'static str)> {
+    snapshot
+        .accounts
+        .iter()
+        .filter(|e| e.audited && !e.healthy())
+        .map(|e| (e, e.failure.map(|r| r.as_str()).unwrap_or("other")))
+        .collect()
+}
+
+const CSV_HEADER: &str = "account_id,account_name,status,management,audited,audit_success,failure_reason,mfa_enabled,access_keys_present,password_present,signing_certificates_present,active_access_keys,inactive_access_keys,access_key_last_used,mfa_device_types,password_created,password_last_used,active_signing_certificates,failed_operations";
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn rfc3339(t: Option<std::time::SystemTime>) -> String {
+    t.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+        .unwrap_or_default()
+}
+
+/// Every account, with empty cells for what is unknown.
+pub fn csv(snapshot: &Snapshot) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    for e in snapshot.accounts.iter() {
+        let f = e.findings.as_deref();
+        let summary = f.map(|f| f.summary);
+        let details = f.and_then(|f| f.details.as_ref());
+        let flag =
+            |get: fn(&crate::model::RootSummary) -> bool| summary.map(|s| bit(get(&s)).to_string()).unwrap_or_default();
+        let keys = details.and_then(|d| d.access_keys.as_ref());
+        let active = keys.map(|k| k.iter().filter(|k| k.status == CredentialStatus::Active).count());
+        let last_used = keys.and_then(|k| k.iter().filter_map(|k| k.last_used).max());
+        let mfa = details
+            .and_then(|d| d.mfa_devices.as_ref())
+            .map(|m| m.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" "));
+        let password = details.and_then(|d| d.password.as_ref());
+        let certs = details.and_then(|d| d.signing_certificates.as_ref());
+        let failed_ops = f
+            .map(|f| {
+                f.failed_operations
+                    .iter()
+                    .map(|(op, r)| format!("{op}:{r}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let row = [
+            e.account.id.clone(),
+            csv_field(&e.account.name),
+            e.account.status.clone(),
+            e.account.is_management.to_string(),
+            e.audited.to_string(),
+            if e.audited && (e.findings.is_some() || e.failure.is_some()) {
+                bit(e.failure.is_none()).to_string()
+            } else {
+                String::new()
+            },
+            e.failure.map(|r| r.as_str().to_string()).unwrap_or_default(),
+            flag(|s| s.mfa_enabled),
+            flag(|s| s.access_keys_present),
+            flag(|s| s.password_present),
+            flag(|s| s.signing_certificates_present),
+            active.map(|n| n.to_string()).unwrap_or_default(),
+            keys.zip(active)
+                .map(|(k, a)| (k.len() - a).to_string())
+                .unwrap_or_default(),
+            rfc3339(last_used),
+            mfa.unwrap_or_default(),
+            rfc3339(password.and_then(|p| p.and_then(|p| p.created))),
+            rfc3339(password.and_then(|p| p.and_then(|p| p.last_used))),
+            certs
+                .map(|c| c.iter().filter(|c| **c == CredentialStatus::Active).count().to_string())
+                .unwrap_or_default(),
+            failed_ops,
+        ];
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+pub fn json(snapshot: &Snapshot) -> Value {
+    let accounts: Vec<Value> = snapshot
+        .accounts
+        .iter()
+        .map(|e| {
+            let f = e.findings.as_deref();
+            json!({
+                "account_id": e.account.id,
+                "account_name": e.account.name,
+                "status": e.account.status,
+                "management": e.account.is_management,
+                "audited": e.audited,
+                "audit_success": if e.audited && (f.is_some() || e.failure.is_some()) { json!(e.failure.is_none()) } else { Value::Null },
+                "failure_reason": e.failure.map(|r| r.as_str()),
+                "last_success": e.last_success.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                "last_success_unix": e.last_success.map(unix_seconds),
+                "summary": f.map(|f| json!({
+                    "AccountMFAEnabled": u8::from(f.summary.mfa_enabled),
+                    "AccountAccessKeysPresent": u8::from(f.summary.access_keys_present),
+                    "AccountPasswordPresent": u8::from(f.summary.password_present),
+                    "AccountSigningCertificatesPresent": u8::from(f.summary.signing_certificates_present),
+                })),
+                "details": f.and_then(|f| f.details.as_ref()).map(|d| json!({
+                    "access_keys": d.access_keys,
+                    "mfa_devices": d.mfa_devices.as_ref().map(|m| m.iter().map(|t: &MfaType| t.as_str()).collect::<Vec<_>>()),
+                    "password": d.password,
+                    "signing_certificates": d.signing_certificates,
+                })),
+                "failed_operations": f.map(|f| f.failed_operations.iter().map(|(op, r)| json!({"operation": op, "reason": r.as_str()})).collect::<Vec<_>>()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    json!({
+        "organization_id": snapshot.organization.id,
+        "management_account_id": snapshot.organization.management_account_id,
+        "features": snapshot.organization.features.as_ref().map(|f| f.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()),
+        "accounts": accounts,
+    })
+}

@@ -1,0 +1,440 @@
+//! The simulator's scenario file: an organization, its accounts and their root users, optional
+//! generated accounts for large organizations, latency and injected faults.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use crate::config::is_account_id;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("scenario {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("scenario {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// Organization features that `iam:ListOrganizationsFeatures` reports.
+pub use crate::model::ORGANIZATION_FEATURES as FEATURES;
+
+/// Organizations account states (the `State` field of an account).
+pub const ACCOUNT_STATES: [&str; 5] = ["PENDING_ACTIVATION", "ACTIVE", "SUSPENDED", "PENDING_CLOSURE", "CLOSED"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub organization: OrganizationSpec,
+    #[serde(default)]
+    pub accounts: Vec<AccountSpec>,
+    pub generate: Option<GenerateSpec>,
+    #[serde(default)]
+    pub latency: LatencySpec,
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationSpec {
+    pub id: String,
+    pub management_account_id: String,
+    /// Name of the management account when `[[accounts]]` does not list it.
+    #[serde(default = "default_management_name")]
+    pub management_account_name: String,
+    #[serde(default = "default_features")]
+    pub features: Vec<String>,
+    /// When set, only these access key ids (and the simulator's own temporary ones) may call;
+    /// any other key gets `InvalidClientTokenId`. When unset, any key acts as the management
+    /// account.
+    #[serde(default)]
+    pub caller_access_key_ids: Option<Vec<String>>,
+}
+
+fn default_management_name() -> String {
+    "management".into()
+}
+
+fn default_features() -> Vec<String> {
+    FEATURES.iter().map(|s| s.to_string()).collect()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSpec {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default = "default_status")]
+    pub status: String,
+    #[serde(default)]
+    pub assume_root: AssumeRootMode,
+    #[serde(default)]
+    pub root: RootSpec,
+}
+
+fn default_status() -> String {
+    "ACTIVE".into()
+}
+
+/// How a root session into the account behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssumeRootMode {
+    #[default]
+    Ok,
+    /// An SCP denies root actions without a carve-out for `aws:AssumedRoot`: AssumeRoot itself
+    /// succeeds, every IAM call in the root session is denied.
+    AccessDenied,
+}
+
+/// The root user's credentials. Also the body of the control API's `PUT .../root`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootSpec {
+    #[serde(default)]
+    pub mfa: Vec<MfaKind>,
+    #[serde(default)]
+    pub password: PasswordSpec,
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeySpec>,
+    #[serde(default)]
+    pub signing_certificates: Vec<CertificateSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaKind {
+    Virtual,
+    Hardware,
+    Passkey,
+    Sms,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+    Expired,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "Active",
+            KeyStatus::Inactive => "Inactive",
+            KeyStatus::Expired => "Expired",
+        }
+    }
+}
+
+/// `true`/`false`, or a table with the password's dates (meaning there is one).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum PasswordSpec {
+    Flag(bool),
+    Dates {
+        #[serde(default, deserialize_with = "opt_time")]
+        created: Option<SystemTime>,
+        #[serde(default, deserialize_with = "opt_time")]
+        last_used: Option<SystemTime>,
+    },
+}
+
+impl Default for PasswordSpec {
+    fn default() -> Self {
+        PasswordSpec::Flag(false)
+    }
+}
+
+impl PasswordSpec {
+    pub fn present(&self) -> bool {
+        !matches!(self, PasswordSpec::Flag(false))
+    }
+}
+
+/// A plain status string, or a table with the key's dates.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum AccessKeySpec {
+    Status(KeyStatus),
+    Detailed {
+        status: KeyStatus,
+        #[serde(default, deserialize_with = "opt_time")]
+        created: Option<SystemTime>,
+        #[serde(default, deserialize_with = "opt_time")]
+        last_used: Option<SystemTime>,
+        /// Service and region of the last use; defaults to `iam` / `us-east-1`.
+        #[serde(default)]
+        last_used_service: Option<String>,
+        #[serde(default)]
+        last_used_region: Option<String>,
+    },
+}
+
+impl AccessKeySpec {
+    pub fn status(&self) -> KeyStatus {
+        match self {
+            AccessKeySpec::Status(s) => *s,
+            AccessKeySpec::Detailed { status, .. } => *status,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum CertificateSpec {
+    Status(KeyStatus),
+    Detailed { status: KeyStatus },
+}
+
+impl CertificateSpec {
+    pub fn status(&self) -> KeyStatus {
+        match self {
+            CertificateSpec::Status(s) | CertificateSpec::Detailed { status: s } => *s,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateSpec {
+    pub accounts: usize,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub access_keys: f64,
+    #[serde(default)]
+    pub password: f64,
+    #[serde(default)]
+    pub mfa: f64,
+    #[serde(default)]
+    pub signing_certificates: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencySpec {
+    #[serde(default)]
+    pub default_ms: u64,
+    /// Per-operation overrides, e.g. `AssumeRoot = 50`.
+    #[serde(default)]
+    pub operations: BTreeMap<String, u64>,
+}
+
+/// An injected fault: answers of `operation` (or every operation, `"*"`) fail as configured.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub operation: String,
+    pub kind: FaultKind,
+    /// Fraction of calls affected (0..=1), drawn from the scenario's seed.
+    #[serde(default = "one")]
+    pub rate: f64,
+    /// Affect only the next `count` matching calls (a burst); unlimited when absent.
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Only for `kind = "slow"`: delay added before answering.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Only calls into this account (AssumeRoot target, or the root session's account).
+    #[serde(default)]
+    pub account_id: Option<String>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// `Throttling` (Query protocols) / `TooManyRequestsException` (Organizations), HTTP 400/429.
+    Throttling,
+    /// HTTP 500 `InternalFailure` / `ServiceUnavailable`.
+    ServerError,
+    /// Answer after `delay_ms`.
+    Slow,
+}
+
+pub const FAULT_KINDS: &str = "throttling, server_error, slow";
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text, &shown)
+    }
+
+    pub fn parse(text: &str, shown: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            path: shown.to_string(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        scenario.validate().map_err(|message| ScenarioError::Invalid {
+            path: shown.to_string(),
+            message,
+        })?;
+        Ok(scenario)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let org = &self.organization;
+        if !org.id.starts_with("o-") || org.id.len() < 12 {
+            return Err(format!(
+                "organization.id {:?} is not an organization id (\"o-\" then 10 to 32 lowercase letters or digits)",
+                org.id
+            ));
+        }
+        if !is_account_id(&org.management_account_id) {
+            return Err(format!(
+                "organization.management_account_id {:?} is not an account id (exactly 12 digits)",
+                org.management_account_id
+            ));
+        }
+        if let Some(bad) = org.features.iter().find(|f| !FEATURES.contains(&f.as_str())) {
+            return Err(format!(
+                "organization.features: unknown feature {bad:?}; allowed: {}",
+                FEATURES.join(", ")
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            if !is_account_id(&a.id) {
+                return Err(format!(
+                    "accounts[{i}].id {:?} is not an account id (exactly 12 digits)",
+                    a.id
+                ));
+            }
+            if !seen.insert(a.id.as_str()) {
+                return Err(format!("accounts[{i}].id {:?} is listed twice", a.id));
+            }
+            if a.name.is_empty() {
+                return Err(format!("accounts[{i}].name is empty"));
+            }
+            if !ACCOUNT_STATES.contains(&a.status.as_str()) {
+                return Err(format!(
+                    "accounts[{i}].status {:?} is not an account state; allowed: {}",
+                    a.status,
+                    ACCOUNT_STATES.join(", ")
+                ));
+            }
+        }
+        if let Some(g) = &self.generate {
+            if g.accounts > 100_000 {
+                return Err(format!(
+                    "generate.accounts = {} is too many; allowed: 0 to 100000",
+                    g.accounts
+                ));
+            }
+            for (key, v) in [
+                ("access_keys", g.access_keys),
+                ("password", g.password),
+                ("mfa", g.mfa),
+                ("signing_certificates", g.signing_certificates),
+            ] {
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(format!("generate.{key} = {v} is not a fraction; allowed: 0.0 to 1.0"));
+                }
+            }
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            if !(0.0..=1.0).contains(&f.rate) {
+                return Err(format!(
+                    "faults[{i}].rate = {} is not a fraction; allowed: 0.0 to 1.0",
+                    f.rate
+                ));
+            }
+            if let Some(id) = &f.account_id
+                && !is_account_id(id)
+            {
+                return Err(format!(
+                    "faults[{i}].account_id {id:?} is not an account id (exactly 12 digits)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn opt_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+    // TOML offers native datetimes and strings; accept both, in RFC 3339.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Date(toml::value::Datetime),
+        Text(String),
+    }
+    let text = match Option::<Raw>::deserialize(d)? {
+        None => return Ok(None),
+        Some(Raw::Date(dt)) => dt.to_string(),
+        Some(Raw::Text(s)) => s,
+    };
+    humantime::parse_rfc3339_weak(&text).map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a date-time; expected RFC 3339 like \"2025-01-31T12:00:00Z\""
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[organization]
+id = "o-exampleorg1"
+management_account_id = "111111111111"
+"#;
+
+    #[test]
+    fn minimal_scenario_has_all_features() {
+        let s = Scenario::parse(MINIMAL, "t").unwrap();
+        assert_eq!(s.organization.features.len(), 2);
+        assert!(s.accounts.is_empty());
+    }
+
+    #[test]
+    fn rich_fields_parse() {
+        let text = format!(
+            "{MINIMAL}\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nroot = {{ mfa = [\"passkey\"], password = {{ created = \"2024-01-01T00:00:00Z\" }}, access_keys = [\"Inactive\", {{ status = \"Active\", last_used = \"2025-02-03T04:05:06Z\" }}], signing_certificates = [\"Active\"] }}\n"
+        );
+        let s = Scenario::parse(&text, "t").unwrap();
+        let root = &s.accounts[0].root;
+        assert!(root.password.present());
+        assert_eq!(root.access_keys[0].status(), KeyStatus::Inactive);
+        assert_eq!(root.access_keys[1].status(), KeyStatus::Active);
+        assert_eq!(root.mfa, vec![MfaKind::Passkey]);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let bad_status = format!("{MINIMAL}\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nstatus = \"GONE\"\n");
+        let err = Scenario::parse(&bad_status, "t").unwrap_err().to_string();
+        assert!(
+            err.contains("accounts[0].status \"GONE\"") && err.contains("ACTIVE"),
+            "{err}"
+        );
+
+        let bad_id = format!("{MINIMAL}\n[[accounts]]\nid = \"22\"\nname = \"a\"\n");
+        let err = Scenario::parse(&bad_id, "t").unwrap_err().to_string();
+        assert!(err.contains("accounts[0].id \"22\""), "{err}");
+
+        let bad_mfa =
+            format!("{MINIMAL}\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nroot = {{ mfa = [\"phone\"] }}\n");
+        let err = Scenario::parse(&bad_mfa, "t").unwrap_err().to_string();
+        assert!(err.contains("phone"), "{err}");
+
+        let bad_feature = MINIMAL.replace("111111111111\"", "111111111111\"\nfeatures = [\"Nope\"]");
+        let err = Scenario::parse(&bad_feature, "t").unwrap_err().to_string();
+        assert!(err.contains("Nope") && err.contains("RootSessions"), "{err}");
+    }
+}

@@ -1,0 +1,314 @@
+//! The simulator's mutable world: the organization's accounts and their root users, the root
+//! sessions it has issued, the injected faults, and a count of calls per operation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use super::scenario::{
+    AccessKeySpec, AssumeRootMode, CertificateSpec, FaultKind, FaultSpec, KeyStatus, MfaKind, PasswordSpec, RootSpec,
+    Scenario,
+};
+
+/// Deterministic pseudo-random numbers (SplitMix64): reproducible generated organizations and
+/// fault draws without a dependency.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn fraction(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// `n` characters from an alphabet.
+    pub fn token(&mut self, alphabet: &[u8], n: usize) -> String {
+        (0..n)
+            .map(|_| alphabet[(self.next_u64() % alphabet.len() as u64) as usize] as char)
+            .collect()
+    }
+}
+
+pub const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+pub const BASE64ISH: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+#[derive(Debug, Clone)]
+pub struct SimAccount {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub status: String,
+    pub assume_root: AssumeRootMode,
+    pub root: RootState,
+    pub joined: SystemTime,
+}
+
+/// A root access key or signing certificate with the id the simulator gave it.
+#[derive(Debug, Clone)]
+pub struct SimKey {
+    pub id: String,
+    pub spec: AccessKeySpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimCertificate {
+    pub id: String,
+    pub spec: CertificateSpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct RootState {
+    pub mfa: Vec<MfaKind>,
+    pub password: PasswordSpec,
+    pub access_keys: Vec<SimKey>,
+    pub signing_certificates: Vec<SimCertificate>,
+}
+
+/// Temporary credentials issued by AssumeRoot.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub secret: String,
+    pub token: String,
+    pub account_id: String,
+    pub task_policy: String,
+    pub expires: SystemTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActiveFault {
+    pub spec: FaultSpec,
+    pub remaining: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct World {
+    pub organization_id: String,
+    pub management_account_id: String,
+    pub features: Vec<String>,
+    pub caller_access_key_ids: Option<Vec<String>>,
+    pub accounts: Vec<SimAccount>,
+    index: HashMap<String, usize>,
+    pub sessions: HashMap<String, Session>,
+    pub faults: Vec<ActiveFault>,
+    pub calls: BTreeMap<String, u64>,
+    pub rng: Rng,
+}
+
+/// A fixed join date for scenario accounts, so listings are reproducible.
+fn joined_epoch() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_836_800) // 2020-01-01T00:00:00Z
+}
+
+impl World {
+    pub fn new(scenario: &Scenario) -> World {
+        let seed = scenario.generate.as_ref().map(|g| g.seed).unwrap_or(0);
+        let mut rng = Rng::new(seed ^ 0x5EED);
+        let org = &scenario.organization;
+        let mut accounts = Vec::new();
+        if !scenario.accounts.iter().any(|a| a.id == org.management_account_id) {
+            accounts.push(SimAccount {
+                id: org.management_account_id.clone(),
+                name: org.management_account_name.clone(),
+                email: format!("{}@example.com", org.management_account_name),
+                status: "ACTIVE".into(),
+                assume_root: AssumeRootMode::Ok,
+                root: RootState::from_spec(
+                    &RootSpec {
+                        mfa: vec![MfaKind::Hardware],
+                        ..RootSpec::default()
+                    },
+                    &org.management_account_id,
+                    &mut rng,
+                ),
+                joined: joined_epoch(),
+            });
+        }
+        for a in &scenario.accounts {
+            accounts.push(SimAccount {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                email: a.email.clone().unwrap_or_else(|| format!("aws+{}@example.com", a.id)),
+                status: a.status.clone(),
+                assume_root: a.assume_root,
+                root: RootState::from_spec(&a.root, &a.id, &mut rng),
+                joined: joined_epoch(),
+            });
+        }
+        if let Some(g) = &scenario.generate {
+            let mut grng = Rng::new(g.seed);
+            let mut n = 0usize;
+            let mut candidate: u64 = 500_000_000_000;
+            while n < g.accounts {
+                candidate += 1 + grng.next_u64() % 997;
+                let id = format!("{candidate:012}");
+                if accounts.iter().any(|a| a.id == id) {
+                    continue;
+                }
+                let mut spec = RootSpec::default();
+                if grng.fraction() < g.mfa {
+                    spec.mfa = vec![MfaKind::Virtual];
+                }
+                if grng.fraction() < g.password {
+                    spec.password = PasswordSpec::Flag(true);
+                }
+                if grng.fraction() < g.access_keys {
+                    spec.access_keys = vec![AccessKeySpec::Status(KeyStatus::Active)];
+                }
+                if grng.fraction() < g.signing_certificates {
+                    spec.signing_certificates = vec![CertificateSpec::Status(KeyStatus::Active)];
+                }
+                n += 1;
+                accounts.push(SimAccount {
+                    name: format!("generated-{n:05}"),
+                    email: format!("aws+{id}@example.com"),
+                    status: "ACTIVE".into(),
+                    assume_root: AssumeRootMode::Ok,
+                    root: RootState::from_spec(&spec, &id, &mut rng),
+                    joined: joined_epoch(),
+                    id,
+                });
+            }
+        }
+        let index = accounts.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
+        World {
+            organization_id: org.id.clone(),
+            management_account_id: org.management_account_id.clone(),
+            features: org.features.clone(),
+            caller_access_key_ids: org.caller_access_key_ids.clone(),
+            accounts,
+            index,
+            sessions: HashMap::new(),
+            faults: scenario
+                .faults
+                .iter()
+                .map(|f| ActiveFault {
+                    spec: f.clone(),
+                    remaining: f.count,
+                })
+                .collect(),
+            calls: BTreeMap::new(),
+            rng,
+        }
+    }
+
+    pub fn account(&self, id: &str) -> Option<&SimAccount> {
+        self.index.get(id).map(|&i| &self.accounts[i])
+    }
+
+    pub fn account_mut(&mut self, id: &str) -> Option<&mut SimAccount> {
+        self.index.get(id).map(|&i| &mut self.accounts[i])
+    }
+
+    pub fn has_feature(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
+    }
+
+    /// Replace an account's root user (control API). `None` when the account is unknown.
+    pub fn set_root(&mut self, id: &str, spec: &RootSpec) -> Option<()> {
+        let mut rng = self.rng.clone();
+        let account = self.account_mut(id)?;
+        account.root = RootState::from_spec(spec, id, &mut rng);
+        self.rng = rng;
+        Some(())
+    }
+
+    /// Draw whether a fault hits this call; consumes one from a burst when it does.
+    pub fn fault_for(&mut self, operation: &str, account_id: Option<&str>) -> Option<(FaultKind, u64)> {
+        for i in 0..self.faults.len() {
+            let f = &self.faults[i];
+            let op_matches = f.spec.operation == "*" || f.spec.operation == operation;
+            let account_matches = match (&f.spec.account_id, account_id) {
+                (None, _) => true,
+                (Some(want), Some(got)) => want == got,
+                (Some(_), None) => false,
+            };
+            if !op_matches || !account_matches || f.remaining == Some(0) {
+                continue;
+            }
+            let rate = f.spec.rate;
+            if rate < 1.0 && self.rng.fraction() >= rate {
+                continue;
+            }
+            let f = &mut self.faults[i];
+            if let Some(r) = f.remaining.as_mut() {
+                *r -= 1;
+            }
+            return Some((f.spec.kind, f.spec.delay_ms));
+        }
+        None
+    }
+
+    /// Issue root-session credentials for `account_id`.
+    pub fn issue_session(&mut self, account_id: &str, task_policy: &str, duration: Duration) -> (String, Session) {
+        let akid = format!("ASIA{}", self.rng.token(UPPER_DIGITS, 16));
+        let session = Session {
+            secret: self.rng.token(BASE64ISH, 40),
+            token: format!("IQoJb3JpZ2luX2Vj{}", self.rng.token(BASE64ISH, 120)),
+            account_id: account_id.to_string(),
+            task_policy: task_policy.to_string(),
+            expires: SystemTime::now() + duration,
+        };
+        // Forget sessions that expired long ago, so a long run does not grow without bound.
+        let horizon = SystemTime::now() - Duration::from_secs(3600);
+        self.sessions.retain(|_, s| s.expires > horizon);
+        self.sessions.insert(akid.clone(), session.clone());
+        (akid, session)
+    }
+
+    pub fn count_call(&mut self, operation: &str) {
+        *self.calls.entry(operation.to_string()).or_default() += 1;
+    }
+}
+
+impl RootState {
+    pub fn from_spec(spec: &RootSpec, account_id: &str, rng: &mut Rng) -> RootState {
+        let tail = &account_id[account_id.len().saturating_sub(4)..];
+        RootState {
+            mfa: spec.mfa.clone(),
+            password: spec.password.clone(),
+            access_keys: spec
+                .access_keys
+                .iter()
+                .map(|k| SimKey {
+                    id: format!("AKIA{tail}{}", rng.token(UPPER_DIGITS, 12)),
+                    spec: k.clone(),
+                })
+                .collect(),
+            signing_certificates: spec
+                .signing_certificates
+                .iter()
+                .map(|c| SimCertificate {
+                    id: rng.token(UPPER_DIGITS, 32),
+                    spec: c.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// MFA serial numbers in the forms AWS uses for each device kind.
+    pub fn mfa_serials(&self, account_id: &str) -> Vec<String> {
+        self.mfa
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| match kind {
+                MfaKind::Virtual => format!("arn:aws:iam::{account_id}:mfa/root-account-mfa-device-{i}"),
+                MfaKind::Passkey => {
+                    format!("arn:aws:iam::{account_id}:u2f/root/passkey-{i}-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+                }
+                MfaKind::Hardware => format!("GAHT{:08}", 12_345_678 + i),
+                MfaKind::Sms => format!("arn:aws:iam::{account_id}:sms-mfa/root-{i}"),
+            })
+            .collect()
+    }
+}

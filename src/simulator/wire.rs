@@ -1,0 +1,206 @@
+//! Wire details shared by the simulated services: SigV4 `Authorization` parsing, AWS error
+//! shapes for the JSON 1.1 and Query protocols, XML escaping and timestamps.
+
+use std::time::SystemTime;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// What the simulator reads from a SigV4 `Authorization` header. The signature itself is not
+/// verified: the simulator checks the header's form and its credential scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigV4 {
+    pub access_key_id: String,
+    pub region: String,
+    pub service: String,
+}
+
+/// Parse `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
+/// SignedHeaders=a;b, Signature=hex`.
+pub fn parse_authorization(value: &str) -> Result<SigV4, String> {
+    let rest = value
+        .strip_prefix("AWS4-HMAC-SHA256 ")
+        .ok_or_else(|| "Authorization header must use the AWS4-HMAC-SHA256 algorithm".to_string())?;
+    let mut credential = None;
+    let mut signed_headers = None;
+    let mut signature = None;
+    for part in rest.split(',') {
+        let part = part.trim();
+        if let Some(v) = part.strip_prefix("Credential=") {
+            credential = Some(v);
+        } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
+            signed_headers = Some(v);
+        } else if let Some(v) = part.strip_prefix("Signature=") {
+            signature = Some(v);
+        }
+    }
+    let credential = credential.ok_or("Authorization header requires 'Credential' parameter")?;
+    let signed_headers = signed_headers.ok_or("Authorization header requires 'SignedHeaders' parameter")?;
+    let signature = signature.ok_or("Authorization header requires 'Signature' parameter")?;
+    if signed_headers.is_empty() || !signed_headers.split(';').any(|h| h == "host") {
+        return Err("SignedHeaders must include host".into());
+    }
+    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("Signature must be 64 hexadecimal characters".into());
+    }
+    let parts: Vec<&str> = credential.split('/').collect();
+    if parts.len() != 5 || parts[4] != "aws4_request" || parts[1].len() != 8 || parts[0].is_empty() {
+        return Err(format!(
+            "Credential should be of the form ACCESS_KEY_ID/YYYYMMDD/REGION/SERVICE/aws4_request; got {} parts",
+            parts.len()
+        ));
+    }
+    Ok(SigV4 {
+        access_key_id: parts[0].to_string(),
+        region: parts[2].to_string(),
+        service: parts[3].to_string(),
+    })
+}
+
+/// An AWS error, rendered in the protocol of the service that raised it.
+#[derive(Debug, Clone)]
+pub struct AwsError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        AwsError {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Query protocol (STS, IAM): `<ErrorResponse><Error><Type/><Code/><Message/></Error>`.
+    pub fn query_response(&self, namespace: &str, request_id: &str) -> Response {
+        let kind = if self.status.is_server_error() {
+            "Receiver"
+        } else {
+            "Sender"
+        };
+        let body = format!(
+            "<ErrorResponse xmlns=\"{namespace}\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n",
+            self.code,
+            xml_escape(&self.message)
+        );
+        (
+            self.status,
+            [
+                (header::CONTENT_TYPE, "text/xml"),
+                (header::HeaderName::from_static("x-amzn-requestid"), request_id),
+            ],
+            body,
+        )
+            .into_response()
+    }
+
+    /// JSON 1.1 protocol (Organizations): `{"__type": code, "Message": ...}`.
+    pub fn json_response(&self, request_id: &str) -> Response {
+        let body = serde_json::json!({ "__type": self.code, "Message": self.message }).to_string();
+        (
+            self.status,
+            [
+                (header::CONTENT_TYPE, "application/x-amz-json-1.1"),
+                (header::HeaderName::from_static("x-amzn-requestid"), request_id),
+            ],
+            body,
+        )
+            .into_response()
+    }
+}
+
+/// A successful Query-protocol answer: `<{Op}Response><{Op}Result>inner</...>`.
+pub fn query_ok(operation: &str, namespace: &str, result_inner: &str, request_id: &str) -> Response {
+    let result = if result_inner.is_empty() {
+        String::new()
+    } else {
+        format!("  <{operation}Result>\n{result_inner}  </{operation}Result>\n")
+    };
+    let body = format!(
+        "<{operation}Response xmlns=\"{namespace}\">\n{result}  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</{operation}Response>\n"
+    );
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/xml"),
+            (header::HeaderName::from_static("x-amzn-requestid"), request_id),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub fn json_ok(value: serde_json::Value, request_id: &str) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/x-amz-json-1.1"),
+            (header::HeaderName::from_static("x-amzn-requestid"), request_id),
+        ],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// ISO 8601 as the Query protocols write timestamps.
+pub fn iso8601(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Epoch seconds as JSON 1.1 writes timestamps.
+pub fn epoch_seconds(t: SystemTime) -> f64 {
+    crate::model::unix_seconds(t)
+}
+
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_sigv4_header() {
+        let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20241115/us-east-1/sts/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let s = parse_authorization(h).unwrap();
+        assert_eq!(s.access_key_id, "AKIDEXAMPLE");
+        assert_eq!(s.region, "us-east-1");
+        assert_eq!(s.service, "sts");
+    }
+
+    #[test]
+    fn rejects_malformed_headers() {
+        assert!(parse_authorization("Basic abc").is_err());
+        assert!(
+            parse_authorization(
+                "AWS4-HMAC-SHA256 Credential=AK/2024/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00"
+            )
+            .is_err()
+        );
+        assert!(parse_authorization("AWS4-HMAC-SHA256 Credential=AK/20241115/us-east-1/sts, SignedHeaders=host, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").is_err());
+    }
+
+    #[test]
+    fn escapes_xml() {
+        assert_eq!(xml_escape("a<b&\"c\""), "a&lt;b&amp;&quot;c&quot;");
+    }
+}

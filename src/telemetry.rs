@@ -1,0 +1,84 @@
+//! The exporter's own cumulative metrics (AWS calls, errors, refreshes), kept in ordinary
+//! registered families; everything about accounts is rendered from the snapshot instead.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use crate::aws::AwsCallError;
+use crate::model::FailureReason;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    service: &'static str,
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    service: &'static str,
+    operation: &'static str,
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefreshLabels {
+    result: &'static str,
+}
+
+/// Cheap to clone; every clone counts into the same families.
+#[derive(Clone, Debug, Default)]
+pub struct Telemetry {
+    requests: Family<CallLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    refreshes: Family<RefreshLabels, Counter>,
+}
+
+impl Telemetry {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "aws_root_exporter_aws_requests",
+            "AWS API calls made by the exporter (one per SDK operation; retries happen inside it)",
+            self.requests.clone(),
+        );
+        registry.register(
+            "aws_root_exporter_aws_request_errors",
+            "AWS API calls that failed after the SDK's retries, by reason code",
+            self.errors.clone(),
+        );
+        registry.register(
+            "aws_root_exporter_refreshes",
+            "Finished refreshes of the organization snapshot, by result",
+            self.refreshes.clone(),
+        );
+    }
+
+    /// Count one AWS call and, if it failed, its error.
+    pub fn record<T>(&self, service: &'static str, operation: &'static str, result: &Result<T, AwsCallError>) {
+        self.requests.get_or_create(&CallLabels { service, operation }).inc();
+        if let Err(e) = result {
+            self.record_error(service, operation, e.reason);
+        }
+    }
+
+    pub fn record_error(&self, service: &'static str, operation: &'static str, reason: FailureReason) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                service,
+                operation,
+                code: reason.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn record_refresh(&self, success: bool) {
+        let result = if success { "success" } else { "failure" };
+        self.refreshes.get_or_create(&RefreshLabels { result }).inc();
+    }
+
+    /// Calls counted so far for one operation (for tests and benchmarks).
+    pub fn requests_for(&self, service: &'static str, operation: &'static str) -> u64 {
+        self.requests.get_or_create(&CallLabels { service, operation }).get()
+    }
+}

@@ -1,0 +1,289 @@
+//! The audit through the real AWS SDK, over HTTP, against the simulator.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_root_exporter::app::audit_once;
+use aws_root_exporter::config::Checks;
+use aws_root_exporter::model::{CredentialStatus, FailureReason, MfaType};
+use aws_root_exporter::snapshot::{AccountEntry, Snapshot};
+use common::{DEMO, Sim, config, expected_accounts, put_json};
+use serde_json::json;
+
+fn entry<'a>(s: &'a Snapshot, id: &str) -> &'a AccountEntry {
+    s.accounts
+        .iter()
+        .find(|e| e.account.id == id)
+        .unwrap_or_else(|| panic!("account {id} listed"))
+}
+
+#[tokio::test]
+async fn demo_scenario_audits_every_member_as_the_scenario_says() {
+    let sim = Sim::start(DEMO).await;
+    let snap = audit_once(config(|_| {}), Some(&sim.endpoint())).await;
+    assert!(snap.refresh_ok);
+    let expected = expected_accounts(DEMO);
+    // Every scenario account plus the management account, in listing order.
+    assert_eq!(snap.accounts.len(), expected.len() + 1);
+    let mgmt = entry(&snap, "111111111111");
+    assert!(mgmt.account.is_management && !mgmt.audited && mgmt.findings.is_none());
+    for x in &expected {
+        let e = entry(&snap, &x.id);
+        assert_eq!(e.account.name, x.name);
+        assert_eq!(e.account.status, x.status);
+        if x.status != "ACTIVE" {
+            assert!(
+                !e.audited && e.findings.is_none(),
+                "{} is not active and must not be audited",
+                x.id
+            );
+            continue;
+        }
+        assert!(e.audited);
+        if x.scp_blocked {
+            assert_eq!(e.failure, Some(FailureReason::AccessDenied), "{}", x.id);
+            assert!(
+                e.findings.is_none() && e.last_success.is_none(),
+                "a never-audited account has no findings"
+            );
+            continue;
+        }
+        let s = e.findings.as_ref().expect("audited").summary;
+        assert_eq!(
+            (
+                s.mfa_enabled,
+                s.access_keys_present,
+                s.password_present,
+                s.signing_certificates_present
+            ),
+            (x.mfa, x.keys, x.password, x.certs),
+            "{}",
+            x.id
+        );
+        assert!(e.failure.is_none() && e.last_success.is_some());
+    }
+    // AssumeRoot was never aimed at the management account or the suspended one.
+    assert_eq!(
+        sim.calls("AssumeRoot") as usize,
+        expected.iter().filter(|x| x.status == "ACTIVE").count()
+    );
+}
+
+#[tokio::test]
+async fn full_checks_tell_active_from_inactive_keys_mfa_kinds_and_dates() {
+    let sim = Sim::start(DEMO).await;
+    let snap = audit_once(config(|_| {}), Some(&sim.endpoint())).await;
+    let details = |id: &str| entry(&snap, id).findings.as_ref().unwrap().details.clone().unwrap();
+
+    let inactive_only = details("444444444444");
+    let keys = inactive_only.access_keys.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].status, CredentialStatus::Inactive);
+    assert!(keys[0].last_used.is_none(), "never used: no last-used time");
+
+    let used = details("333333333333");
+    let key = &used.access_keys.unwrap()[0];
+    assert_eq!(key.status, CredentialStatus::Active);
+    assert_eq!(
+        key.last_used,
+        Some(humantime::parse_rfc3339("2025-11-01T12:00:00Z").unwrap())
+    );
+    assert_eq!(
+        key.created,
+        Some(humantime::parse_rfc3339("2019-03-02T10:00:00Z").unwrap())
+    );
+    let pw = used.password.unwrap().unwrap();
+    assert_eq!(
+        pw.created,
+        Some(humantime::parse_rfc3339("2019-03-01T09:00:00Z").unwrap())
+    );
+    assert_eq!(
+        pw.last_used,
+        Some(humantime::parse_rfc3339("2025-10-30T08:15:00Z").unwrap())
+    );
+
+    assert_eq!(details("666666666666").mfa_devices.unwrap(), vec![MfaType::Virtual]);
+    assert_eq!(details("777777777777").mfa_devices.unwrap(), vec![MfaType::Hardware]);
+    assert_eq!(details("888888888888").mfa_devices.unwrap(), vec![MfaType::Passkey]);
+    assert_eq!(
+        details("999999999999").mfa_devices.unwrap(),
+        vec![MfaType::Virtual, MfaType::Passkey]
+    );
+    assert_eq!(
+        details("222222222222").password.unwrap(),
+        None,
+        "NoSuchEntity means no password"
+    );
+    assert_eq!(
+        details("123456789012").signing_certificates.unwrap(),
+        vec![CredentialStatus::Active, CredentialStatus::Inactive]
+    );
+}
+
+#[tokio::test]
+async fn summary_checks_make_two_calls_per_account() {
+    let sim = Sim::start(DEMO).await;
+    let snap = audit_once(config(|c| c.checks = Checks::Summary), Some(&sim.endpoint())).await;
+    let audited = snap.accounts.iter().filter(|e| e.audited).count() as u64;
+    assert_eq!(sim.calls("AssumeRoot"), audited);
+    assert_eq!(sim.calls("GetAccountSummary"), audited);
+    assert_eq!(sim.calls("ListAccessKeys"), 0);
+    assert!(
+        snap.accounts
+            .iter()
+            .filter_map(|e| e.findings.as_ref())
+            .all(|f| f.details.is_none())
+    );
+}
+
+#[tokio::test]
+async fn disabled_root_credentials_management_fails_every_member_clearly_without_assume_root() {
+    let scenario = DEMO.replace(
+        r#"features = ["RootCredentialsManagement", "RootSessions"]"#,
+        r#"features = ["RootSessions"]"#,
+    );
+    assert_ne!(scenario, DEMO);
+    let sim = Sim::start(&scenario).await;
+    let snap = audit_once(config(|_| {}), Some(&sim.endpoint())).await;
+    assert_eq!(
+        snap.organization.features,
+        Some(vec![("RootCredentialsManagement", false), ("RootSessions", true)])
+    );
+    for e in snap.accounts.iter().filter(|e| e.audited) {
+        assert_eq!(e.failure, Some(FailureReason::RootAccessNotEnabled), "{}", e.account.id);
+        assert!(e.findings.is_none());
+    }
+    assert_eq!(sim.calls("AssumeRoot"), 0, "no point in a CloudTrail event per account");
+}
+
+#[tokio::test]
+async fn assume_root_without_the_feature_is_access_denied_when_features_are_unreadable() {
+    // The exporter's role may lack iam:ListOrganizationsFeatures; AssumeRoot still fails safely.
+    let scenario = DEMO.replace(
+        r#"features = ["RootCredentialsManagement", "RootSessions"]"#,
+        "features = []",
+    );
+    let sim = Sim::start(&scenario).await;
+    let snap = audit_once(config(|_| {}), Some(&sim.endpoint())).await;
+    assert_eq!(
+        snap.organization.features,
+        Some(vec![("RootCredentialsManagement", false), ("RootSessions", false)])
+    );
+    assert!(
+        snap.accounts
+            .iter()
+            .filter(|e| e.audited)
+            .all(|e| e.failure.is_some() && e.findings.is_none())
+    );
+}
+
+#[tokio::test]
+async fn throttling_storm_is_reported_and_recovers_on_the_next_refresh() {
+    let sim = Sim::start(DEMO).await;
+    let r = put_json(
+        &sim.control("/_simulator/faults"),
+        json!([{ "operation": "AssumeRoot", "kind": "throttling", "account_id": "222222222222" }]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let cfg = config(|c| c.checks = Checks::Summary);
+    let first = audit_once(cfg.clone(), Some(&sim.endpoint())).await;
+    let e = entry(&first, "222222222222");
+    assert_eq!(e.failure, Some(FailureReason::Throttled));
+    assert!(e.findings.is_none());
+    // The SDK retried with backoff before giving up.
+    assert!(sim.calls("AssumeRoot") > first.accounts.iter().filter(|e| e.audited).count() as u64);
+    assert!(entry(&first, "333333333333").healthy(), "other accounts are unaffected");
+
+    put_json(&sim.control("/_simulator/faults"), json!([])).await;
+    let second = audit_once(cfg, Some(&sim.endpoint())).await;
+    assert!(entry(&second, "222222222222").healthy());
+}
+
+#[tokio::test]
+async fn a_slow_account_times_out_without_holding_up_the_others() {
+    let sim = Sim::start(DEMO).await;
+    put_json(
+        &sim.control("/_simulator/faults"),
+        json!([{ "operation": "GetAccountSummary", "kind": "slow", "delay_ms": 4000, "account_id": "555555555555" }]),
+    )
+    .await;
+    let snap = audit_once(config(|c| c.account_timeout = "1s".into()), Some(&sim.endpoint())).await;
+    assert_eq!(entry(&snap, "555555555555").failure, Some(FailureReason::Timeout));
+    assert!(entry(&snap, "222222222222").healthy());
+}
+
+#[tokio::test]
+async fn partial_failure_keeps_the_summary_and_names_the_operation() {
+    let sim = Sim::start(DEMO).await;
+    put_json(
+        &sim.control("/_simulator/faults"),
+        json!([{ "operation": "ListMFADevices", "kind": "server_error", "account_id": "666666666666" }]),
+    )
+    .await;
+    let snap = audit_once(config(|_| {}), Some(&sim.endpoint())).await;
+    let e = entry(&snap, "666666666666");
+    assert!(e.healthy());
+    let f = e.findings.as_ref().unwrap();
+    assert!(f.summary.mfa_enabled);
+    assert_eq!(f.failed_operations, vec![("ListMFADevices", FailureReason::Other)]);
+    assert_eq!(f.details.as_ref().unwrap().mfa_devices, None);
+}
+
+#[tokio::test]
+async fn large_organization_is_paged_completely() {
+    let scenario = format!(
+        "{DEMO}\n[generate]\naccounts = 137\nseed = 7\naccess_keys = 0.1\npassword = 0.5\nmfa = 0.5\nsigning_certificates = 0.05\n"
+    );
+    let sim = Sim::start(&scenario).await;
+    let snap = audit_once(config(|c| c.checks = Checks::Summary), Some(&sim.endpoint())).await;
+    assert_eq!(snap.accounts.len(), 137 + 13);
+    let mut ids: Vec<&str> = snap.accounts.iter().map(|e| e.account.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 150, "no duplicates across pages");
+    assert!(
+        sim.calls("ListAccounts") >= 8,
+        "150 accounts need at least 8 pages of 20"
+    );
+}
+
+#[tokio::test]
+async fn include_and_exclude_filters_select_accounts() {
+    let sim = Sim::start(DEMO).await;
+    let snap = audit_once(
+        config(|c| {
+            c.include_accounts = vec!["222222222222".into(), "333333333333".into()];
+            c.exclude_accounts = vec!["333333333333".into()];
+        }),
+        Some(&sim.endpoint()),
+    )
+    .await;
+    let audited: Vec<&str> = snap
+        .accounts
+        .iter()
+        .filter(|e| e.audited)
+        .map(|e| e.account.id.as_str())
+        .collect();
+    assert_eq!(audited, vec!["222222222222"]);
+    assert_eq!(sim.calls("AssumeRoot"), 1);
+}
+
+#[tokio::test]
+async fn organization_listing_failure_is_a_failed_refresh() {
+    let sim = Sim::start(DEMO).await;
+    put_json(
+        &sim.control("/_simulator/faults"),
+        json!([{ "operation": "ListAccounts", "kind": "server_error" }]),
+    )
+    .await;
+    let snap = tokio::time::timeout(
+        Duration::from_secs(60),
+        audit_once(config(|_| {}), Some(&sim.endpoint())),
+    )
+    .await
+    .unwrap();
+    assert!(!snap.refresh_ok);
+    assert!(snap.accounts.is_empty());
+}

@@ -1,0 +1,131 @@
+//! Shared test helpers: a simulator on loopback, configurations, endpoints.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_root_exporter::aws::clients::EndpointOverride;
+use aws_root_exporter::config::{Config, RawConfig};
+use aws_root_exporter::simulator::{self, RunningSimulator, scenario::Scenario};
+
+pub const DEMO: &str = include_str!("../../config/demo-org.toml");
+
+/// A simulator serving on 127.0.0.1 until the value is dropped.
+pub struct Sim {
+    pub running: RunningSimulator,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Sim {
+    pub async fn start(scenario_toml: &str) -> Sim {
+        let scenario = Scenario::parse(scenario_toml, "test scenario").expect("test scenario parses");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let running = simulator::start(
+            &scenario,
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+            async {
+                let _ = rx.await;
+            },
+        )
+        .await
+        .expect("simulator binds loopback");
+        Sim { running, _stop: tx }
+    }
+
+    pub fn endpoint(&self) -> EndpointOverride {
+        EndpointOverride {
+            url: self.running.endpoint_url(),
+            access_key_id: "AKIDTESTEXPORTER0001".into(),
+            secret_access_key: "test-secret".into(),
+        }
+    }
+
+    pub fn control(&self, path: &str) -> String {
+        format!("{}{path}", self.running.control_url())
+    }
+
+    /// Calls the simulator answered for one operation.
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.running
+            .simulator
+            .world
+            .lock()
+            .unwrap()
+            .calls
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+pub fn config(edit: impl FnOnce(&mut RawConfig)) -> Arc<Config> {
+    let mut raw = RawConfig {
+        listen: "127.0.0.1:0".into(),
+        account_timeout: "10s".into(),
+        ..RawConfig::default()
+    };
+    edit(&mut raw);
+    Arc::new(raw.validate().expect("test config is valid"))
+}
+
+pub async fn put_json(url: &str, body: serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("control API answers")
+}
+
+pub async fn wait_ready(base: &str) {
+    for _ in 0..200 {
+        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{base}/readyz never became ready");
+}
+
+/// Expected root flags of one scenario account, computed from the scenario text alone.
+pub struct Expected {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub scp_blocked: bool,
+    pub mfa: bool,
+    pub keys: bool,
+    pub password: bool,
+    pub certs: bool,
+}
+
+pub fn expected_accounts(scenario_toml: &str) -> Vec<Expected> {
+    let v: toml::Value = toml::from_str(scenario_toml).unwrap();
+    v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let root = a.get("root").cloned().unwrap_or(toml::Value::Table(Default::default()));
+            let non_empty = |k: &str| root.get(k).and_then(|x| x.as_array()).is_some_and(|x| !x.is_empty());
+            let password = match root.get("password") {
+                Some(toml::Value::Boolean(b)) => *b,
+                Some(toml::Value::Table(_)) => true,
+                _ => false,
+            };
+            Expected {
+                id: a["id"].as_str().unwrap().into(),
+                name: a["name"].as_str().unwrap().into(),
+                status: a.get("status").and_then(|s| s.as_str()).unwrap_or("ACTIVE").into(),
+                scp_blocked: a.get("assume_root").and_then(|s| s.as_str()) == Some("access_denied"),
+                mfa: non_empty("mfa"),
+                keys: non_empty("access_keys"),
+                password,
+                certs: non_empty("signing_certificates"),
+            }
+        })
+        .collect()
+}
