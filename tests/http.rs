@@ -1,0 +1,423 @@
+//! `serve` end to end on a real socket against the simulator: readiness, the golden `/metrics`,
+//! the documentation table, state kept across failures, and the router without a socket.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_root_exporter::app;
+use aws_root_exporter::config::Config;
+use common::{DEMO, Sim, config, put_json, wait_ready};
+use serde_json::json;
+
+/// `serve` on 127.0.0.1:0 until dropped.
+struct Served {
+    base: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn serve(sim: &Sim, config: Arc<Config>) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let endpoint = sim.endpoint();
+    tokio::spawn(async move {
+        app::serve(config, Some(endpoint), listener, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Served { base, _stop: tx }
+}
+
+async fn scrape(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Samples of one metric: labels rendered as text -> value.
+fn samples(exposition: &str, name: &str) -> BTreeMap<String, String> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, labels) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            (n == name).then(|| (labels.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+fn value(exposition: &str, name: &str, labels: &str) -> Option<String> {
+    samples(exposition, name).get(labels).cloned()
+}
+
+/// Values that change from run to run become `<volatile>`; samples are sorted within families.
+fn normalise(exposition: &str) -> String {
+    const VOLATILE: [&str; 3] = [
+        "aws_root_audit_last_success_timestamp_seconds",
+        "aws_root_exporter_last_refresh_success_timestamp_seconds",
+        "aws_root_exporter_refresh_duration_seconds",
+    ];
+    let mut out = String::new();
+    let mut block: Vec<String> = Vec::new();
+    let flush = |block: &mut Vec<String>, out: &mut String| {
+        block.sort();
+        for l in block.drain(..) {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    };
+    for line in exposition.lines() {
+        if line.starts_with('#') {
+            flush(&mut block, &mut out);
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let name = line.split(['{', ' ']).next().unwrap();
+        if VOLATILE.contains(&name) {
+            let (series, _) = line.rsplit_once(' ').unwrap();
+            block.push(format!("{series} <volatile>"));
+        } else {
+            block.push(line.to_string());
+        }
+    }
+    flush(&mut block, &mut out);
+    out
+}
+
+#[tokio::test]
+async fn metrics_match_the_golden_file_for_the_demo_organization() {
+    let sim = Sim::start(DEMO).await;
+    let served = serve(&sim, config(|c| c.refresh_interval = "1h".into())).await;
+    wait_ready(&served.base).await;
+    let got = normalise(&scrape(&served.base).await);
+    let path = "tests/golden/demo-org.metrics";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(path).expect("golden file exists; regenerate with UPDATE_GOLDEN=1");
+    assert_eq!(
+        got, want,
+        "/metrics changed; if on purpose, regenerate with UPDATE_GOLDEN=1 cargo test --test http"
+    );
+}
+
+#[tokio::test]
+async fn demo_metrics_show_every_account_and_never_a_clean_value_for_the_blocked_one() {
+    let sim = Sim::start(DEMO).await;
+    let served = serve(&sim, config(|c| c.refresh_interval = "1h".into())).await;
+    wait_ready(&served.base).await;
+    let m = scrape(&served.base).await;
+    let expected = common::expected_accounts(DEMO);
+    let info = samples(&m, "aws_account_info");
+    assert_eq!(info.len(), expected.len() + 1);
+    for x in &expected {
+        let l = format!("account_id=\"{}\",account_name=\"{}\"", x.id, x.name);
+        assert!(
+            info.keys()
+                .any(|k| k.starts_with(&l) && k.contains(&format!("status=\"{}\"", x.status))),
+            "{l}"
+        );
+        if x.status != "ACTIVE" {
+            assert_eq!(value(&m, "aws_root_access_keys_present", &l), None);
+            continue;
+        }
+        if x.scp_blocked {
+            assert_eq!(value(&m, "aws_root_audit_success", &l).as_deref(), Some("0"));
+            for g in [
+                "aws_root_access_keys_present",
+                "aws_root_mfa_enabled",
+                "aws_root_password_present",
+                "aws_root_signing_certificates_present",
+            ] {
+                assert_eq!(value(&m, g, &l), None, "{g} must be absent for a never-audited account");
+            }
+            assert_eq!(
+                value(
+                    &m,
+                    "aws_root_audit_failure_reason",
+                    &format!("{l},reason=\"access_denied\"")
+                )
+                .as_deref(),
+                Some("1")
+            );
+            continue;
+        }
+        let bit = |b: bool| Some(if b { "1" } else { "0" }.to_string());
+        assert_eq!(value(&m, "aws_root_audit_success", &l).as_deref(), Some("1"));
+        assert_eq!(value(&m, "aws_root_access_keys_present", &l), bit(x.keys), "{l}");
+        assert_eq!(value(&m, "aws_root_mfa_enabled", &l), bit(x.mfa), "{l}");
+        assert_eq!(value(&m, "aws_root_password_present", &l), bit(x.password), "{l}");
+        assert_eq!(
+            value(&m, "aws_root_signing_certificates_present", &l),
+            bit(x.certs),
+            "{l}"
+        );
+    }
+    // The deactivated-key-only account: present 1, active 0, inactive 1.
+    let dl = "account_id=\"444444444444\",account_name=\"data-lake\"";
+    assert_eq!(
+        value(&m, "aws_root_access_keys", &format!("{dl},status=\"active\"")).as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        value(&m, "aws_root_access_keys", &format!("{dl},status=\"inactive\"")).as_deref(),
+        Some("1")
+    );
+    let mixed = "account_id=\"999999999999\",account_name=\"mfa-mixed\"";
+    assert_eq!(
+        value(&m, "aws_root_mfa_devices", &format!("{mixed},type=\"passkey\"")).as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        value(&m, "aws_root_mfa_devices", &format!("{mixed},type=\"virtual\"")).as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        value(&m, "aws_root_mfa_devices", &format!("{mixed},type=\"hardware\"")).as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        value(
+            &m,
+            "aws_organizations_feature_enabled",
+            "feature=\"RootCredentialsManagement\""
+        )
+        .as_deref(),
+        Some("1")
+    );
+}
+
+#[tokio::test]
+async fn a_failing_account_keeps_its_last_known_state_and_age() {
+    let sim = Sim::start(DEMO).await;
+    let served = serve(&sim, config(|c| c.refresh_interval = "1s".into())).await;
+    wait_ready(&served.base).await;
+    let l = "account_id=\"333333333333\",account_name=\"legacy-billing\"";
+    let m = scrape(&served.base).await;
+    assert_eq!(value(&m, "aws_root_access_keys_present", l).as_deref(), Some("1"));
+    let first_success = value(&m, "aws_root_audit_last_success_timestamp_seconds", l).unwrap();
+
+    let r = put_json(
+        &sim.control("/_simulator/accounts/333333333333/assume_root"),
+        json!({"mode": "access_denied"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // Also remove the key: the exporter cannot see it, so it must not report 0.
+    put_json(
+        &sim.control("/_simulator/accounts/333333333333/root"),
+        json!({"mfa": [], "password": false, "access_keys": [], "signing_certificates": []}),
+    )
+    .await;
+    let mut m = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        m = scrape(&served.base).await;
+        if value(&m, "aws_root_audit_success", l).as_deref() == Some("0") {
+            break;
+        }
+    }
+    assert_eq!(value(&m, "aws_root_audit_success", l).as_deref(), Some("0"));
+    assert_eq!(
+        value(&m, "aws_root_access_keys_present", l).as_deref(),
+        Some("1"),
+        "last known value kept, never a fresh 0"
+    );
+    let kept = value(&m, "aws_root_audit_last_success_timestamp_seconds", l).unwrap();
+    assert_eq!(kept, first_success, "the age keeps growing from the last success");
+
+    put_json(
+        &sim.control("/_simulator/accounts/333333333333/assume_root"),
+        json!({"mode": "ok"}),
+    )
+    .await;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        m = scrape(&served.base).await;
+        if value(&m, "aws_root_audit_success", l).as_deref() == Some("1") {
+            break;
+        }
+    }
+    assert_eq!(
+        value(&m, "aws_root_access_keys_present", l).as_deref(),
+        Some("0"),
+        "the fresh audit sees the key gone"
+    );
+}
+
+#[tokio::test]
+async fn not_ready_until_the_first_refresh_and_metrics_never_wait_on_aws() {
+    let slow = DEMO.replace(
+        "[organization]",
+        "[latency]\noperations = { DescribeOrganization = 1500 }\n\n[organization]",
+    );
+    let sim = Sim::start(&slow).await;
+    let served = serve(&sim, config(|_| {})).await;
+    let mut healthy = false;
+    for _ in 0..50 {
+        if let Ok(r) = reqwest::get(format!("{}/healthz", served.base)).await {
+            healthy = r.status() == 200;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(healthy);
+    let r = reqwest::get(format!("{}/readyz", served.base)).await.unwrap();
+    assert_eq!(r.status(), 503);
+    let started = std::time::Instant::now();
+    let m = scrape(&served.base).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "a scrape does not wait for AWS"
+    );
+    assert!(m.contains("aws_root_exporter_build_info{version="));
+    assert!(
+        !m.contains("aws_root_access_keys_present{"),
+        "nothing about accounts before the first refresh"
+    );
+    wait_ready(&served.base).await;
+}
+
+#[tokio::test]
+async fn content_negotiation_serves_openmetrics_or_text() {
+    let sim = Sim::start(DEMO).await;
+    let served = serve(&sim, config(|_| {})).await;
+    wait_ready(&served.base).await;
+    let client = reqwest::Client::new();
+    let om = client
+        .get(format!("{}/metrics", served.base))
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        om.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let body = om.text().await.unwrap();
+    assert!(body.ends_with("# EOF\n"));
+    assert!(body.contains("# TYPE aws_root_exporter_refreshes counter"));
+    let text = client.get(format!("{}/metrics", served.base)).send().await.unwrap();
+    assert!(
+        text.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let body = text.text().await.unwrap();
+    assert!(!body.contains("# EOF"));
+    assert!(body.contains("# TYPE aws_root_exporter_refreshes_total counter"));
+    let index = client.get(&served.base).send().await.unwrap().text().await.unwrap();
+    assert!(index.contains("href=\"metrics\""));
+    let missing = client.get(format!("{}/nope", served.base)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+/// Metric name -> documented labels, from the tables of docs/metrics.md.
+fn documented() -> BTreeMap<String, BTreeSet<String>> {
+    let doc = std::fs::read_to_string("docs/metrics.md").unwrap();
+    let mut per_account = false;
+    let mut out = BTreeMap::new();
+    for line in doc.lines() {
+        if line.starts_with("## ") {
+            per_account = line.starts_with("## Per account");
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 5 || !cells[1].starts_with('`') {
+            continue;
+        }
+        let name = cells[1].trim_matches('`').to_string();
+        let mut labels: BTreeSet<String> = cells[3]
+            .split(',')
+            .map(|l| l.trim().trim_matches('`').to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if per_account {
+            labels.insert("account_id".into());
+            labels.insert("account_name".into());
+        }
+        out.insert(name, labels);
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_emitted_metric_and_label_is_documented() {
+    // A scenario that makes every family appear: failures, partial failures, deep data.
+    let sim = Sim::start(DEMO).await;
+    put_json(
+        &sim.control("/_simulator/faults"),
+        json!([{ "operation": "ListMFADevices", "kind": "server_error", "account_id": "666666666666" }]),
+    )
+    .await;
+    let served = serve(&sim, config(|c| c.refresh_interval = "1h".into())).await;
+    wait_ready(&served.base).await;
+    let m = scrape(&served.base).await;
+    let docs = documented();
+    let mut seen = BTreeSet::new();
+    for line in m.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (series, _) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+        let want = docs
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is emitted but not in docs/metrics.md"));
+        for pair in labels.trim_end_matches('}').split("\",").filter(|p| !p.is_empty()) {
+            let key = pair.split('=').next().unwrap();
+            assert!(
+                want.contains(key),
+                "{name} has label {key} that docs/metrics.md does not list"
+            );
+        }
+        seen.insert(name.to_string());
+    }
+    assert!(seen.contains("aws_root_audit_operation_failure") && seen.contains("aws_root_audit_failure_reason"));
+    assert!(seen.len() >= 25, "the scenario exercises nearly every family: {seen:?}");
+}
+
+#[tokio::test]
+async fn router_answers_without_a_socket() {
+    use aws_root_exporter::http::{AppState, app};
+    use aws_root_exporter::render::metrics::registry;
+    use aws_root_exporter::telemetry::Telemetry;
+    use tower::ServiceExt;
+    let (_tx, rx) = tokio::sync::watch::channel(None);
+    let reg = Arc::new(registry(rx.clone(), Duration::from_secs(300), &Telemetry::default()));
+    let router = app(AppState {
+        registry: reg,
+        snapshots: rx,
+    });
+    let req = |uri: &str| {
+        axum::http::Request::builder()
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    assert_eq!(router.clone().oneshot(req("/healthz")).await.unwrap().status(), 200);
+    assert_eq!(router.clone().oneshot(req("/readyz")).await.unwrap().status(), 503);
+    let m = router.oneshot(req("/metrics")).await.unwrap();
+    assert_eq!(m.status(), 200);
+    let body = axum::body::to_bytes(m.into_body(), 1 << 20).await.unwrap();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        text.contains("aws_root_exporter_refresh_interval_seconds 300.0"),
+        "{text}"
+    );
+}
