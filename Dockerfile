@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+#
+# aws-root-exporter container image.
+#
+#   docker build -t aws-root-exporter:0.1.0 .
+#   docker run --rm -p 9312:9312 -e AWS_REGION=us-east-1 \
+#     -v "$PWD/config/aws-root-exporter.toml:/etc/aws-root-exporter/config.toml:ro" \
+#     aws-root-exporter:0.1.0 serve --config /etc/aws-root-exporter/config.toml
+#
+# Needs BuildKit (the default builder of current Docker) for the cache mounts.
+
+ARG RUST_IMAGE=rust:1-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+
+# ---- build ---------------------------------------------------------------------------------
+FROM ${RUST_IMAGE} AS build
+WORKDIR /src
+# .dockerignore keeps target/, .git and local virtualenvs out of the context.
+COPY . .
+# The registry and target caches survive between builds; the binary is copied out of the
+# cached target directory, which is not part of the image layer.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/usr/local/cargo/git \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked \
+ && install -D -m 0755 target/release/aws-root-exporter /out/aws-root-exporter
+
+# ---- runtime -------------------------------------------------------------------------------
+# glibc (the binary is built on bookworm), CA certificates for HTTPS to AWS, nothing else.
+FROM ${RUNTIME_IMAGE}
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="aws-root-exporter" \
+      org.opencontainers.image.description="Prometheus exporter for the root-user credentials of every account of an AWS Organization" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+# org.opencontainers.image.source (and .revision, .created) belong to whoever publishes the
+# image: add them with `docker build --label org.opencontainers.image.source=<repository URL>`.
+
+# ca-certificates is left unpinned on purpose: it should be the newest the release ships.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 65532 nonroot \
+ && useradd --system --uid 65532 --gid 65532 --no-create-home \
+      --home-dir /nonexistent --shell /usr/sbin/nologin nonroot
+
+COPY --from=build /out/aws-root-exporter /usr/local/bin/aws-root-exporter
+
+# Numeric, so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 65532:65532
+EXPOSE 9312
+ENTRYPOINT ["/usr/local/bin/aws-root-exporter"]
+CMD ["serve"]

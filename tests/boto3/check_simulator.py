@@ -1,0 +1,538 @@
+#!/usr/bin/env python3
+"""Cross-check the AWS simulator of aws-root-exporter with boto3, an independent AWS client.
+
+The exporter's own tests drive the simulator with the Rust SDK. This script talks to the same
+simulator with boto3/botocore (a different client, with its own serializers, parsers and
+paginators) and checks that it answers as AWS documents, for the scenario it was started with:
+
+    aws-root-exporter simulate --scenario FILE --listen 127.0.0.1:0
+    python3 tests/boto3/check_simulator.py --endpoint http://127.0.0.1:PORT --scenario FILE
+
+What it checks:
+  * organizations:ListAccounts, paged by hand with MaxResults=3 and NextToken, and through the
+    botocore paginator: no page is larger than asked, no account twice, both walks agree, every
+    account of the scenario is listed with its name, e-mail and status, and the total is the
+    scenario's accounts plus `[generate] accounts` (plus the management account when the
+    scenario does not list it: AWS always lists it);
+  * organizations:DescribeOrganization gives the organization id and management account id;
+  * iam:ListOrganizationsFeatures gives the organization id and the enabled features;
+  * sts:GetCallerIdentity answers;
+  * for each ACTIVE member account with assume_root = "ok": sts:AssumeRoot with the audit task
+    policy, then, with those root-session credentials, iam:GetAccountSummary has the four root
+    flags the scenario implies, and iam:ListUsers (outside the task policy) is AccessDenied;
+  * for each member account with assume_root = "access_denied": AccessDenied, from AssumeRoot
+    itself or from GetAccountSummary inside the session (an SCP without the aws:AssumedRoot
+    carve-out denies the latter);
+  * AssumeRoot on the management account and on an account outside the organization fails
+    with AccessDenied.
+
+Each check prints one line; the last line is "N passed, M failed". The exit status is 0 only when
+nothing failed. Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (defaults:
+AKIDEXAMPLE / secret); no AWS configuration file and no real AWS endpoint is ever used.
+Root-session credentials are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import sys
+import tomllib
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+try:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+except ImportError:  # pragma: no cover - depends on the environment
+    print("boto3 is not installed: python3 -m pip install boto3", file=sys.stderr)
+    sys.exit(2)
+
+AUDIT_TASK_POLICY = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials"
+ROOT_FLAGS = (
+    "AccountMFAEnabled",
+    "AccountAccessKeysPresent",
+    "AccountPasswordPresent",
+    "AccountSigningCertificatesPresent",
+)
+# ListAccounts: the legacy Status enum; State (newer) adds PENDING_ACTIVATION and CLOSED.
+LEGACY_STATUSES = {"ACTIVE", "SUSPENDED", "PENDING_CLOSURE"}
+ALL_STATES = LEGACY_STATUSES | {"PENDING_ACTIVATION", "CLOSED"}
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+PAGE_SIZE = 3
+SESSION_SECONDS = 120
+# AWS models no specific error for an AssumeRoot that is not allowed (the management account, an
+# account outside the organization, an SCP): authorization failures come back as AccessDenied.
+DENIED_CODES = {"AccessDenied"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScenarioAccount:
+    id: str
+    name: str
+    email: str | None
+    status: str
+    assume_root: str
+    flags: dict[str, int]
+
+
+@dataclass
+class Scenario:
+    org_id: str
+    management_id: str
+    features: list[str]
+    accounts: list[ScenarioAccount]
+    generated: int
+
+    @property
+    def explicit_ids(self) -> set[str]:
+        return {a.id for a in self.accounts}
+
+
+def _truthy_password(value: Any) -> bool:
+    # `password = true`, or a table { created = ..., last_used = ... } meaning "has one".
+    if isinstance(value, dict):
+        return True
+    return bool(value)
+
+
+def expected_flags(root: dict[str, Any] | None) -> dict[str, int]:
+    """The four GetAccountSummary flags a scenario root table implies.
+
+    A missing `root` table means a root user without credentials. Access keys count whatever
+    their status: AWS sets AccountAccessKeysPresent for an Inactive key too.
+    """
+    root = root or {}
+    return {
+        "AccountMFAEnabled": int(len(root.get("mfa", []) or []) > 0),
+        "AccountAccessKeysPresent": int(len(root.get("access_keys", []) or []) > 0),
+        "AccountPasswordPresent": int(_truthy_password(root.get("password", False))),
+        "AccountSigningCertificatesPresent": int(
+            len(root.get("signing_certificates", []) or []) > 0
+        ),
+    }
+
+
+def load_scenario(path: str) -> Scenario:
+    with open(path, "rb") as f:
+        doc = tomllib.load(f)
+    org = doc.get("organization", {})
+    accounts = []
+    for raw in doc.get("accounts", []):
+        accounts.append(
+            ScenarioAccount(
+                id=str(raw["id"]),
+                name=str(raw.get("name", "")),
+                email=raw.get("email"),
+                status=str(raw.get("status", "ACTIVE")),
+                assume_root=str(raw.get("assume_root", "ok")),
+                flags=expected_flags(raw.get("root")),
+            )
+        )
+    generate = doc.get("generate", {}) or {}
+    return Scenario(
+        org_id=str(org["id"]),
+        management_id=str(org["management_account_id"]),
+        features=[str(f) for f in org.get("features", [])],
+        accounts=accounts,
+        generated=int(generate.get("accounts", 0) or 0),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks bookkeeping
+# ---------------------------------------------------------------------------------------------
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+@dataclass
+class Results:
+    passed: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def run(self, name: str, fn: Callable[[], str | None]) -> bool:
+        try:
+            detail = fn()
+        except CheckFailed as e:
+            self._fail(name, str(e))
+            return False
+        except botocore.exceptions.ClientError as e:
+            self._fail(name, f"unexpected {error_code(e)}: {error_message(e)}")
+            return False
+        except botocore.exceptions.BotoCoreError as e:
+            self._fail(name, f"{type(e).__name__}: {e}")
+            return False
+        except Exception as e:  # a bug here, or a malformed answer: report, keep going
+            self._fail(name, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+            return False
+        self.passed += 1
+        print(f"ok   {name}" + (f": {detail}" if detail else ""), flush=True)
+        return True
+
+    def _fail(self, name: str, why: str) -> None:
+        self.failed += 1
+        self.failures.append(name)
+        print(f"FAIL {name}: {why}", flush=True)
+
+
+def error_code(e: botocore.exceptions.ClientError) -> str:
+    return str(e.response.get("Error", {}).get("Code", "?"))
+
+
+def error_message(e: botocore.exceptions.ClientError) -> str:
+    return str(e.response.get("Error", {}).get("Message", ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# Clients
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Clients:
+    endpoint: str
+    region: str
+    access_key: str
+    secret_key: str
+
+    def _config(self) -> botocore.config.Config:
+        return botocore.config.Config(
+            region_name=self.region,
+            retries={"max_attempts": 2, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+        )
+
+    def client(self, service: str, credentials: dict[str, str] | None = None):
+        if credentials is None:
+            creds = {
+                "aws_access_key_id": self.access_key,
+                "aws_secret_access_key": self.secret_key,
+            }
+        else:
+            creds = {
+                "aws_access_key_id": credentials["AccessKeyId"],
+                "aws_secret_access_key": credentials["SecretAccessKey"],
+                "aws_session_token": credentials["SessionToken"],
+            }
+        # A bare botocore session: no profile, no config file, only what is passed here.
+        session = boto3.session.Session(region_name=self.region, **creds)
+        return session.client(service, endpoint_url=self.endpoint, config=self._config())
+
+
+# ---------------------------------------------------------------------------------------------
+# Organizations
+# ---------------------------------------------------------------------------------------------
+
+
+def list_accounts_by_hand(org) -> tuple[list[dict[str, Any]], list[int]]:
+    accounts: list[dict[str, Any]] = []
+    sizes: list[int] = []
+    token: str | None = None
+    for _ in range(100_000):  # a NextToken that never ends is a failure, not a hang
+        kwargs: dict[str, Any] = {"MaxResults": PAGE_SIZE}
+        if token:
+            kwargs["NextToken"] = token
+        page = org.list_accounts(**kwargs)
+        batch = page.get("Accounts", [])
+        sizes.append(len(batch))
+        accounts.extend(batch)
+        token = page.get("NextToken")
+        if not token:
+            return accounts, sizes
+    raise CheckFailed("NextToken still present after 100000 pages")
+
+
+def list_accounts_by_paginator(org) -> tuple[list[dict[str, Any]], list[int]]:
+    accounts: list[dict[str, Any]] = []
+    sizes: list[int] = []
+    paginator = org.get_paginator("list_accounts")
+    for page in paginator.paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
+        batch = page.get("Accounts", [])
+        sizes.append(len(batch))
+        accounts.extend(batch)
+    return accounts, sizes
+
+
+def account_state(acct: dict[str, Any]) -> str | None:
+    return acct.get("State") or acct.get("Status")
+
+
+def check_listing(
+    scenario: Scenario, listed: list[dict[str, Any]], sizes: list[int], how: str
+) -> str:
+    require(
+        all(s <= PAGE_SIZE for s in sizes),
+        f"{how}: a page exceeds MaxResults={PAGE_SIZE}: sizes {sizes}",
+    )
+    ids = [a.get("Id") for a in listed]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    require(not dupes, f"{how}: accounts listed more than once: {dupes}")
+    bad = [i for i in ids if not isinstance(i, str) or not ACCOUNT_ID.match(i)]
+    require(not bad, f"{how}: account ids that are not 12 digits: {bad[:5]}")
+
+    by_id = {a["Id"]: a for a in listed}
+    problems = []
+    for want in scenario.accounts:
+        got = by_id.get(want.id)
+        if got is None:
+            problems.append(f"{want.id} ({want.name}) missing")
+            continue
+        if got.get("Name") != want.name:
+            problems.append(f"{want.id}: Name {got.get('Name')!r} != {want.name!r}")
+        if want.email is not None and got.get("Email") != want.email:
+            problems.append(f"{want.id}: Email {got.get('Email')!r} != {want.email!r}")
+        if "State" in got and got["State"] != want.status:
+            problems.append(f"{want.id}: State {got['State']!r} != {want.status!r}")
+        if "Status" in got and want.status in LEGACY_STATUSES and got["Status"] != want.status:
+            problems.append(f"{want.id}: Status {got['Status']!r} != {want.status!r}")
+        if "State" not in got and "Status" not in got:
+            problems.append(f"{want.id}: neither State nor Status")
+        arn = got.get("Arn", "")
+        if not (arn.startswith("arn:aws:organizations::") and arn.endswith("/" + want.id)):
+            problems.append(f"{want.id}: unexpected Arn {arn!r}")
+    for acct in listed:
+        if acct["Id"] in scenario.explicit_ids:
+            continue
+        if not acct.get("Name"):
+            problems.append(f"{acct['Id']}: generated account without a Name")
+        if account_state(acct) not in ALL_STATES:
+            problems.append(f"{acct['Id']}: state {account_state(acct)!r} is not an AWS state")
+    require(not problems, f"{how}: " + "; ".join(problems[:10]))
+
+    require(
+        scenario.management_id in by_id,
+        f"{how}: management account {scenario.management_id} not listed (AWS always lists it)",
+    )
+    management_extra = 0 if scenario.management_id in scenario.explicit_ids else 1
+    want_total = len(scenario.accounts) + scenario.generated + management_extra
+    require(
+        len(listed) == want_total,
+        f"{how}: {len(listed)} accounts, want {want_total} = {len(scenario.accounts)} explicit"
+        f" + {scenario.generated} generated + {management_extra} management",
+    )
+    return f"{len(listed)} accounts in {len(sizes)} pages (sizes {sizes[:8]}{'...' if len(sizes) > 8 else ''})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Root sessions
+# ---------------------------------------------------------------------------------------------
+
+
+def assume_root(sts, target: str) -> dict[str, Any]:
+    return sts.assume_root(
+        TargetPrincipal=target,
+        TaskPolicyArn={"arn": AUDIT_TASK_POLICY},
+        DurationSeconds=SESSION_SECONDS,
+    )
+
+
+def check_credentials(resp: dict[str, Any]) -> dict[str, str]:
+    creds = resp.get("Credentials") or {}
+    for key in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"):
+        require(bool(creds.get(key)), f"AssumeRoot answer lacks Credentials.{key}")
+    expiration = creds["Expiration"]
+    if isinstance(expiration, dt.datetime):
+        now = dt.datetime.now(dt.timezone.utc)
+        if expiration.tzinfo is None:
+            expiration = expiration.replace(tzinfo=dt.timezone.utc)
+        left = (expiration - now).total_seconds()
+        # DurationSeconds=120; allow generous clock skew between the simulator and this host.
+        require(-5 < left <= SESSION_SECONDS + 300, f"Expiration {expiration} is {left:.0f}s away")
+    return creds
+
+
+def expect_denied(fn: Callable[[], Any], what: str) -> str:
+    try:
+        fn()
+    except botocore.exceptions.ClientError as e:
+        code = error_code(e)
+        require(code in DENIED_CODES, f"{what}: error code {code!r}, want one of {sorted(DENIED_CODES)}")
+        return f"{code} ({error_message(e)[:80]})" if error_message(e) else code
+    raise CheckFailed(f"{what} succeeded, want AccessDenied")
+
+
+def audit_ok_account(clients: Clients, sts, acct: ScenarioAccount) -> str:
+    creds = check_credentials(assume_root(sts, acct.id))
+    iam = clients.client("iam", creds)
+    summary = iam.get_account_summary().get("SummaryMap", {})
+    wrong = []
+    for key in ROOT_FLAGS:
+        if key not in summary:
+            wrong.append(f"{key} missing")
+        elif summary[key] != acct.flags[key]:
+            wrong.append(f"{key}={summary[key]} want {acct.flags[key]}")
+    require(not wrong, "GetAccountSummary: " + ", ".join(wrong))
+    denied = expect_denied(iam.list_users, "iam:ListUsers in the audit root session")
+    flags = " ".join(f"{k.removeprefix('Account')}={acct.flags[k]}" for k in ROOT_FLAGS)
+    return f"{flags}; ListUsers -> {denied}"
+
+
+def audit_denied_account(clients: Clients, sts, acct: ScenarioAccount) -> str:
+    try:
+        resp = assume_root(sts, acct.id)
+    except botocore.exceptions.ClientError as e:
+        code = error_code(e)
+        require(code in DENIED_CODES, f"AssumeRoot: error code {code!r}, want AccessDenied")
+        return f"AssumeRoot -> {code}"
+    creds = check_credentials(resp)
+    iam = clients.client("iam", creds)
+    denied = expect_denied(iam.get_account_summary, "GetAccountSummary in the root session")
+    return f"AssumeRoot ok, GetAccountSummary -> {denied}"
+
+
+def unknown_assume_root(acct: ScenarioAccount) -> str:
+    raise CheckFailed(f"unknown assume_root value {acct.assume_root!r} (want ok or access_denied)")
+
+
+def unknown_account_id(taken: set[str]) -> str:
+    for candidate in ("999999999999", "123456789012", "000000000001"):
+        if candidate not in taken:
+            return candidate
+    n = 100000000000
+    while str(n) in taken:
+        n += 1
+    return str(n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoint", required=True, help="simulator URL, e.g. http://127.0.0.1:4566")
+    parser.add_argument("--scenario", required=True, help="the scenario TOML the simulator runs")
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
+    args = parser.parse_args(argv)
+    if not re.match(r"^https?://[^/\s]+", args.endpoint or ""):
+        parser.error(f"--endpoint must be a URL like http://127.0.0.1:4566, got {args.endpoint!r}")
+
+    # Only what this script passes reaches botocore: no profile, no shared config or
+    # credentials file, no endpoint override from the environment.
+    for var in list(os.environ):
+        if var == "AWS_PROFILE" or var == "AWS_DEFAULT_PROFILE" or var.startswith("AWS_ENDPOINT_URL"):
+            del os.environ[var]
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+    scenario = load_scenario(args.scenario)
+    clients = Clients(
+        endpoint=args.endpoint,
+        region=args.region,
+        access_key=os.environ.get("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "secret"),
+    )
+    print(
+        f"scenario {args.scenario}: organization {scenario.org_id}, management"
+        f" {scenario.management_id}, {len(scenario.accounts)} explicit + {scenario.generated}"
+        f" generated accounts; endpoint {args.endpoint}, boto3 {boto3.__version__}",
+        flush=True,
+    )
+
+    results = Results()
+    org = clients.client("organizations")
+    sts = clients.client("sts")
+    iam = clients.client("iam")
+
+    listed: dict[str, list[dict[str, Any]]] = {}
+
+    def by_hand() -> str:
+        accounts, sizes = list_accounts_by_hand(org)
+        listed["hand"] = accounts
+        return check_listing(scenario, accounts, sizes, "NextToken loop")
+
+    def by_paginator() -> str:
+        accounts, sizes = list_accounts_by_paginator(org)
+        listed["paginator"] = accounts
+        return check_listing(scenario, accounts, sizes, "paginator")
+
+    def walks_agree() -> str:
+        require("hand" in listed and "paginator" in listed, "a listing failed above")
+        a = [x["Id"] for x in listed["hand"]]
+        b = [x["Id"] for x in listed["paginator"]]
+        require(a == b, "the two walks list different accounts or orders")
+        return f"{len(a)} accounts, same order"
+
+    def describe_org() -> str:
+        o = org.describe_organization()["Organization"]
+        require(o.get("Id") == scenario.org_id, f"Id {o.get('Id')!r} != {scenario.org_id!r}")
+        require(
+            o.get("MasterAccountId") == scenario.management_id,
+            f"MasterAccountId {o.get('MasterAccountId')!r} != {scenario.management_id!r}",
+        )
+        return f"{o['Id']}, management {o['MasterAccountId']}, FeatureSet {o.get('FeatureSet')}"
+
+    def org_features() -> str:
+        r = iam.list_organizations_features()
+        require(
+            r.get("OrganizationId") == scenario.org_id,
+            f"OrganizationId {r.get('OrganizationId')!r} != {scenario.org_id!r}",
+        )
+        got = sorted(r.get("EnabledFeatures", []))
+        require(got == sorted(scenario.features), f"EnabledFeatures {got} != {sorted(scenario.features)}")
+        return ", ".join(got) or "(none)"
+
+    def caller_identity() -> str:
+        r = sts.get_caller_identity()
+        require(ACCOUNT_ID.match(str(r.get("Account", ""))) is not None, f"Account {r.get('Account')!r}")
+        require(str(r.get("Arn", "")).startswith("arn:aws:"), f"Arn {r.get('Arn')!r}")
+        return f"{r['Account']} {r['Arn']}"
+
+    results.run("organizations:ListAccounts by NextToken, MaxResults=3", by_hand)
+    results.run("organizations:ListAccounts by paginator, PageSize=3", by_paginator)
+    results.run("both ListAccounts walks agree", walks_agree)
+    results.run("organizations:DescribeOrganization", describe_org)
+    results.run("iam:ListOrganizationsFeatures", org_features)
+    results.run("sts:GetCallerIdentity", caller_identity)
+
+    for acct in scenario.accounts:
+        if acct.id == scenario.management_id:
+            continue
+        label = f"{acct.id} ({acct.name}, {acct.status}, assume_root={acct.assume_root})"
+        if acct.status != "ACTIVE":
+            print(f"skip {label}: not ACTIVE, the exporter does not audit it", flush=True)
+            continue
+        if acct.assume_root == "ok":
+            results.run(f"audit {label}", lambda a=acct: audit_ok_account(clients, sts, a))
+        elif acct.assume_root == "access_denied":
+            results.run(f"denied {label}", lambda a=acct: audit_denied_account(clients, sts, a))
+        else:
+            results.run(f"scenario {label}", lambda a=acct: unknown_assume_root(a))
+
+    results.run(
+        f"AssumeRoot on the management account {scenario.management_id} is denied",
+        lambda: expect_denied(lambda: assume_root(sts, scenario.management_id), "AssumeRoot"),
+    )
+    taken = scenario.explicit_ids | {a["Id"] for a in listed.get("hand", [])}
+    stranger = unknown_account_id(taken)
+    results.run(
+        f"AssumeRoot on {stranger}, outside the organization, is denied",
+        lambda: expect_denied(lambda: assume_root(sts, stranger), "AssumeRoot"),
+    )
+
+    print(f"{results.passed} passed, {results.failed} failed", flush=True)
+    return 0 if results.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
