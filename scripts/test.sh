@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it. Installs what the tests need when missing: Debian's
+# prometheus (promtool) and prometheus-alertmanager (amtool), and boto3 in a virtualenv under
+# target/. Everything it starts listens on 127.0.0.1 only and is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+failures=()
+step() {
+  local name=$1
+  shift
+  echo "==> $name"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    echo "FAILED: $name"
+  fi
+}
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_tools() {
+  local missing=()
+  command -v promtool >/dev/null || missing+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  # The Debian package starts its own services where systemd runs; the tests start their own.
+  VENV=target/test-venv
+  if ! "$VENV/bin/python" -c 'import boto3' 2>/dev/null; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check boto3
+  fi
+}
+
+BIN=target/debug/aws-root-exporter
+
+boto3_check() {
+  local out pid url rc
+  out=$(mktemp)
+  "$BIN" simulate --scenario config/demo-org.toml --listen 127.0.0.1:0 >"$out" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 100); do
+    url=$(sed -n 's/^simulator listening on //p' "$out")
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  rc=0
+  AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret \
+    target/test-venv/bin/python tests/boto3/check_simulator.py --endpoint "$url" --scenario config/demo-org.toml || rc=$?
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -f "$out"
+  return $rc
+}
+
+install_tools
+
+step "cargo fmt --check" cargo fmt --check
+step "cargo clippy" cargo clippy --locked --all-targets -- -D warnings
+step "cargo test" cargo test --locked
+step "promtool check rules" promtool check rules deploy/prometheus/*.yml
+step "promtool test rules" promtool test rules tests/rules/*.yaml
+step "amtool check-config" amtool check-config deploy/alertmanager/alertmanager.yml
+step "boto3 against the simulator" boto3_check
+step "end to end: Prometheus, Alertmanager, paging, every query" \
+  python3 tests/e2e/paging_test.py --exporter-bin "$BIN"
+
+echo
+for f in "${failures[@]+"${failures[@]}"}"; do echo "failed step: $f"; done
+echo "suite: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
