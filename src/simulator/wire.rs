@@ -97,9 +97,16 @@ impl AwsError {
             .into_response()
     }
 
-    /// JSON 1.1 protocol (Organizations): `{"__type": code, "Message": ...}`.
+    /// JSON 1.1 protocol (Organizations): `{"__type": code, "Message": ...}`. Authentication
+    /// errors carry the JSON services' own codes.
     pub fn json_response(&self, request_id: &str) -> Response {
-        let body = serde_json::json!({ "__type": self.code, "Message": self.message }).to_string();
+        let code = match self.code {
+            "InvalidClientTokenId" => "UnrecognizedClientException",
+            "MissingAuthenticationToken" => "MissingAuthenticationTokenException",
+            "ExpiredToken" => "ExpiredTokenException",
+            other => other,
+        };
+        let body = serde_json::json!({ "__type": code, "Message": self.message }).to_string();
         (
             self.status,
             [
