@@ -29,6 +29,7 @@ install_tools() {
   local missing=()
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+  command -v curl >/dev/null || missing+=(curl)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"
     as_root apt-get update -qq
@@ -63,6 +64,28 @@ boto3_check() {
   return $rc
 }
 
+# `demo` as a user runs it, then its /metrics through `promtool check metrics`.
+demo_metrics_lint() {
+  local port pid rc=1 body
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$BIN" demo --listen "127.0.0.1:$port" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  body=$(curl -fs "http://127.0.0.1:$port/metrics") || body=""
+  if [ -n "$body" ] && grep -q '^aws_root_audit_success{account_id="135791357913",account_name="locked-down"} 0$' <<<"$body" \
+     && ! grep -q '^aws_root_access_keys_present{account_id="135791357913"' <<<"$body"; then
+    promtool check metrics <<<"$body" && rc=0
+  else
+    echo "demo /metrics lacks the SCP-blocked account's failure, or shows credential gauges for it"
+  fi
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  return $rc
+}
+
 install_tools
 
 step "cargo fmt --check" cargo fmt --check
@@ -71,6 +94,8 @@ step "cargo test" cargo test --locked
 step "promtool check rules" promtool check rules deploy/prometheus/*.yml
 step "promtool test rules" promtool test rules tests/rules/*.yaml
 step "amtool check-config" amtool check-config deploy/alertmanager/alertmanager.yml
+step "demo /metrics: promtool check metrics" demo_metrics_lint
+step "dashboards lint" python3 tests/e2e/lint_dashboards.py
 step "boto3 against the simulator" boto3_check
 step "end to end: Prometheus, Alertmanager, paging, every query" \
   python3 tests/e2e/paging_test.py --exporter-bin "$BIN"
