@@ -262,3 +262,20 @@ async fn control_api_rejects_unknown_accounts_and_bad_bodies() {
         .unwrap();
     assert!(calls.is_object());
 }
+
+#[tokio::test]
+async fn foreign_session_credentials_act_as_the_management_account() {
+    // E.g. an SSO session of the person running the tests: not issued here, so the caller is the
+    // management account, token and all.
+    let sim = Sim::start(DEMO).await;
+    let sso = Credentials::new(
+        "ASIAFOREIGNSESSION01",
+        "secret",
+        Some("foreign-token".into()),
+        None,
+        "sso",
+    );
+    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, sso).await);
+    let described = org.describe_organization().send().await.unwrap();
+    assert_eq!(described.organization().unwrap().id(), Some("o-exampleorg1"));
+}
