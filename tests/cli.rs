@@ -286,3 +286,34 @@ async fn simulate_rejects_a_bad_scenario_with_a_clear_error() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn root_access_not_enabled_is_said_clearly_once_and_per_account() {
+    let scenario = DEMO.replace(
+        r#"features = ["RootCredentialsManagement", "RootSessions"]"#,
+        r#"features = ["RootSessions"]"#,
+    );
+    let sim = Sim::start(&scenario).await;
+    let mut c = exporter();
+    with_sim_env(&mut c, &sim);
+    c.env("RUST_LOG", "info").args(["audit", "--format", "tsv"]);
+    let out = run(c).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr
+            .matches("centralized root access (RootCredentialsManagement) is not enabled")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("not audited: 222222222222 (prod): root_access_not_enabled"),
+        "{stderr}"
+    );
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1,
+        "only the header: no account's values are known"
+    );
+}

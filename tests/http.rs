@@ -421,3 +421,37 @@ async fn router_answers_without_a_socket() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn disabled_root_credentials_management_shows_in_metrics() {
+    let scenario = DEMO.replace(
+        r#"features = ["RootCredentialsManagement", "RootSessions"]"#,
+        r#"features = ["RootSessions"]"#,
+    );
+    let sim = Sim::start(&scenario).await;
+    let served = serve(&sim, config(|c| c.refresh_interval = "1h".into())).await;
+    wait_ready(&served.base).await;
+    let m = scrape(&served.base).await;
+    assert_eq!(
+        value(
+            &m,
+            "aws_organizations_feature_enabled",
+            "feature=\"RootCredentialsManagement\""
+        )
+        .as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        value(&m, "aws_organizations_feature_enabled", "feature=\"RootSessions\"").as_deref(),
+        Some("1")
+    );
+    let reasons = samples(&m, "aws_root_audit_failure_reason");
+    assert_eq!(reasons.len(), 11, "every active member account");
+    assert!(
+        reasons
+            .keys()
+            .all(|k| k.ends_with("reason=\"root_access_not_enabled\"")),
+        "{reasons:?}"
+    );
+    assert!(samples(&m, "aws_root_access_keys_present").is_empty());
+}
