@@ -34,7 +34,8 @@ pub struct Scenario {
     pub generate: Option<GenerateSpec>,
     #[serde(default)]
     pub latency: LatencySpec,
-    #[serde(default)]
+    /// `[[faults]]` (a list), or `[faults.OPERATION]` tables keyed by operation.
+    #[serde(default, deserialize_with = "fault_list")]
     pub faults: Vec<FaultSpec>,
 }
 
@@ -135,13 +136,11 @@ impl KeyStatus {
 
 /// `true`/`false`, or a table with the password's dates (meaning there is one).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[serde(try_from = "toml::Value")]
 pub enum PasswordSpec {
     Flag(bool),
     Dates {
-        #[serde(default, deserialize_with = "opt_time")]
         created: Option<SystemTime>,
-        #[serde(default, deserialize_with = "opt_time")]
         last_used: Option<SystemTime>,
     },
 }
@@ -160,19 +159,15 @@ impl PasswordSpec {
 
 /// A plain status string, or a table with the key's dates.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[serde(try_from = "toml::Value")]
 pub enum AccessKeySpec {
     Status(KeyStatus),
     Detailed {
         status: KeyStatus,
-        #[serde(default, deserialize_with = "opt_time")]
         created: Option<SystemTime>,
-        #[serde(default, deserialize_with = "opt_time")]
         last_used: Option<SystemTime>,
         /// Service and region of the last use; defaults to `iam` / `us-east-1`.
-        #[serde(default)]
         last_used_service: Option<String>,
-        #[serde(default)]
         last_used_region: Option<String>,
     },
 }
@@ -187,7 +182,7 @@ impl AccessKeySpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[serde(try_from = "toml::Value")]
 pub enum CertificateSpec {
     Status(KeyStatus),
     Detailed { status: KeyStatus },
@@ -197,6 +192,98 @@ impl CertificateSpec {
     pub fn status(&self) -> KeyStatus {
         match self {
             CertificateSpec::Status(s) | CertificateSpec::Detailed { status: s } => *s,
+        }
+    }
+}
+
+// The root credential fields take a plain value or a table. Read through `toml::Value` so that a
+// bad entry gets an error naming what is allowed (serde's untagged enums only say "no variant
+// matched"); this works for TOML scenarios and the control API's JSON alike.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordTable {
+    #[serde(default, deserialize_with = "opt_time")]
+    created: Option<SystemTime>,
+    #[serde(default, deserialize_with = "opt_time")]
+    last_used: Option<SystemTime>,
+}
+
+impl TryFrom<toml::Value> for PasswordSpec {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        match v {
+            toml::Value::Boolean(b) => Ok(PasswordSpec::Flag(b)),
+            toml::Value::Table(_) => v
+                .try_into::<PasswordTable>()
+                .map(|t| PasswordSpec::Dates {
+                    created: t.created,
+                    last_used: t.last_used,
+                })
+                .map_err(|e| format!("password: {}", e.to_string().trim())),
+            other => Err(format!(
+                "password {other}: expected true, false or a table {{ created, last_used }}"
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessKeyTable {
+    status: KeyStatus,
+    #[serde(default, deserialize_with = "opt_time")]
+    created: Option<SystemTime>,
+    #[serde(default, deserialize_with = "opt_time")]
+    last_used: Option<SystemTime>,
+    #[serde(default)]
+    last_used_service: Option<String>,
+    #[serde(default)]
+    last_used_region: Option<String>,
+}
+
+const STATUSES: &str = "\"Active\", \"Inactive\", \"Expired\"";
+
+fn status(v: toml::Value, what: &str) -> Result<KeyStatus, String> {
+    let shown = v.to_string();
+    v.try_into::<KeyStatus>()
+        .map_err(|_| format!("{what} status {shown} is not allowed; allowed: {STATUSES}"))
+}
+
+impl TryFrom<toml::Value> for AccessKeySpec {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        match v {
+            toml::Value::String(_) => status(v, "access key").map(AccessKeySpec::Status),
+            toml::Value::Table(_) => v
+                .try_into::<AccessKeyTable>()
+                .map(|t| AccessKeySpec::Detailed {
+                    status: t.status,
+                    created: t.created,
+                    last_used: t.last_used,
+                    last_used_service: t.last_used_service,
+                    last_used_region: t.last_used_region,
+                })
+                .map_err(|e| format!("access key: {}", e.to_string().trim())),
+            other => Err(format!(
+                "access key {other}: expected a status ({STATUSES}) or a table {{ status, created, last_used, last_used_service, last_used_region }}"
+            )),
+        }
+    }
+}
+
+impl TryFrom<toml::Value> for CertificateSpec {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        match v {
+            toml::Value::String(_) => status(v, "signing certificate").map(CertificateSpec::Status),
+            toml::Value::Table(mut t) => match (t.remove("status"), t.is_empty()) {
+                (Some(s), true) => status(s, "signing certificate").map(|status| CertificateSpec::Detailed { status }),
+                _ => Err("signing certificate: a table holds exactly one key, status".into()),
+            },
+            other => Err(format!(
+                "signing certificate {other}: expected a status ({STATUSES}) or {{ status = ... }}"
+            )),
         }
     }
 }
@@ -217,20 +304,42 @@ pub struct GenerateSpec {
     pub signing_certificates: f64,
 }
 
+/// `default_ms`, plus per-operation overrides written either as `operations = { AssumeRoot = 50 }`
+/// or directly as `AssumeRoot = 50` in `[latency]`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "RawLatency")]
 pub struct LatencySpec {
-    #[serde(default)]
     pub default_ms: u64,
-    /// Per-operation overrides, e.g. `AssumeRoot = 50`.
-    #[serde(default)]
     pub operations: BTreeMap<String, u64>,
+}
+
+#[derive(Deserialize)]
+struct RawLatency {
+    #[serde(default)]
+    default_ms: u64,
+    #[serde(default)]
+    operations: BTreeMap<String, u64>,
+    #[serde(flatten)]
+    direct: BTreeMap<String, u64>,
+}
+
+impl From<RawLatency> for LatencySpec {
+    fn from(r: RawLatency) -> Self {
+        let mut operations = r.direct;
+        operations.extend(r.operations);
+        LatencySpec {
+            default_ms: r.default_ms,
+            operations,
+        }
+    }
 }
 
 /// An injected fault: answers of `operation` (or every operation, `"*"`) fail as configured.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
+    /// An operation name, or `"*"` (the default) for every operation.
+    #[serde(default = "any_operation")]
     pub operation: String,
     pub kind: FaultKind,
     /// Fraction of calls affected (0..=1), drawn from the scenario's seed.
@@ -245,6 +354,36 @@ pub struct FaultSpec {
     /// Only calls into this account (AssumeRoot target, or the root session's account).
     #[serde(default)]
     pub account_id: Option<String>,
+}
+
+fn any_operation() -> String {
+    "*".into()
+}
+
+fn fault_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<FaultSpec>, D::Error> {
+    use serde::de::Error;
+    let one = |v: toml::Value, at: String| {
+        v.try_into::<FaultSpec>()
+            .map_err(|e| D::Error::custom(format!("{at}: {} (kinds: {FAULT_KINDS})", e.to_string().trim())))
+    };
+    match toml::Value::deserialize(d)? {
+        toml::Value::Array(list) => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| one(v, format!("faults[{i}]")))
+            .collect(),
+        toml::Value::Table(map) => map
+            .into_iter()
+            .map(|(operation, v)| {
+                let mut f = one(v, format!("faults.{operation}"))?;
+                f.operation = operation;
+                Ok(f)
+            })
+            .collect(),
+        other => Err(D::Error::custom(format!(
+            "faults {other}: expected [[faults]] tables or [faults.OPERATION] tables"
+        ))),
+    }
 }
 
 fn one() -> f64 {
@@ -416,6 +555,31 @@ management_account_id = "111111111111"
     }
 
     #[test]
+    fn latency_and_faults_accept_both_forms() {
+        let text = format!(
+            "{MINIMAL}\n[latency]\ndefault_ms = 5\nAssumeRoot = 50\noperations = {{ ListAccounts = 7 }}\n\n[faults.AssumeRoot]\nkind = \"throttling\"\nrate = 0.5\n"
+        );
+        let s = Scenario::parse(&text, "t").unwrap();
+        assert_eq!(s.latency.default_ms, 5);
+        assert_eq!(s.latency.operations["AssumeRoot"], 50);
+        assert_eq!(s.latency.operations["ListAccounts"], 7);
+        assert_eq!(s.faults.len(), 1);
+        assert_eq!(s.faults[0].operation, "AssumeRoot");
+        assert_eq!(s.faults[0].kind, FaultKind::Throttling);
+
+        let list = format!("{MINIMAL}\n[[faults]]\nkind = \"server_error\"\ncount = 3\n");
+        let s = Scenario::parse(&list, "t").unwrap();
+        assert_eq!((s.faults[0].operation.as_str(), s.faults[0].count), ("*", Some(3)));
+
+        let bad = format!("{MINIMAL}\n[[faults]]\nkind = \"explode\"\n");
+        let err = Scenario::parse(&bad, "t").unwrap_err().to_string();
+        assert!(
+            err.contains("faults[0]") && err.contains("explode") && err.contains("throttling"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let bad_status = format!("{MINIMAL}\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nstatus = \"GONE\"\n");
         let err = Scenario::parse(&bad_status, "t").unwrap_err().to_string();
@@ -432,6 +596,17 @@ management_account_id = "111111111111"
             format!("{MINIMAL}\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nroot = {{ mfa = [\"phone\"] }}\n");
         let err = Scenario::parse(&bad_mfa, "t").unwrap_err().to_string();
         assert!(err.contains("phone"), "{err}");
+
+        let bad_key = format!(
+            "{MINIMAL}\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nroot = {{ access_keys = [\"Actve\"] }}\n"
+        );
+        let err = Scenario::parse(&bad_key, "t").unwrap_err().to_string();
+        assert!(err.contains("\"Actve\"") && err.contains("Inactive"), "{err}");
+
+        let bad_password =
+            format!("{MINIMAL}\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nroot = {{ password = \"yes\" }}\n");
+        let err = Scenario::parse(&bad_password, "t").unwrap_err().to_string();
+        assert!(err.contains("expected true, false or a table"), "{err}");
 
         let bad_feature = MINIMAL.replace("111111111111\"", "111111111111\"\nfeatures = [\"Nope\"]");
         let err = Scenario::parse(&bad_feature, "t").unwrap_err().to_string();
