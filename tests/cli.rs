@@ -317,3 +317,52 @@ async fn root_access_not_enabled_is_said_clearly_once_and_per_account() {
         "only the header: no account's values are known"
     );
 }
+
+#[tokio::test]
+async fn serve_becomes_ready_and_stops_gracefully_on_sigterm() {
+    let sim = Sim::start(DEMO).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = exporter();
+    with_sim_env(&mut c, &sim);
+    let mut child = c
+        .env("RUST_LOG", "info")
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_ready(&format!("http://127.0.0.1:{port}")).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || {
+        for _ in 0..100 {
+            if child.try_wait().unwrap().is_some() {
+                return Some(child.wait_with_output().unwrap());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child.kill().ok();
+        None
+    })
+    .await
+    .unwrap()
+    .expect("serve exits within 5s of SIGTERM");
+    assert!(out.status.success(), "{:?}", out.status);
+    let stderr = text(&out.stderr);
+    assert!(stderr.lines().all(|l| l.starts_with('{')), "json logs: {stderr}");
+    assert!(stderr.contains("SIGTERM received"), "{stderr}");
+    assert!(!stderr.contains("ASIA"), "no temporary credentials in the log");
+}
