@@ -139,11 +139,7 @@ async fn summary_checks_make_two_calls_per_account() {
 
 #[tokio::test]
 async fn disabled_root_credentials_management_fails_every_member_clearly_without_assume_root() {
-    let scenario = DEMO.replace(
-        r#"features = ["RootCredentialsManagement", "RootSessions"]"#,
-        r#"features = ["RootSessions"]"#,
-    );
-    assert_ne!(scenario, DEMO);
+    let scenario = common::demo_without_root_access();
     let sim = Sim::start(&scenario).await;
     let snap = audit_once(config(|_| {}), Some(&sim.endpoint())).await;
     assert_eq!(

@@ -289,10 +289,7 @@ async fn simulate_rejects_a_bad_scenario_with_a_clear_error() {
 
 #[tokio::test]
 async fn root_access_not_enabled_is_said_clearly_once_and_per_account() {
-    let scenario = DEMO.replace(
-        r#"features = ["RootCredentialsManagement", "RootSessions"]"#,
-        r#"features = ["RootSessions"]"#,
-    );
+    let scenario = common::demo_without_root_access();
     let sim = Sim::start(&scenario).await;
     let mut c = exporter();
     with_sim_env(&mut c, &sim);

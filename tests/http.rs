@@ -424,10 +424,7 @@ async fn router_answers_without_a_socket() {
 
 #[tokio::test]
 async fn disabled_root_credentials_management_shows_in_metrics() {
-    let scenario = DEMO.replace(
-        r#"features = ["RootCredentialsManagement", "RootSessions"]"#,
-        r#"features = ["RootSessions"]"#,
-    );
+    let scenario = common::demo_without_root_access();
     let sim = Sim::start(&scenario).await;
     let served = serve(&sim, config(|c| c.refresh_interval = "1h".into())).await;
     wait_ready(&served.base).await;

@@ -10,6 +10,16 @@ use aws_root_exporter::simulator::{self, RunningSimulator, scenario::Scenario};
 
 pub const DEMO: &str = include_str!("../../config/demo-org.toml");
 
+/// The demo organization with centralized root access (`RootCredentialsManagement`) off.
+pub fn demo_without_root_access() -> String {
+    let s = DEMO.replace(
+        r#"features = ["RootCredentialsManagement", "RootSessions"]"#,
+        r#"features = ["RootSessions"]"#,
+    );
+    assert_ne!(s, DEMO, "the demo scenario lists its features");
+    s
+}
+
 /// A simulator serving on 127.0.0.1 until the value is dropped.
 pub struct Sim {
     pub running: RunningSimulator,
