@@ -166,38 +166,29 @@ async fn demo_metrics_show_every_account_and_never_a_clean_value_for_the_blocked
             "{l}"
         );
     }
-    // The deactivated-key-only account: present 1, active 0, inactive 1.
+    // The deactivated-key-only account (present 1, active 0, inactive 1), each MFA kind of the
+    // mixed account, and the organization's feature.
     let dl = "account_id=\"444444444444\",account_name=\"data-lake\"";
-    assert_eq!(
-        value(&m, "aws_root_access_keys", &format!("{dl},status=\"active\"")).as_deref(),
-        Some("0")
-    );
-    assert_eq!(
-        value(&m, "aws_root_access_keys", &format!("{dl},status=\"inactive\"")).as_deref(),
-        Some("1")
-    );
     let mixed = "account_id=\"999999999999\",account_name=\"mfa-mixed\"";
-    assert_eq!(
-        value(&m, "aws_root_mfa_devices", &format!("{mixed},type=\"passkey\"")).as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        value(&m, "aws_root_mfa_devices", &format!("{mixed},type=\"virtual\"")).as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        value(&m, "aws_root_mfa_devices", &format!("{mixed},type=\"hardware\"")).as_deref(),
-        Some("0")
-    );
-    assert_eq!(
-        value(
-            &m,
+    let expected = [
+        ("aws_root_access_keys", format!("{dl},status=\"active\""), "0"),
+        ("aws_root_access_keys", format!("{dl},status=\"inactive\""), "1"),
+        ("aws_root_mfa_devices", format!("{mixed},type=\"passkey\""), "1"),
+        ("aws_root_mfa_devices", format!("{mixed},type=\"virtual\""), "1"),
+        ("aws_root_mfa_devices", format!("{mixed},type=\"hardware\""), "0"),
+        (
             "aws_organizations_feature_enabled",
-            "feature=\"RootCredentialsManagement\""
-        )
-        .as_deref(),
-        Some("1")
-    );
+            "feature=\"RootCredentialsManagement\"".to_string(),
+            "1",
+        ),
+    ];
+    for (metric, labels, want) in &expected {
+        assert_eq!(
+            value(&m, metric, labels).as_deref(),
+            Some(*want),
+            "{metric}{{{labels}}}"
+        );
+    }
 }
 
 #[tokio::test]

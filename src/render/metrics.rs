@@ -11,7 +11,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::model::{CredentialStatus, FailureReason, MfaType, unix_seconds};
+use crate::model::{CredentialStatus, MfaType, unix_seconds};
 use crate::refresh::SnapshotReceiver;
 use crate::snapshot::{AccountEntry, Snapshot};
 use crate::telemetry::Telemetry;
@@ -353,11 +353,6 @@ fn encode_details(enc: &mut DescriptorEncoder, s: &Snapshot, cached: &str) -> fm
             .flatten()
             .map(|(f, on)| (vec![("feature", *f)], i64::from(*on))),
     )
-}
-
-/// Label values of `reason` the exporter can emit, for documentation tests.
-pub fn reasons() -> impl Iterator<Item = &'static str> {
-    FailureReason::ALL.into_iter().map(FailureReason::as_str)
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Param
     }
     // Which account the call describes, and the checks a root session is subject to.
     let account_id = match &principal {
-        Principal::Management { .. } => {
+        Principal::Management => {
             sim.gate(action, None, Protocol::Query).await?;
             let world = sim.world.lock().expect("simulator state poisoned");
             return management_call(&world, action);

@@ -33,7 +33,7 @@ use wire::{AwsError, header_str, parse_authorization};
 pub enum Principal {
     /// Any credentials the simulator did not issue: the exporter's role in the management
     /// account.
-    Management { access_key_id: String },
+    Management,
     /// A root session issued by AssumeRoot.
     Root { account_id: String, task_policy: String },
 }
@@ -41,7 +41,7 @@ pub enum Principal {
 impl Principal {
     pub fn account_id(&self) -> Option<&str> {
         match self {
-            Principal::Management { .. } => None,
+            Principal::Management => None,
             Principal::Root { account_id, .. } => Some(account_id),
         }
     }
@@ -176,9 +176,7 @@ impl Simulator {
                 "The security token included in the request is invalid.",
             ));
         }
-        Ok(Principal::Management {
-            access_key_id: sig.access_key_id,
-        })
+        Ok(Principal::Management)
     }
 }
 

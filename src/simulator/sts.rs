@@ -38,7 +38,7 @@ async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Param
             sim.gate(action, principal.account_id(), Protocol::Query).await?;
             let world = sim.world.lock().expect("simulator state poisoned");
             let (arn, user_id, account) = match &principal {
-                Principal::Management { .. } => (
+                Principal::Management => (
                     format!(
                         "arn:aws:sts::{}:assumed-role/aws-root-exporter/simulated",
                         world.management_account_id
