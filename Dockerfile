@@ -18,11 +18,13 @@ WORKDIR /src
 # .dockerignore keeps target/, .git and local virtualenvs out of the context.
 COPY . .
 # The registry and target caches survive between builds; the binary is copied out of the
-# cached target directory, which is not part of the image layer.
+# cached target directory, which is not part of the image layer. Without the default `demo`
+# feature the binary holds no simulator code (the simulator/ crate is only read as a workspace
+# member, never built).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked \
+    cargo build --release --locked --no-default-features -p aws-root-exporter --bin aws-root-exporter \
  && install -D -m 0755 target/release/aws-root-exporter /out/aws-root-exporter
 
 # ---- runtime -------------------------------------------------------------------------------

@@ -7,11 +7,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_org_simulator::Scenario;
 use aws_root_exporter::app;
+use aws_root_exporter::aws::Operation;
 use aws_root_exporter::aws::clients::EndpointOverride;
 use aws_root_exporter::config::{Checks, RawConfig};
-use aws_root_exporter::render::metrics::{encode_openmetrics, registry};
-use aws_root_exporter::simulator::{self, scenario::Scenario};
+use aws_root_exporter::render::metrics::MetricsSource;
 use aws_root_exporter::telemetry::Telemetry;
 
 fn peak_rss_kib() -> Option<u64> {
@@ -37,7 +38,7 @@ fn main() {
             "bench",
         )
         .unwrap();
-        let running = simulator::start(&scenario, "127.0.0.1:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap(), std::future::pending())
+        let running = aws_org_simulator::start(&scenario, "127.0.0.1:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap(), std::future::pending())
             .await
             .unwrap();
         let endpoint = EndpointOverride {
@@ -55,20 +56,23 @@ fn main() {
             let started = Instant::now();
             let snapshot = refresher.refresh(None).await;
             let took = started.elapsed();
-            let (ok, failed, skipped) = snapshot.outcome_counts();
+            let c = snapshot.outcome_counts();
             println!(
-                "refresh {checks:?}: {:.2} s, {:.0} accounts/s (audited {ok}, failed {failed}, skipped {skipped}), AssumeRoot calls {}",
+                "refresh {checks:?}: {:.2} s, {:.0} accounts/s (audited {}, failed {}, skipped {}), AssumeRoot calls {}",
                 took.as_secs_f64(),
-                ok as f64 / took.as_secs_f64(),
-                telemetry.requests_for("sts", "AssumeRoot")
+                c.audited as f64 / took.as_secs_f64(),
+                c.audited,
+                c.failed,
+                c.skipped,
+                telemetry.requests_for(Operation::AssumeRoot)
             );
             let (tx, rx) = tokio::sync::watch::channel(Some(Arc::new(snapshot)));
-            let reg = registry(rx, Duration::from_secs(300), &telemetry);
+            let metrics = MetricsSource::new(rx, Duration::from_secs(300), &telemetry);
             let rounds = 5;
             let started = Instant::now();
             let mut bytes = 0;
             for _ in 0..rounds {
-                bytes = encode_openmetrics(&reg).len();
+                bytes = metrics.encode_openmetrics().len();
             }
             println!(
                 "scrape {checks:?}: {:.1} ms per render, {} KiB",

@@ -46,9 +46,10 @@ install_tools() {
 BIN=target/debug/aws-root-exporter
 
 boto3_check() {
-  local out pid url rc
+  local out pid url rc sim=target/debug/aws-org-simulator
+  cargo build --locked --quiet -p aws-org-simulator --bin aws-org-simulator || return 1
   out=$(mktemp)
-  "$BIN" simulate --scenario config/demo-org.toml --listen 127.0.0.1:0 >"$out" 2>/dev/null &
+  "$sim" --scenario config/demo-org.toml --listen 127.0.0.1:0 >"$out" 2>/dev/null &
   pid=$!
   for _ in $(seq 100); do
     url=$(sed -n 's/^simulator listening on //p' "$out")
@@ -57,7 +58,7 @@ boto3_check() {
   done
   rc=0
   AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret \
-    target/test-venv/bin/python tests/boto3/check_simulator.py --endpoint "$url" --scenario config/demo-org.toml || rc=$?
+    target/test-venv/bin/python simulator/tests/boto3/check_simulator.py --endpoint "$url" --scenario config/demo-org.toml || rc=$?
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -f "$out"
@@ -86,11 +87,28 @@ demo_metrics_lint() {
   return $rc
 }
 
+# The exporter without its default `demo` feature (as the container image builds it) compiles and
+# does not depend on the simulator crate.
+no_demo_build() {
+  cargo check --locked --quiet --no-default-features -p aws-root-exporter --bin aws-root-exporter || return 1
+  if cargo tree --locked -e normal --no-default-features -p aws-root-exporter | grep -q aws-org-simulator; then
+    echo "aws-org-simulator is a normal dependency without the demo feature"
+    return 1
+  fi
+}
+
+# The golden /metrics of a fixed snapshot (hostile account names included) through promtool.
+golden_metrics_lint() {
+  promtool check metrics <tests/golden/fixed-snapshot.prom
+}
+
 install_tools
 
 step "cargo fmt --check" cargo fmt --check
-step "cargo clippy" cargo clippy --locked --all-targets -- -D warnings
-step "cargo test" cargo test --locked
+step "cargo clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
+step "cargo test" cargo test --locked --workspace
+step "no simulator without the demo feature" no_demo_build
+step "fixed-snapshot golden: promtool check metrics" golden_metrics_lint
 step "promtool check rules" promtool check rules deploy/prometheus/*.yml
 step "promtool test rules" promtool test rules tests/rules/*.yaml
 step "amtool check-config" amtool check-config deploy/alertmanager/alertmanager.yml

@@ -8,16 +8,18 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::aws::Caller;
+use crate::aws::access;
 use crate::aws::clients::{AwsClients, EndpointOverride};
-use crate::aws::session::AssumeRootOpener;
 use crate::config::{Config, LogFormat};
 use crate::http::{AppState, app};
 use crate::refresh::Refresher;
-use crate::render::metrics::registry;
+use crate::render::metrics::MetricsSource;
 use crate::snapshot::Snapshot;
 use crate::telemetry::Telemetry;
 
 /// The scenario `demo` runs, shipped as `config/demo-org.toml`.
+#[cfg(feature = "demo")]
 pub const DEMO_SCENARIO: &str = include_str!("../config/demo-org.toml");
 
 pub fn init_logging(format: LogFormat) {
@@ -34,12 +36,9 @@ pub fn init_logging(format: LogFormat) {
 
 pub async fn refresher(config: Arc<Config>, endpoint: Option<&EndpointOverride>, telemetry: &Telemetry) -> Refresher {
     let clients = AwsClients::new(&config, endpoint).await;
-    let opener = Arc::new(AssumeRootOpener::new(
-        clients.clone(),
-        config.session_duration,
-        telemetry.clone(),
-    ));
-    Refresher::new(clients, opener, config, telemetry.clone())
+    let organizations = clients.organizations.clone();
+    let access = access::build(&config, clients, Caller::new(telemetry.clone()));
+    Refresher::new(organizations, access, config, telemetry.clone())
 }
 
 /// Refresh in the background and serve HTTP on `listener` until `shutdown` resolves.
@@ -52,18 +51,12 @@ pub async fn serve(
     let telemetry = Telemetry::default();
     let refresher = refresher(config.clone(), endpoint.as_ref(), &telemetry).await;
     let (tx, rx) = watch::channel(None);
-    let registry = Arc::new(registry(rx.clone(), config.refresh_interval, &telemetry));
+    let metrics = Arc::new(MetricsSource::new(rx.clone(), config.refresh_interval, &telemetry));
     let refreshing = tokio::spawn(refresher.run(tx));
-    info!(listen = %listener.local_addr()?, refresh_interval = ?config.refresh_interval, checks = ?config.checks, "serving /metrics");
-    let result = axum::serve(
-        listener,
-        app(AppState {
-            registry,
-            snapshots: rx,
-        }),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    info!(listen = %listener.local_addr()?, refresh_interval = ?config.refresh_interval, checks = ?config.checks, access = config.access.as_str(), "serving /metrics");
+    let result = axum::serve(listener, app(AppState { metrics, snapshots: rx }))
+        .with_graceful_shutdown(shutdown)
+        .await;
     refreshing.abort();
     info!("stopped");
     result

@@ -1,26 +1,53 @@
 //! Stage 2: audit one account's root user inside its session.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_iam::types::SummaryKeyType;
 
-use crate::aws::AwsCallError;
-use crate::aws::errors::classify;
-use crate::aws::session::AccountSession;
+use crate::aws::access::{AccountSession, Blocked};
+use crate::aws::call::{AwsCallError, Caller, Operation};
 use crate::config::Checks;
 use crate::model::{
     AccessKey, AuditFindings, CredentialStatus, FailureReason, MfaType, Password, RootDetails, RootSummary,
 };
-use crate::telemetry::Telemetry;
+
+/// Why one account's audit failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuditError {
+    /// An AWS call failed.
+    #[error(transparent)]
+    Call(#[from] AwsCallError),
+    /// The whole audit took longer than `account_timeout`.
+    #[error("audit did not finish within account_timeout ({0:?})")]
+    Timeout(Duration),
+    /// The way in cannot reach any account in this refresh (e.g. a feature is off).
+    #[error("{}", .0.message)]
+    Blocked(Blocked),
+}
+
+impl AuditError {
+    pub fn reason(&self) -> FailureReason {
+        match self {
+            AuditError::Call(e) => e.reason,
+            AuditError::Timeout(_) => FailureReason::Timeout,
+            AuditError::Blocked(b) => b.reason,
+        }
+    }
+
+    /// The AWS operation that failed, when an AWS call failed.
+    pub fn operation(&self) -> Option<Operation> {
+        match self {
+            AuditError::Call(e) => Some(e.operation),
+            _ => None,
+        }
+    }
+}
 
 /// `summary`: GetAccountSummary only. `full`: also the six deeper calls, run concurrently; a
 /// deeper call that fails leaves its part unknown and is listed, the summary still counts.
-pub async fn audit(
-    session: &AccountSession,
-    checks: Checks,
-    telemetry: &Telemetry,
-) -> Result<AuditFindings, AwsCallError> {
-    let summary = summary(&session.iam, telemetry).await?;
+pub async fn audit(session: &AccountSession, checks: Checks, caller: &Caller) -> Result<AuditFindings, AwsCallError> {
+    let iam = &session.iam;
+    let summary = summary(iam, caller).await?;
     let mut findings = AuditFindings {
         summary,
         details: None,
@@ -28,10 +55,10 @@ pub async fn audit(
     };
     if checks == Checks::Full {
         let (keys, mfa, password, certificates) = futures::join!(
-            access_keys(&session.iam, telemetry),
-            mfa_devices(&session.iam, telemetry),
-            password(&session.iam, telemetry),
-            signing_certificates(&session.iam, telemetry),
+            access_keys(iam, caller),
+            mfa_devices(iam, caller),
+            password(iam, caller),
+            signing_certificates(iam, caller),
         );
         let failed = &mut findings.failed_operations;
         findings.details = Some(RootDetails {
@@ -45,7 +72,7 @@ pub async fn audit(
 }
 
 /// A deeper part: its value, or `None` with the failure noted.
-fn part<T>(result: Result<T, AwsCallError>, failed: &mut Vec<(&'static str, FailureReason)>) -> Option<T> {
+fn part<T>(result: Result<T, AwsCallError>, failed: &mut Vec<(Operation, FailureReason)>) -> Option<T> {
     match result {
         Ok(v) => Some(v),
         Err(e) => {
@@ -55,37 +82,23 @@ fn part<T>(result: Result<T, AwsCallError>, failed: &mut Vec<(&'static str, Fail
     }
 }
 
-fn malformed(operation: &'static str, message: impl Into<String>) -> AwsCallError {
-    AwsCallError {
-        service: "iam",
-        operation,
-        reason: FailureReason::Other,
-        message: message.into(),
-    }
-}
-
-async fn summary(iam: &aws_sdk_iam::Client, telemetry: &Telemetry) -> Result<RootSummary, AwsCallError> {
-    let out = iam
-        .get_account_summary()
-        .send()
-        .await
-        .map_err(|e| classify("iam", "GetAccountSummary", &e));
-    telemetry.record("iam", "GetAccountSummary", &out);
-    let out = out?;
+async fn summary(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<RootSummary, AwsCallError> {
+    const OP: Operation = Operation::GetAccountSummary;
+    let out = caller.call(OP, iam.get_account_summary().send()).await?;
     let map = out
         .summary_map()
-        .ok_or_else(|| malformed("GetAccountSummary", "answer holds no SummaryMap"))?;
+        .ok_or_else(|| AwsCallError::malformed(OP, "answer holds no SummaryMap"))?;
     // A flag missing from the answer is unknown, never 0.
     let flag = |key: SummaryKeyType| -> Result<bool, AwsCallError> {
         match map.get(&key) {
             Some(0) => Ok(false),
             Some(1) => Ok(true),
-            Some(v) => Err(malformed(
-                "GetAccountSummary",
+            Some(v) => Err(AwsCallError::malformed(
+                OP,
                 format!("{} = {v}, expected 0 or 1", key.as_str()),
             )),
-            None => Err(malformed(
-                "GetAccountSummary",
+            None => Err(AwsCallError::malformed(
+                OP,
                 format!("SummaryMap lacks {}", key.as_str()),
             )),
         }
@@ -102,13 +115,11 @@ fn to_system_time(t: &aws_smithy_types::DateTime) -> Option<SystemTime> {
     SystemTime::try_from(*t).ok()
 }
 
-async fn access_keys(iam: &aws_sdk_iam::Client, telemetry: &Telemetry) -> Result<Vec<AccessKey>, AwsCallError> {
-    let pages: Vec<_> = iam.list_access_keys().into_paginator().send().collect().await;
+async fn access_keys(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<AccessKey>, AwsCallError> {
+    let mut pages = iam.list_access_keys().into_paginator().send();
     let mut keys = Vec::new();
-    for page in pages {
-        let page = page.map_err(|e| classify("iam", "ListAccessKeys", &e));
-        telemetry.record("iam", "ListAccessKeys", &page);
-        for k in page?.access_key_metadata() {
+    while let Some(page) = pages.next().await {
+        for k in caller.check(Operation::ListAccessKeys, page)?.access_key_metadata() {
             let Some(id) = k.access_key_id() else { continue };
             keys.push(AccessKey {
                 id: id.to_string(),
@@ -123,18 +134,17 @@ async fn access_keys(iam: &aws_sdk_iam::Client, telemetry: &Telemetry) -> Result
     }
     // Last use of each key; a failure here leaves that key's last use unknown and fails the part.
     let lookups = futures::future::join_all(keys.iter().map(|k| async move {
-        let out = iam
-            .get_access_key_last_used()
-            .access_key_id(&k.id)
-            .send()
+        caller
+            .call(
+                Operation::GetAccessKeyLastUsed,
+                iam.get_access_key_last_used().access_key_id(&k.id).send(),
+            )
             .await
-            .map_err(|e| classify("iam", "GetAccessKeyLastUsed", &e));
-        telemetry.record("iam", "GetAccessKeyLastUsed", &out);
-        out.map(|o| {
-            o.access_key_last_used()
-                .and_then(|u| u.last_used_date())
-                .and_then(to_system_time)
-        })
+            .map(|o| {
+                o.access_key_last_used()
+                    .and_then(|u| u.last_used_date())
+                    .and_then(to_system_time)
+            })
     }))
     .await;
     for (key, used) in keys.iter_mut().zip(lookups) {
@@ -143,14 +153,13 @@ async fn access_keys(iam: &aws_sdk_iam::Client, telemetry: &Telemetry) -> Result
     Ok(keys)
 }
 
-async fn mfa_devices(iam: &aws_sdk_iam::Client, telemetry: &Telemetry) -> Result<Vec<MfaType>, AwsCallError> {
-    let pages: Vec<_> = iam.list_mfa_devices().into_paginator().send().collect().await;
+async fn mfa_devices(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<MfaType>, AwsCallError> {
+    let mut pages = iam.list_mfa_devices().into_paginator().send();
     let mut devices = Vec::new();
-    for page in pages {
-        let page = page.map_err(|e| classify("iam", "ListMFADevices", &e));
-        telemetry.record("iam", "ListMFADevices", &page);
+    while let Some(page) = pages.next().await {
         devices.extend(
-            page?
+            caller
+                .check(Operation::ListMfaDevices, page)?
                 .mfa_devices()
                 .iter()
                 .map(|d| MfaType::from_serial(d.serial_number())),
@@ -160,25 +169,14 @@ async fn mfa_devices(iam: &aws_sdk_iam::Client, telemetry: &Telemetry) -> Result
 }
 
 /// `None` inside: the root user has no console password (`NoSuchEntity`).
-async fn password(iam: &aws_sdk_iam::Client, telemetry: &Telemetry) -> Result<Option<Password>, AwsCallError> {
-    let (profile, user) = futures::join!(iam.get_login_profile().send(), iam.get_user().send());
-    let created = match profile {
-        Ok(out) => {
-            telemetry.record::<()>("iam", "GetLoginProfile", &Ok(()));
-            Some(out.login_profile().and_then(|p| to_system_time(p.create_date())))
-        }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {
-            telemetry.record::<()>("iam", "GetLoginProfile", &Ok(()));
-            None
-        }
-        Err(e) => {
-            let err = classify("iam", "GetLoginProfile", &e);
-            telemetry.record::<()>("iam", "GetLoginProfile", &Err(err.clone()));
-            return Err(err);
-        }
-    };
-    let user = user.map_err(|e| classify("iam", "GetUser", &e));
-    telemetry.record("iam", "GetUser", &user);
+async fn password(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Option<Password>, AwsCallError> {
+    let (profile, user) = futures::join!(
+        caller.call_or_absent(Operation::GetLoginProfile, iam.get_login_profile().send(), |e| {
+            e.is_no_such_entity_exception()
+        }),
+        caller.call(Operation::GetUser, iam.get_user().send()),
+    );
+    let created = profile?.map(|out| out.login_profile().and_then(|p| to_system_time(p.create_date())));
     let last_used = user?
         .user()
         .and_then(|u| u.password_last_used())
@@ -188,15 +186,14 @@ async fn password(iam: &aws_sdk_iam::Client, telemetry: &Telemetry) -> Result<Op
 
 async fn signing_certificates(
     iam: &aws_sdk_iam::Client,
-    telemetry: &Telemetry,
+    caller: &Caller,
 ) -> Result<Vec<CredentialStatus>, AwsCallError> {
-    let pages: Vec<_> = iam.list_signing_certificates().into_paginator().send().collect().await;
+    let mut pages = iam.list_signing_certificates().into_paginator().send();
     let mut certificates = Vec::new();
-    for page in pages {
-        let page = page.map_err(|e| classify("iam", "ListSigningCertificates", &e));
-        telemetry.record("iam", "ListSigningCertificates", &page);
+    while let Some(page) = pages.next().await {
         certificates.extend(
-            page?
+            caller
+                .check(Operation::ListSigningCertificates, page)?
                 .certificates()
                 .iter()
                 .map(|c| CredentialStatus::parse(c.status().as_str())),

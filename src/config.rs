@@ -9,6 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::aws::access::AccessMethod;
+
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "AWS_ROOT_EXPORTER_";
 
@@ -16,10 +18,7 @@ pub const ENV_PREFIX: &str = "AWS_ROOT_EXPORTER_";
 /// exporter in the Prometheus default port allocations list.
 pub const DEFAULT_PORT: u16 = 9312;
 
-/// The IAM task policy that scopes the root session to auditing the root user's credentials.
-pub const AUDIT_TASK_POLICY_ARN: &str = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials";
-
-/// Longest root session AWS allows (`DurationSeconds` of `sts:AssumeRoot`).
+/// Longest audit session AWS allows for a root session.
 pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(900);
 
 #[derive(Debug, thiserror::Error)]
@@ -54,11 +53,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// How deep each account is audited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How deep each account is audited; ordered from shallow to deep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Checks {
-    /// AssumeRoot + GetAccountSummary: the four root flags.
+    /// GetAccountSummary in the account's session: the four root flags.
     Summary,
     /// Also keys by status and last use, MFA device kinds, password dates, certificates.
     Full,
@@ -81,6 +80,7 @@ pub struct RawConfig {
     pub exclude_accounts: Vec<String>,
     pub log_format: LogFormat,
     pub checks: Checks,
+    pub access: AccessMethod,
 }
 
 impl Default for RawConfig {
@@ -96,6 +96,7 @@ impl Default for RawConfig {
             exclude_accounts: Vec::new(),
             log_format: LogFormat::Text,
             checks: Checks::Full,
+            access: AccessMethod::default(),
         }
     }
 }
@@ -113,6 +114,8 @@ pub struct Config {
     pub exclude_accounts: Vec<String>,
     pub log_format: LogFormat,
     pub checks: Checks,
+    /// The way into accounts.
+    pub access: AccessMethod,
 }
 
 impl Config {
@@ -135,6 +138,7 @@ impl Config {
             exclude_accounts: self.exclude_accounts.clone(),
             log_format: self.log_format,
             checks: self.checks,
+            access: self.access,
         };
         toml::to_string(&raw).unwrap_or_default()
     }
@@ -210,7 +214,7 @@ impl RawConfig {
             return Err(ConfigError::invalid(
                 "session_duration",
                 &self.session_duration,
-                "must be between 1s and 900s (the longest root session AWS allows)",
+                "must be between 1s and 900s (the longest audit session AWS allows)",
             ));
         }
         if session_duration.subsec_nanos() != 0 {
@@ -232,7 +236,7 @@ impl RawConfig {
             return Err(ConfigError::invalid(
                 "sts_region",
                 &self.sts_region,
-                "expected an AWS region like us-east-1 (AssumeRoot is served only by regional STS endpoints)",
+                "expected an AWS region like us-east-1 (the exporter calls a regional STS endpoint)",
             ));
         }
         for (key, list) in [
@@ -254,6 +258,7 @@ impl RawConfig {
             exclude_accounts: self.exclude_accounts,
             log_format: self.log_format,
             checks: self.checks,
+            access: self.access,
         })
     }
 }

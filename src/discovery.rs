@@ -2,10 +2,8 @@
 
 use std::collections::HashSet;
 
-use crate::aws::AwsCallError;
-use crate::aws::errors::classify;
-use crate::model::{Account, FailureReason};
-use crate::telemetry::Telemetry;
+use crate::aws::call::{AwsCallError, Caller, Operation};
+use crate::model::Account;
 
 /// The organization as `DescribeOrganization` and `ListAccounts` describe it.
 #[derive(Debug, Clone)]
@@ -22,32 +20,16 @@ const PAGE_SIZE: i32 = 20;
 /// thousands of accounts): a token that never ends is a bug, not a bigger organization.
 const MAX_PAGES: usize = 50_000;
 
-fn malformed(operation: &'static str, message: impl Into<String>) -> AwsCallError {
-    AwsCallError {
-        service: "organizations",
-        operation,
-        reason: FailureReason::Other,
-        message: message.into(),
-    }
-}
-
-pub async fn discover(
-    client: &aws_sdk_organizations::Client,
-    telemetry: &Telemetry,
-) -> Result<Organization, AwsCallError> {
-    let described = client
-        .describe_organization()
-        .send()
-        .await
-        .map_err(|e| classify("organizations", "DescribeOrganization", &e));
-    telemetry.record("organizations", "DescribeOrganization", &described);
-    let described = described?;
+pub async fn discover(client: &aws_sdk_organizations::Client, caller: &Caller) -> Result<Organization, AwsCallError> {
+    const DESCRIBE: Operation = Operation::DescribeOrganization;
+    const LIST: Operation = Operation::ListAccounts;
+    let described = caller.call(DESCRIBE, client.describe_organization().send()).await?;
     let org = described
         .organization()
-        .ok_or_else(|| malformed("DescribeOrganization", "answer holds no Organization"))?;
+        .ok_or_else(|| AwsCallError::malformed(DESCRIBE, "answer holds no Organization"))?;
     let management_account_id = org
         .master_account_id()
-        .ok_or_else(|| malformed("DescribeOrganization", "answer holds no MasterAccountId"))?
+        .ok_or_else(|| AwsCallError::malformed(DESCRIBE, "answer holds no MasterAccountId"))?
         .to_string();
     let id = org.id().unwrap_or_default().to_string();
 
@@ -56,18 +38,19 @@ pub async fn discover(
     let mut seen_tokens = HashSet::new();
     let mut next_token: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let page = client
-            .list_accounts()
-            .max_results(PAGE_SIZE)
-            .set_next_token(next_token.clone())
-            .send()
-            .await
-            .map_err(|e| classify("organizations", "ListAccounts", &e));
-        telemetry.record("organizations", "ListAccounts", &page);
-        let page = page?;
+        let page = caller
+            .call(
+                LIST,
+                client
+                    .list_accounts()
+                    .max_results(PAGE_SIZE)
+                    .set_next_token(next_token.clone())
+                    .send(),
+            )
+            .await?;
         for a in page.accounts() {
             let Some(account_id) = a.id() else {
-                return Err(malformed("ListAccounts", "an account without Id"));
+                return Err(AwsCallError::malformed(LIST, "an account without Id"));
             };
             if !seen.insert(account_id.to_string()) {
                 continue;
@@ -88,8 +71,8 @@ pub async fn discover(
         match page.next_token() {
             Some(t) if !t.is_empty() => {
                 if !seen_tokens.insert(t.to_string()) {
-                    return Err(malformed(
-                        "ListAccounts",
+                    return Err(AwsCallError::malformed(
+                        LIST,
                         "NextToken repeats; stopping instead of looping",
                     ));
                 }
@@ -104,5 +87,5 @@ pub async fn discover(
             }
         }
     }
-    Err(malformed("ListAccounts", format!("more than {MAX_PAGES} pages")))
+    Err(AwsCallError::malformed(LIST, format!("more than {MAX_PAGES} pages")))
 }

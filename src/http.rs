@@ -3,19 +3,17 @@
 
 use std::sync::Arc;
 
+use crate::refresh::SnapshotReceiver;
+use crate::render::metrics::{MetricsSource, openmetrics_to_text};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use prometheus_client::registry::Registry;
-
-use crate::refresh::SnapshotReceiver;
-use crate::render::metrics::{encode_openmetrics, openmetrics_to_text};
 
 #[derive(Clone)]
 pub struct AppState {
-    pub registry: Arc<Registry>,
+    pub metrics: Arc<MetricsSource>,
     pub snapshots: SnapshotReceiver,
 }
 
@@ -37,7 +35,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("application/openmetrics-text"));
-    let body = encode_openmetrics(&state.registry);
+    let body = state.metrics.encode_openmetrics();
     if wants_openmetrics {
         ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response()
     } else {

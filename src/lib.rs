@@ -1,11 +1,12 @@
 //! aws-root-exporter: the root-user credentials of every account of an AWS Organization, as
 //! Prometheus metrics.
 //!
-//! Data flows: [`discovery`] lists the accounts -> [`audit`] opens a root session into each
-//! (through the seam in [`aws::session`]) and reads its root user -> [`refresh`] merges the
-//! results into an immutable [`snapshot::Snapshot`] -> [`render`] turns the latest snapshot into
-//! metrics or a report, served by [`http`]. [`simulator`] is the wire-compatible AWS double that
-//! the tests and `demo` run against; [`app`] wires it all for the command line.
+//! Data flows: [`discovery`] lists the accounts -> [`audit`] reads each account's root user in a
+//! session opened by the configured way in ([`aws::access`]) -> [`refresh`] merges the results
+//! into an immutable [`snapshot::Snapshot`] -> [`render`] turns the latest snapshot into metrics
+//! or a report -> [`http`] serves it. Every AWS call goes through [`aws::call`]; [`app`] wires it
+//! all for the command line. `ARCHITECTURE.md` says where each kind of change goes. The AWS
+//! simulator the tests and `demo` run against is its own crate, `aws-org-simulator`.
 
 pub mod app;
 pub mod audit;
@@ -16,6 +17,5 @@ pub mod http;
 pub mod model;
 pub mod refresh;
 pub mod render;
-pub mod simulator;
 pub mod snapshot;
 pub mod telemetry;

@@ -1,5 +1,6 @@
 //! The command line: parse flags, set up logging, load the configuration, run a command.
 
+#[cfg(feature = "demo")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,10 +8,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use aws_root_exporter::app;
+#[cfg(feature = "demo")]
 use aws_root_exporter::aws::clients::EndpointOverride;
-use aws_root_exporter::config::{self, Config, LogFormat};
+use aws_root_exporter::config::{self, Config};
 use aws_root_exporter::render::report::{self, Format};
-use aws_root_exporter::simulator::{self, scenario::Scenario};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
@@ -48,6 +49,7 @@ enum Command {
         flags: ConfigFlags,
     },
     /// Serve the simulated AWS organization of a scenario file (the project's AWS test double).
+    #[cfg(feature = "demo")]
     Simulate {
         #[arg(long)]
         scenario: PathBuf,
@@ -59,6 +61,7 @@ enum Command {
         control_listen: SocketAddr,
     },
     /// Run the exporter against a built-in simulated organization (config/demo-org.toml).
+    #[cfg(feature = "demo")]
     Demo {
         #[command(flatten)]
         flags: ConfigFlags,
@@ -104,6 +107,16 @@ struct ConfigFlags {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     checks: Option<ChecksArg>,
+    /// Way into accounts.
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<AccessArg>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum AccessArg {
+    AssumeRoot,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum, Serialize)]
@@ -124,18 +137,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve { flags: cli.flags });
     let flags = match &command {
+        #[cfg(feature = "demo")]
         Command::Simulate {
             scenario,
             listen,
             control_listen,
         } => {
-            app::init_logging(LogFormat::Text);
-            return report_error(run_simulator(scenario, *listen, *control_listen));
+            app::init_logging(config::LogFormat::Text);
+            return run_simulator(scenario, *listen, *control_listen);
         }
-        Command::Serve { flags }
-        | Command::Audit { flags, .. }
-        | Command::CheckConfig { flags }
-        | Command::Demo { flags } => flags,
+        #[cfg(feature = "demo")]
+        Command::Demo { flags } => flags,
+        Command::Serve { flags } | Command::Audit { flags, .. } | Command::CheckConfig { flags } => flags,
     };
     let config = match config::load(flags.config.as_deref(), flags) {
         Ok(c) => c,
@@ -151,9 +164,11 @@ fn main() -> ExitCode {
             print!("{}", config.to_toml());
             ExitCode::SUCCESS
         }
-        Command::Serve { .. } => report_error(run_serve(config, None)),
+        Command::Serve { .. } => report_error(run_serve(config)),
         Command::Audit { format, .. } => run_audit(config, format),
+        #[cfg(feature = "demo")]
         Command::Demo { .. } => report_error(run_demo(config)),
+        #[cfg(feature = "demo")]
         Command::Simulate { .. } => unreachable!("handled above"),
     }
 }
@@ -175,12 +190,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn run_serve(config: Arc<Config>, endpoint: Option<EndpointOverride>) -> anyhow::Result<()> {
+fn run_serve(config: Arc<Config>) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (key `listen`)", config.listen))?;
-        app::serve(config, endpoint, listener, app::shutdown_signal())
+        app::serve(config, None, listener, app::shutdown_signal())
             .await
             .context("HTTP server failed")
     })
@@ -210,29 +225,38 @@ fn run_audit(config: Arc<Config>, format: Format) -> ExitCode {
     }
 }
 
-fn run_simulator(scenario: &std::path::Path, listen: SocketAddr, control_listen: SocketAddr) -> anyhow::Result<()> {
-    let scenario = Scenario::load(scenario)?;
-    runtime()?.block_on(async {
-        let running = simulator::start(&scenario, listen, control_listen, std::future::pending())
-            .await
-            .context("cannot bind the simulator's addresses")?;
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "simulator listening on {}", running.endpoint_url())?;
-        writeln!(out, "simulator control listening on {}", running.control_url())?;
-        out.flush()?;
-        drop(out);
-        app::shutdown_signal().await;
-        drop(running);
-        Ok(())
-    })
+/// `simulate`: exit 2 when the scenario is bad, 1 on other failures.
+#[cfg(feature = "demo")]
+fn run_simulator(scenario: &std::path::Path, listen: SocketAddr, control_listen: SocketAddr) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return report_error(Err(e)),
+    };
+    match rt.block_on(aws_org_simulator::serve(
+        scenario,
+        listen,
+        control_listen,
+        app::shutdown_signal(),
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ aws_org_simulator::ServeError::Scenario(_)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
+#[cfg(feature = "demo")]
 fn run_demo(config: Arc<Config>) -> anyhow::Result<()> {
+    use aws_org_simulator::{Scenario, start};
     let scenario = Scenario::parse(app::DEMO_SCENARIO, "config/demo-org.toml (built in)")?;
     runtime()?.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let running = simulator::start(&scenario, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?, async {
+        let running = start(&scenario, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?, async {
             let _ = stop_rx.await;
         })
         .await

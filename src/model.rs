@@ -3,8 +3,7 @@
 
 use std::time::SystemTime;
 
-/// Organization features that `iam:ListOrganizationsFeatures` reports.
-pub const ORGANIZATION_FEATURES: [&str; 2] = ["RootCredentialsManagement", "RootSessions"];
+use crate::aws::call::Operation;
 
 /// One account of the organization, as `organizations:ListAccounts` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,13 +125,13 @@ pub struct RootDetails {
 }
 
 /// Everything one successful audit of one account learned.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditFindings {
     pub summary: RootSummary,
     /// Present in `full` mode.
     pub details: Option<RootDetails>,
     /// Deeper calls that failed while the summary was read (partial result).
-    pub failed_operations: Vec<(&'static str, FailureReason)>,
+    pub failed_operations: Vec<(Operation, FailureReason)>,
 }
 
 /// Why an audit (or one AWS call) failed. A bounded set: these strings become label values.

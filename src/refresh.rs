@@ -1,6 +1,7 @@
 //! The refresh loop: discover, audit every selected account under a concurrency bound and a
 //! per-account timeout, merge into a new snapshot, publish it atomically. Refreshes never
-//! overlap; scrapes only ever read the latest published snapshot.
+//! overlap; scrapes only ever read the latest published snapshot. Which way into accounts is
+//! used is the [`Access`] implementation's business.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,15 +11,12 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::audit;
-use crate::aws::AwsCallError;
-use crate::aws::clients::AwsClients;
-use crate::aws::errors::classify;
-use crate::aws::session::SessionOpener;
+use crate::audit::{self, AuditError};
+use crate::aws::access::{Access, Blocked};
+use crate::aws::call::Caller;
 use crate::config::Config;
 use crate::discovery;
-use crate::model::ORGANIZATION_FEATURES as FEATURES;
-use crate::model::{Account, FailureReason};
+use crate::model::Account;
 use crate::snapshot::{AuditOutcome, OrganizationFacts, Snapshot};
 use crate::telemetry::Telemetry;
 
@@ -27,18 +25,25 @@ pub type SnapshotSender = watch::Sender<Option<Arc<Snapshot>>>;
 pub type SnapshotReceiver = watch::Receiver<Option<Arc<Snapshot>>>;
 
 pub struct Refresher {
-    clients: AwsClients,
-    opener: Arc<dyn SessionOpener>,
+    organizations: aws_sdk_organizations::Client,
+    access: Arc<dyn Access>,
     config: Arc<Config>,
+    caller: Caller,
     telemetry: Telemetry,
 }
 
 impl Refresher {
-    pub fn new(clients: AwsClients, opener: Arc<dyn SessionOpener>, config: Arc<Config>, telemetry: Telemetry) -> Self {
+    pub fn new(
+        organizations: aws_sdk_organizations::Client,
+        access: Arc<dyn Access>,
+        config: Arc<Config>,
+        telemetry: Telemetry,
+    ) -> Self {
         Refresher {
-            clients,
-            opener,
+            organizations,
+            access,
             config,
+            caller: Caller::new(telemetry.clone()),
             telemetry,
         }
     }
@@ -46,42 +51,33 @@ impl Refresher {
     /// One full refresh. Never fails: a discovery failure yields the previous data marked stale.
     pub async fn refresh(&self, previous: Option<&Snapshot>) -> Snapshot {
         let started = Instant::now();
-        let org = match discovery::discover(&self.clients.organizations, &self.telemetry).await {
+        let org = match discovery::discover(&self.organizations, &self.caller).await {
             Ok(org) => org,
             Err(e) => {
-                error!(operation = e.operation, reason = %e.reason, error = %e.message, "cannot list the organization's accounts; keeping the previous snapshot");
+                error!(operation = %e.operation, reason = %e.reason, error = %e.message, "cannot list the organization's accounts; keeping the previous snapshot");
                 self.telemetry.record_refresh(false);
                 return Snapshot::after_failed_refresh(previous, started.elapsed());
             }
         };
-        let features = self.features().await;
-        let root_access_off = features
-            .as_ref()
-            .is_some_and(|f| f.iter().any(|(name, on)| *name == "RootCredentialsManagement" && !on));
-        if root_access_off {
-            error!(
-                organization_id = %org.id,
-                "centralized root access (RootCredentialsManagement) is not enabled for this organization: no member account can be audited. Enable it with `aws iam enable-organizations-root-credentials-management` from the management account"
-            );
-        }
+        let precheck = self.access.precheck().await;
 
         let selected: Vec<(Account, bool)> = org
             .accounts
             .into_iter()
             .map(|a| {
-                let audited = a.is_active() && !a.is_management && self.config.selects(&a.id);
-                (a, audited)
+                let selected = self.access.reaches(&a) && self.config.selects(&a.id);
+                (a, selected)
             })
             .collect();
-        let targets: Vec<Account> = selected
-            .iter()
-            .filter(|(_, audited)| *audited)
-            .map(|(a, _)| a.clone())
-            .collect();
+        let targets: Vec<Account> = selected.iter().filter(|(_, s)| *s).map(|(a, _)| a.clone()).collect();
+        let blocked = precheck.blocked.clone();
         let outcomes: HashMap<String, AuditOutcome> = futures::stream::iter(targets)
-            .map(|account| async move {
-                let outcome = self.audit_one(&account, root_access_off).await;
-                (account.id, outcome)
+            .map(|account| {
+                let blocked = blocked.clone();
+                async move {
+                    let outcome = self.audit_one(&account, blocked).await;
+                    (account.id, outcome)
+                }
             })
             .buffer_unordered(self.config.concurrency)
             .collect()
@@ -90,7 +86,7 @@ impl Refresher {
         let facts = OrganizationFacts {
             id: Some(org.id),
             management_account_id: Some(org.management_account_id),
-            features,
+            features: precheck.features,
         };
         let snapshot = Snapshot::from_refresh(
             selected,
@@ -100,11 +96,11 @@ impl Refresher {
             SystemTime::now(),
             started.elapsed(),
         );
-        let (ok, failed, skipped) = snapshot.outcome_counts();
+        let counts = snapshot.outcome_counts();
         info!(
-            audited = ok,
-            failed,
-            skipped,
+            audited = counts.audited,
+            failed = counts.failed,
+            skipped = counts.skipped,
             duration_ms = snapshot.refresh_duration.as_millis() as u64,
             "refresh finished"
         );
@@ -112,66 +108,32 @@ impl Refresher {
         snapshot
     }
 
-    async fn audit_one(&self, account: &Account, root_access_off: bool) -> AuditOutcome {
-        if root_access_off {
-            return Err(AwsCallError {
-                service: "sts",
-                operation: "AssumeRoot",
-                reason: FailureReason::RootAccessNotEnabled,
-                message: "centralized root access is not enabled for the organization".into(),
-            });
+    async fn audit_one(&self, account: &Account, blocked: Option<Blocked>) -> AuditOutcome {
+        if let Some(b) = blocked {
+            return Err(AuditError::Blocked(b));
         }
+        let checks = self.config.checks.min(self.access.max_checks());
         let work = async {
-            let session = self.opener.open(account).await?;
-            audit::audit(&session, self.config.checks, &self.telemetry).await
+            let session = self.access.open(account).await?;
+            Ok::<_, AuditError>(audit::audit(&session, checks, &self.caller).await?)
             // `session`, and the temporary credentials inside it, end here.
         };
         let outcome = match tokio::time::timeout(self.config.account_timeout, work).await {
             Ok(r) => r,
-            Err(_) => Err(AwsCallError {
-                service: "exporter",
-                operation: "audit",
-                reason: FailureReason::Timeout,
-                message: format!(
-                    "audit did not finish within account_timeout ({:?})",
-                    self.config.account_timeout
-                ),
-            }),
+            Err(_) => Err(AuditError::Timeout(self.config.account_timeout)),
         };
         match &outcome {
             Err(e) => warn!(
-                account_id = %account.id, account_name = %account.name, operation = e.operation, reason = %e.reason, error = %e.message,
+                account_id = %account.id, account_name = %account.name, reason = %e.reason(), error = %e,
                 "root audit failed"
             ),
             Ok(f) => {
                 for (operation, reason) in &f.failed_operations {
-                    warn!(account_id = %account.id, account_name = %account.name, operation, reason = %reason, "part of the root audit failed; the summary flags are still served");
+                    warn!(account_id = %account.id, account_name = %account.name, %operation, %reason, "part of the root audit failed; the summary flags are still served");
                 }
             }
         }
         outcome
-    }
-
-    /// `iam:ListOrganizationsFeatures`, once per refresh; `None` when it cannot be read.
-    async fn features(&self) -> Option<Vec<(&'static str, bool)>> {
-        let out = self
-            .clients
-            .iam
-            .list_organizations_features()
-            .send()
-            .await
-            .map_err(|e| classify("iam", "ListOrganizationsFeatures", &e));
-        self.telemetry.record("iam", "ListOrganizationsFeatures", &out);
-        match out {
-            Ok(o) => {
-                let enabled: Vec<&str> = o.enabled_features().iter().map(|f| f.as_str()).collect();
-                Some(FEATURES.iter().map(|f| (*f, enabled.contains(f))).collect())
-            }
-            Err(e) => {
-                warn!(reason = %e.reason, error = %e.message, "cannot read the organization's root access features (iam:ListOrganizationsFeatures)");
-                None
-            }
-        }
     }
 
     /// Refresh now, then every `refresh_interval` (measured start to start; a slow refresh delays

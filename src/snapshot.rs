@@ -5,28 +5,101 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::aws::AwsCallError;
+use crate::audit::AuditError;
 use crate::model::{Account, AuditFindings, FailureReason};
+
+/// Findings of a successful audit and when it finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Known {
+    pub findings: Arc<AuditFindings>,
+    pub at: SystemTime,
+}
+
+/// Where one account stands. The only source of "audited", "failed" and "known" in the code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuditState {
+    /// Not selected for audit: the way in cannot reach it (e.g. the management account, an
+    /// account that is not ACTIVE) or `include_accounts` / `exclude_accounts` leave it out.
+    Skipped,
+    /// Selected, but no audit attempt has finished yet.
+    Pending,
+    /// The last attempt succeeded.
+    Succeeded(Known),
+    /// The last attempt failed; the findings of the last success, if any, are kept.
+    Failed {
+        reason: FailureReason,
+        last_good: Option<Known>,
+    },
+}
+
+impl AuditState {
+    /// The state after one more attempt (`None`: no attempt finished this time).
+    fn next(self_before: Option<&AuditState>, outcome: Option<AuditOutcome>, finished: SystemTime) -> AuditState {
+        match outcome {
+            Some(Ok(findings)) => AuditState::Succeeded(Known {
+                findings: Arc::new(findings),
+                at: finished,
+            }),
+            Some(Err(e)) => AuditState::Failed {
+                reason: e.reason(),
+                last_good: self_before.and_then(AuditState::known).cloned(),
+            },
+            None => match self_before {
+                Some(s @ (AuditState::Succeeded(_) | AuditState::Failed { .. })) => s.clone(),
+                _ => AuditState::Pending,
+            },
+        }
+    }
+
+    /// The last successful audit's findings, also after a later failure.
+    pub fn known(&self) -> Option<&Known> {
+        match self {
+            AuditState::Succeeded(k) => Some(k),
+            AuditState::Failed { last_good, .. } => last_good.as_ref(),
+            AuditState::Skipped | AuditState::Pending => None,
+        }
+    }
+}
 
 /// What the exporter knows about one account.
 #[derive(Debug, Clone)]
 pub struct AccountEntry {
     pub account: Account,
-    /// Whether the exporter audits this account (an active member account that passes the
-    /// filters).
-    pub audited: bool,
-    /// Findings of the last successful audit; `None` until the first one. Kept when a later
-    /// audit fails.
-    pub findings: Option<Arc<AuditFindings>>,
-    pub last_success: Option<SystemTime>,
-    /// Why the last attempt failed; `None` when it succeeded or there was none.
-    pub failure: Option<FailureReason>,
+    pub state: AuditState,
 }
 
 impl AccountEntry {
-    /// The last audit attempt succeeded.
-    pub fn healthy(&self) -> bool {
-        self.audited && self.failure.is_none() && self.findings.is_some()
+    /// Selected for audit: the `audited="true"` label of the account info metric.
+    pub fn is_selected(&self) -> bool {
+        !matches!(self.state, AuditState::Skipped)
+    }
+
+    /// The last audit attempt succeeded: `outcome="audited"` of `aws_root_exporter_accounts`,
+    /// and a row of the classic report.
+    pub fn succeeded(&self) -> bool {
+        matches!(self.state, AuditState::Succeeded(_))
+    }
+
+    /// An attempt has finished (successfully or not): `aws_root_audit_success` is served.
+    pub fn attempted(&self) -> bool {
+        matches!(self.state, AuditState::Succeeded(_) | AuditState::Failed { .. })
+    }
+
+    /// Findings of the last successful audit, kept across later failures.
+    pub fn findings(&self) -> Option<&AuditFindings> {
+        self.state.known().map(|k| k.findings.as_ref())
+    }
+
+    pub fn last_success(&self) -> Option<SystemTime> {
+        self.state.known().map(|k| k.at)
+    }
+
+    /// Why the last attempt failed; `None` when it succeeded or there was none.
+    pub fn failure(&self) -> Option<FailureReason> {
+        match self.state {
+            AuditState::Failed { reason, .. } => Some(reason),
+            _ => None,
+        }
     }
 }
 
@@ -51,12 +124,23 @@ pub struct Snapshot {
 }
 
 /// The outcome of one account's audit in this refresh.
-pub type AuditOutcome = Result<AuditFindings, AwsCallError>;
+pub type AuditOutcome = Result<AuditFindings, AuditError>;
+
+/// Accounts by where they stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutcomeCounts {
+    /// The last attempt succeeded.
+    pub audited: usize,
+    /// Selected, and the last attempt failed or none finished yet.
+    pub failed: usize,
+    /// Not selected.
+    pub skipped: usize,
+}
 
 impl Snapshot {
     /// A refresh whose discovery succeeded: accounts as listed now (those that left the
-    /// organization are gone), each with this refresh's outcome, failures keeping the last known
-    /// findings from `previous`.
+    /// organization are gone), each with this refresh's outcome; failures keep the last known
+    /// findings from `previous`. `accounts` pairs each account with whether it is selected.
     pub fn from_refresh(
         accounts: Vec<(Account, bool)>,
         mut outcomes: HashMap<String, AuditOutcome>,
@@ -65,29 +149,22 @@ impl Snapshot {
         finished: SystemTime,
         duration: Duration,
     ) -> Snapshot {
-        let before: HashMap<&str, &AccountEntry> = previous
-            .map(|p| p.accounts.iter().map(|e| (e.account.id.as_str(), e)).collect())
+        let before: HashMap<&str, &AuditState> = previous
+            .map(|p| p.accounts.iter().map(|e| (e.account.id.as_str(), &e.state)).collect())
             .unwrap_or_default();
         let entries = accounts
             .into_iter()
-            .map(|(account, audited)| {
-                let prior = before.get(account.id.as_str()).filter(|_| audited);
-                let (findings, last_success, failure) = match outcomes.remove(&account.id) {
-                    Some(Ok(f)) => (Some(Arc::new(f)), Some(finished), None),
-                    Some(Err(e)) => (
-                        prior.and_then(|p| p.findings.clone()),
-                        prior.and_then(|p| p.last_success),
-                        Some(e.reason),
-                    ),
-                    None => (None, None, None),
+            .map(|(account, selected)| {
+                let state = if selected {
+                    AuditState::next(
+                        before.get(account.id.as_str()).copied(),
+                        outcomes.remove(&account.id),
+                        finished,
+                    )
+                } else {
+                    AuditState::Skipped
                 };
-                AccountEntry {
-                    account,
-                    audited,
-                    findings,
-                    last_success,
-                    failure,
-                }
+                AccountEntry { account, state }
             })
             .collect();
         Snapshot {
@@ -117,16 +194,13 @@ impl Snapshot {
         }
     }
 
-    /// Accounts by outcome: (audited, failed, skipped).
-    pub fn outcome_counts(&self) -> (usize, usize, usize) {
-        let mut counts = (0, 0, 0);
+    pub fn outcome_counts(&self) -> OutcomeCounts {
+        let mut counts = OutcomeCounts::default();
         for e in self.accounts.iter() {
-            if !e.audited {
-                counts.2 += 1;
-            } else if e.failure.is_some() || e.findings.is_none() {
-                counts.1 += 1;
-            } else {
-                counts.0 += 1;
+            match e.state {
+                AuditState::Skipped => counts.skipped += 1,
+                AuditState::Succeeded(_) => counts.audited += 1,
+                AuditState::Pending | AuditState::Failed { .. } => counts.failed += 1,
             }
         }
         counts
@@ -136,6 +210,7 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::call::{AwsCallError, Operation};
     use crate::model::RootSummary;
 
     fn account(id: &str) -> Account {
@@ -158,81 +233,130 @@ mod tests {
         }
     }
 
-    fn failure() -> AwsCallError {
-        AwsCallError {
-            service: "iam",
-            operation: "GetAccountSummary",
+    fn failure() -> AuditError {
+        AuditError::Call(AwsCallError {
+            operation: Operation::GetAccountSummary,
             reason: FailureReason::AccessDenied,
             message: "denied".into(),
-        }
+        })
+    }
+
+    fn refresh(
+        accounts: &[(&str, bool)],
+        outcomes: Vec<(&str, AuditOutcome)>,
+        previous: Option<&Snapshot>,
+        at: SystemTime,
+    ) -> Snapshot {
+        Snapshot::from_refresh(
+            accounts.iter().map(|(id, sel)| (account(id), *sel)).collect(),
+            outcomes.into_iter().map(|(id, o)| (id.to_string(), o)).collect(),
+            OrganizationFacts::default(),
+            previous,
+            at,
+            Duration::ZERO,
+        )
     }
 
     #[test]
     fn failure_keeps_last_known_findings_and_time() {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
         let t1 = t0 + Duration::from_secs(300);
-        let first = Snapshot::from_refresh(
-            vec![(account("222222222222"), true)],
-            HashMap::from([("222222222222".to_string(), Ok(findings(true)))]),
-            OrganizationFacts::default(),
+        let first = refresh(
+            &[("222222222222", true)],
+            vec![("222222222222", Ok(findings(true)))],
             None,
             t0,
-            Duration::ZERO,
         );
-        let second = Snapshot::from_refresh(
-            vec![(account("222222222222"), true)],
-            HashMap::from([("222222222222".to_string(), Err(failure()))]),
-            OrganizationFacts::default(),
+        let second = refresh(
+            &[("222222222222", true)],
+            vec![("222222222222", Err(failure()))],
             Some(&first),
             t1,
-            Duration::ZERO,
         );
         let e = &second.accounts[0];
-        assert!(e.findings.as_ref().unwrap().summary.access_keys_present);
-        assert_eq!(e.last_success, Some(t0));
-        assert_eq!(e.failure, Some(FailureReason::AccessDenied));
-        assert!(!e.healthy());
-        assert_eq!(second.outcome_counts(), (0, 1, 0));
+        assert!(e.findings().unwrap().summary.access_keys_present);
+        assert_eq!(e.last_success(), Some(t0));
+        assert_eq!(e.failure(), Some(FailureReason::AccessDenied));
+        assert!(!e.succeeded() && e.attempted() && e.is_selected());
+        assert_eq!(
+            second.outcome_counts(),
+            OutcomeCounts {
+                audited: 0,
+                failed: 1,
+                skipped: 0
+            }
+        );
     }
 
     #[test]
     fn never_audited_failure_has_no_findings() {
-        let s = Snapshot::from_refresh(
-            vec![(account("222222222222"), true)],
-            HashMap::from([("222222222222".to_string(), Err(failure()))]),
-            OrganizationFacts::default(),
+        let s = refresh(
+            &[("222222222222", true)],
+            vec![("222222222222", Err(failure()))],
             None,
             SystemTime::now(),
-            Duration::ZERO,
         );
-        assert!(s.accounts[0].findings.is_none());
-        assert!(s.accounts[0].last_success.is_none());
+        assert!(s.accounts[0].findings().is_none());
+        assert!(s.accounts[0].last_success().is_none());
+        assert_eq!(s.accounts[0].failure(), Some(FailureReason::AccessDenied));
+    }
+
+    #[test]
+    fn deselected_account_forgets_its_findings() {
+        let first = refresh(
+            &[("222222222222", true)],
+            vec![("222222222222", Ok(findings(true)))],
+            None,
+            SystemTime::now(),
+        );
+        let second = refresh(&[("222222222222", false)], vec![], Some(&first), SystemTime::now());
+        let e = &second.accounts[0];
+        assert_eq!(e.state, AuditState::Skipped);
+        assert!(e.findings().is_none() && !e.is_selected() && !e.attempted());
+    }
+
+    #[test]
+    fn selected_account_without_an_attempt_is_pending_or_keeps_its_state() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let fresh = refresh(&[("222222222222", true)], vec![], None, t0);
+        assert_eq!(fresh.accounts[0].state, AuditState::Pending);
+        assert!(!fresh.accounts[0].attempted());
+        assert_eq!(fresh.outcome_counts().failed, 1);
+        let ok = refresh(
+            &[("222222222222", true)],
+            vec![("222222222222", Ok(findings(false)))],
+            None,
+            t0,
+        );
+        let later = refresh(
+            &[("222222222222", true)],
+            vec![],
+            Some(&ok),
+            t0 + Duration::from_secs(60),
+        );
+        assert_eq!(later.accounts[0].state, ok.accounts[0].state);
     }
 
     #[test]
     fn departed_accounts_disappear_and_failed_refresh_keeps_data() {
-        let first = Snapshot::from_refresh(
-            vec![(account("222222222222"), true), (account("333333333333"), true)],
-            HashMap::from([
-                ("222222222222".to_string(), Ok(findings(false))),
-                ("333333333333".to_string(), Ok(findings(true))),
-            ]),
-            OrganizationFacts::default(),
+        let first = refresh(
+            &[("222222222222", true), ("333333333333", true)],
+            vec![
+                ("222222222222", Ok(findings(false))),
+                ("333333333333", Ok(findings(true))),
+            ],
             None,
             SystemTime::now(),
-            Duration::ZERO,
         );
         let failed = Snapshot::after_failed_refresh(Some(&first), Duration::from_secs(3));
         assert!(!failed.refresh_ok);
         assert_eq!(failed.accounts.len(), 2);
         assert_eq!(failed.last_refresh_success, first.last_refresh_success);
-        let second = Snapshot::from_refresh(
-            vec![(account("222222222222"), true)],
-            HashMap::from([("222222222222".to_string(), Ok(findings(false)))]),
-            OrganizationFacts::default(),
+        let second = refresh(
+            &[("222222222222", true)],
+            vec![("222222222222", Ok(findings(false)))],
             Some(&failed),
             SystemTime::now(),
-            Duration::ZERO,
         );
         assert_eq!(second.accounts.len(), 1);
         assert!(second.refresh_ok);

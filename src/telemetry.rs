@@ -6,7 +6,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
-use crate::aws::AwsCallError;
+use crate::aws::call::Operation;
 use crate::model::FailureReason;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -19,7 +19,7 @@ struct CallLabels {
 struct ErrorLabels {
     service: &'static str,
     operation: &'static str,
-    code: &'static str,
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -44,7 +44,7 @@ impl Telemetry {
         );
         registry.register(
             "aws_root_exporter_aws_request_errors",
-            "AWS API calls that failed after the SDK's retries, by reason code",
+            "AWS API calls that failed after the SDK's retries, by failure reason",
             self.errors.clone(),
         );
         registry.register(
@@ -54,22 +54,24 @@ impl Telemetry {
         );
     }
 
-    /// Count one AWS call and, if it failed, its error.
-    pub fn record<T>(&self, service: &'static str, operation: &'static str, result: &Result<T, AwsCallError>) {
-        self.requests.get_or_create(&CallLabels { service, operation }).inc();
-        if let Err(e) = result {
-            self.record_error(service, operation, e.reason);
-        }
-    }
-
-    pub fn record_error(&self, service: &'static str, operation: &'static str, reason: FailureReason) {
-        self.errors
-            .get_or_create(&ErrorLabels {
+    /// Count one AWS call and, when it failed, why.
+    pub fn record_call(&self, operation: Operation, failure: Option<FailureReason>) {
+        let (service, name) = (operation.service(), operation.name());
+        self.requests
+            .get_or_create(&CallLabels {
                 service,
-                operation,
-                code: reason.as_str(),
+                operation: name,
             })
             .inc();
+        if let Some(reason) = failure {
+            self.errors
+                .get_or_create(&ErrorLabels {
+                    service,
+                    operation: name,
+                    reason: reason.as_str(),
+                })
+                .inc();
+        }
     }
 
     pub fn record_refresh(&self, success: bool) {
@@ -78,7 +80,12 @@ impl Telemetry {
     }
 
     /// Calls counted so far for one operation (for tests and benchmarks).
-    pub fn requests_for(&self, service: &'static str, operation: &'static str) -> u64 {
-        self.requests.get_or_create(&CallLabels { service, operation }).get()
+    pub fn requests_for(&self, operation: Operation) -> u64 {
+        self.requests
+            .get_or_create(&CallLabels {
+                service: operation.service(),
+                operation: operation.name(),
+            })
+            .get()
     }
 }

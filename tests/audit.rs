@@ -5,10 +5,11 @@ mod common;
 use std::time::Duration;
 
 use aws_root_exporter::app::audit_once;
+use aws_root_exporter::aws::Operation;
 use aws_root_exporter::config::Checks;
 use aws_root_exporter::model::{CredentialStatus, FailureReason, MfaType};
 use aws_root_exporter::snapshot::{AccountEntry, Snapshot};
-use common::{DEMO, Sim, config, expected_accounts, put_json};
+use common::{DEMO, NO_FEATURES, NO_ROOT_ACCESS, Sim, config, expected_accounts, put_json};
 use serde_json::json;
 
 fn entry<'a>(s: &'a Snapshot, id: &str) -> &'a AccountEntry {
@@ -27,29 +28,29 @@ async fn demo_scenario_audits_every_member_as_the_scenario_says() {
     // Every scenario account plus the management account, in listing order.
     assert_eq!(snap.accounts.len(), expected.len() + 1);
     let mgmt = entry(&snap, "111111111111");
-    assert!(mgmt.account.is_management && !mgmt.audited && mgmt.findings.is_none());
+    assert!(mgmt.account.is_management && !mgmt.is_selected() && mgmt.findings().is_none());
     for x in &expected {
         let e = entry(&snap, &x.id);
         assert_eq!(e.account.name, x.name);
         assert_eq!(e.account.status, x.status);
         if x.status != "ACTIVE" {
             assert!(
-                !e.audited && e.findings.is_none(),
+                !e.is_selected() && e.findings().is_none(),
                 "{} is not active and must not be audited",
                 x.id
             );
             continue;
         }
-        assert!(e.audited);
+        assert!(e.is_selected());
         if x.scp_blocked {
-            assert_eq!(e.failure, Some(FailureReason::AccessDenied), "{}", x.id);
+            assert_eq!(e.failure(), Some(FailureReason::AccessDenied), "{}", x.id);
             assert!(
-                e.findings.is_none() && e.last_success.is_none(),
+                e.findings().is_none() && e.last_success().is_none(),
                 "a never-audited account has no findings"
             );
             continue;
         }
-        let s = e.findings.as_ref().expect("audited").summary;
+        let s = e.findings().expect("audited").summary;
         assert_eq!(
             (
                 s.mfa_enabled,
@@ -61,7 +62,7 @@ async fn demo_scenario_audits_every_member_as_the_scenario_says() {
             "{}",
             x.id
         );
-        assert!(e.failure.is_none() && e.last_success.is_some());
+        assert!(e.failure().is_none() && e.last_success().is_some());
     }
     // AssumeRoot was never aimed at the management account or the suspended one.
     assert_eq!(
@@ -74,7 +75,7 @@ async fn demo_scenario_audits_every_member_as_the_scenario_says() {
 async fn full_checks_tell_active_from_inactive_keys_mfa_kinds_and_dates() {
     let sim = Sim::start(DEMO).await;
     let snap = audit_once(config(|_| {}), Some(&sim.endpoint())).await;
-    let details = |id: &str| entry(&snap, id).findings.as_ref().unwrap().details.clone().unwrap();
+    let details = |id: &str| entry(&snap, id).findings().unwrap().details.clone().unwrap();
 
     let inactive_only = details("444444444444");
     let keys = inactive_only.access_keys.unwrap();
@@ -125,53 +126,58 @@ async fn full_checks_tell_active_from_inactive_keys_mfa_kinds_and_dates() {
 async fn summary_checks_make_two_calls_per_account() {
     let sim = Sim::start(DEMO).await;
     let snap = audit_once(config(|c| c.checks = Checks::Summary), Some(&sim.endpoint())).await;
-    let audited = snap.accounts.iter().filter(|e| e.audited).count() as u64;
+    let audited = snap.accounts.iter().filter(|e| e.is_selected()).count() as u64;
     assert_eq!(sim.calls("AssumeRoot"), audited);
     assert_eq!(sim.calls("GetAccountSummary"), audited);
     assert_eq!(sim.calls("ListAccessKeys"), 0);
     assert!(
         snap.accounts
             .iter()
-            .filter_map(|e| e.findings.as_ref())
+            .filter_map(|e| e.findings())
             .all(|f| f.details.is_none())
     );
 }
 
 #[tokio::test]
 async fn disabled_root_credentials_management_fails_every_member_clearly_without_assume_root() {
-    let scenario = common::demo_without_root_access();
-    let sim = Sim::start(&scenario).await;
+    let sim = Sim::start(NO_ROOT_ACCESS).await;
     let snap = audit_once(config(|_| {}), Some(&sim.endpoint())).await;
     assert_eq!(
         snap.organization.features,
         Some(vec![("RootCredentialsManagement", false), ("RootSessions", true)])
     );
-    for e in snap.accounts.iter().filter(|e| e.audited) {
-        assert_eq!(e.failure, Some(FailureReason::RootAccessNotEnabled), "{}", e.account.id);
-        assert!(e.findings.is_none());
+    for e in snap.accounts.iter().filter(|e| e.is_selected()) {
+        assert_eq!(
+            e.failure(),
+            Some(FailureReason::RootAccessNotEnabled),
+            "{}",
+            e.account.id
+        );
+        assert!(e.findings().is_none());
     }
     assert_eq!(sim.calls("AssumeRoot"), 0, "no point in a CloudTrail event per account");
 }
 
 #[tokio::test]
 async fn assume_root_without_the_feature_is_access_denied_when_features_are_unreadable() {
-    // The exporter's role may lack iam:ListOrganizationsFeatures; AssumeRoot still fails safely.
-    let scenario = DEMO.replace(
-        r#"features = ["RootCredentialsManagement", "RootSessions"]"#,
-        "features = []",
-    );
-    let sim = Sim::start(&scenario).await;
+    // The exporter's role may lack iam:ListOrganizationsFeatures (here: it keeps failing), so the
+    // exporter cannot tell the feature is off and tries AssumeRoot; that fails safely.
+    let sim = Sim::start(NO_FEATURES).await;
+    put_json(
+        &sim.control("/_simulator/faults"),
+        json!([{ "operation": "ListOrganizationsFeatures", "kind": "server_error" }]),
+    )
+    .await;
     let snap = audit_once(config(|_| {}), Some(&sim.endpoint())).await;
-    assert_eq!(
-        snap.organization.features,
-        Some(vec![("RootCredentialsManagement", false), ("RootSessions", false)])
-    );
-    assert!(
-        snap.accounts
-            .iter()
-            .filter(|e| e.audited)
-            .all(|e| e.failure.is_some() && e.findings.is_none())
-    );
+    assert_eq!(snap.organization.features, None, "the features could not be read");
+    let selected: Vec<_> = snap.accounts.iter().filter(|e| e.is_selected()).collect();
+    assert_eq!(selected.len(), 11);
+    for e in selected {
+        assert_eq!(e.failure(), Some(FailureReason::AccessDenied), "{}", e.account.id);
+        assert!(e.findings().is_none());
+    }
+    assert_eq!(sim.calls("AssumeRoot"), 11, "without the features, AssumeRoot is tried");
+    assert_eq!(sim.calls("GetAccountSummary"), 0);
 }
 
 #[tokio::test]
@@ -186,15 +192,18 @@ async fn throttling_storm_is_reported_and_recovers_on_the_next_refresh() {
     let cfg = config(|c| c.checks = Checks::Summary);
     let first = audit_once(cfg.clone(), Some(&sim.endpoint())).await;
     let e = entry(&first, "222222222222");
-    assert_eq!(e.failure, Some(FailureReason::Throttled));
-    assert!(e.findings.is_none());
+    assert_eq!(e.failure(), Some(FailureReason::Throttled));
+    assert!(e.findings().is_none());
     // The SDK retried with backoff before giving up.
-    assert!(sim.calls("AssumeRoot") > first.accounts.iter().filter(|e| e.audited).count() as u64);
-    assert!(entry(&first, "333333333333").healthy(), "other accounts are unaffected");
+    assert!(sim.calls("AssumeRoot") > first.accounts.iter().filter(|e| e.is_selected()).count() as u64);
+    assert!(
+        entry(&first, "333333333333").succeeded(),
+        "other accounts are unaffected"
+    );
 
     put_json(&sim.control("/_simulator/faults"), json!([])).await;
     let second = audit_once(cfg, Some(&sim.endpoint())).await;
-    assert!(entry(&second, "222222222222").healthy());
+    assert!(entry(&second, "222222222222").succeeded());
 }
 
 #[tokio::test]
@@ -206,8 +215,8 @@ async fn a_slow_account_times_out_without_holding_up_the_others() {
     )
     .await;
     let snap = audit_once(config(|c| c.account_timeout = "1s".into()), Some(&sim.endpoint())).await;
-    assert_eq!(entry(&snap, "555555555555").failure, Some(FailureReason::Timeout));
-    assert!(entry(&snap, "222222222222").healthy());
+    assert_eq!(entry(&snap, "555555555555").failure(), Some(FailureReason::Timeout));
+    assert!(entry(&snap, "222222222222").succeeded());
 }
 
 #[tokio::test]
@@ -220,19 +229,19 @@ async fn partial_failure_keeps_the_summary_and_names_the_operation() {
     .await;
     let snap = audit_once(config(|_| {}), Some(&sim.endpoint())).await;
     let e = entry(&snap, "666666666666");
-    assert!(e.healthy());
-    let f = e.findings.as_ref().unwrap();
+    assert!(e.succeeded());
+    let f = e.findings().unwrap();
     assert!(f.summary.mfa_enabled);
-    assert_eq!(f.failed_operations, vec![("ListMFADevices", FailureReason::Other)]);
+    assert_eq!(
+        f.failed_operations,
+        vec![(Operation::ListMfaDevices, FailureReason::Other)]
+    );
     assert_eq!(f.details.as_ref().unwrap().mfa_devices, None);
 }
 
 #[tokio::test]
 async fn large_organization_is_paged_completely() {
-    let scenario = format!(
-        "{DEMO}\n[generate]\naccounts = 137\nseed = 7\naccess_keys = 0.1\npassword = 0.5\nmfa = 0.5\nsigning_certificates = 0.05\n"
-    );
-    let sim = Sim::start(&scenario).await;
+    let sim = Sim::start(include_str!("fixtures/scenarios/paged-150.toml")).await;
     let snap = audit_once(config(|c| c.checks = Checks::Summary), Some(&sim.endpoint())).await;
     assert_eq!(snap.accounts.len(), 137 + 13);
     let mut ids: Vec<&str> = snap.accounts.iter().map(|e| e.account.id.as_str()).collect();
@@ -259,7 +268,7 @@ async fn include_and_exclude_filters_select_accounts() {
     let audited: Vec<&str> = snap
         .accounts
         .iter()
-        .filter(|e| e.audited)
+        .filter(|e| e.is_selected())
         .map(|e| e.account.id.as_str())
         .collect();
     assert_eq!(audited, vec!["222222222222"]);

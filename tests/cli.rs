@@ -279,7 +279,7 @@ async fn simulate_rejects_a_bad_scenario_with_a_clear_error() {
     let mut c = exporter();
     c.args(["simulate", "--scenario"]).arg(&path);
     let out = run(c).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("management_account_id \"1111\""),
         "{}",
@@ -289,8 +289,7 @@ async fn simulate_rejects_a_bad_scenario_with_a_clear_error() {
 
 #[tokio::test]
 async fn root_access_not_enabled_is_said_clearly_once_and_per_account() {
-    let scenario = common::demo_without_root_access();
-    let sim = Sim::start(&scenario).await;
+    let sim = Sim::start(common::NO_ROOT_ACCESS).await;
     let mut c = exporter();
     with_sim_env(&mut c, &sim);
     c.env("RUST_LOG", "info").args(["audit", "--format", "tsv"]);

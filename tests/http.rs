@@ -3,13 +3,13 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_root_exporter::app;
 use aws_root_exporter::config::Config;
-use common::{DEMO, Sim, config, put_json, wait_ready};
+use common::{DEMO, NO_ROOT_ACCESS, Sim, config, put_json, wait_ready};
 use serde_json::json;
 
 /// `serve` on 127.0.0.1:0 until dropped.
@@ -251,11 +251,7 @@ async fn a_failing_account_keeps_its_last_known_state_and_age() {
 
 #[tokio::test]
 async fn not_ready_until_the_first_refresh_and_metrics_never_wait_on_aws() {
-    let slow = DEMO.replace(
-        "[organization]",
-        "[latency]\noperations = { DescribeOrganization = 1500 }\n\n[organization]",
-    );
-    let sim = Sim::start(&slow).await;
+    let sim = Sim::start(include_str!("fixtures/scenarios/slow-discovery.toml")).await;
     let served = serve(&sim, config(|_| {})).await;
     let mut healthy = false;
     for _ in 0..50 {
@@ -322,79 +318,19 @@ async fn content_negotiation_serves_openmetrics_or_text() {
     assert_eq!(missing.status(), 404);
 }
 
-/// Metric name -> documented labels, from the tables of docs/metrics.md.
-fn documented() -> BTreeMap<String, BTreeSet<String>> {
-    let doc = std::fs::read_to_string("docs/metrics.md").unwrap();
-    let mut per_account = false;
-    let mut out = BTreeMap::new();
-    for line in doc.lines() {
-        if line.starts_with("## ") {
-            per_account = line.starts_with("## Per account");
-        }
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        if cells.len() < 5 || !cells[1].starts_with('`') {
-            continue;
-        }
-        let name = cells[1].trim_matches('`').to_string();
-        let mut labels: BTreeSet<String> = cells[3]
-            .split(',')
-            .map(|l| l.trim().trim_matches('`').to_string())
-            .filter(|l| !l.is_empty())
-            .collect();
-        if per_account {
-            labels.insert("account_id".into());
-            labels.insert("account_name".into());
-        }
-        out.insert(name, labels);
-    }
-    out
-}
-
-#[tokio::test]
-async fn every_emitted_metric_and_label_is_documented() {
-    // A scenario that makes every family appear: failures, partial failures, deep data.
-    let sim = Sim::start(DEMO).await;
-    put_json(
-        &sim.control("/_simulator/faults"),
-        json!([{ "operation": "ListMFADevices", "kind": "server_error", "account_id": "666666666666" }]),
-    )
-    .await;
-    let served = serve(&sim, config(|c| c.refresh_interval = "1h".into())).await;
-    wait_ready(&served.base).await;
-    let m = scrape(&served.base).await;
-    let docs = documented();
-    let mut seen = BTreeSet::new();
-    for line in m.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-        let (series, _) = line.rsplit_once(' ').unwrap();
-        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-        let want = docs
-            .get(name)
-            .unwrap_or_else(|| panic!("{name} is emitted but not in docs/metrics.md"));
-        for pair in labels.trim_end_matches('}').split("\",").filter(|p| !p.is_empty()) {
-            let key = pair.split('=').next().unwrap();
-            assert!(
-                want.contains(key),
-                "{name} has label {key} that docs/metrics.md does not list"
-            );
-        }
-        seen.insert(name.to_string());
-    }
-    assert!(seen.contains("aws_root_audit_operation_failure") && seen.contains("aws_root_audit_failure_reason"));
-    assert!(seen.len() >= 25, "the scenario exercises nearly every family: {seen:?}");
-}
-
 #[tokio::test]
 async fn router_answers_without_a_socket() {
     use aws_root_exporter::http::{AppState, app};
-    use aws_root_exporter::render::metrics::registry;
+    use aws_root_exporter::render::metrics::MetricsSource;
     use aws_root_exporter::telemetry::Telemetry;
     use tower::ServiceExt;
     let (_tx, rx) = tokio::sync::watch::channel(None);
-    let reg = Arc::new(registry(rx.clone(), Duration::from_secs(300), &Telemetry::default()));
-    let router = app(AppState {
-        registry: reg,
-        snapshots: rx,
-    });
+    let metrics = Arc::new(MetricsSource::new(
+        rx.clone(),
+        Duration::from_secs(300),
+        &Telemetry::default(),
+    ));
+    let router = app(AppState { metrics, snapshots: rx });
     let req = |uri: &str| {
         axum::http::Request::builder()
             .uri(uri)
@@ -415,8 +351,7 @@ async fn router_answers_without_a_socket() {
 
 #[tokio::test]
 async fn disabled_root_credentials_management_shows_in_metrics() {
-    let scenario = common::demo_without_root_access();
-    let sim = Sim::start(&scenario).await;
+    let sim = Sim::start(NO_ROOT_ACCESS).await;
     let served = serve(&sim, config(|c| c.refresh_interval = "1h".into())).await;
     wait_ready(&served.base).await;
     let m = scrape(&served.base).await;

@@ -1,9 +1,8 @@
-//! Everything that talks to AWS: building SDK clients ([`clients`]), classifying their errors
-//! ([`errors`]), and the one seam through which a session into a member account is opened
-//! ([`session`]).
+//! Everything that talks to AWS: building SDK clients ([`clients`]), making and classifying calls
+//! ([`call`]), and the ways into member accounts ([`access`]).
 
+pub mod access;
+pub mod call;
 pub mod clients;
-pub mod errors;
-pub mod session;
 
-pub use errors::AwsCallError;
+pub use call::{AwsCallError, Caller, Operation};

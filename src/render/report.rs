@@ -33,8 +33,9 @@ fn bit(b: bool) -> &'static str {
 pub fn tsv(snapshot: &Snapshot) -> String {
     let mut out = String::from(TSV_HEADER);
     out.push('\n');
-    for e in snapshot.accounts.iter().filter(|e| e.healthy()) {
-        let s = &e.findings.as_ref().expect("healthy entries have findings").summary;
+    for e in snapshot.accounts.iter().filter(|e| e.succeeded()) {
+        let Some(f) = e.findings() else { continue };
+        let s = &f.summary;
         out.push_str(&format!(
             "{}\t{}\t{}\t{}\t{}\t{}\n",
             e.account.id,
@@ -48,14 +49,19 @@ pub fn tsv(snapshot: &Snapshot) -> String {
     out
 }
 
-/// Audited accounts whose last attempt failed: (account id, name, reason).
+/// Selected accounts whose last attempt did not succeed, with the reason.
 pub fn failures(snapshot: &Snapshot) -> Vec<(&AccountEntry, &'static str)> {
     snapshot
         .accounts
         .iter()
-        .filter(|e| e.audited && !e.healthy())
-        .map(|e| (e, e.failure.map(|r| r.as_str()).unwrap_or("other")))
+        .filter(|e| e.is_selected() && !e.succeeded())
+        .map(|e| (e, e.failure().map(|r| r.as_str()).unwrap_or("not_attempted")))
         .collect()
+}
+
+/// `audit_success` of the reports: known once an attempt finished.
+fn audit_success(e: &AccountEntry) -> Option<bool> {
+    e.attempted().then(|| e.succeeded())
 }
 
 const CSV_HEADER: &str = "account_id,account_name,status,management,audited,audit_success,failure_reason,mfa_enabled,access_keys_present,password_present,signing_certificates_present,active_access_keys,inactive_access_keys,access_key_last_used,mfa_device_types,password_created,password_last_used,active_signing_certificates,failed_operations";
@@ -78,7 +84,7 @@ pub fn csv(snapshot: &Snapshot) -> String {
     let mut out = String::from(CSV_HEADER);
     out.push('\n');
     for e in snapshot.accounts.iter() {
-        let f = e.findings.as_deref();
+        let f = e.findings();
         let summary = f.map(|f| f.summary);
         let details = f.and_then(|f| f.details.as_ref());
         let flag =
@@ -95,7 +101,7 @@ pub fn csv(snapshot: &Snapshot) -> String {
             .map(|f| {
                 f.failed_operations
                     .iter()
-                    .map(|(op, r)| format!("{op}:{r}"))
+                    .map(|(op, r)| format!("{}:{r}", op.name()))
                     .collect::<Vec<_>>()
                     .join(" ")
             })
@@ -105,13 +111,9 @@ pub fn csv(snapshot: &Snapshot) -> String {
             csv_field(&e.account.name),
             e.account.status.clone(),
             e.account.is_management.to_string(),
-            e.audited.to_string(),
-            if e.audited && (e.findings.is_some() || e.failure.is_some()) {
-                bit(e.failure.is_none()).to_string()
-            } else {
-                String::new()
-            },
-            e.failure.map(|r| r.as_str().to_string()).unwrap_or_default(),
+            e.is_selected().to_string(),
+            audit_success(e).map(|ok| bit(ok).to_string()).unwrap_or_default(),
+            e.failure().map(|r| r.as_str().to_string()).unwrap_or_default(),
             flag(|s| s.mfa_enabled),
             flag(|s| s.access_keys_present),
             flag(|s| s.password_present),
@@ -140,17 +142,17 @@ pub fn json(snapshot: &Snapshot) -> Value {
         .accounts
         .iter()
         .map(|e| {
-            let f = e.findings.as_deref();
+            let f = e.findings();
             json!({
                 "account_id": e.account.id,
                 "account_name": e.account.name,
                 "status": e.account.status,
                 "management": e.account.is_management,
-                "audited": e.audited,
-                "audit_success": if e.audited && (f.is_some() || e.failure.is_some()) { json!(e.failure.is_none()) } else { Value::Null },
-                "failure_reason": e.failure.map(|r| r.as_str()),
-                "last_success": e.last_success.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
-                "last_success_unix": e.last_success.map(unix_seconds),
+                "audited": e.is_selected(),
+                "audit_success": audit_success(e),
+                "failure_reason": e.failure().map(|r| r.as_str()),
+                "last_success": e.last_success().map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                "last_success_unix": e.last_success().map(unix_seconds),
                 "summary": f.map(|f| json!({
                     "AccountMFAEnabled": u8::from(f.summary.mfa_enabled),
                     "AccountAccessKeysPresent": u8::from(f.summary.access_keys_present),
@@ -163,7 +165,7 @@ pub fn json(snapshot: &Snapshot) -> Value {
                     "password": d.password,
                     "signing_certificates": d.signing_certificates,
                 })),
-                "failed_operations": f.map(|f| f.failed_operations.iter().map(|(op, r)| json!({"operation": op, "reason": r.as_str()})).collect::<Vec<_>>()).unwrap_or_default(),
+                "failed_operations": f.map(|f| f.failed_operations.iter().map(|(op, r)| json!({"operation": op.name(), "reason": r.as_str()})).collect::<Vec<_>>()).unwrap_or_default(),
             })
         })
         .collect();

@@ -4,21 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_org_simulator::{RunningSimulator, Scenario};
 use aws_root_exporter::aws::clients::EndpointOverride;
 use aws_root_exporter::config::{Config, RawConfig};
-use aws_root_exporter::simulator::{self, RunningSimulator, scenario::Scenario};
 
 pub const DEMO: &str = include_str!("../../config/demo-org.toml");
 
 /// The demo organization with centralized root access (`RootCredentialsManagement`) off.
-pub fn demo_without_root_access() -> String {
-    let s = DEMO.replace(
-        r#"features = ["RootCredentialsManagement", "RootSessions"]"#,
-        r#"features = ["RootSessions"]"#,
-    );
-    assert_ne!(s, DEMO, "the demo scenario lists its features");
-    s
-}
+pub const NO_ROOT_ACCESS: &str = include_str!("../fixtures/scenarios/no-root-access.toml");
+
+/// The demo organization with no organization feature enabled.
+pub const NO_FEATURES: &str = include_str!("../fixtures/scenarios/no-features.toml");
 
 /// A simulator serving on 127.0.0.1 until the value is dropped.
 pub struct Sim {
@@ -30,7 +26,7 @@ impl Sim {
     pub async fn start(scenario_toml: &str) -> Sim {
         let scenario = Scenario::parse(scenario_toml, "test scenario").expect("test scenario parses");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let running = simulator::start(
+        let running = aws_org_simulator::start(
             &scenario,
             "127.0.0.1:0".parse().unwrap(),
             "127.0.0.1:0".parse().unwrap(),
@@ -57,15 +53,7 @@ impl Sim {
 
     /// Calls the simulator answered for one operation.
     pub fn calls(&self, operation: &str) -> u64 {
-        self.running
-            .simulator
-            .world
-            .lock()
-            .unwrap()
-            .calls
-            .get(operation)
-            .copied()
-            .unwrap_or(0)
+        self.running.calls(operation)
     }
 }
 

@@ -12,14 +12,14 @@ use super::scenario::{
 /// Deterministic pseudo-random numbers (SplitMix64): reproducible generated organizations and
 /// fault draws without a dependency.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Rng(seed)
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -28,81 +28,81 @@ impl Rng {
     }
 
     /// Uniform in [0, 1).
-    pub fn fraction(&mut self) -> f64 {
+    pub(crate) fn fraction(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// `n` characters from an alphabet.
-    pub fn token(&mut self, alphabet: &[u8], n: usize) -> String {
+    pub(crate) fn token(&mut self, alphabet: &[u8], n: usize) -> String {
         (0..n)
             .map(|_| alphabet[(self.next_u64() % alphabet.len() as u64) as usize] as char)
             .collect()
     }
 }
 
-pub const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-pub const BASE64ISH: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+pub(crate) const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+pub(crate) const BASE64ISH: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 #[derive(Debug, Clone)]
-pub struct SimAccount {
-    pub id: String,
-    pub name: String,
-    pub email: String,
-    pub status: String,
-    pub assume_root: AssumeRootMode,
-    pub root: RootState,
-    pub joined: SystemTime,
+pub(crate) struct SimAccount {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) status: String,
+    pub(crate) assume_root: AssumeRootMode,
+    pub(crate) root: RootState,
+    pub(crate) joined: SystemTime,
 }
 
 /// A root access key or signing certificate with the id the simulator gave it.
 #[derive(Debug, Clone)]
-pub struct SimKey {
-    pub id: String,
-    pub spec: AccessKeySpec,
+pub(crate) struct SimKey {
+    pub(crate) id: String,
+    pub(crate) spec: AccessKeySpec,
 }
 
 #[derive(Debug, Clone)]
-pub struct SimCertificate {
-    pub id: String,
-    pub spec: CertificateSpec,
+pub(crate) struct SimCertificate {
+    pub(crate) id: String,
+    pub(crate) spec: CertificateSpec,
 }
 
 #[derive(Debug, Clone)]
-pub struct RootState {
-    pub mfa: Vec<MfaKind>,
-    pub password: PasswordSpec,
-    pub access_keys: Vec<SimKey>,
-    pub signing_certificates: Vec<SimCertificate>,
+pub(crate) struct RootState {
+    pub(crate) mfa: Vec<MfaKind>,
+    pub(crate) password: PasswordSpec,
+    pub(crate) access_keys: Vec<SimKey>,
+    pub(crate) signing_certificates: Vec<SimCertificate>,
 }
 
 /// Temporary credentials issued by AssumeRoot.
 #[derive(Debug, Clone)]
-pub struct Session {
-    pub secret: String,
-    pub token: String,
-    pub account_id: String,
-    pub task_policy: String,
-    pub expires: SystemTime,
+pub(crate) struct Session {
+    pub(crate) secret: String,
+    pub(crate) token: String,
+    pub(crate) account_id: String,
+    pub(crate) task_policy: String,
+    pub(crate) expires: SystemTime,
 }
 
 #[derive(Debug, Clone)]
-pub struct ActiveFault {
-    pub spec: FaultSpec,
-    pub remaining: Option<u64>,
+pub(crate) struct ActiveFault {
+    pub(crate) spec: FaultSpec,
+    pub(crate) remaining: Option<u64>,
 }
 
 #[derive(Debug)]
-pub struct World {
-    pub organization_id: String,
-    pub management_account_id: String,
-    pub features: Vec<String>,
-    pub caller_access_key_ids: Option<Vec<String>>,
-    pub accounts: Vec<SimAccount>,
+pub(crate) struct World {
+    pub(crate) organization_id: String,
+    pub(crate) management_account_id: String,
+    pub(crate) features: Vec<String>,
+    pub(crate) caller_access_key_ids: Option<Vec<String>>,
+    pub(crate) accounts: Vec<SimAccount>,
     index: HashMap<String, usize>,
-    pub sessions: HashMap<String, Session>,
-    pub faults: Vec<ActiveFault>,
-    pub calls: BTreeMap<String, u64>,
-    pub rng: Rng,
+    pub(crate) sessions: HashMap<String, Session>,
+    pub(crate) faults: Vec<ActiveFault>,
+    pub(crate) calls: BTreeMap<String, u64>,
+    pub(crate) rng: Rng,
 }
 
 /// A fixed join date for scenario accounts, so listings are reproducible.
@@ -111,7 +111,7 @@ fn joined_epoch() -> SystemTime {
 }
 
 impl World {
-    pub fn new(scenario: &Scenario) -> World {
+    pub(crate) fn new(scenario: &Scenario) -> World {
         let seed = scenario.generate.as_ref().map(|g| g.seed).unwrap_or(0);
         let mut rng = Rng::new(seed ^ 0x5EED);
         let org = &scenario.organization;
@@ -202,20 +202,20 @@ impl World {
         }
     }
 
-    pub fn account(&self, id: &str) -> Option<&SimAccount> {
+    pub(crate) fn account(&self, id: &str) -> Option<&SimAccount> {
         self.index.get(id).map(|&i| &self.accounts[i])
     }
 
-    pub fn account_mut(&mut self, id: &str) -> Option<&mut SimAccount> {
+    pub(crate) fn account_mut(&mut self, id: &str) -> Option<&mut SimAccount> {
         self.index.get(id).map(|&i| &mut self.accounts[i])
     }
 
-    pub fn has_feature(&self, feature: &str) -> bool {
+    pub(crate) fn has_feature(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
     }
 
     /// Replace an account's root user (control API). `None` when the account is unknown.
-    pub fn set_root(&mut self, id: &str, spec: &RootSpec) -> Option<()> {
+    pub(crate) fn set_root(&mut self, id: &str, spec: &RootSpec) -> Option<()> {
         let mut rng = self.rng.clone();
         let account = self.account_mut(id)?;
         account.root = RootState::from_spec(spec, id, &mut rng);
@@ -224,7 +224,7 @@ impl World {
     }
 
     /// Draw whether a fault hits this call; consumes one from a burst when it does.
-    pub fn fault_for(&mut self, operation: &str, account_id: Option<&str>) -> Option<(FaultKind, u64)> {
+    pub(crate) fn fault_for(&mut self, operation: &str, account_id: Option<&str>) -> Option<(FaultKind, u64)> {
         for i in 0..self.faults.len() {
             let f = &self.faults[i];
             let op_matches = f.spec.operation == "*" || f.spec.operation == operation;
@@ -250,7 +250,12 @@ impl World {
     }
 
     /// Issue root-session credentials for `account_id`.
-    pub fn issue_session(&mut self, account_id: &str, task_policy: &str, duration: Duration) -> (String, Session) {
+    pub(crate) fn issue_session(
+        &mut self,
+        account_id: &str,
+        task_policy: &str,
+        duration: Duration,
+    ) -> (String, Session) {
         let akid = format!("ASIA{}", self.rng.token(UPPER_DIGITS, 16));
         let session = Session {
             secret: self.rng.token(BASE64ISH, 40),
@@ -266,13 +271,13 @@ impl World {
         (akid, session)
     }
 
-    pub fn count_call(&mut self, operation: &str) {
+    pub(crate) fn count_call(&mut self, operation: &str) {
         *self.calls.entry(operation.to_string()).or_default() += 1;
     }
 }
 
 impl RootState {
-    pub fn from_spec(spec: &RootSpec, account_id: &str, rng: &mut Rng) -> RootState {
+    pub(crate) fn from_spec(spec: &RootSpec, account_id: &str, rng: &mut Rng) -> RootState {
         let tail = &account_id[account_id.len().saturating_sub(4)..];
         RootState {
             mfa: spec.mfa.clone(),
@@ -297,7 +302,7 @@ impl RootState {
     }
 
     /// MFA serial numbers in the forms AWS uses for each device kind.
-    pub fn mfa_serials(&self, account_id: &str) -> Vec<String> {
+    pub(crate) fn mfa_serials(&self, account_id: &str) -> Vec<String> {
         self.mfa
             .iter()
             .enumerate()

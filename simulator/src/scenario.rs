@@ -7,53 +7,67 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use crate::config::is_account_id;
-
+/// Why a scenario cannot be used. Each message is one line naming the file (or the origin given
+/// to [`Scenario::parse`]) and the problem; the I/O error of `Read` is part of the message, not
+/// an error source, so that `{e}` and `{e:#}` print the same.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    /// The file cannot be read.
+    #[error("cannot read scenario {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    /// The text is not TOML, or not the scenario's shape.
     #[error("scenario {path}: {message}")]
     Parse { path: String, message: String },
+    /// A value is out of range (an id, a state, a fraction...).
     #[error("scenario {path}: {message}")]
     Invalid { path: String, message: String },
 }
 
-/// Organization features that `iam:ListOrganizationsFeatures` reports.
-pub use crate::model::ORGANIZATION_FEATURES as FEATURES;
+/// Organization features that `iam:ListOrganizationsFeatures` reports. The simulator's own list,
+/// deliberately not shared with the exporter.
+pub(crate) const FEATURES: [&str; 2] = ["RootCredentialsManagement", "RootSessions"];
+
+/// An AWS account id: exactly 12 ASCII digits. The simulator's own check, deliberately not shared
+/// with the exporter, so that a mistake in one is not hidden by the other.
+pub(crate) fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
 
 /// Organizations account states (the `State` field of an account).
-pub const ACCOUNT_STATES: [&str; 5] = ["PENDING_ACTIVATION", "ACTIVE", "SUSPENDED", "PENDING_CLOSURE", "CLOSED"];
+pub(crate) const ACCOUNT_STATES: [&str; 5] = ["PENDING_ACTIVATION", "ACTIVE", "SUSPENDED", "PENDING_CLOSURE", "CLOSED"];
 
+/// A parsed and validated scenario: the organization, its accounts and their root users,
+/// generated accounts, latency and injected faults. The format is described in the crate's
+/// README.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
-    pub organization: OrganizationSpec,
+    pub(crate) organization: OrganizationSpec,
     #[serde(default)]
-    pub accounts: Vec<AccountSpec>,
-    pub generate: Option<GenerateSpec>,
+    pub(crate) accounts: Vec<AccountSpec>,
+    pub(crate) generate: Option<GenerateSpec>,
     #[serde(default)]
-    pub latency: LatencySpec,
+    pub(crate) latency: LatencySpec,
     /// `[[faults]]` (a list), or `[faults.OPERATION]` tables keyed by operation.
     #[serde(default, deserialize_with = "fault_list")]
-    pub faults: Vec<FaultSpec>,
+    pub(crate) faults: Vec<FaultSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OrganizationSpec {
-    pub id: String,
-    pub management_account_id: String,
+pub(crate) struct OrganizationSpec {
+    pub(crate) id: String,
+    pub(crate) management_account_id: String,
     /// Name of the management account when `[[accounts]]` does not list it.
     #[serde(default = "default_management_name")]
-    pub management_account_name: String,
+    pub(crate) management_account_name: String,
     #[serde(default = "default_features")]
-    pub features: Vec<String>,
+    pub(crate) features: Vec<String>,
     /// When set, only these access key ids (and the simulator's own temporary ones) may call;
     /// any other key gets `InvalidClientTokenId`. When unset, any key acts as the management
     /// account.
     #[serde(default)]
-    pub caller_access_key_ids: Option<Vec<String>>,
+    pub(crate) caller_access_key_ids: Option<Vec<String>>,
 }
 
 fn default_management_name() -> String {
@@ -66,17 +80,17 @@ fn default_features() -> Vec<String> {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AccountSpec {
-    pub id: String,
-    pub name: String,
+pub(crate) struct AccountSpec {
+    pub(crate) id: String,
+    pub(crate) name: String,
     #[serde(default)]
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     #[serde(default = "default_status")]
-    pub status: String,
+    pub(crate) status: String,
     #[serde(default)]
-    pub assume_root: AssumeRootMode,
+    pub(crate) assume_root: AssumeRootMode,
     #[serde(default)]
-    pub root: RootSpec,
+    pub(crate) root: RootSpec,
 }
 
 fn default_status() -> String {
@@ -86,7 +100,7 @@ fn default_status() -> String {
 /// How a root session into the account behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AssumeRootMode {
+pub(crate) enum AssumeRootMode {
     #[default]
     Ok,
     /// An SCP denies root actions without a carve-out for `aws:AssumedRoot`: AssumeRoot itself
@@ -97,20 +111,20 @@ pub enum AssumeRootMode {
 /// The root user's credentials. Also the body of the control API's `PUT .../root`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RootSpec {
+pub(crate) struct RootSpec {
     #[serde(default)]
-    pub mfa: Vec<MfaKind>,
+    pub(crate) mfa: Vec<MfaKind>,
     #[serde(default)]
-    pub password: PasswordSpec,
+    pub(crate) password: PasswordSpec,
     #[serde(default)]
-    pub access_keys: Vec<AccessKeySpec>,
+    pub(crate) access_keys: Vec<AccessKeySpec>,
     #[serde(default)]
-    pub signing_certificates: Vec<CertificateSpec>,
+    pub(crate) signing_certificates: Vec<CertificateSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum MfaKind {
+pub(crate) enum MfaKind {
     Virtual,
     Hardware,
     Passkey,
@@ -118,14 +132,14 @@ pub enum MfaKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum KeyStatus {
+pub(crate) enum KeyStatus {
     Active,
     Inactive,
     Expired,
 }
 
 impl KeyStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             KeyStatus::Active => "Active",
             KeyStatus::Inactive => "Inactive",
@@ -137,7 +151,7 @@ impl KeyStatus {
 /// `true`/`false`, or a table with the password's dates (meaning there is one).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "toml::Value")]
-pub enum PasswordSpec {
+pub(crate) enum PasswordSpec {
     Flag(bool),
     Dates {
         created: Option<SystemTime>,
@@ -152,7 +166,7 @@ impl Default for PasswordSpec {
 }
 
 impl PasswordSpec {
-    pub fn present(&self) -> bool {
+    pub(crate) fn present(&self) -> bool {
         !matches!(self, PasswordSpec::Flag(false))
     }
 }
@@ -160,7 +174,7 @@ impl PasswordSpec {
 /// A plain status string, or a table with the key's dates.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "toml::Value")]
-pub enum AccessKeySpec {
+pub(crate) enum AccessKeySpec {
     Status(KeyStatus),
     Detailed {
         status: KeyStatus,
@@ -173,7 +187,7 @@ pub enum AccessKeySpec {
 }
 
 impl AccessKeySpec {
-    pub fn status(&self) -> KeyStatus {
+    pub(crate) fn status(&self) -> KeyStatus {
         match self {
             AccessKeySpec::Status(s) => *s,
             AccessKeySpec::Detailed { status, .. } => *status,
@@ -183,13 +197,13 @@ impl AccessKeySpec {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "toml::Value")]
-pub enum CertificateSpec {
+pub(crate) enum CertificateSpec {
     Status(KeyStatus),
     Detailed { status: KeyStatus },
 }
 
 impl CertificateSpec {
-    pub fn status(&self) -> KeyStatus {
+    pub(crate) fn status(&self) -> KeyStatus {
         match self {
             CertificateSpec::Status(s) | CertificateSpec::Detailed { status: s } => *s,
         }
@@ -290,27 +304,27 @@ impl TryFrom<toml::Value> for CertificateSpec {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct GenerateSpec {
-    pub accounts: usize,
+pub(crate) struct GenerateSpec {
+    pub(crate) accounts: usize,
     #[serde(default)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     #[serde(default)]
-    pub access_keys: f64,
+    pub(crate) access_keys: f64,
     #[serde(default)]
-    pub password: f64,
+    pub(crate) password: f64,
     #[serde(default)]
-    pub mfa: f64,
+    pub(crate) mfa: f64,
     #[serde(default)]
-    pub signing_certificates: f64,
+    pub(crate) signing_certificates: f64,
 }
 
 /// `default_ms`, plus per-operation overrides written either as `operations = { AssumeRoot = 50 }`
 /// or directly as `AssumeRoot = 50` in `[latency]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(from = "RawLatency")]
-pub struct LatencySpec {
-    pub default_ms: u64,
-    pub operations: BTreeMap<String, u64>,
+pub(crate) struct LatencySpec {
+    pub(crate) default_ms: u64,
+    pub(crate) operations: BTreeMap<String, u64>,
 }
 
 #[derive(Deserialize)]
@@ -337,23 +351,23 @@ impl From<RawLatency> for LatencySpec {
 /// An injected fault: answers of `operation` (or every operation, `"*"`) fail as configured.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct FaultSpec {
+pub(crate) struct FaultSpec {
     /// An operation name, or `"*"` (the default) for every operation.
     #[serde(default = "any_operation")]
-    pub operation: String,
-    pub kind: FaultKind,
+    pub(crate) operation: String,
+    pub(crate) kind: FaultKind,
     /// Fraction of calls affected (0..=1), drawn from the scenario's seed.
     #[serde(default = "one")]
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// Affect only the next `count` matching calls (a burst); unlimited when absent.
     #[serde(default)]
-    pub count: Option<u64>,
+    pub(crate) count: Option<u64>,
     /// Only for `kind = "slow"`: delay added before answering.
     #[serde(default)]
-    pub delay_ms: u64,
+    pub(crate) delay_ms: u64,
     /// Only calls into this account (AssumeRoot target, or the root session's account).
     #[serde(default)]
-    pub account_id: Option<String>,
+    pub(crate) account_id: Option<String>,
 }
 
 fn any_operation() -> String {
@@ -392,7 +406,7 @@ fn one() -> f64 {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum FaultKind {
+pub(crate) enum FaultKind {
     /// `Throttling` (Query protocols) / `TooManyRequestsException` (Organizations), HTTP 400/429.
     Throttling,
     /// HTTP 500 `InternalFailure` / `ServiceUnavailable`.
@@ -401,25 +415,28 @@ pub enum FaultKind {
     Slow,
 }
 
-pub const FAULT_KINDS: &str = "throttling, server_error, slow";
+pub(crate) const FAULT_KINDS: &str = "throttling, server_error, slow";
 
 impl Scenario {
+    /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ScenarioError::Read {
             path: shown.clone(),
-            source,
+            error,
         })?;
         Self::parse(&text, &shown)
     }
 
-    pub fn parse(text: &str, shown: &str) -> Result<Scenario, ScenarioError> {
+    /// Parse and validate scenario TOML; `origin` names it in error messages (a path, or e.g.
+    /// `"built-in demo"`).
+    pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
-            path: shown.to_string(),
+            path: origin.to_string(),
             message: e.to_string().trim().replace('\n', " "),
         })?;
         scenario.validate().map_err(|message| ScenarioError::Invalid {
-            path: shown.to_string(),
+            path: origin.to_string(),
             message,
         })?;
         Ok(scenario)
@@ -533,6 +550,21 @@ mod tests {
 id = "o-exampleorg1"
 management_account_id = "111111111111"
 "#;
+
+    #[test]
+    fn account_ids_are_exactly_twelve_ascii_digits() {
+        assert!(is_account_id("012345678901"));
+        for bad in [
+            "",
+            "12345678901",
+            "1234567890123",
+            "12345678901a",
+            "１２３４５６７８９０１２",
+            " 12345678901",
+        ] {
+            assert!(!is_account_id(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn minimal_scenario_has_all_features() {

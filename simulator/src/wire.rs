@@ -9,15 +9,15 @@ use axum::response::{IntoResponse, Response};
 /// What the simulator reads from a SigV4 `Authorization` header. The signature itself is not
 /// verified: the simulator checks the header's form and its credential scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SigV4 {
-    pub access_key_id: String,
-    pub region: String,
-    pub service: String,
+pub(crate) struct SigV4 {
+    pub(crate) access_key_id: String,
+    pub(crate) region: String,
+    pub(crate) service: String,
 }
 
 /// Parse `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
 /// SignedHeaders=a;b, Signature=hex`.
-pub fn parse_authorization(value: &str) -> Result<SigV4, String> {
+pub(crate) fn parse_authorization(value: &str) -> Result<SigV4, String> {
     let rest = value
         .strip_prefix("AWS4-HMAC-SHA256 ")
         .ok_or_else(|| "Authorization header must use the AWS4-HMAC-SHA256 algorithm".to_string())?;
@@ -59,14 +59,14 @@ pub fn parse_authorization(value: &str) -> Result<SigV4, String> {
 
 /// An AWS error, rendered in the protocol of the service that raised it.
 #[derive(Debug, Clone)]
-pub struct AwsError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
+pub(crate) struct AwsError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
 }
 
 impl AwsError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         AwsError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
             code,
@@ -75,7 +75,7 @@ impl AwsError {
     }
 
     /// Query protocol (STS, IAM): `<ErrorResponse><Error><Type/><Code/><Message/></Error>`.
-    pub fn query_response(&self, namespace: &str, request_id: &str) -> Response {
+    pub(crate) fn query_response(&self, namespace: &str, request_id: &str) -> Response {
         let kind = if self.status.is_server_error() {
             "Receiver"
         } else {
@@ -99,7 +99,7 @@ impl AwsError {
 
     /// JSON 1.1 protocol (Organizations): `{"__type": code, "Message": ...}`. Authentication
     /// errors carry the JSON services' own codes.
-    pub fn json_response(&self, request_id: &str) -> Response {
+    pub(crate) fn json_response(&self, request_id: &str) -> Response {
         let code = match self.code {
             "InvalidClientTokenId" => "UnrecognizedClientException",
             "MissingAuthenticationToken" => "MissingAuthenticationTokenException",
@@ -120,7 +120,7 @@ impl AwsError {
 }
 
 /// A successful Query-protocol answer: `<{Op}Response><{Op}Result>inner</...>`.
-pub fn query_ok(operation: &str, namespace: &str, result_inner: &str, request_id: &str) -> Response {
+pub(crate) fn query_ok(operation: &str, namespace: &str, result_inner: &str, request_id: &str) -> Response {
     let result = if result_inner.is_empty() {
         String::new()
     } else {
@@ -140,7 +140,7 @@ pub fn query_ok(operation: &str, namespace: &str, result_inner: &str, request_id
         .into_response()
 }
 
-pub fn json_ok(value: serde_json::Value, request_id: &str) -> Response {
+pub(crate) fn json_ok(value: serde_json::Value, request_id: &str) -> Response {
     (
         StatusCode::OK,
         [
@@ -152,7 +152,7 @@ pub fn json_ok(value: serde_json::Value, request_id: &str) -> Response {
         .into_response()
 }
 
-pub fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -168,16 +168,18 @@ pub fn xml_escape(s: &str) -> String {
 }
 
 /// ISO 8601 as the Query protocols write timestamps.
-pub fn iso8601(t: SystemTime) -> String {
+pub(crate) fn iso8601(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// Epoch seconds as JSON 1.1 writes timestamps.
-pub fn epoch_seconds(t: SystemTime) -> f64 {
-    crate::model::unix_seconds(t)
+pub(crate) fn epoch_seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
-pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

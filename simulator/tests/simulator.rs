@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
+use aws_org_simulator::Scenario;
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_sts::types::PolicyDescriptorType;
 use common::{DEMO, Sim, put_json};
@@ -264,6 +265,30 @@ async fn control_api_rejects_unknown_accounts_and_bad_bodies() {
 }
 
 #[tokio::test]
+async fn calls_are_counted_per_operation_in_process_and_over_the_control_api() {
+    let sim = Sim::start(DEMO).await;
+    assert_eq!(sim.running.calls("AssumeRoot"), 0);
+    assert!(sim.running.all_calls().is_empty());
+    assume_root(&sim, "222222222222", 60).await.unwrap();
+    // Refused calls are answered, and counted, too.
+    assume_root(&sim, "111111111111", 60).await.unwrap_err();
+    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, management()).await);
+    org.describe_organization().send().await.unwrap();
+    assert_eq!(sim.running.calls("AssumeRoot"), 2);
+    assert_eq!(sim.running.calls("DescribeOrganization"), 1);
+    assert_eq!(sim.running.calls("ListAccounts"), 0);
+    let all = sim.running.all_calls();
+    assert_eq!(all.len(), 2, "{all:?}");
+    let over_http: std::collections::BTreeMap<String, u64> = reqwest::get(sim.control("/_simulator/calls"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(over_http, all);
+}
+
+#[tokio::test]
 async fn foreign_session_credentials_act_as_the_management_account() {
     // E.g. an SSO session of the person running the tests: not issued here, so the caller is the
     // management account, token and all.
@@ -278,4 +303,58 @@ async fn foreign_session_credentials_act_as_the_management_account() {
     let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, sso).await);
     let described = org.describe_organization().send().await.unwrap();
     assert_eq!(described.organization().unwrap().id(), Some("o-exampleorg1"));
+}
+
+#[tokio::test]
+async fn scenario_fixtures_are_the_demo_with_other_features_and_refuse_assume_root() {
+    let fixtures = [
+        (
+            include_str!("../../tests/fixtures/scenarios/no-root-access.toml"),
+            r#"features = ["RootSessions"]"#,
+        ),
+        (
+            include_str!("../../tests/fixtures/scenarios/no-features.toml"),
+            "features = []",
+        ),
+    ];
+    for (text, features) in fixtures {
+        // A comment at the top, then the demo with its features line changed.
+        let start = text.find("\n\n").expect("a comment, then a blank line") + 2;
+        assert!(
+            text[..start].lines().all(|l| l.starts_with('#') || l.is_empty()),
+            "{text}"
+        );
+        let expected = DEMO.replace(r#"features = ["RootCredentialsManagement", "RootSessions"]"#, features);
+        assert_ne!(expected, DEMO);
+        assert_eq!(&text[start..], expected, "{features}");
+        let sim = Sim::start(text).await;
+        assert_eq!(
+            assume_root(&sim, "222222222222", 60).await.unwrap_err(),
+            "AccessDenied",
+            "{features}"
+        );
+    }
+}
+
+#[test]
+fn appended_scenario_fixtures_are_the_demo_plus_one_table() {
+    let fixtures = [
+        (
+            include_str!("../../tests/fixtures/scenarios/slow-discovery.toml"),
+            "\n[latency]\noperations = { DescribeOrganization = 1500 }\n",
+        ),
+        (
+            include_str!("../../tests/fixtures/scenarios/paged-150.toml"),
+            "\n[generate]\naccounts = 137\nseed = 7\naccess_keys = 0.1\npassword = 0.5\nmfa = 0.5\nsigning_certificates = 0.05\n",
+        ),
+    ];
+    for (text, tail) in fixtures {
+        let start = text.find("\n\n").expect("a comment, then a blank line") + 2;
+        assert!(
+            text[..start].lines().all(|l| l.starts_with('#') || l.is_empty()),
+            "{text}"
+        );
+        assert_eq!(&text[start..], format!("{DEMO}{tail}"), "{tail}");
+        Scenario::parse(text, "fixture").expect("the fixture is a valid scenario");
+    }
 }

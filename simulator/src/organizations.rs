@@ -6,10 +6,16 @@ use serde_json::{Value, json};
 use super::wire::{AwsError, epoch_seconds, json_ok};
 use super::{Principal, Simulator};
 
-pub const TARGET_PREFIX: &str = "AWSOrganizationsV20161128.";
+pub(crate) const TARGET_PREFIX: &str = "AWSOrganizationsV20161128.";
 const MAX_RESULTS: usize = 20;
 
-pub async fn handle(sim: &Simulator, principal: Principal, operation: &str, body: &[u8], request_id: &str) -> Response {
+pub(crate) async fn handle(
+    sim: &Simulator,
+    principal: Principal,
+    operation: &str,
+    body: &[u8],
+    request_id: &str,
+) -> Response {
     match run(sim, principal, operation, body).await {
         Ok(v) => json_ok(v, request_id),
         Err(e) => e.json_response(request_id),

@@ -11,10 +11,10 @@ use super::sts::ROOT_TASK_POLICIES;
 use super::wire::{AwsError, iso8601, query_ok, xml_escape};
 use super::{Params, Principal, Protocol, Simulator};
 
-pub const NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+pub(crate) const NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
 /// Actions `IAMAuditRootUserCredentials` allows.
-pub const AUDIT_ACTIONS: [&str; 7] = [
+pub(crate) const AUDIT_ACTIONS: [&str; 7] = [
     "GetAccountSummary",
     "GetUser",
     "GetLoginProfile",
@@ -33,7 +33,7 @@ const OTHER_ACTIONS: [&str; 5] = [
     "DeleteAccessKey",
 ];
 
-pub async fn handle(
+pub(crate) async fn handle(
     sim: &Simulator,
     principal: Principal,
     action: &str,
@@ -323,6 +323,6 @@ fn summary(account: &SimAccount) -> String {
 }
 
 /// Whether temporary credentials are past their expiry.
-pub fn expired(expires: SystemTime) -> bool {
+pub(crate) fn expired(expires: SystemTime) -> bool {
     SystemTime::now() >= expires
 }

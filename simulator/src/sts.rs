@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use axum::response::Response;
 
+use super::scenario::is_account_id;
 use super::wire::{AwsError, iso8601, query_ok, xml_escape};
 use super::{Params, Principal, Protocol, Simulator};
-use crate::config::is_account_id;
 
-pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+pub(crate) const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 /// The task policies AWS accepts for AssumeRoot.
-pub const ROOT_TASK_POLICIES: [&str; 5] = [
+pub(crate) const ROOT_TASK_POLICIES: [&str; 5] = [
     "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials",
     "arn:aws:iam::aws:policy/root-task/IAMCreateRootUserPassword",
     "arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials",
@@ -19,7 +19,7 @@ pub const ROOT_TASK_POLICIES: [&str; 5] = [
     "arn:aws:iam::aws:policy/root-task/SQSUnlockQueuePolicy",
 ];
 
-pub async fn handle(
+pub(crate) async fn handle(
     sim: &Simulator,
     principal: Principal,
     action: &str,

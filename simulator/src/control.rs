@@ -1,14 +1,6 @@
 //! The simulator's control API, on its own address: change an account's root user or how its
-//! root session behaves while the exporter runs, inject faults, and read call counts.
-//!
-//! - `PUT /_simulator/accounts/{account_id}/root` with the scenario's `root` shape as JSON;
-//! - `PUT /_simulator/accounts/{account_id}/assume_root` with `{"mode": "ok" | "access_denied"}`;
-//! - `PUT /_simulator/features` with `{"enabled": ["RootCredentialsManagement", ...]}`;
-//! - `PUT /_simulator/faults` with a JSON list of faults (the scenario's `[[faults]]` shape),
-//!   replacing the current ones;
-//! - `GET /_simulator/calls`: calls answered so far, by operation.
-//!
-//! Errors are JSON `{"error": "..."}`; an unknown account is 404.
+//! root session behaves while the exporter runs, inject faults, and read call counts. The
+//! endpoints are listed in the crate documentation ("Control API") and the README.
 
 use std::sync::Arc;
 
@@ -24,7 +16,7 @@ use super::Simulator;
 use super::scenario::{AssumeRootMode, FEATURES, FaultSpec, RootSpec};
 use super::state::ActiveFault;
 
-pub fn router(sim: Arc<Simulator>) -> Router {
+pub(crate) fn router(sim: Arc<Simulator>) -> Router {
     Router::new()
         .route("/_simulator/accounts/{account_id}/root", put(put_root))
         .route("/_simulator/accounts/{account_id}/assume_root", put(put_assume_root))

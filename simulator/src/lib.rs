@@ -1,20 +1,46 @@
-//! The project's AWS test double: a wire-compatible simulation of one AWS Organization, its
-//! member accounts and their root users. It speaks Organizations (JSON 1.1) and STS and IAM
-//! (Query protocol, XML) on one address, so the real AWS SDK, boto3 or the AWS CLI can talk to
-//! it with `AWS_ENDPOINT_URL`; a control API on a second address changes the world at run time.
+//! A wire-compatible simulation of one AWS Organization, its member accounts and their root
+//! users: the AWS test double of `aws-root-exporter`. It speaks Organizations (JSON 1.1) and STS
+//! and IAM (Query protocol, XML) on one address, so the real AWS SDK, boto3 or the AWS CLI can
+//! talk to it with `AWS_ENDPOINT_URL`; a control API on a second address changes the world at
+//! run time.
+//!
+//! A [`Scenario`] (a TOML file, see the crate's README) describes the organization; [`start`]
+//! serves it on the current Tokio runtime, [`serve`] loads a scenario file, serves it, prints
+//! the two addresses and runs until a shutdown future resolves.
+//!
+//! # Control API
+//!
+//! On the control address, JSON in and out:
+//!
+//! - `PUT /_simulator/accounts/{account_id}/root` with the scenario's `root` shape as JSON
+//!   replaces that account's root user;
+//! - `PUT /_simulator/accounts/{account_id}/assume_root` with `{"mode": "ok" | "access_denied"}`
+//!   changes how its root session behaves;
+//! - `PUT /_simulator/features` with `{"enabled": ["RootCredentialsManagement", ...]}` sets the
+//!   organization's features;
+//! - `PUT /_simulator/faults` with a JSON list of faults (the scenario's `[[faults]]` shape)
+//!   replaces the injected faults;
+//! - `GET /_simulator/calls`: calls answered so far, by operation.
+//!
+//! Errors are JSON `{"error": "..."}`; an unknown account is 404.
 
-pub mod control;
+mod control;
 mod iam;
 mod organizations;
-pub mod scenario;
-pub mod state;
+mod scenario;
+mod state;
 mod sts;
-pub mod wire;
+mod wire;
 
-use std::collections::HashMap;
+pub use scenario::{Scenario, ScenarioError};
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -24,13 +50,13 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use tokio::net::TcpListener;
 
-use scenario::{FaultKind, LatencySpec, Scenario};
+use scenario::{FaultKind, LatencySpec};
 use state::World;
 use wire::{AwsError, header_str, parse_authorization};
 
 /// Who a request acts as.
 #[derive(Debug, Clone)]
-pub enum Principal {
+pub(crate) enum Principal {
     /// Any credentials the simulator did not issue: the exporter's role in the management
     /// account.
     Management,
@@ -39,7 +65,7 @@ pub enum Principal {
 }
 
 impl Principal {
-    pub fn account_id(&self) -> Option<&str> {
+    pub(crate) fn account_id(&self) -> Option<&str> {
         match self {
             Principal::Management => None,
             Principal::Root { account_id, .. } => Some(account_id),
@@ -48,33 +74,33 @@ impl Principal {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     Json,
     Query,
 }
 
 /// Query-protocol parameters.
 #[derive(Debug, Default)]
-pub struct Params(HashMap<String, String>);
+pub(crate) struct Params(HashMap<String, String>);
 
 impl Params {
-    pub fn parse(raw: &[u8]) -> Params {
+    pub(crate) fn parse(raw: &[u8]) -> Params {
         Params(form_urlencoded::parse(raw).into_owned().collect())
     }
 
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
     }
 }
 
-pub struct Simulator {
-    pub world: Mutex<World>,
+pub(crate) struct Simulator {
+    pub(crate) world: Mutex<World>,
     latency: LatencySpec,
     requests: AtomicU64,
 }
 
 impl Simulator {
-    pub fn new(scenario: &Scenario) -> Simulator {
+    pub(crate) fn new(scenario: &Scenario) -> Simulator {
         Simulator {
             world: Mutex::new(World::new(scenario)),
             latency: scenario.latency.clone(),
@@ -88,7 +114,12 @@ impl Simulator {
     }
 
     /// Count the call, then apply the scenario's latency and any injected fault.
-    pub async fn gate(&self, operation: &str, account_id: Option<&str>, protocol: Protocol) -> Result<(), AwsError> {
+    pub(crate) async fn gate(
+        &self,
+        operation: &str,
+        account_id: Option<&str>,
+        protocol: Protocol,
+    ) -> Result<(), AwsError> {
         let fault = {
             let mut world = self.world.lock().expect("simulator state poisoned");
             world.count_call(operation);
@@ -181,12 +212,12 @@ impl Simulator {
 }
 
 /// The AWS endpoint: every request goes through one handler that tells the protocol apart.
-pub fn aws_router(sim: std::sync::Arc<Simulator>) -> Router {
+fn aws_router(sim: Arc<Simulator>) -> Router {
     Router::new().fallback(handle_aws).with_state(sim)
 }
 
 async fn handle_aws(
-    State(sim): State<std::sync::Arc<Simulator>>,
+    State(sim): State<Arc<Simulator>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -240,20 +271,39 @@ async fn handle_aws(
     }
 }
 
-/// A simulator serving on loopback inside this process (for `demo` and tests).
+/// A simulator serving on loopback inside this process, as [`start`] returns it. The servers
+/// run until the `shutdown` future given to [`start`] resolves; dropping this value does not stop
+/// them.
 pub struct RunningSimulator {
-    pub aws_addr: SocketAddr,
-    pub control_addr: SocketAddr,
-    pub simulator: std::sync::Arc<Simulator>,
+    aws_addr: SocketAddr,
+    control_addr: SocketAddr,
+    simulator: Arc<Simulator>,
 }
 
 impl RunningSimulator {
+    /// The AWS endpoint (Organizations, STS, IAM), e.g. `http://127.0.0.1:41234`.
     pub fn endpoint_url(&self) -> String {
         format!("http://{}", self.aws_addr)
     }
 
+    /// The control API, e.g. `http://127.0.0.1:41235`.
     pub fn control_url(&self) -> String {
         format!("http://{}", self.control_addr)
+    }
+
+    /// Calls answered so far for one operation (e.g. `"AssumeRoot"`), faults included.
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.world().calls.get(operation).copied().unwrap_or(0)
+    }
+
+    /// Calls answered so far, by operation (what the control API's `GET /_simulator/calls`
+    /// returns).
+    pub fn all_calls(&self) -> BTreeMap<String, u64> {
+        self.world().calls.clone()
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.simulator.world.lock().expect("simulator state poisoned")
     }
 }
 
@@ -262,9 +312,9 @@ pub async fn start(
     scenario: &Scenario,
     listen: SocketAddr,
     control_listen: SocketAddr,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<RunningSimulator> {
-    let simulator = std::sync::Arc::new(Simulator::new(scenario));
+    let simulator = Arc::new(Simulator::new(scenario));
     let aws = TcpListener::bind(listen).await?;
     let control = TcpListener::bind(control_listen).await?;
     let running = RunningSimulator {
@@ -296,4 +346,58 @@ pub async fn start(
             .await;
     });
     Ok(running)
+}
+
+/// Why [`serve`] failed. Each message is one complete line (no error source chain), so `{e}`
+/// and `{e:#}` print the same.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The scenario file cannot be read or is not a valid scenario.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// An address cannot be bound.
+    #[error("cannot bind the simulator's addresses ({listen}, control {control_listen}): {error}")]
+    Bind {
+        listen: SocketAddr,
+        control_listen: SocketAddr,
+        error: std::io::Error,
+    },
+    /// The addresses cannot be written to standard output.
+    #[error("cannot print the simulator's addresses on stdout: {0}")]
+    Stdout(std::io::Error),
+}
+
+/// Load the scenario file, serve it on the current runtime, print the two addresses on stdout
+/// (`simulator listening on http://ADDR`, then `simulator control listening on http://ADDR`)
+/// and serve until `shutdown` resolves.
+pub async fn serve(
+    scenario_path: &Path,
+    listen: SocketAddr,
+    control_listen: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let scenario = Scenario::load(scenario_path)?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = start(&scenario, listen, control_listen, async {
+        let _ = stop_rx.await;
+    })
+    .await
+    .map_err(|error| ServeError::Bind {
+        listen,
+        control_listen,
+        error,
+    })?;
+    let printed = {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "simulator listening on {}", running.endpoint_url())
+            .and_then(|()| writeln!(out, "simulator control listening on {}", running.control_url()))
+            .and_then(|()| out.flush())
+    };
+    if let Err(e) = printed {
+        let _ = stop_tx.send(());
+        return Err(ServeError::Stdout(e));
+    }
+    shutdown.await;
+    let _ = stop_tx.send(());
+    Ok(())
 }

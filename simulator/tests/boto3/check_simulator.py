@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Cross-check the AWS simulator of aws-root-exporter with boto3, an independent AWS client.
+"""Cross-check the AWS simulator (aws-org-simulator) with boto3, an independent AWS client.
 
-The exporter's own tests drive the simulator with the Rust SDK. This script talks to the same
-simulator with boto3/botocore (a different client, with its own serializers, parsers and
-paginators) and checks that it answers as AWS documents, for the scenario it was started with:
+The simulator's own tests drive it with the Rust SDK. This script talks to the same simulator
+with boto3/botocore (a different client, with its own serializers, parsers and paginators) and
+checks that it answers as AWS documents, for the scenario it was started with:
 
-    aws-root-exporter simulate --scenario FILE --listen 127.0.0.1:0
-    python3 tests/boto3/check_simulator.py --endpoint http://127.0.0.1:PORT --scenario FILE
+    aws-org-simulator --scenario FILE --listen 127.0.0.1:0
+    python3 simulator/tests/boto3/check_simulator.py --endpoint http://127.0.0.1:PORT --scenario FILE
 
 What it checks:
   * organizations:ListAccounts, paged by hand with MaxResults=3 and NextToken, and through the

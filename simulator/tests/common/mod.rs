@@ -1,0 +1,44 @@
+//! Helpers for the simulator's tests: a simulator on loopback, the control API.
+#![allow(dead_code)]
+
+use aws_org_simulator::{RunningSimulator, Scenario};
+
+/// The demo organization of the workspace (`config/demo-org.toml`).
+pub const DEMO: &str = include_str!("../../../config/demo-org.toml");
+
+/// A simulator serving on 127.0.0.1 until the value is dropped.
+pub struct Sim {
+    pub running: RunningSimulator,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Sim {
+    pub async fn start(scenario_toml: &str) -> Sim {
+        let scenario = Scenario::parse(scenario_toml, "test scenario").expect("test scenario parses");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let running = aws_org_simulator::start(
+            &scenario,
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+            async {
+                let _ = rx.await;
+            },
+        )
+        .await
+        .expect("simulator binds loopback");
+        Sim { running, _stop: tx }
+    }
+
+    pub fn control(&self, path: &str) -> String {
+        format!("{}{path}", self.running.control_url())
+    }
+}
+
+pub async fn put_json(url: &str, body: serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("control API answers")
+}

@@ -1,0 +1,386 @@
+//! Every gauge family rendered from the snapshot, declared once: name, help, label names and
+//! the function that produces its samples. [`render`] walks the table; `docs/metrics.md` is
+//! checked against it (tests/metrics_docs.rs).
+
+use std::time::Duration;
+
+use super::exposition::{Value, Writer};
+use crate::model::{CredentialStatus, MfaType, RootSummary, unix_seconds};
+use crate::snapshot::{AccountEntry, Snapshot};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The labels every per-account family starts with.
+pub const ACCOUNT_LABELS: [&str; 2] = ["account_id", "account_name"];
+
+/// What a family's help text says about where its values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Nothing is added.
+    Plain,
+    /// "Cached from the exporter's background refresh (every ...)."
+    Refreshed,
+    /// As `Refreshed`, and absent until the account was audited successfully.
+    KnownOnly,
+}
+
+/// Where a family's samples come from.
+#[derive(Clone, Copy)]
+pub enum Source {
+    /// The process itself: present before the first refresh too.
+    Process(fn(&Process, &mut Samples<'_>)),
+    /// The latest snapshot: absent (no HELP/TYPE either) until the first refresh.
+    Snapshot(fn(&Snapshot, &mut Samples<'_>)),
+}
+
+/// Facts about the running exporter that process families read.
+#[derive(Debug, Clone, Copy)]
+pub struct Process {
+    pub refresh_interval: Duration,
+}
+
+pub struct Family {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub freshness: Freshness,
+    /// Every label, in order; per-account families start with [`ACCOUNT_LABELS`].
+    pub labels: &'static [&'static str],
+    pub source: Source,
+}
+
+/// Samples of the family being written.
+pub struct Samples<'w> {
+    writer: &'w mut Writer,
+    family: &'static Family,
+}
+
+impl Samples<'_> {
+    /// A sample with these label values, in the order of the family's labels.
+    pub fn add<'v>(&mut self, values: impl IntoIterator<Item = &'v str>, value: impl Into<Value>) {
+        self.writer
+            .sample(self.family.name, self.family.labels, values, value.into());
+    }
+
+    /// A per-account sample: the account's labels, then `extra`.
+    pub fn account(&mut self, e: &AccountEntry, extra: &[&str], value: impl Into<Value>) {
+        let values = [e.account.id.as_str(), e.account.name.as_str()]
+            .into_iter()
+            .chain(extra.iter().copied());
+        self.add(values, value);
+    }
+}
+
+const CACHED: &str = "Cached from the exporter's background refresh";
+
+/// Render every family the state allows, in table order.
+pub fn render(writer: &mut Writer, process: &Process, snapshot: Option<&Snapshot>) {
+    let interval = humantime::format_duration(process.refresh_interval).to_string();
+    for family in FAMILIES.iter() {
+        let help = match family.freshness {
+            Freshness::Plain => family.help.to_string(),
+            Freshness::Refreshed => format!("{} {CACHED} (every {interval}).", family.help),
+            Freshness::KnownOnly => format!(
+                "{} {CACHED} (every {interval}); absent until the account was audited successfully.",
+                family.help
+            ),
+        };
+        match (family.source, snapshot) {
+            (Source::Process(samples), _) => {
+                writer.gauge(family.name, &help);
+                samples(process, &mut Samples { writer, family });
+            }
+            (Source::Snapshot(samples), Some(s)) => {
+                writer.gauge(family.name, &help);
+                samples(s, &mut Samples { writer, family });
+            }
+            (Source::Snapshot(_), None) => {}
+        }
+    }
+}
+
+fn flag(s: &Snapshot, out: &mut Samples<'_>, get: fn(&RootSummary) -> bool) {
+    for e in s.accounts.iter() {
+        if let Some(f) = e.findings() {
+            out.account(e, &[], get(&f.summary));
+        }
+    }
+}
+
+/// Accounts with deep findings, and those findings.
+fn details(s: &Snapshot) -> impl Iterator<Item = (&AccountEntry, &crate::model::RootDetails)> {
+    s.accounts
+        .iter()
+        .filter_map(|e| e.findings()?.details.as_ref().map(|d| (e, d)))
+}
+
+fn by_status(out: &mut Samples<'_>, e: &AccountEntry, statuses: impl Iterator<Item = CredentialStatus>) {
+    let (mut active, mut inactive) = (0i64, 0i64);
+    for s in statuses {
+        match s {
+            CredentialStatus::Active => active += 1,
+            _ => inactive += 1,
+        }
+    }
+    out.account(e, &["active"], active);
+    out.account(e, &["inactive"], inactive);
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+pub static FAMILIES: [Family; 23] = [
+    Family {
+        name: "aws_root_exporter_build_info",
+        help: "The exporter's version; always 1.",
+        freshness: Freshness::Plain,
+        labels: &["version"],
+        source: Source::Process(|_, out| out.add([VERSION], 1i64)),
+    },
+    Family {
+        name: "aws_root_exporter_refresh_interval_seconds",
+        help: "Configured time between refreshes of the organization snapshot.",
+        freshness: Freshness::Plain,
+        labels: &[],
+        source: Source::Process(|p, out| out.add([], p.refresh_interval.as_secs_f64())),
+    },
+    Family {
+        name: "aws_root_exporter_refresh_duration_seconds",
+        help: "Wall time of the last finished refresh (discovery and every audit).",
+        freshness: Freshness::Plain,
+        labels: &[],
+        source: Source::Snapshot(|s, out| out.add([], s.refresh_duration.as_secs_f64())),
+    },
+    Family {
+        name: "aws_root_exporter_refresh_success",
+        help: "1 if the last refresh could list the organization, 0 if discovery failed and the previous snapshot is served.",
+        freshness: Freshness::Plain,
+        labels: &[],
+        source: Source::Snapshot(|s, out| out.add([], s.refresh_ok)),
+    },
+    Family {
+        name: "aws_root_exporter_last_refresh_success_timestamp_seconds",
+        help: "Unix time at which the last successful refresh finished.",
+        freshness: Freshness::Plain,
+        labels: &[],
+        source: Source::Snapshot(|s, out| {
+            if let Some(t) = s.last_refresh_success {
+                out.add([], unix_seconds(t));
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_exporter_accounts",
+        help: "Accounts of the last snapshot by outcome: audited (last audit succeeded), failed, skipped (not audited).",
+        freshness: Freshness::Plain,
+        labels: &["outcome"],
+        source: Source::Snapshot(|s, out| {
+            let c = s.outcome_counts();
+            out.add(["audited"], c.audited);
+            out.add(["failed"], c.failed);
+            out.add(["skipped"], c.skipped);
+        }),
+    },
+    Family {
+        name: "aws_account_info",
+        help: "Every account of the organization; always 1.",
+        freshness: Freshness::Refreshed,
+        labels: &["account_id", "account_name", "status", "management", "audited"],
+        source: Source::Snapshot(|s, out| {
+            for e in s.accounts.iter() {
+                let extra = [
+                    e.account.status.as_str(),
+                    bool_str(e.account.is_management),
+                    bool_str(e.is_selected()),
+                ];
+                out.account(e, &extra, 1i64);
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_access_keys_present",
+        help: "1 if the root user has at least one access key, also when deactivated (AccountAccessKeysPresent).",
+        freshness: Freshness::KnownOnly,
+        labels: &ACCOUNT_LABELS,
+        source: Source::Snapshot(|s, out| flag(s, out, |f| f.access_keys_present)),
+    },
+    Family {
+        name: "aws_root_mfa_enabled",
+        help: "1 if the root user has an MFA device (AccountMFAEnabled).",
+        freshness: Freshness::KnownOnly,
+        labels: &ACCOUNT_LABELS,
+        source: Source::Snapshot(|s, out| flag(s, out, |f| f.mfa_enabled)),
+    },
+    Family {
+        name: "aws_root_password_present",
+        help: "1 if the root user has a console password (AccountPasswordPresent).",
+        freshness: Freshness::KnownOnly,
+        labels: &ACCOUNT_LABELS,
+        source: Source::Snapshot(|s, out| flag(s, out, |f| f.password_present)),
+    },
+    Family {
+        name: "aws_root_signing_certificates_present",
+        help: "1 if the root user has an X.509 signing certificate (AccountSigningCertificatesPresent).",
+        freshness: Freshness::KnownOnly,
+        labels: &ACCOUNT_LABELS,
+        source: Source::Snapshot(|s, out| flag(s, out, |f| f.signing_certificates_present)),
+    },
+    Family {
+        name: "aws_root_audit_success",
+        help: "1 if the last audit attempt of the account succeeded, 0 if it failed.",
+        freshness: Freshness::Refreshed,
+        labels: &ACCOUNT_LABELS,
+        source: Source::Snapshot(|s, out| {
+            for e in s.accounts.iter().filter(|e| e.attempted()) {
+                out.account(e, &[], e.succeeded());
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_audit_failure_reason",
+        help: "1 while the account's last audit attempt failed, with the reason; absent after a success.",
+        freshness: Freshness::Plain,
+        labels: &["account_id", "account_name", "reason"],
+        source: Source::Snapshot(|s, out| {
+            for e in s.accounts.iter() {
+                if let Some(r) = e.failure() {
+                    out.account(e, &[r.as_str()], 1i64);
+                }
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_audit_last_success_timestamp_seconds",
+        help: "Unix time of the account's last successful audit; absent until the first one.",
+        freshness: Freshness::Plain,
+        labels: &ACCOUNT_LABELS,
+        source: Source::Snapshot(|s, out| {
+            for e in s.accounts.iter() {
+                if let Some(t) = e.last_success() {
+                    out.account(e, &[], unix_seconds(t));
+                }
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_audit_operation_failure",
+        help: "1 for each deeper call of a full audit that failed while GetAccountSummary succeeded (partial result), with the operation and reason.",
+        freshness: Freshness::Plain,
+        labels: &["account_id", "account_name", "operation", "reason"],
+        source: Source::Snapshot(|s, out| {
+            for e in s.accounts.iter() {
+                for (op, r) in e.findings().map(|f| f.failed_operations.as_slice()).unwrap_or_default() {
+                    out.account(e, &[op.name(), r.as_str()], 1i64);
+                }
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_access_keys",
+        help: "Number of root access keys by status (active, inactive; expired keys count as inactive).",
+        freshness: Freshness::KnownOnly,
+        labels: &["account_id", "account_name", "status"],
+        source: Source::Snapshot(|s, out| {
+            for (e, d) in details(s) {
+                if let Some(keys) = &d.access_keys {
+                    by_status(out, e, keys.iter().map(|k| k.status));
+                }
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_access_key_created_timestamp_seconds",
+        help: "Unix time at which the root access key was created.",
+        freshness: Freshness::KnownOnly,
+        labels: &["account_id", "account_name", "access_key_id"],
+        source: Source::Snapshot(|s, out| {
+            for (e, d) in details(s) {
+                for k in d.access_keys.iter().flatten() {
+                    if let Some(t) = k.created {
+                        out.account(e, &[k.id.as_str()], unix_seconds(t));
+                    }
+                }
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_access_key_last_used_timestamp_seconds",
+        help: "Unix time of the root access key's last use; absent for a key never used.",
+        freshness: Freshness::KnownOnly,
+        labels: &["account_id", "account_name", "access_key_id"],
+        source: Source::Snapshot(|s, out| {
+            for (e, d) in details(s) {
+                for k in d.access_keys.iter().flatten() {
+                    if let Some(t) = k.last_used {
+                        out.account(e, &[k.id.as_str()], unix_seconds(t));
+                    }
+                }
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_mfa_devices",
+        help: "Number of root MFA devices by type, told from the serial number: virtual, hardware (TOTP token), passkey (FIDO), sms.",
+        freshness: Freshness::KnownOnly,
+        labels: &["account_id", "account_name", "type"],
+        source: Source::Snapshot(|s, out| {
+            for (e, d) in details(s) {
+                if let Some(devices) = &d.mfa_devices {
+                    for t in MfaType::ALL {
+                        out.account(e, &[t.as_str()], devices.iter().filter(|d| **d == t).count());
+                    }
+                }
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_password_created_timestamp_seconds",
+        help: "Unix time at which the root user's console password was created; absent without a password.",
+        freshness: Freshness::KnownOnly,
+        labels: &ACCOUNT_LABELS,
+        source: Source::Snapshot(|s, out| {
+            for (e, d) in details(s) {
+                if let Some(t) = d.password.flatten().and_then(|p| p.created) {
+                    out.account(e, &[], unix_seconds(t));
+                }
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_password_last_used_timestamp_seconds",
+        help: "Unix time of the root user's last console sign-in, when AWS knows it.",
+        freshness: Freshness::KnownOnly,
+        labels: &ACCOUNT_LABELS,
+        source: Source::Snapshot(|s, out| {
+            for (e, d) in details(s) {
+                if let Some(t) = d.password.flatten().and_then(|p| p.last_used) {
+                    out.account(e, &[], unix_seconds(t));
+                }
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_signing_certificates",
+        help: "Number of root X.509 signing certificates by status (active, inactive).",
+        freshness: Freshness::KnownOnly,
+        labels: &["account_id", "account_name", "status"],
+        source: Source::Snapshot(|s, out| {
+            for (e, d) in details(s) {
+                if let Some(certificates) = &d.signing_certificates {
+                    by_status(out, e, certificates.iter().copied());
+                }
+            }
+        }),
+    },
+    Family {
+        name: "aws_organizations_feature_enabled",
+        help: "1 if the organization has the centralized root access feature enabled (iam:ListOrganizationsFeatures), 0 if not; absent when it could not be read.",
+        freshness: Freshness::Plain,
+        labels: &["feature"],
+        source: Source::Snapshot(|s, out| {
+            for (feature, on) in s.organization.features.iter().flatten() {
+                out.add([*feature], *on);
+            }
+        }),
+    },
+];

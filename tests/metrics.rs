@@ -1,0 +1,304 @@
+//! `/metrics` as a pure function of a fixed snapshot: the golden file, the family table against
+//! `docs/metrics.md` in both directions, and hostile account names, all read back with a real
+//! exposition parser.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_root_exporter::aws::Operation;
+use aws_root_exporter::model::{
+    AccessKey, Account, AuditFindings, CredentialStatus, FailureReason, MfaType, Password, RootDetails, RootSummary,
+};
+use aws_root_exporter::render::families::FAMILIES;
+use aws_root_exporter::render::metrics::{MetricsSource, openmetrics_to_text, render_snapshot};
+use aws_root_exporter::snapshot::{AccountEntry, AuditState, Known, OrganizationFacts, Snapshot};
+use aws_root_exporter::telemetry::Telemetry;
+use openmetrics_parser::{
+    MetricFamily, RenderableMetricValue, openmetrics::parse_openmetrics, prometheus::parse_prometheus,
+};
+
+/// An account name with everything AWS allows and a careless exporter breaks on.
+const HOSTILE: &str = "say \"hi\" \\ back\n\t{x=\"1\"} ünï ✓";
+
+fn at(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn account(id: &str, name: &str, status: &str, is_management: bool) -> Account {
+    Account {
+        id: id.into(),
+        name: name.into(),
+        status: status.into(),
+        is_management,
+    }
+}
+
+fn summary(mfa: bool, keys: bool, password: bool, certs: bool) -> RootSummary {
+    RootSummary {
+        mfa_enabled: mfa,
+        access_keys_present: keys,
+        password_present: password,
+        signing_certificates_present: certs,
+    }
+}
+
+fn known(findings: AuditFindings, secs: u64) -> Known {
+    Known {
+        findings: Arc::new(findings),
+        at: at(secs),
+    }
+}
+
+/// One account in every state the exporter can serve, with fixed times.
+fn fixed_snapshot() -> Snapshot {
+    let deep = AuditFindings {
+        summary: summary(true, true, true, true),
+        details: Some(RootDetails {
+            access_keys: Some(vec![
+                AccessKey {
+                    id: "AKIAEXAMPLEACTIVE001".into(),
+                    status: CredentialStatus::Active,
+                    created: Some(at(1_551_520_800)),
+                    last_used: Some(at(1_761_998_400)),
+                },
+                AccessKey {
+                    id: "AKIAEXAMPLEINACTIVE1".into(),
+                    status: CredentialStatus::Inactive,
+                    created: Some(at(1_590_969_600)),
+                    last_used: None,
+                },
+            ]),
+            mfa_devices: Some(vec![MfaType::Virtual, MfaType::Passkey]),
+            password: Some(Some(Password {
+                created: Some(at(1_551_430_800)),
+                last_used: Some(at(1_761_812_100)),
+            })),
+            signing_certificates: Some(vec![CredentialStatus::Active, CredentialStatus::Inactive]),
+        }),
+        failed_operations: vec![],
+    };
+    let partial = AuditFindings {
+        summary: summary(true, false, true, false),
+        details: Some(RootDetails {
+            access_keys: Some(vec![]),
+            mfa_devices: None,
+            password: Some(None),
+            signing_certificates: Some(vec![]),
+        }),
+        failed_operations: vec![(Operation::ListMfaDevices, FailureReason::Other)],
+    };
+    let summary_only = AuditFindings {
+        summary: summary(false, false, false, false),
+        details: None,
+        failed_operations: vec![],
+    };
+    let entries = vec![
+        AccountEntry {
+            account: account("111111111111", "management", "ACTIVE", true),
+            state: AuditState::Skipped,
+        },
+        AccountEntry {
+            account: account("222222222222", "legacy-billing", "ACTIVE", false),
+            state: AuditState::Succeeded(known(deep, 1_764_000_000)),
+        },
+        AccountEntry {
+            account: account("333333333333", HOSTILE, "ACTIVE", false),
+            state: AuditState::Succeeded(known(summary_only.clone(), 1_764_000_000)),
+        },
+        AccountEntry {
+            account: account("444444444444", "partial", "ACTIVE", false),
+            state: AuditState::Succeeded(known(partial, 1_764_000_000)),
+        },
+        AccountEntry {
+            account: account("555555555555", "scp-blocked", "ACTIVE", false),
+            state: AuditState::Failed {
+                reason: FailureReason::AccessDenied,
+                last_good: None,
+            },
+        },
+        AccountEntry {
+            account: account("666666666666", "flaky", "ACTIVE", false),
+            state: AuditState::Failed {
+                reason: FailureReason::Throttled,
+                last_good: Some(known(summary_only, 1_763_990_000)),
+            },
+        },
+        AccountEntry {
+            account: account("777777777777", "closing", "SUSPENDED", false),
+            state: AuditState::Skipped,
+        },
+        AccountEntry {
+            account: account("888888888888", "just-joined", "ACTIVE", false),
+            state: AuditState::Pending,
+        },
+    ];
+    Snapshot {
+        accounts: Arc::new(entries),
+        organization: OrganizationFacts {
+            id: Some("o-exampleorg1".into()),
+            management_account_id: Some("111111111111".into()),
+            features: Some(vec![("RootCredentialsManagement", true), ("RootSessions", false)]),
+        },
+        refresh_ok: true,
+        refresh_duration: Duration::from_millis(12_500),
+        last_refresh_success: Some(at(1_764_000_005)),
+    }
+}
+
+const INTERVAL: Duration = Duration::from_secs(3600);
+
+#[test]
+fn fixed_snapshot_matches_the_golden_file() {
+    let text = openmetrics_to_text(&render_snapshot(Some(&fixed_snapshot()), INTERVAL));
+    let path = "tests/golden/fixed-snapshot.prom";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(path).expect("golden file exists; regenerate with UPDATE_GOLDEN=1");
+    assert_eq!(
+        text, want,
+        "/metrics of the fixed snapshot changed; if on purpose, regenerate with UPDATE_GOLDEN=1 cargo test --test metrics"
+    );
+}
+
+#[test]
+fn rendering_is_a_pure_function_of_the_snapshot() {
+    let s = fixed_snapshot();
+    assert_eq!(render_snapshot(Some(&s), INTERVAL), render_snapshot(Some(&s), INTERVAL));
+    let empty = render_snapshot(None, INTERVAL);
+    let families = parse_openmetrics(&empty).expect("valid OpenMetrics").families;
+    let names: BTreeSet<&str> = families.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "aws_root_exporter_build_info",
+            "aws_root_exporter_refresh_interval_seconds"
+        ]),
+        "before the first refresh only the process families are served"
+    );
+}
+
+/// What docs/metrics.md says of one metric.
+#[derive(Debug)]
+struct Documented {
+    kind: String,
+    labels: BTreeSet<String>,
+}
+
+/// Metric name -> type and labels, from the tables of docs/metrics.md.
+fn documented() -> BTreeMap<String, Documented> {
+    let doc = std::fs::read_to_string("docs/metrics.md").unwrap();
+    let mut per_account = false;
+    let mut out = BTreeMap::new();
+    for line in doc.lines() {
+        if let Some(heading) = line.strip_prefix("## ") {
+            per_account = heading.starts_with("Per account");
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 5 || !cells[1].starts_with('`') {
+            continue;
+        }
+        let mut labels: BTreeSet<String> = cells[3]
+            .split(',')
+            .map(|l| l.trim().trim_matches('`').to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if per_account {
+            labels.extend(["account_id".to_string(), "account_name".to_string()]);
+        }
+        let name = cells[1].trim_matches('`').to_string();
+        let doc = Documented {
+            kind: cells[2].to_string(),
+            labels,
+        };
+        assert!(out.insert(name.clone(), doc).is_none(), "{name} is documented twice");
+    }
+    assert!(out.len() > 20, "docs/metrics.md tables were read: {out:?}");
+    out
+}
+
+/// The whole `/metrics` body of the fixed snapshot, with self-metrics that have counted.
+fn full_exposition() -> String {
+    let telemetry = Telemetry::default();
+    telemetry.record_call(Operation::AssumeRoot, None);
+    telemetry.record_call(Operation::GetAccountSummary, Some(FailureReason::AccessDenied));
+    telemetry.record_refresh(true);
+    let (_tx, rx) = tokio::sync::watch::channel(Some(Arc::new(fixed_snapshot())));
+    MetricsSource::new(rx, INTERVAL, &telemetry).encode_openmetrics()
+}
+
+#[test]
+fn every_emitted_metric_is_documented_and_every_documented_metric_is_emitted() {
+    let om = full_exposition();
+    let parsed = parse_openmetrics(&om).expect("/metrics is valid OpenMetrics");
+    // The classic text format parses too, and holds the same families.
+    let text = parse_prometheus(&openmetrics_to_text(&om)).expect("/metrics is valid Prometheus text");
+    let docs = documented();
+    let mut emitted = BTreeSet::new();
+    for family in parsed.families.values() {
+        let kind = format!("{:?}", family.family_type).to_lowercase();
+        // OpenMetrics names a counter family without `_total`; the docs use the sample name.
+        let name = match kind.as_str() {
+            "counter" => format!("{}_total", family.family_name),
+            _ => family.family_name.clone(),
+        };
+        assert!(
+            text.families.contains_key(&name),
+            "{name} is missing from the text format"
+        );
+        let doc = docs
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} is emitted but not in docs/metrics.md"));
+        assert_eq!(doc.kind, kind, "type of {name}");
+        let labels: BTreeSet<String> = family.get_label_names().iter().cloned().collect();
+        assert_eq!(labels, doc.labels, "labels of {name} (emitted vs documented)");
+        assert!(family.iter_samples().next().is_some(), "{name} has samples");
+        emitted.insert(name);
+    }
+    let documented: BTreeSet<String> = docs.keys().cloned().collect();
+    assert_eq!(
+        documented.difference(&emitted).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "documented but never emitted for the fixed snapshot"
+    );
+}
+
+#[test]
+fn the_family_table_declares_what_the_docs_say() {
+    let docs = documented();
+    for family in &FAMILIES {
+        let doc = docs
+            .get(family.name)
+            .unwrap_or_else(|| panic!("{} is in the family table but not documented", family.name));
+        let declared: BTreeSet<String> = family.labels.iter().map(|l| l.to_string()).collect();
+        assert_eq!(declared, doc.labels, "labels of {}", family.name);
+        assert_eq!(doc.kind, "gauge", "{}", family.name);
+    }
+}
+
+/// The `account_name` of every sample of a parsed family.
+fn account_names<T: Clone, V: RenderableMetricValue + Clone>(family: &MetricFamily<T, V>) -> Vec<String> {
+    family
+        .iter_samples()
+        .map(|s| {
+            let labels = s.get_labelset().expect("samples are bound to their family");
+            labels
+                .get_label_value("account_name")
+                .expect("an account label")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn hostile_account_names_stay_inside_their_label_value() {
+    let om = render_snapshot(Some(&fixed_snapshot()), INTERVAL);
+    let from_om = account_names(&parse_openmetrics(&om).expect("valid OpenMetrics").families["aws_account_info"]);
+    let text = parse_prometheus(&openmetrics_to_text(&om)).expect("valid Prometheus text");
+    let from_text = account_names(&text.families["aws_account_info"]);
+    for (format, names) in [("OpenMetrics", from_om), ("text", from_text)] {
+        assert!(names.iter().any(|n| n == HOSTILE), "{format}: {names:?}");
+        assert_eq!(names.len(), 8, "{format}: every account is one sample");
+    }
+}
