@@ -30,6 +30,7 @@ install_tools() {
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
   command -v curl >/dev/null || missing+=(curl)
+  command -v jsonnet >/dev/null || missing+=(jsonnet)  # mixin/build.sh, mixin/check.sh
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"
     as_root apt-get update -qq
@@ -111,6 +112,7 @@ step "no simulator without the demo feature" no_demo_build
 step "fixed-snapshot golden: promtool check metrics" golden_metrics_lint
 step "promtool check rules" promtool check rules deploy/prometheus/*.yml
 step "promtool test rules" promtool test rules tests/rules/*.yaml
+step "mixin: generated files match" mixin/check.sh
 step "amtool check-config" amtool check-config deploy/alertmanager/alertmanager.yml
 step "demo /metrics: promtool check metrics" demo_metrics_lint
 step "dashboards lint" python3 tests/e2e/lint_dashboards.py

@@ -15,9 +15,11 @@ expression stably (file#panel-ID/REF, file#var-NAME, file#RULE) and is what
 tests/e2e/allowed_empty.txt refers to; `title` is for humans.
 
 Python 3 standard library only. The rule files are read with a small reader for the subset of
-YAML they use: an `expr:` is a one-line plain or quoted scalar, or a literal block (`|`, `|-`).
-Anything else (e.g. a folded `>` block, which would glue PromQL `#` comments to the next line)
-is reported as an error rather than guessed.
+YAML they use: every rule is a list item (`- `) whose keys may come in any order (the files are
+rendered from mixin/ with sorted keys, so `expr:` comes before `record:`); an `expr:` is a
+one-line plain or quoted scalar, or a literal block (`|`, `|-`). Anything else (e.g. a folded
+`>` block, which would glue PromQL `#` comments to the next line) is reported as an error
+rather than guessed.
 
 Usage: tests/e2e/extract_queries.py [--root REPO] [--job JOB] [--instance REGEX] [--interval 1m]
 """
@@ -120,8 +122,10 @@ def dashboard_queries(path, rel, values):
 
 # --- rule files --------------------------------------------------------------------------
 
-RULE_NAME = re.compile(r"^\s*(?:-\s+)?(alert|record):\s*(\S.*?)\s*$")
-EXPR_KEY = re.compile(r"^(\s*)(?:-\s+)?expr:\s*(.*?)\s*$")
+# A mapping key, with the list-item dash before it if any: group(1) is everything up to the key,
+# so len(group(1)) is the key's column; a block scalar's lines are indented further than that.
+KEY = re.compile(r'^(\s*(?:-\s+)?)"?(\w+)"?:\s*(.*?)\s*$')
+ITEM = re.compile(r"^\s*-\s")
 
 
 def scalar(text, where):
@@ -141,40 +145,58 @@ def scalar(text, where):
 def rule_queries(path, rel):
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
-    name = None
+    out = []
+    rule = {}  # the keys of the current list item that matter: name, expr, where
+
+    def finish():
+        if "expr" in rule and "name" not in rule:
+            raise ExtractError(f"{rule['where']}: expr in a rule without alert: or record:")
+        if "name" in rule and "expr" not in rule:
+            raise ExtractError(f"{rel}: rule {rule['name']} has no expr")
+        if "expr" in rule:
+            out.append({"source": f"{rel}#{rule['name']}", "title": rule["name"],
+                        "expr": rule["expr"]})
+        rule.clear()
+
     i = 0
     while i < len(lines):
         line = lines[i]
-        match = RULE_NAME.match(line)
-        if match:
-            name = scalar(match.group(2), f"{rel}:{i + 1}")
-        match = EXPR_KEY.match(line)
+        where = f"{rel}:{i + 1}"
+        if ITEM.match(line):
+            finish()
+        match = KEY.match(line)
         if not match:
             i += 1
             continue
-        where = f"{rel}:{i + 1}"
-        if name is None:
-            raise ExtractError(f"{where}: expr before any alert: or record:")
-        key_indent, value = len(match.group(1)), match.group(2)
-        if value in ("|", "|-", "|+"):
-            block, i = [], i + 1
+        key_column, key, value = len(match.group(1)), match.group(2), match.group(3)
+        i += 1
+        if value[:1] in ("|", ">"):
+            block = []
             while i < len(lines) and (not lines[i].strip() or
-                                      len(lines[i]) - len(lines[i].lstrip()) > key_indent):
+                                      len(lines[i]) - len(lines[i].lstrip()) > key_column):
                 block.append(lines[i])
                 i += 1
+            if key != "expr":
+                continue  # e.g. a multi-line annotation: skipped whole, never read as keys
+            if value not in ("|", "|-", "|+"):
+                raise ExtractError(f"{where}: expr must be a one-line scalar or a literal block "
+                                   f"(|), not {value!r}")
             body = [b for b in block if b.strip()]
             if not body:
                 raise ExtractError(f"{where}: empty expr block")
             indent = min(len(b) - len(b.lstrip()) for b in body)
-            expr = "\n".join(b[indent:] for b in block).strip("\n")
-        elif value.startswith((">", "|")) or value == "":
-            raise ExtractError(f"{where}: expr must be a one-line scalar or a literal block "
-                               f"(|), not {value or 'an empty value'!r}")
-        else:
-            expr = scalar(value, where)
-            i += 1
-        yield {"source": f"{rel}#{name}", "title": name, "expr": expr}
-        name = None
+            rule["expr"] = "\n".join(b[indent:] for b in block).strip("\n")
+            rule["where"] = where
+        elif key == "expr":
+            if value == "":
+                raise ExtractError(f"{where}: expr must be a one-line scalar or a literal block "
+                                   f"(|), not an empty value")
+            rule["expr"] = scalar(value, where)
+            rule["where"] = where
+        elif key in ("alert", "record"):
+            rule["name"] = scalar(value, where)
+    finish()
+    return out
 
 
 # --- main --------------------------------------------------------------------------------

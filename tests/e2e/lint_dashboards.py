@@ -6,7 +6,9 @@
     `instance` query variables;
   * every datasource reference anywhere is {"type": "prometheus", "uid": "${datasource}"}: no
     hard-coded datasource UID, no __inputs to fill in at import;
-  * every panel query uses both $job and $instance (the instance variable's own query uses $job).
+  * every panel query uses both $job and $instance (the instance variable's own query uses $job),
+    and none names a job itself (`job="..."`): which jobs the dashboards show is the `job`
+    variable's business, whose query the mixin builds from its exporterSelector.
 
 Python 3 standard library only. Usage: tests/e2e/lint_dashboards.py [FILE...]
 """
@@ -24,6 +26,10 @@ DATASOURCE_VARIABLES = ("${datasource}", "$datasource")
 def uses(expr, name):
     return re.search(r"\$\{" + name + r"(:[^}]*)?\}|\$" + name + r"\b|\[\[" + name + r"\]\]",
                      expr) is not None
+
+
+# A job matcher whose value is not a Grafana variable: job="x", job=~"x.*", job!="x"...
+HARD_CODED_JOB = re.compile(r'\bjob\s*(=~|!~|!=|=)\s*"(?!\$)')
 
 
 def walk(node, path="$"):
@@ -102,6 +108,9 @@ def lint(path):
             for name in ("job", "instance"):
                 if not uses(expr, name):
                     problems.append(f"{label} {target.get('refId')}: query does not use ${name}")
+            if HARD_CODED_JOB.search(expr):
+                problems.append(f"{label} {target.get('refId')}: query hard-codes a job matcher; "
+                                "use $job")
     return problems
 
 

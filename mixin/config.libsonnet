@@ -1,0 +1,72 @@
+// Every knob of the aws-root-exporter alerts, recording rules and dashboards.
+//
+// Change a value here and run mixin/build.sh to rewrite the committed files
+// (deploy/prometheus/*.yml, dashboards/*.json); mixin/check.sh fails while they differ. When you
+// vendor the mixin into your own jsonnet, override these from outside instead:
+//   (import 'aws-root-exporter-mixin/mixin.libsonnet') + { _config+:: { exporterSelector: '...' } }
+{
+  _config+:: {
+    // PromQL matchers that select the exporter's series, without braces: every selector of the
+    // alerts and recording rules, the annotation query of AwsRootAuditFailing, and the
+    // dashboards' `job` variable (which lists the jobs it matches). Any set of matchers works,
+    // e.g. 'job="aws-root", cluster="prod"' or 'job=~"aws-root-.*"'. The Prometheus Operator
+    // ServiceMonitor of deploy/kubernetes/ yields job="aws-root-exporter" (the Service's name).
+    exporterSelector: 'job="aws-root-exporter"',
+
+    // Hold window: how long the credential alerts of an account keep firing on its last known
+    // state once its gauges are gone (exporter down, or restarted and unable to audit the
+    // account). Keep it well above the time a restarted exporter needs for its first refresh.
+    // A PromQL duration.
+    credentialHoldWindow: '3h',
+
+    // AwsRootAccessKeyRecentlyUsed: a root key used less than this many seconds ago pages.
+    recentKeyUseSeconds: 86400,
+
+    // AwsRootAuditFailing: refresh intervals (aws_root_exporter_refresh_interval_seconds)
+    // without a successful audit of an account before it is reported.
+    auditStaleFactor: 2,
+
+    // AwsRootExporterRefreshStale: refresh intervals without a successful refresh, then this
+    // `for:` before it fires.
+    refreshStaleFactor: 2,
+    refreshStaleFor: '5m',
+
+    // AwsRootExporterDown `for:`.
+    exporterDownFor: '5m',
+
+    // The `severity` label of each alert; deploy/alertmanager/alertmanager.yml pages on
+    // critical and files tickets for warning.
+    severities: {
+      AwsRootAccessKeyPresent: 'critical',
+      AwsRootAccessKeyRecentlyUsed: 'critical',
+      AwsRootPasswordWithoutMfa: 'critical',
+      AwsRootMfaDisabled: 'warning',
+      AwsRootSigningCertificatePresent: 'warning',
+      AwsRootCredentialsManagementDisabled: 'warning',
+      AwsRootAuditFailing: 'warning',
+      AwsRootExporterRefreshStale: 'critical',
+      AwsRootExporterDown: 'critical',
+    },
+
+    // Where docs/runbook.md is published; each alert's runbook_url is this base, '#' and the
+    // alert's name in lower case (the heading anchor of its section in docs/runbook.md).
+    // The shipped value is a placeholder (example.com is reserved and serves no runbook): set
+    // it to your copy, e.g. 'https://github.com/ORG/aws-root-exporter/blob/main/docs/runbook.md'.
+    runbookURLBase: 'https://example.com/aws-root-exporter/docs/runbook.md',
+
+    // Grafana dashboards. The first tag also links the dashboards to each other.
+    dashboardTags: ['aws-root-exporter', 'aws', 'security'],
+    dashboardRefresh: '1m',
+    dashboardTimezone: 'browser',
+    overviewDashboard: {
+      uid: 'aws-root-overview',
+      title: 'AWS root credentials / Overview',
+      from: 'now-24h',
+    },
+    healthDashboard: {
+      uid: 'aws-root-exporter-health',
+      title: 'AWS root credentials / Exporter health',
+      from: 'now-6h',
+    },
+  },
+}
