@@ -46,20 +46,32 @@ install_tools() {
 
 BIN=target/debug/aws-root-exporter
 
+# boto3, an independent AWS client, against the simulator binary: one run per scenario, with the
+# control API for the fault checks.
 boto3_check() {
-  local out pid url rc sim=target/debug/aws-org-simulator
+  local scenario rc=0
   cargo build --locked --quiet -p aws-org-simulator --bin aws-org-simulator || return 1
+  for scenario in config/demo-org.toml simulator/tests/scenarios/state-fields.toml; do
+    boto3_check_one "$scenario" || rc=1
+  done
+  return $rc
+}
+
+boto3_check_one() {
+  local scenario=$1 out pid url control rc=0
   out=$(mktemp)
-  "$sim" --scenario config/demo-org.toml --listen 127.0.0.1:0 >"$out" 2>/dev/null &
+  target/debug/aws-org-simulator --scenario "$scenario" --listen 127.0.0.1:0 >"$out" 2>/dev/null &
   pid=$!
   for _ in $(seq 100); do
     url=$(sed -n 's/^simulator listening on //p' "$out")
-    [ -n "$url" ] && break
+    control=$(sed -n 's/^simulator control listening on //p' "$out")
+    [ -n "$url" ] && [ -n "$control" ] && break
     sleep 0.1
   done
-  rc=0
+  echo "boto3 against $scenario"
   AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret \
-    target/test-venv/bin/python simulator/tests/boto3/check_simulator.py --endpoint "$url" --scenario config/demo-org.toml || rc=$?
+    target/test-venv/bin/python simulator/tests/boto3/check_simulator.py \
+    --endpoint "$url" --control "$control" --scenario "$scenario" || rc=$?
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -f "$out"

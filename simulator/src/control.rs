@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Simulator;
-use super::scenario::{AssumeRootMode, FEATURES, FaultSpec, RootSpec};
-use super::state::ActiveFault;
+use super::scenario::{AssumeRootMode, RootSpec, check_account_id, check_features, parse_faults};
+use super::state::{ActiveFault, World};
 
 pub(crate) fn router(sim: Arc<Simulator>) -> Router {
     Router::new()
@@ -50,6 +50,38 @@ fn unknown_account(id: &str) -> Response {
     )
 }
 
+/// What is wrong with the account of a `/_simulator/accounts/{account_id}/...` path: 400 when it
+/// is not an account id, 404 when the organization has no such account.
+fn account_problem(world: &World, id: &str) -> Option<Response> {
+    if let Err(m) = check_account_id("account id in the path", id) {
+        return Some(error(StatusCode::BAD_REQUEST, m));
+    }
+    world.account(id).is_none().then(|| unknown_account(id))
+}
+
+/// JSON as the TOML value the scenario's readers take, so that a body is read by the same code
+/// as the scenario file. A `null` member counts as absent.
+fn json_to_toml(v: serde_json::Value) -> Result<toml::Value, String> {
+    use serde_json::Value as J;
+    Ok(match v {
+        J::Null => return Err("null is not a value here".into()),
+        J::Bool(b) => toml::Value::Boolean(b),
+        J::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => toml::Value::Integer(i),
+            (None, Some(f)) if n.is_f64() => toml::Value::Float(f),
+            _ => return Err(format!("number {n} is out of range")),
+        },
+        J::String(s) => toml::Value::String(s),
+        J::Array(list) => toml::Value::Array(list.into_iter().map(json_to_toml).collect::<Result<_, _>>()?),
+        J::Object(map) => toml::Value::Table(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| Ok((k, json_to_toml(v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+    })
+}
+
 const ROOT_SHAPE: &str = r#"{"mfa":["virtual"|"hardware"|"passkey"|"sms"],"password":true,"access_keys":["Active"|"Inactive"],"signing_certificates":[]}"#;
 
 async fn put_root(
@@ -57,11 +89,14 @@ async fn put_root(
     Path(account_id): Path<String>,
     body: Result<Json<RootSpec>, JsonRejection>,
 ) -> Response {
+    let mut world = sim.world.lock().expect("simulator state poisoned");
+    if let Some(r) = account_problem(&world, &account_id) {
+        return r;
+    }
     let spec = match body {
         Ok(Json(spec)) => spec,
         Err(r) => return bad_body(r, ROOT_SHAPE),
     };
-    let mut world = sim.world.lock().expect("simulator state poisoned");
     match world.set_root(&account_id, &spec) {
         Some(()) => Json(json!({ "account_id": account_id, "updated": "root" })).into_response(),
         None => unknown_account(&account_id),
@@ -79,11 +114,14 @@ async fn put_assume_root(
     Path(account_id): Path<String>,
     body: Result<Json<ModeBody>, JsonRejection>,
 ) -> Response {
+    let mut world = sim.world.lock().expect("simulator state poisoned");
+    if let Some(r) = account_problem(&world, &account_id) {
+        return r;
+    }
     let mode = match body {
         Ok(Json(b)) => b.mode,
         Err(r) => return bad_body(r, r#"{"mode":"ok"|"access_denied"}"#),
     };
-    let mut world = sim.world.lock().expect("simulator state poisoned");
     match world.account_mut(&account_id) {
         Some(a) => {
             a.assume_root = mode;
@@ -104,33 +142,36 @@ async fn put_features(State(sim): State<Arc<Simulator>>, body: Result<Json<Featu
         Ok(Json(b)) => b.enabled,
         Err(r) => return bad_body(r, r#"{"enabled":["RootCredentialsManagement","RootSessions"]}"#),
     };
-    if let Some(bad) = enabled.iter().find(|f| !FEATURES.contains(&f.as_str())) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("unknown feature {bad:?}; allowed: {}", FEATURES.join(", ")),
-        );
+    if let Err(m) = check_features("enabled", &enabled) {
+        return error(StatusCode::BAD_REQUEST, m);
     }
     sim.world.lock().expect("simulator state poisoned").features = enabled;
     Json(json!({ "updated": "features" })).into_response()
 }
 
-async fn put_faults(State(sim): State<Arc<Simulator>>, body: Result<Json<Vec<FaultSpec>>, JsonRejection>) -> Response {
-    let faults = match body {
-        Ok(Json(f)) => f,
-        Err(r) => {
-            return bad_body(
-                r,
-                r#"[{"operation":"AssumeRoot"|"*",...,"kind":"throttling"|"server_error"|"slow","rate":1.0,"count":5,"delay_ms":0,"account_id":"222222222222"}]"#,
-            );
+const FAULTS_SHAPE: &str = r#"[{"operation":"AssumeRoot"|"*",...,"kind":"throttling"|"server_error"|"slow"|"not_aws","rate":1.0,"count":5,"delay_ms":0,"account_id":"222222222222"}] or {"AssumeRoot":{"kind":...},...}"#;
+
+/// Replace the injected faults. The body is read and checked by the scenario file's own reader
+/// of `faults` ([`parse_faults`]): the same keys, kinds, operations and ranges, and an
+/// `account_id` must be an account of the organization; anything else is 400 and changes
+/// nothing.
+async fn put_faults(
+    State(sim): State<Arc<Simulator>>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Response {
+    let value = match body.map(|Json(v)| json_to_toml(v)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(m)) => return error(StatusCode::BAD_REQUEST, format!("faults: {m}; expected {FAULTS_SHAPE}")),
+        Err(r) => return bad_body(r, FAULTS_SHAPE),
+    };
+    let mut world = sim.world.lock().expect("simulator state poisoned");
+    let faults = {
+        let world = &*world;
+        match parse_faults(value, &|id: &str| world.account(id).is_some()) {
+            Ok(f) => f,
+            Err(m) => return error(StatusCode::BAD_REQUEST, m),
         }
     };
-    if let Some(f) = faults.iter().find(|f| !(0.0..=1.0).contains(&f.rate)) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("rate {} is not a fraction; allowed: 0.0 to 1.0", f.rate),
-        );
-    }
-    let mut world = sim.world.lock().expect("simulator state poisoned");
     world.faults = faults
         .into_iter()
         .map(|f| ActiveFault {
@@ -144,4 +185,25 @@ async fn put_faults(State(sim): State<Arc<Simulator>>, body: Result<Json<Vec<Fau
 async fn get_calls(State(sim): State<Arc<Simulator>>) -> Response {
     let world = sim.world.lock().expect("simulator state poisoned");
     Json(json!(world.calls)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_becomes_the_toml_the_scenario_readers_take() {
+        let v = json_to_toml(json!({"a": 1, "b": 0.5, "c": "x", "d": [true], "e": null, "f": {"g": null}})).unwrap();
+        assert_eq!(
+            v,
+            toml::toml! { a = 1
+            b = 0.5
+            c = "x"
+            d = [true]
+            f = {} }
+            .into()
+        );
+        assert!(json_to_toml(json!([null])).is_err());
+        assert!(json_to_toml(json!(u64::MAX)).unwrap_err().contains("out of range"));
+    }
 }

@@ -24,6 +24,19 @@ pub(crate) const AUDIT_ACTIONS: [&str; 7] = [
     "ListSigningCertificates",
 ];
 
+/// The IAM operations served: the audit task policy's, and the management account's
+/// `ListOrganizationsFeatures`.
+pub(crate) const OPERATIONS: [&str; 8] = [
+    "GetAccountSummary",
+    "GetUser",
+    "GetLoginProfile",
+    "ListAccessKeys",
+    "GetAccessKeyLastUsed",
+    "ListMFADevices",
+    "ListSigningCertificates",
+    "ListOrganizationsFeatures",
+];
+
 /// Other IAM actions the simulator recognises, to deny them as AWS would.
 const OTHER_ACTIONS: [&str; 5] = [
     "ListOrganizationsFeatures",
@@ -65,13 +78,14 @@ async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Param
     // Which account the call describes, and the checks a root session is subject to.
     let account_id = match &principal {
         Principal::Management => {
-            sim.gate(action, None, Protocol::Query).await?;
+            sim.gate(action, &principal, None, Protocol::Query).await?;
             let world = sim.world.lock().expect("simulator state poisoned");
             return management_call(&world, action);
         }
         Principal::Root {
             account_id,
             task_policy,
+            ..
         } => {
             let who = format!("arn:aws:iam::{account_id}:root");
             let audit = task_policy == ROOT_TASK_POLICIES[0];
@@ -95,7 +109,7 @@ async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Param
             account_id.clone()
         }
     };
-    sim.gate(action, Some(&account_id), Protocol::Query).await?;
+    sim.gate(action, &principal, Some(&account_id), Protocol::Query).await?;
     let world = sim.world.lock().expect("simulator state poisoned");
     let account = world.account(&account_id).ok_or_else(|| {
         AwsError::new(
@@ -325,4 +339,28 @@ fn summary(account: &SimAccount) -> String {
 /// Whether temporary credentials are past their expiry.
 pub(crate) fn expired(expires: SystemTime) -> bool {
     SystemTime::now() >= expires
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_operations_are_the_audit_actions_and_list_organizations_features() {
+        let mut want: Vec<&str> = AUDIT_ACTIONS.to_vec();
+        want.push("ListOrganizationsFeatures");
+        assert_eq!(OPERATIONS.to_vec(), want);
+        assert!(
+            OPERATIONS
+                .iter()
+                .all(|op| AUDIT_ACTIONS.contains(op) || OTHER_ACTIONS.contains(op))
+        );
+    }
+
+    #[test]
+    fn expiry_is_inclusive() {
+        let now = SystemTime::now();
+        assert!(expired(now));
+        assert!(!expired(now + Duration::from_secs(60)));
+    }
 }

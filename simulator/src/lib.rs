@@ -18,11 +18,13 @@
 //!   changes how its root session behaves;
 //! - `PUT /_simulator/features` with `{"enabled": ["RootCredentialsManagement", ...]}` sets the
 //!   organization's features;
-//! - `PUT /_simulator/faults` with a JSON list of faults (the scenario's `[[faults]]` shape)
-//!   replaces the injected faults;
+//! - `PUT /_simulator/faults` with a JSON list of faults (the scenario's `[[faults]]` shape) or
+//!   an object keyed by operation (the `[faults.OPERATION]` shape) replaces the injected faults;
 //! - `GET /_simulator/calls`: calls answered so far, by operation.
 //!
-//! Errors are JSON `{"error": "..."}`; an unknown account is 404.
+//! Bodies are read and checked by the scenario file's own code, with its messages. Errors are
+//! JSON `{"error": "..."}`: 400 for a body the scenario file would refuse or an account id in a
+//! path that is not 12 digits, 404 for an account the organization lacks.
 
 mod control;
 mod iam;
@@ -41,7 +43,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -61,7 +63,11 @@ pub(crate) enum Principal {
     /// account.
     Management,
     /// A root session issued by AssumeRoot.
-    Root { account_id: String, task_policy: String },
+    Root {
+        account_id: String,
+        task_policy: String,
+        expires: SystemTime,
+    },
 }
 
 impl Principal {
@@ -71,6 +77,24 @@ impl Principal {
             Principal::Root { account_id, .. } => Some(account_id),
         }
     }
+}
+
+/// Every operation the simulator serves, by service (Organizations, STS, IAM): the names that
+/// `[latency]` and faults accept.
+pub fn served_operations() -> Vec<&'static str> {
+    organizations::OPERATIONS
+        .into_iter()
+        .chain(sts::OPERATIONS)
+        .chain(iam::OPERATIONS)
+        .collect()
+}
+
+fn expired_token() -> AwsError {
+    AwsError::new(
+        403,
+        "ExpiredToken",
+        "The security token included in the request is expired",
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,10 +137,15 @@ impl Simulator {
         format!("5e1a0000-0000-4000-8000-{n:012x}")
     }
 
-    /// Count the call, then apply the scenario's latency and any injected fault.
+    /// Count the call, then apply the scenario's latency and any injected fault. `account_id`
+    /// is the account the call is about (AssumeRoot's target, a root session's account).
+    ///
+    /// A delay stands for the time the request took to reach AWS: a root session that expired
+    /// meanwhile is refused with `ExpiredToken`, as one used after its expiry is on arrival.
     pub(crate) async fn gate(
         &self,
         operation: &str,
+        principal: &Principal,
         account_id: Option<&str>,
         protocol: Protocol,
     ) -> Result<(), AwsError> {
@@ -125,19 +154,20 @@ impl Simulator {
             world.count_call(operation);
             world.fault_for(operation, account_id)
         };
-        let mut delay = self
-            .latency
-            .operations
-            .get(operation)
-            .copied()
-            .unwrap_or(self.latency.default_ms);
+        let mut delay = self.latency.delay_ms(operation);
         if let Some((FaultKind::Slow, ms)) = fault {
             delay += ms;
         }
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
+            if let Principal::Root { expires, .. } = principal
+                && iam::expired(*expires)
+            {
+                return Err(expired_token());
+            }
         }
         match (fault, protocol) {
+            (Some((FaultKind::NotAws, _)), _) => Err(AwsError::not_aws()),
             (Some((FaultKind::Throttling, _)), Protocol::Query) => {
                 Err(AwsError::new(400, "Throttling", "Rate exceeded"))
             }
@@ -187,15 +217,12 @@ impl Simulator {
                 ));
             }
             if iam::expired(session.expires) {
-                return Err(AwsError::new(
-                    403,
-                    "ExpiredToken",
-                    "The security token included in the request is expired",
-                ));
+                return Err(expired_token());
             }
             return Ok(Principal::Root {
                 account_id: session.account_id.clone(),
                 task_policy: session.task_policy.clone(),
+                expires: session.expires,
             });
         }
         if let Some(allowed) = &world.caller_access_key_ids

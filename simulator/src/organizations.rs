@@ -3,10 +3,13 @@
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::scenario::legacy_status;
 use super::wire::{AwsError, epoch_seconds, json_ok};
 use super::{Principal, Simulator};
 
 pub(crate) const TARGET_PREFIX: &str = "AWSOrganizationsV20161128.";
+/// The Organizations operations served.
+pub(crate) const OPERATIONS: [&str; 2] = ["DescribeOrganization", "ListAccounts"];
 const MAX_RESULTS: usize = 20;
 
 pub(crate) async fn handle(
@@ -36,7 +39,7 @@ async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]
             "request body must be a JSON object",
         ));
     }
-    if !matches!(operation, "DescribeOrganization" | "ListAccounts") {
+    if !OPERATIONS.contains(&operation) {
         return Err(AwsError::new(
             400,
             "UnknownOperationException",
@@ -52,7 +55,7 @@ async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]
             ),
         ));
     }
-    sim.gate(operation, None, super::Protocol::Json).await?;
+    sim.gate(operation, &principal, None, super::Protocol::Json).await?;
     let world = sim.world.lock().expect("simulator state poisoned");
     match operation {
         "DescribeOrganization" => {
@@ -110,11 +113,15 @@ async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]
                         "Arn": format!("arn:aws:organizations::{}:account/{}/{}", world.management_account_id, world.organization_id, a.id),
                         "Email": a.email,
                         "Name": a.name,
-                        "State": a.status,
                         "JoinedMethod": if a.id == world.management_account_id { "CREATED" } else { "INVITED" },
                         "JoinedTimestamp": epoch_seconds(a.joined),
                     });
-                    if let Some(status) = legacy_status(&a.status) {
+                    if a.state_fields.state() {
+                        v["State"] = json!(a.status);
+                    }
+                    if a.state_fields.status()
+                        && let Some(status) = legacy_status(&a.status)
+                    {
                         v["Status"] = json!(status);
                     }
                     v
@@ -126,16 +133,6 @@ async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]
             }
             Ok(out)
         }
-    }
-}
-
-/// The deprecated `Status` field knows only three values.
-fn legacy_status(state: &str) -> Option<&'static str> {
-    match state {
-        "ACTIVE" => Some("ACTIVE"),
-        "SUSPENDED" | "CLOSED" => Some("SUSPENDED"),
-        "PENDING_CLOSURE" => Some("PENDING_CLOSURE"),
-        _ => None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The simulator's scenario file: an organization, its accounts and their root users, optional
 //! generated accounts for large organizations, latency and injected faults.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::SystemTime;
@@ -33,8 +34,50 @@ pub(crate) fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// `at ID is not an account id`, the one wording of the scenario file and the control API.
+pub(crate) fn check_account_id(at: &str, id: &str) -> Result<(), String> {
+    if is_account_id(id) {
+        Ok(())
+    } else {
+        Err(format!("{at} {id:?} is not an account id (exactly 12 digits)"))
+    }
+}
+
+/// Every name in `features` is one `iam:ListOrganizationsFeatures` knows (the scenario's
+/// `organization.features` and the control API's `PUT /_simulator/features`).
+pub(crate) fn check_features(at: &str, features: &[String]) -> Result<(), String> {
+    match features.iter().find(|f| !FEATURES.contains(&f.as_str())) {
+        None => Ok(()),
+        Some(bad) => Err(format!(
+            "{at}: unknown feature {bad:?}; allowed: {}",
+            FEATURES.join(", ")
+        )),
+    }
+}
+
 /// Organizations account states (the `State` field of an account).
 pub(crate) const ACCOUNT_STATES: [&str; 5] = ["PENDING_ACTIVATION", "ACTIVE", "SUSPENDED", "PENDING_CLOSURE", "CLOSED"];
+
+/// The retired `Status` field of an account knows only three values; a PENDING_ACTIVATION
+/// account has none.
+pub(crate) fn legacy_status(state: &str) -> Option<&'static str> {
+    match state {
+        "ACTIVE" => Some("ACTIVE"),
+        "SUSPENDED" | "CLOSED" => Some("SUSPENDED"),
+        "PENDING_CLOSURE" => Some("PENDING_CLOSURE"),
+        _ => None,
+    }
+}
+
+/// `"*"` or an operation the simulator serves, for faults; the list in error messages.
+fn allowed_operations(with_wildcard: bool) -> String {
+    let ops = crate::served_operations().join(", ");
+    if with_wildcard { format!("\"*\", {ops}") } else { ops }
+}
+
+fn is_served(operation: &str) -> bool {
+    crate::served_operations().contains(&operation)
+}
 
 /// A parsed and validated scenario: the organization, its accounts and their root users,
 /// generated accounts, latency and injected faults. The format is described in the crate's
@@ -48,8 +91,11 @@ pub struct Scenario {
     pub(crate) generate: Option<GenerateSpec>,
     #[serde(default)]
     pub(crate) latency: LatencySpec,
-    /// `[[faults]]` (a list), or `[faults.OPERATION]` tables keyed by operation.
-    #[serde(default, deserialize_with = "fault_list")]
+    /// `[[faults]]` (a list), or `[faults.OPERATION]` tables keyed by operation: read by
+    /// [`parse_faults`] into `faults` once the organization's accounts are known.
+    #[serde(default, rename = "faults")]
+    raw_faults: Option<toml::Value>,
+    #[serde(skip)]
     pub(crate) faults: Vec<FaultSpec>,
 }
 
@@ -89,8 +135,38 @@ pub(crate) struct AccountSpec {
     pub(crate) status: String,
     #[serde(default)]
     pub(crate) assume_root: AssumeRootMode,
+    /// Which of `State` and `Status` the account's `ListAccounts` entry carries.
+    #[serde(default)]
+    pub(crate) state_fields: StateFields,
     #[serde(default)]
     pub(crate) root: RootSpec,
+}
+
+/// Which of the two state fields an account's `ListAccounts` entry carries. AWS retired
+/// `Account.Status` on 2026-09-09 in favour of `State`; a client must still cope with an entry
+/// that has only one of them, or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StateFields {
+    /// `State`, and `Status` when the state has a legacy value (not for PENDING_ACTIVATION).
+    #[default]
+    StateAndStatus,
+    StateOnly,
+    /// Only the legacy `Status`: the account's state must have one.
+    StatusOnly,
+    /// Neither field.
+    #[serde(rename = "none")]
+    Neither,
+}
+
+impl StateFields {
+    pub(crate) fn state(self) -> bool {
+        matches!(self, StateFields::StateAndStatus | StateFields::StateOnly)
+    }
+
+    pub(crate) fn status(self) -> bool {
+        matches!(self, StateFields::StateAndStatus | StateFields::StatusOnly)
+    }
 }
 
 fn default_status() -> String {
@@ -319,37 +395,59 @@ pub(crate) struct GenerateSpec {
 }
 
 /// `default_ms`, plus per-operation overrides written either as `operations = { AssumeRoot = 50 }`
-/// or directly as `AssumeRoot = 50` in `[latency]`.
+/// or directly as `AssumeRoot = 50` in `[latency]`. Any other key is refused by
+/// [`Scenario::validate`], which names the operations the simulator serves.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(from = "RawLatency")]
 pub(crate) struct LatencySpec {
+    #[serde(default)]
     pub(crate) default_ms: u64,
+    #[serde(default)]
     pub(crate) operations: BTreeMap<String, u64>,
-}
-
-#[derive(Deserialize)]
-struct RawLatency {
-    #[serde(default)]
-    default_ms: u64,
-    #[serde(default)]
-    operations: BTreeMap<String, u64>,
+    /// Every other key of `[latency]`: an operation, or a mistake.
     #[serde(flatten)]
-    direct: BTreeMap<String, u64>,
+    pub(crate) direct: BTreeMap<String, u64>,
 }
 
-impl From<RawLatency> for LatencySpec {
-    fn from(r: RawLatency) -> Self {
-        let mut operations = r.direct;
-        operations.extend(r.operations);
-        LatencySpec {
-            default_ms: r.default_ms,
-            operations,
+impl LatencySpec {
+    /// Milliseconds added before answering `operation`.
+    pub(crate) fn delay_ms(&self, operation: &str) -> u64 {
+        self.operations
+            .get(operation)
+            .or_else(|| self.direct.get(operation))
+            .copied()
+            .unwrap_or(self.default_ms)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for key in self.direct.keys() {
+            if !is_served(key) {
+                return Err(format!(
+                    "latency.{key} is not a key of [latency]; allowed: default_ms, operations, or an operation the simulator serves: {}",
+                    allowed_operations(false)
+                ));
+            }
+            if self.operations.contains_key(key) {
+                return Err(format!(
+                    "latency.{key} and latency.operations.{key} are both set; set one"
+                ));
+            }
         }
+        for key in self.operations.keys() {
+            if !is_served(key) {
+                return Err(format!(
+                    "latency.operations.{key}: {key:?} is not an operation the simulator serves; allowed: {}",
+                    allowed_operations(false)
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
 /// An injected fault: answers of `operation` (or every operation, `"*"`) fail as configured.
-#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+/// Read from the scenario's `faults` and the control API's `PUT /_simulator/faults` alike, by
+/// [`parse_faults`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FaultSpec {
     /// An operation name, or `"*"` (the default) for every operation.
@@ -374,48 +472,158 @@ fn any_operation() -> String {
     "*".into()
 }
 
-fn fault_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<FaultSpec>, D::Error> {
-    use serde::de::Error;
-    let one = |v: toml::Value, at: String| {
-        v.try_into::<FaultSpec>()
-            .map_err(|e| D::Error::custom(format!("{at}: {} (kinds: {FAULT_KINDS})", e.to_string().trim())))
-    };
-    match toml::Value::deserialize(d)? {
-        toml::Value::Array(list) => list
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| one(v, format!("faults[{i}]")))
-            .collect(),
-        toml::Value::Table(map) => map
-            .into_iter()
-            .map(|(operation, v)| {
-                let mut f = one(v, format!("faults.{operation}"))?;
-                f.operation = operation;
-                Ok(f)
-            })
-            .collect(),
-        other => Err(D::Error::custom(format!(
-            "faults {other}: expected [[faults]] tables or [faults.OPERATION] tables"
-        ))),
-    }
-}
-
 fn one() -> f64 {
     1.0
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+impl FaultSpec {
+    /// The checks of one fault's values; `at` names it (`faults[0]`, `faults.AssumeRoot`),
+    /// `named_by_table` says the operation came from a `[faults.OPERATION]` table's name, and
+    /// `is_member` whether an account id is in the organization.
+    fn check(&self, at: &str, named_by_table: bool, is_member: &dyn Fn(&str) -> bool) -> Result<(), String> {
+        if self.operation != "*" && !is_served(&self.operation) {
+            let key = if named_by_table {
+                at.to_string()
+            } else {
+                format!("{at}.operation")
+            };
+            return Err(format!(
+                "{key}: {:?} is not an operation the simulator serves; allowed: {}",
+                self.operation,
+                allowed_operations(true)
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.rate) {
+            return Err(format!(
+                "{at}.rate = {} is not a fraction; allowed: 0.0 to 1.0",
+                self.rate
+            ));
+        }
+        if self.count == Some(0) {
+            return Err(format!(
+                "{at}.count = 0 would never fire; allowed: 1 or more, or no count for every matching call"
+            ));
+        }
+        match (self.kind, self.delay_ms) {
+            (FaultKind::Slow, 0) => {
+                return Err(format!(
+                    "{at}: kind = \"slow\" needs delay_ms (milliseconds, 1 or more)"
+                ));
+            }
+            (FaultKind::Slow, _) | (_, 0) => {}
+            (kind, ms) => {
+                return Err(format!(
+                    "{at}.delay_ms = {ms} applies only to kind = \"slow\", not {:?}",
+                    kind.name()
+                ));
+            }
+        }
+        if let Some(id) = &self.account_id {
+            check_account_id(&format!("{at}.account_id"), id)?;
+            if !is_member(id) {
+                return Err(format!(
+                    "{at}.account_id {id:?} is not an account of the organization (its management account, an [[accounts]] entry or a generated account)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Faults as the scenario's `faults` and the control API's body hold them: a list of fault
+/// tables, or tables keyed by operation (`[faults.AssumeRoot]`). Unknown keys, kinds, operations
+/// and out-of-range values are refused with one line naming the fault and what is allowed; the
+/// one reader of both, so that the file and the control API accept the same faults.
+pub(crate) fn parse_faults(value: toml::Value, is_member: &dyn Fn(&str) -> bool) -> Result<Vec<FaultSpec>, String> {
+    let entries: Vec<(String, toml::Value, Option<String>)> = match value {
+        toml::Value::Array(list) => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("faults[{i}]"), v, None))
+            .collect(),
+        toml::Value::Table(map) => map
+            .into_iter()
+            .map(|(operation, v)| (format!("faults.{operation}"), v, Some(operation)))
+            .collect(),
+        other => {
+            return Err(format!(
+                "faults = {other}: expected a list of faults ([[faults]]) or tables keyed by operation ([faults.OPERATION])"
+            ));
+        }
+    };
+    let mut faults = Vec::with_capacity(entries.len());
+    for (at, v, table_operation) in entries {
+        if !v.is_table() {
+            return Err(format!(
+                "{at} = {v}: expected a table {{ operation, kind, rate, count, delay_ms, account_id }}"
+            ));
+        }
+        if table_operation.is_some() && v.get("operation").is_some() {
+            return Err(format!(
+                "{at}.operation is not allowed: the table's name is the operation"
+            ));
+        }
+        check_fault_types(&at, &v)?;
+        let mut fault: FaultSpec = v
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("{at}: {} (kinds: {FAULT_KINDS})", e.message().trim()))?;
+        if let Some(operation) = &table_operation {
+            fault.operation = operation.clone();
+        }
+        fault.check(&at, table_operation.is_some(), is_member)?;
+        faults.push(fault);
+    }
+    Ok(faults)
+}
+
+/// Each known key of a fault holds the type it takes; serde's own message would not name the key.
+/// Unknown keys are left to `deny_unknown_fields`, whose message lists the known ones.
+fn check_fault_types(at: &str, fault: &toml::Value) -> Result<(), String> {
+    use toml::Value as V;
+    let Some(table) = fault.as_table() else {
+        return Ok(());
+    };
+    for (key, v) in table {
+        let (fits, expected) = match key.as_str() {
+            "operation" | "kind" | "account_id" => (v.is_str(), "a string"),
+            "rate" => (matches!(v, V::Float(_) | V::Integer(_)), "a number from 0.0 to 1.0"),
+            "count" | "delay_ms" => (matches!(v, V::Integer(n) if *n >= 0), "a whole number, 0 or more"),
+            _ => continue,
+        };
+        if !fits {
+            return Err(format!("{at}.{key} = {v} is not {expected}"));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum FaultKind {
-    /// `Throttling` (Query protocols) / `TooManyRequestsException` (Organizations), HTTP 400/429.
+    /// `Throttling` (Query protocols) / `TooManyRequestsException` (Organizations), HTTP 400.
     Throttling,
-    /// HTTP 500 `InternalFailure` / `ServiceUnavailable`.
+    /// HTTP 503 `ServiceUnavailable` (Query) / 500 `ServiceException` (Organizations).
     ServerError,
     /// Answer after `delay_ms`.
     Slow,
+    /// Not an AWS answer at all: HTTP 500, `Content-Type: text/html` and a small HTML page, as a
+    /// generic reverse proxy or an AWS-compatible endpoint lacking the operation gives; no AWS
+    /// error code anywhere.
+    NotAws,
 }
 
-pub(crate) const FAULT_KINDS: &str = "throttling, server_error, slow";
+impl FaultKind {
+    fn name(self) -> &'static str {
+        match self {
+            FaultKind::Throttling => "throttling",
+            FaultKind::ServerError => "server_error",
+            FaultKind::Slow => "slow",
+            FaultKind::NotAws => "not_aws",
+        }
+    }
+}
+
+pub(crate) const FAULT_KINDS: &str = "throttling, server_error, slow, not_aws";
 
 impl Scenario {
     /// Read and validate a scenario file.
@@ -438,11 +646,11 @@ impl Scenario {
         scenario.validate().map_err(|message| ScenarioError::Invalid {
             path: origin.to_string(),
             message,
-        })?;
-        Ok(scenario)
+        })
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(mut self) -> Result<Scenario, String> {
+        let raw_faults = self.raw_faults.take();
         let org = &self.organization;
         if !org.id.starts_with("o-") || org.id.len() < 12 {
             return Err(format!(
@@ -450,26 +658,11 @@ impl Scenario {
                 org.id
             ));
         }
-        if !is_account_id(&org.management_account_id) {
-            return Err(format!(
-                "organization.management_account_id {:?} is not an account id (exactly 12 digits)",
-                org.management_account_id
-            ));
-        }
-        if let Some(bad) = org.features.iter().find(|f| !FEATURES.contains(&f.as_str())) {
-            return Err(format!(
-                "organization.features: unknown feature {bad:?}; allowed: {}",
-                FEATURES.join(", ")
-            ));
-        }
+        check_account_id("organization.management_account_id", &org.management_account_id)?;
+        check_features("organization.features", &org.features)?;
         let mut seen = HashSet::new();
         for (i, a) in self.accounts.iter().enumerate() {
-            if !is_account_id(&a.id) {
-                return Err(format!(
-                    "accounts[{i}].id {:?} is not an account id (exactly 12 digits)",
-                    a.id
-                ));
-            }
+            check_account_id(&format!("accounts[{i}].id"), &a.id)?;
             if !seen.insert(a.id.as_str()) {
                 return Err(format!("accounts[{i}].id {:?} is listed twice", a.id));
             }
@@ -481,6 +674,12 @@ impl Scenario {
                     "accounts[{i}].status {:?} is not an account state; allowed: {}",
                     a.status,
                     ACCOUNT_STATES.join(", ")
+                ));
+            }
+            if a.state_fields == StateFields::StatusOnly && legacy_status(&a.status).is_none() {
+                return Err(format!(
+                    "accounts[{i}].state_fields = \"status_only\" but status {:?} has no legacy Status value (only ACTIVE, SUSPENDED, PENDING_CLOSURE and CLOSED do); allowed here: state_and_status, state_only, none",
+                    a.status
                 ));
             }
         }
@@ -502,22 +701,32 @@ impl Scenario {
                 }
             }
         }
-        for (i, f) in self.faults.iter().enumerate() {
-            if !(0.0..=1.0).contains(&f.rate) {
-                return Err(format!(
-                    "faults[{i}].rate = {} is not a fraction; allowed: 0.0 to 1.0",
-                    f.rate
-                ));
-            }
-            if let Some(id) = &f.account_id
-                && !is_account_id(id)
-            {
-                return Err(format!(
-                    "faults[{i}].account_id {id:?} is not an account id (exactly 12 digits)"
-                ));
-            }
+        self.latency.check()?;
+        if let Some(raw) = raw_faults {
+            let faults = {
+                let listed: HashSet<&str> = std::iter::once(org.management_account_id.as_str())
+                    .chain(self.accounts.iter().map(|a| a.id.as_str()))
+                    .collect();
+                // Generated accounts only when a fault names an account that is not listed.
+                let generated: OnceCell<HashSet<String>> = OnceCell::new();
+                let is_member = |id: &str| {
+                    listed.contains(id)
+                        || self.generate.as_ref().is_some_and(|g| {
+                            generated
+                                .get_or_init(|| {
+                                    crate::state::generated_accounts(g, &listed)
+                                        .into_iter()
+                                        .map(|(id, _)| id)
+                                        .collect()
+                                })
+                                .contains(id)
+                        })
+                };
+                parse_faults(raw, &is_member)?
+            };
+            self.faults = faults;
         }
-        Ok(())
+        Ok(self)
     }
 }
 
@@ -593,8 +802,9 @@ management_account_id = "111111111111"
         );
         let s = Scenario::parse(&text, "t").unwrap();
         assert_eq!(s.latency.default_ms, 5);
-        assert_eq!(s.latency.operations["AssumeRoot"], 50);
-        assert_eq!(s.latency.operations["ListAccounts"], 7);
+        assert_eq!(s.latency.delay_ms("AssumeRoot"), 50);
+        assert_eq!(s.latency.delay_ms("ListAccounts"), 7);
+        assert_eq!(s.latency.delay_ms("GetAccountSummary"), 5);
         assert_eq!(s.faults.len(), 1);
         assert_eq!(s.faults[0].operation, "AssumeRoot");
         assert_eq!(s.faults[0].kind, FaultKind::Throttling);
@@ -643,5 +853,182 @@ management_account_id = "111111111111"
         let bad_feature = MINIMAL.replace("111111111111\"", "111111111111\"\nfeatures = [\"Nope\"]");
         let err = Scenario::parse(&bad_feature, "t").unwrap_err().to_string();
         assert!(err.contains("Nope") && err.contains("RootSessions"), "{err}");
+    }
+
+    fn error(text: &str) -> String {
+        Scenario::parse(text, "s.toml").unwrap_err().to_string()
+    }
+
+    /// One line naming the scenario and each of `parts`.
+    fn assert_names(err: &str, parts: &[&str]) {
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.starts_with("scenario s.toml: "), "{err}");
+        for p in parts {
+            assert!(err.contains(p), "{p:?} not in {err}");
+        }
+    }
+
+    #[test]
+    fn every_table_rejects_unknown_keys() {
+        for (table, allowed) in [
+            ("\n[latency]\ndefualt_ms = 5\n", "default_ms"),
+            ("\n[generate]\naccounts = 1\nsede = 3\n", "seed"),
+            ("\n[[faults]]\nkind = \"slow\"\ndelay_ms = 5\ndelay = 5\n", "delay_ms"),
+            ("\n[faults.AssumeRoot]\nkind = \"throttling\"\nrat = 0.5\n", "rate"),
+            (
+                "\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nstate = \"ACTIVE\"\n",
+                "status",
+            ),
+            (
+                "\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nroot = { mfa = [], pasword = true }\n",
+                "password",
+            ),
+            ("\n[extra]\nx = 1\n", "organization"),
+        ] {
+            let err = error(&format!("{MINIMAL}{table}"));
+            assert!(!err.contains('\n'), "{err}");
+            assert!(err.contains("s.toml") && err.contains(allowed), "{table}: {err}");
+        }
+        let err = error(&MINIMAL.replace("management_account_id", "management_acount_id"));
+        assert!(err.contains("management_acount_id"), "{err}");
+    }
+
+    #[test]
+    fn latency_names_only_served_operations() {
+        let err = error(&format!("{MINIMAL}\n[latency]\ndefualt_ms = 5\n"));
+        assert_names(
+            &err,
+            &[
+                "latency.defualt_ms",
+                "default_ms, operations",
+                "AssumeRoot",
+                "ListOrganizationsFeatures",
+            ],
+        );
+        let err = error(&format!("{MINIMAL}\n[latency]\noperations = {{ AssumeRole = 5 }}\n"));
+        assert_names(
+            &err,
+            &["latency.operations.AssumeRole", "\"AssumeRole\"", "GetCallerIdentity"],
+        );
+        let err = error(&format!(
+            "{MINIMAL}\n[latency]\nAssumeRoot = 5\noperations = {{ AssumeRoot = 6 }}\n"
+        ));
+        assert_names(&err, &["latency.AssumeRoot and latency.operations.AssumeRoot"]);
+        for op in crate::served_operations() {
+            let ok = format!("{MINIMAL}\n[latency]\n{op} = 1\noperations = {{ {op} = 2 }}\n");
+            assert!(error(&ok).contains("both set"), "{op}");
+            Scenario::parse(&format!("{MINIMAL}\n[latency]\n{op} = 1\n"), "t").unwrap();
+        }
+    }
+
+    #[test]
+    fn faults_name_only_served_operations_and_members() {
+        let list = |body: &str| {
+            format!("{MINIMAL}\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\n\n[[faults]]\n{body}\n")
+        };
+        for (body, parts) in [
+            (
+                "operation = \"AssumeRole\"\nkind = \"throttling\"",
+                &[
+                    "faults[0].operation",
+                    "\"AssumeRole\"",
+                    "\"*\", DescribeOrganization",
+                    "ListSigningCertificates",
+                ][..],
+            ),
+            (
+                "kind = \"throttling\"\nrate = 1.5",
+                &["faults[0].rate = 1.5", "0.0 to 1.0"],
+            ),
+            (
+                "kind = \"throttling\"\ncount = 0",
+                &["faults[0].count = 0", "1 or more"],
+            ),
+            ("kind = \"slow\"", &["faults[0]", "delay_ms"]),
+            (
+                "kind = \"throttling\"\ndelay_ms = 5",
+                &["faults[0].delay_ms = 5", "slow"],
+            ),
+            ("kind = \"explode\"", &["faults[0]", "explode", "not_aws"]),
+            (
+                "kind = \"not_aws\"\naccount_id = \"22\"",
+                &["faults[0].account_id \"22\"", "12 digits"],
+            ),
+            (
+                "kind = \"not_aws\"\naccount_id = \"333333333333\"",
+                &[
+                    "faults[0].account_id \"333333333333\"",
+                    "not an account of the organization",
+                ],
+            ),
+        ] {
+            assert_names(&error(&list(body)), parts);
+        }
+        // Members: the management account, listed accounts, generated ones.
+        Scenario::parse(&list("kind = \"not_aws\"\naccount_id = \"111111111111\""), "t").unwrap();
+        Scenario::parse(&list("kind = \"not_aws\"\naccount_id = \"222222222222\""), "t").unwrap();
+        let generated = format!("{MINIMAL}\n[generate]\naccounts = 3\nseed = 7\n");
+        let world = crate::state::World::new(&Scenario::parse(&generated, "t").unwrap());
+        let last = &world.accounts.last().unwrap().id;
+        Scenario::parse(
+            &format!("{generated}\n[[faults]]\nkind = \"throttling\"\naccount_id = \"{last}\"\n"),
+            "t",
+        )
+        .unwrap();
+
+        let table = format!("{MINIMAL}\n[faults.AssumeRole]\nkind = \"throttling\"\n");
+        assert_names(&error(&table), &["faults.AssumeRole: \"AssumeRole\"", "AssumeRoot"]);
+        let table = format!("{MINIMAL}\n[faults.AssumeRoot]\nkind = \"throttling\"\noperation = \"ListAccounts\"\n");
+        assert_names(&error(&table), &["faults.AssumeRoot.operation is not allowed"]);
+        let star = format!("{MINIMAL}\n[[faults]]\noperation = \"*\"\nkind = \"not_aws\"\n");
+        assert_eq!(Scenario::parse(&star, "t").unwrap().faults[0].kind, FaultKind::NotAws);
+    }
+
+    #[test]
+    fn state_fields_default_to_both_and_status_only_needs_a_legacy_status() {
+        let account = |extra: &str| format!("{MINIMAL}\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\n{extra}\n");
+        assert_eq!(
+            Scenario::parse(&account(""), "t").unwrap().accounts[0].state_fields,
+            StateFields::StateAndStatus
+        );
+        for (value, want) in [
+            ("state_and_status", StateFields::StateAndStatus),
+            ("state_only", StateFields::StateOnly),
+            ("status_only", StateFields::StatusOnly),
+            ("none", StateFields::Neither),
+        ] {
+            let s = Scenario::parse(&account(&format!("state_fields = \"{value}\"")), "t").unwrap();
+            assert_eq!(s.accounts[0].state_fields, want);
+        }
+        assert_names(
+            &error(&account("state_fields = \"neither\"")),
+            &["neither", "state_and_status", "state_only", "status_only", "none"],
+        );
+        assert_names(
+            &error(&account(
+                "status = \"PENDING_ACTIVATION\"\nstate_fields = \"status_only\"",
+            )),
+            &["accounts[0].state_fields", "PENDING_ACTIVATION"],
+        );
+        assert_eq!(legacy_status("CLOSED"), Some("SUSPENDED"));
+        assert_eq!(legacy_status("PENDING_ACTIVATION"), None);
+    }
+
+    #[test]
+    fn the_workspace_scenarios_stay_valid() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let mut files = vec![format!("{root}/config/demo-org.toml")];
+        for entry in std::fs::read_dir(format!("{root}/tests/fixtures/scenarios")).unwrap() {
+            files.push(entry.unwrap().path().display().to_string());
+        }
+        for entry in std::fs::read_dir(format!("{root}/simulator/tests/scenarios")).unwrap() {
+            files.push(entry.unwrap().path().display().to_string());
+        }
+        assert!(files.len() >= 6, "{files:?}");
+        for f in files {
+            if f.ends_with(".toml") {
+                Scenario::load(Path::new(&f)).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
     }
 }

@@ -1,12 +1,12 @@
 //! The simulator's mutable world: the organization's accounts and their root users, the root
 //! sessions it has issued, the injected faults, and a count of calls per operation.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use super::scenario::{
-    AccessKeySpec, AssumeRootMode, CertificateSpec, FaultKind, FaultSpec, KeyStatus, MfaKind, PasswordSpec, RootSpec,
-    Scenario,
+    AccessKeySpec, AssumeRootMode, CertificateSpec, FaultKind, FaultSpec, GenerateSpec, KeyStatus, MfaKind,
+    PasswordSpec, RootSpec, Scenario, StateFields,
 };
 
 /// Deterministic pseudo-random numbers (SplitMix64): reproducible generated organizations and
@@ -49,6 +49,7 @@ pub(crate) struct SimAccount {
     pub(crate) name: String,
     pub(crate) email: String,
     pub(crate) status: String,
+    pub(crate) state_fields: StateFields,
     pub(crate) assume_root: AssumeRootMode,
     pub(crate) root: RootState,
     pub(crate) joined: SystemTime,
@@ -122,6 +123,7 @@ impl World {
                 name: org.management_account_name.clone(),
                 email: format!("{}@example.com", org.management_account_name),
                 status: "ACTIVE".into(),
+                state_fields: StateFields::default(),
                 assume_root: AssumeRootMode::Ok,
                 root: RootState::from_spec(
                     &RootSpec {
@@ -140,39 +142,20 @@ impl World {
                 name: a.name.clone(),
                 email: a.email.clone().unwrap_or_else(|| format!("aws+{}@example.com", a.id)),
                 status: a.status.clone(),
+                state_fields: a.state_fields,
                 assume_root: a.assume_root,
                 root: RootState::from_spec(&a.root, &a.id, &mut rng),
                 joined: joined_epoch(),
             });
         }
         if let Some(g) = &scenario.generate {
-            let mut grng = Rng::new(g.seed);
-            let mut n = 0usize;
-            let mut candidate: u64 = 500_000_000_000;
-            while n < g.accounts {
-                candidate += 1 + grng.next_u64() % 997;
-                let id = format!("{candidate:012}");
-                if accounts.iter().any(|a| a.id == id) {
-                    continue;
-                }
-                let mut spec = RootSpec::default();
-                if grng.fraction() < g.mfa {
-                    spec.mfa = vec![MfaKind::Virtual];
-                }
-                if grng.fraction() < g.password {
-                    spec.password = PasswordSpec::Flag(true);
-                }
-                if grng.fraction() < g.access_keys {
-                    spec.access_keys = vec![AccessKeySpec::Status(KeyStatus::Active)];
-                }
-                if grng.fraction() < g.signing_certificates {
-                    spec.signing_certificates = vec![CertificateSpec::Status(KeyStatus::Active)];
-                }
-                n += 1;
+            let taken: HashSet<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+            for (n, (id, spec)) in generated_accounts(g, &taken).into_iter().enumerate() {
                 accounts.push(SimAccount {
-                    name: format!("generated-{n:05}"),
+                    name: format!("generated-{:05}", n + 1),
                     email: format!("aws+{id}@example.com"),
                     status: "ACTIVE".into(),
+                    state_fields: StateFields::default(),
                     assume_root: AssumeRootMode::Ok,
                     root: RootState::from_spec(&spec, &id, &mut rng),
                     joined: joined_epoch(),
@@ -276,6 +259,36 @@ impl World {
     }
 }
 
+/// The accounts `[generate]` adds, in listing order: increasing ids from 500000000001 on that
+/// are not `taken` (the listed accounts), and their root users, drawn from the seed.
+pub(crate) fn generated_accounts(g: &GenerateSpec, taken: &HashSet<&str>) -> Vec<(String, RootSpec)> {
+    let mut grng = Rng::new(g.seed);
+    let mut out = Vec::with_capacity(g.accounts);
+    let mut candidate: u64 = 500_000_000_000;
+    while out.len() < g.accounts {
+        candidate += 1 + grng.next_u64() % 997;
+        let id = format!("{candidate:012}");
+        if taken.contains(id.as_str()) {
+            continue;
+        }
+        let mut spec = RootSpec::default();
+        if grng.fraction() < g.mfa {
+            spec.mfa = vec![MfaKind::Virtual];
+        }
+        if grng.fraction() < g.password {
+            spec.password = PasswordSpec::Flag(true);
+        }
+        if grng.fraction() < g.access_keys {
+            spec.access_keys = vec![AccessKeySpec::Status(KeyStatus::Active)];
+        }
+        if grng.fraction() < g.signing_certificates {
+            spec.signing_certificates = vec![CertificateSpec::Status(KeyStatus::Active)];
+        }
+        out.push((id, spec));
+    }
+    out
+}
+
 impl RootState {
     pub(crate) fn from_spec(spec: &RootSpec, account_id: &str, rng: &mut Rng) -> RootState {
         let tail = &account_id[account_id.len().saturating_sub(4)..];
@@ -315,5 +328,59 @@ impl RootState {
                 MfaKind::Sms => format!("arn:aws:iam::{account_id}:sms-mfa/root-{i}"),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(extra: &str) -> Scenario {
+        Scenario::parse(
+            &format!(
+                "[organization]\nid = \"o-exampleorg1\"\nmanagement_account_id = \"111111111111\"\n\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nstate_fields = \"none\"\n{extra}"
+            ),
+            "t",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn generated_accounts_are_the_worlds_and_reproducible() {
+        let s = scenario("\n[generate]\naccounts = 50\nseed = 3\nmfa = 0.5\n");
+        let world = World::new(&s);
+        assert_eq!(world.accounts.len(), 52);
+        let taken: HashSet<&str> = ["111111111111", "222222222222"].into_iter().collect();
+        let generated = generated_accounts(s.generate.as_ref().unwrap(), &taken);
+        let ids: Vec<&str> = generated.iter().map(|(id, _)| id.as_str()).collect();
+        let world_ids: Vec<&str> = world.accounts[2..].iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, world_ids);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(world.accounts[2].name, "generated-00001");
+        assert!(
+            world.accounts[2..]
+                .iter()
+                .all(|a| a.state_fields == StateFields::StateAndStatus)
+        );
+        assert_eq!(
+            world.account("222222222222").unwrap().state_fields,
+            StateFields::Neither
+        );
+    }
+
+    #[test]
+    fn a_not_aws_fault_is_drawn_like_any_other_and_bursts_run_out() {
+        let s = scenario(
+            "\n[[faults]]\noperation = \"ListAccounts\"\nkind = \"not_aws\"\ncount = 2\n\n[[faults]]\nkind = \"slow\"\ndelay_ms = 7\naccount_id = \"222222222222\"\n",
+        );
+        let mut world = World::new(&s);
+        assert_eq!(world.fault_for("ListAccounts", None), Some((FaultKind::NotAws, 0)));
+        assert_eq!(
+            world.fault_for("GetAccountSummary", Some("222222222222")),
+            Some((FaultKind::Slow, 7))
+        );
+        assert_eq!(world.fault_for("GetAccountSummary", None), None);
+        assert_eq!(world.fault_for("ListAccounts", None), Some((FaultKind::NotAws, 0)));
+        assert_eq!(world.fault_for("ListAccounts", None), None);
     }
 }

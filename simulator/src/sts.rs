@@ -9,6 +9,8 @@ use super::wire::{AwsError, iso8601, query_ok, xml_escape};
 use super::{Params, Principal, Protocol, Simulator};
 
 pub(crate) const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+/// The STS operations served.
+pub(crate) const OPERATIONS: [&str; 2] = ["AssumeRoot", "GetCallerIdentity"];
 
 /// The task policies AWS accepts for AssumeRoot.
 pub(crate) const ROOT_TASK_POLICIES: [&str; 5] = [
@@ -35,7 +37,8 @@ pub(crate) async fn handle(
 async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Params) -> Result<String, AwsError> {
     match action {
         "GetCallerIdentity" => {
-            sim.gate(action, principal.account_id(), Protocol::Query).await?;
+            sim.gate(action, &principal, principal.account_id(), Protocol::Query)
+                .await?;
             let world = sim.world.lock().expect("simulator state poisoned");
             let (arn, user_id, account) = match &principal {
                 Principal::Management => (
@@ -129,7 +132,8 @@ async fn assume_root(sim: &Simulator, principal: Principal, params: &Params) -> 
             ),
         ));
     }
-    sim.gate("AssumeRoot", Some(&account_id), Protocol::Query).await?;
+    sim.gate("AssumeRoot", &principal, Some(&account_id), Protocol::Query)
+        .await?;
     let mut world = sim.world.lock().expect("simulator state poisoned");
     let caller = format!(
         "arn:aws:sts::{}:assumed-role/aws-root-exporter/simulated",

@@ -57,13 +57,20 @@ pub(crate) fn parse_authorization(value: &str) -> Result<SigV4, String> {
     })
 }
 
-/// An AWS error, rendered in the protocol of the service that raised it.
+/// An AWS error, rendered in the protocol of the service that raised it; or, for the `not_aws`
+/// fault, no AWS answer at all.
 #[derive(Debug, Clone)]
 pub(crate) struct AwsError {
     pub(crate) status: StatusCode,
     pub(crate) code: &'static str,
     pub(crate) message: String,
+    /// Answer [`NOT_AWS_BODY`] instead, whatever the protocol.
+    not_aws: bool,
 }
+
+/// What a generic reverse proxy (here nginx's default page) answers when its upstream fails: the
+/// `not_aws` fault's body, served as `text/html` with status 500 and no AWS header.
+pub(crate) const NOT_AWS_BODY: &str = "<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
 impl AwsError {
     pub(crate) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
@@ -71,11 +78,30 @@ impl AwsError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
             code,
             message: message.into(),
+            not_aws: false,
         }
+    }
+
+    /// The `not_aws` fault: HTTP 500 with a small HTML page and no AWS error code, in either
+    /// protocol.
+    pub(crate) fn not_aws() -> Self {
+        AwsError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "",
+            message: String::new(),
+            not_aws: true,
+        }
+    }
+
+    fn not_aws_response(&self) -> Response {
+        (self.status, [(header::CONTENT_TYPE, "text/html")], NOT_AWS_BODY).into_response()
     }
 
     /// Query protocol (STS, IAM): `<ErrorResponse><Error><Type/><Code/><Message/></Error>`.
     pub(crate) fn query_response(&self, namespace: &str, request_id: &str) -> Response {
+        if self.not_aws {
+            return self.not_aws_response();
+        }
         let kind = if self.status.is_server_error() {
             "Receiver"
         } else {
@@ -100,6 +126,9 @@ impl AwsError {
     /// JSON 1.1 protocol (Organizations): `{"__type": code, "Message": ...}`. Authentication
     /// errors carry the JSON services' own codes.
     pub(crate) fn json_response(&self, request_id: &str) -> Response {
+        if self.not_aws {
+            return self.not_aws_response();
+        }
         let code = match self.code {
             "InvalidClientTokenId" => "UnrecognizedClientException",
             "MissingAuthenticationToken" => "MissingAuthenticationTokenException",
@@ -211,5 +240,23 @@ mod tests {
     #[test]
     fn escapes_xml() {
         assert_eq!(xml_escape("a<b&\"c\""), "a&lt;b&amp;&quot;c&quot;");
+    }
+
+    #[tokio::test]
+    async fn not_aws_is_the_same_html_500_in_both_protocols() {
+        for response in [
+            AwsError::not_aws().query_response("https://sts.amazonaws.com/doc/2011-06-15/", "req-1"),
+            AwsError::not_aws().json_response("req-1"),
+        ] {
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let headers = response.headers().clone();
+            assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "text/html");
+            assert!(headers.keys().all(|k| !k.as_str().starts_with("x-amz")), "{headers:?}");
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+            assert_eq!(body, NOT_AWS_BODY.as_bytes());
+        }
+        // An AWS error keeps its shape.
+        let r = AwsError::new(400, "Throttling", "Rate exceeded").query_response("ns", "req-2");
+        assert_eq!(r.headers().get(header::CONTENT_TYPE).unwrap(), "text/xml");
     }
 }

@@ -115,6 +115,22 @@ async fn an_invalid_scenario_exits_two_with_one_line() {
     assert!(line.contains("bad.toml"), "{line}");
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
 
+    // A typo in [latency] is not a silent no-op: one line with the key and what is allowed.
+    let path = dir.path().join("typo.toml");
+    std::fs::write(
+        &path,
+        "[organization]\nid = \"o-exampleorg1\"\nmanagement_account_id = \"111111111111\"\n\n[latency]\ndefualt_ms = 5\n",
+    )
+    .unwrap();
+    let mut c = Command::new(BIN);
+    c.arg("--scenario").arg(&path);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_error_line(&out.stderr);
+    for part in ["typo.toml", "latency.defualt_ms", "default_ms", "GetAccountSummary"] {
+        assert!(line.contains(part), "{part}: {line}");
+    }
+
     let path = dir.path().join("not-toml.toml");
     std::fs::write(&path, "[organization\n").unwrap();
     let mut c = Command::new(BIN);

@@ -358,3 +358,391 @@ fn appended_scenario_fixtures_are_the_demo_plus_one_table() {
         Scenario::parse(text, "fixture").expect("the fixture is a valid scenario");
     }
 }
+
+// --- Trust: state fields, non-AWS answers, expiring sessions, the control API's validation ---
+
+const STATE_FIELDS: &str = include_str!("scenarios/state-fields.toml");
+
+/// An `Authorization` header the simulator accepts for `service`.
+fn signed_for(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=AKIDTESTEXPORTER0001/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature={}",
+        "ab".repeat(32)
+    )
+}
+
+/// One served operation called over raw HTTP as the management account, in its protocol.
+async fn raw_call(sim: &Sim, operation: &str) -> reqwest::Response {
+    let client = reqwest::Client::new();
+    let url = sim.running.endpoint_url();
+    let (service, version) = match operation {
+        "DescribeOrganization" | "ListAccounts" => {
+            return client
+                .post(url)
+                .header("authorization", signed_for("organizations"))
+                .header("x-amz-target", format!("AWSOrganizationsV20161128.{operation}"))
+                .header("content-type", "application/x-amz-json-1.1")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+        }
+        "AssumeRoot" | "GetCallerIdentity" => ("sts", "2011-06-15"),
+        _ => ("iam", "2010-05-08"),
+    };
+    client
+        .post(url)
+        .header("authorization", signed_for(service))
+        .form(&[
+            ("Action", operation),
+            ("Version", version),
+            ("TargetPrincipal", "222222222222"),
+            ("TaskPolicyArn.arn", AUDIT),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn state_fields_choose_which_of_state_and_status_list_accounts_carries() {
+    let sim = Sim::start(STATE_FIELDS).await;
+    // Raw JSON: absent means absent, not null.
+    let r = raw_call(&sim, "ListAccounts").await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let fields = |id: &str| {
+        let a = body["Accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["Id"] == id)
+            .unwrap_or_else(|| panic!("{id} listed"));
+        (a.get("State").cloned(), a.get("Status").cloned())
+    };
+    let s = |v: &str| Some(json!(v));
+    assert_eq!(
+        fields("111111111111"),
+        (s("ACTIVE"), s("ACTIVE")),
+        "management: default"
+    );
+    assert_eq!(fields("222222222222"), (s("ACTIVE"), s("ACTIVE")));
+    assert_eq!(fields("333333333333"), (s("ACTIVE"), None));
+    assert_eq!(fields("444444444444"), (None, s("ACTIVE")));
+    assert_eq!(fields("555555555555"), (None, None));
+    assert_eq!(fields("666666666666"), (s("SUSPENDED"), None));
+
+    // Through the SDK: the account without either field is listed all the same.
+    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, management()).await);
+    let listed = org.list_accounts().send().await.unwrap();
+    let none = listed
+        .accounts()
+        .iter()
+        .find(|a| a.id() == Some("555555555555"))
+        .unwrap();
+    assert_eq!(
+        (none.state(), none.status(), none.name()),
+        (None, None, Some("no-state"))
+    );
+    let status_only = listed
+        .accounts()
+        .iter()
+        .find(|a| a.id() == Some("444444444444"))
+        .unwrap();
+    assert_eq!(status_only.state(), None);
+    assert_eq!(
+        status_only.status(),
+        Some(&aws_sdk_organizations::types::AccountStatus::Active)
+    );
+    // ...and is an ordinary ACTIVE account: AssumeRoot reaches it, its root user reads as set.
+    let creds = assume_root(&sim, "555555555555", 60).await.unwrap();
+    let summary = root_iam(&sim, creds).await.get_account_summary().send().await.unwrap();
+    let map = summary.summary_map().unwrap();
+    use aws_sdk_iam::types::SummaryKeyType as K;
+    assert_eq!(map[&K::AccountAccessKeysPresent], 1);
+    assert_eq!(map[&K::AccountSigningCertificatesPresent], 1);
+    assert_eq!(map[&K::AccountMfaEnabled], 0);
+    // A suspended account stays unreachable whatever its listing carries.
+    assert_eq!(assume_root(&sim, "666666666666", 60).await.unwrap_err(), "AccessDenied");
+}
+
+fn assert_not_aws(status: u16, content_type: Option<&str>, headers: &[&str], body: &str, what: &str) {
+    assert_eq!(status, 500, "{what}");
+    assert_eq!(content_type, Some("text/html"), "{what}");
+    assert!(
+        body.starts_with("<html>") && body.contains("500 Internal Server Error"),
+        "{what}: {body}"
+    );
+    for aws in [
+        "__type",
+        "<Code>",
+        "Exception",
+        "Throttling",
+        "ServiceUnavailable",
+        "RequestId",
+        "xmlns",
+    ] {
+        assert!(!body.contains(aws), "{what}: {aws} in {body}");
+    }
+    for h in headers {
+        assert!(!h.starts_with("x-amz"), "{what}: AWS header {h}");
+    }
+}
+
+#[tokio::test]
+async fn not_aws_fault_answers_every_served_operation_with_an_html_500() {
+    let sim = Sim::start(DEMO).await;
+    let r = put_json(
+        &sim.control("/_simulator/faults"),
+        json!([{ "operation": "*", "kind": "not_aws" }]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // Every operation the simulator serves reaches the fault, in either protocol.
+    let served = aws_org_simulator::served_operations();
+    assert_eq!(served.len(), 12);
+    for op in &served {
+        let r = raw_call(&sim, op).await;
+        let status = r.status().as_u16();
+        let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+        let headers: Vec<String> = r.headers().keys().map(|k| k.as_str().to_string()).collect();
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let body = r.text().await.unwrap();
+        assert_not_aws(status, content_type.as_deref(), &headers, &body, op);
+    }
+    assert_eq!(sim.running.calls("GetUser"), 1);
+
+    // The SDK sees an error without an AWS error code, and the raw 500 HTML behind it.
+    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, management()).await);
+    let err = org.list_accounts().send().await.unwrap_err();
+    assert_eq!(err.code(), None, "{err:?}");
+    let raw = err.raw_response().expect("a response was received");
+    assert_eq!(raw.status().as_u16(), 500);
+    assert_eq!(raw.headers().get("content-type"), Some("text/html"));
+    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, management()).await);
+    let err = sts.get_caller_identity().send().await.unwrap_err();
+    assert_eq!(err.code(), None, "{err:?}");
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 500);
+
+    // Scoped to one operation and account, from a scenario file: only the root session's
+    // GetAccountSummary into that account answers HTML.
+    let scoped = format!(
+        "{DEMO}\n[[faults]]\noperation = \"GetAccountSummary\"\nkind = \"not_aws\"\naccount_id = \"333333333333\"\n"
+    );
+    let sim = Sim::start(&scoped).await;
+    let ok = assume_root(&sim, "222222222222", 60).await.unwrap();
+    root_iam(&sim, ok).await.get_account_summary().send().await.unwrap();
+    let hit = assume_root(&sim, "333333333333", 60).await.unwrap();
+    let iam = root_iam(&sim, hit).await;
+    let err = iam.get_account_summary().send().await.unwrap_err();
+    assert_eq!(err.code(), None, "{err:?}");
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 500);
+    iam.list_mfa_devices().send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_call_that_outlasts_its_root_session_gets_expired_token() {
+    // A 1-second session, and GetAccountSummary answering after 1.5 s: the call is refused with
+    // ExpiredToken as if it had reached AWS that late, and so is every later call.
+    let slow = format!(
+        "{DEMO}\n[faults.GetAccountSummary]\nkind = \"slow\"\ndelay_ms = 1500\naccount_id = \"222222222222\"\n"
+    );
+    let sim = Sim::start(&slow).await;
+    let short = assume_root(&sim, "222222222222", 1).await.unwrap();
+    let iam = root_iam(&sim, short).await;
+    let started = std::time::Instant::now();
+    let err = iam.get_account_summary().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("ExpiredToken"), "{err:?}");
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 403);
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    let err = iam.list_access_keys().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("ExpiredToken"), "{err:?}");
+    // A session long enough outlives the same delay.
+    let long = assume_root(&sim, "222222222222", 60).await.unwrap();
+    root_iam(&sim, long).await.get_account_summary().send().await.unwrap();
+    assert_eq!(sim.running.calls("GetAccountSummary"), 2);
+}
+
+/// The scenario file's error for `faults` holding `fault`, without its `scenario ORIGIN: ` prefix.
+fn file_error(faults: serde_json::Value) -> String {
+    let table: toml::Value = toml::Value::try_from(json!({ "faults": faults })).unwrap();
+    let text = format!("{DEMO}\n{}", toml::to_string(&table).unwrap());
+    let err = Scenario::parse(&text, "t").unwrap_err().to_string();
+    err.strip_prefix("scenario t: ").unwrap_or(&err).to_string()
+}
+
+#[tokio::test]
+async fn control_api_refuses_faults_the_scenario_file_refuses_with_the_same_message() {
+    let sim = Sim::start(DEMO).await;
+    let url = sim.control("/_simulator/faults");
+    // A fault that stays in place through every refused PUT below.
+    let r = put_json(&url, json!([{ "operation": "ListAccounts", "kind": "throttling" }])).await;
+    assert_eq!(r.status(), 200);
+    for (faults, names) in [
+        (
+            json!([{ "kind": "throttling", "kidn": 1 }]),
+            &["faults[0]", "kidn", "`kind`"][..],
+        ),
+        (json!([{ "kind": "explode" }]), &["explode", "not_aws"]),
+        (
+            json!([{ "operation": "AssumeRole", "kind": "throttling" }]),
+            &["\"AssumeRole\"", "\"*\", DescribeOrganization"],
+        ),
+        (
+            json!({ "AssumeRole": { "kind": "throttling" } }),
+            &["faults.AssumeRole", "AssumeRoot"],
+        ),
+        (
+            json!({ "AssumeRoot": { "kind": "throttling", "operation": "ListAccounts" } }),
+            &["faults.AssumeRoot.operation"],
+        ),
+        (
+            json!([{ "kind": "throttling", "rate": 1.5 }]),
+            &["faults[0].rate = 1.5", "0.0 to 1.0"],
+        ),
+        (
+            json!([{ "kind": "throttling", "rate": -1 }]),
+            &["faults[0].rate = -1", "0.0 to 1.0"],
+        ),
+        (json!([{ "kind": "throttling", "count": 0 }]), &["faults[0].count = 0"]),
+        (json!([{ "kind": "slow" }]), &["delay_ms"]),
+        (
+            json!([{ "kind": "server_error", "delay_ms": 10 }]),
+            &["faults[0].delay_ms = 10", "slow"],
+        ),
+        (
+            json!([{ "kind": "throttling", "account_id": "22" }]),
+            &["faults[0].account_id \"22\"", "12 digits"],
+        ),
+        (
+            json!([{ "kind": "throttling", "account_id": 222222222222_u64 }]),
+            &["faults[0].account_id = 222222222222 is not a string"],
+        ),
+        (
+            json!([{ "kind": "slow", "delay_ms": -5 }]),
+            &["faults[0].delay_ms = -5 is not a whole number"],
+        ),
+        (
+            json!([{ "kind": "throttling", "account_id": "000000000000" }]),
+            &["\"000000000000\"", "not an account of the organization"],
+        ),
+        (
+            json!([{ "kind": "throttling" }, { "kind": "slow", "delay_ms": 5, "operation": "Nope" }]),
+            &["faults[1].operation", "Nope"],
+        ),
+    ] {
+        let r = put_json(&url, faults.clone()).await;
+        assert_eq!(r.status(), 400, "{faults}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        let message = body["error"].as_str().unwrap();
+        for n in names {
+            assert!(message.contains(n), "{n:?} not in {message}");
+        }
+        assert_eq!(message, file_error(faults.clone()), "{faults}");
+    }
+    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, management()).await);
+    let err = org.list_accounts().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("TooManyRequestsException"), "the first faults stay");
+
+    // Not a list nor an object keyed by operation; not JSON at all.
+    let r = put_json(&url, json!("throttling")).await;
+    assert_eq!(r.status(), 400);
+    let r = reqwest::Client::new()
+        .put(&url)
+        .header("content-type", "application/json")
+        .body("[{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.json::<serde_json::Value>().await.unwrap()["error"].is_string());
+
+    // What the file accepts: the table form, nulls as absent, a whole number as a rate, a
+    // generated or listed account, "*"; replacing the faults lifts the throttling.
+    let r = put_json(
+        &url,
+        json!({ "GetCallerIdentity": { "kind": "server_error", "rate": 1, "count": null, "account_id": "111111111111" } }),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    org.list_accounts().send().await.unwrap();
+    let r = put_json(
+        &url,
+        json!([{ "operation": "*", "kind": "slow", "delay_ms": 1, "account_id": null }]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = put_json(&url, json!([])).await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn control_api_refuses_bad_account_ids_features_and_root_keys_like_the_file() {
+    let sim = Sim::start(DEMO).await;
+    for what in ["root", "assume_root"] {
+        let r = put_json(&sim.control(&format!("/_simulator/accounts/2222/{what}")), json!({})).await;
+        assert_eq!(r.status(), 400, "{what}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        let message = body["error"].as_str().unwrap();
+        assert!(
+            message.contains("\"2222\" is not an account id (exactly 12 digits)"),
+            "{message}"
+        );
+    }
+    let r = put_json(
+        &sim.control("/_simulator/accounts/222222222222/root"),
+        json!({"mfa": [], "pasword": true}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let message = r.json::<serde_json::Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("pasword") && message.contains("`password`"),
+        "{message}"
+    );
+    let r = put_json(
+        &sim.control("/_simulator/accounts/222222222222/assume_root"),
+        json!({"mode": "ok", "extra": 1}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let r = put_json(&sim.control("/_simulator/features"), json!({"enabled": ["Nope"]})).await;
+    assert_eq!(r.status(), 400);
+    let message = r.json::<serde_json::Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = Scenario::parse(
+        &DEMO.replace(
+            r#"features = ["RootCredentialsManagement", "RootSessions"]"#,
+            r#"features = ["Nope"]"#,
+        ),
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        message,
+        "enabled: unknown feature \"Nope\"; allowed: RootCredentialsManagement, RootSessions"
+    );
+    assert!(
+        file.ends_with(
+            "organization.features: unknown feature \"Nope\"; allowed: RootCredentialsManagement, RootSessions"
+        ),
+        "{file}"
+    );
+}
+
+#[test]
+fn the_readme_lists_the_served_operations() {
+    let readme = include_str!("../README.md");
+    let line = readme
+        .split("\n\n")
+        .find(|p| p.starts_with("Served operations:"))
+        .expect("a \"Served operations:\" paragraph");
+    let listed: Vec<&str> = line.split('`').skip(1).step_by(2).collect();
+    assert_eq!(listed, aws_org_simulator::served_operations(), "{line}");
+}

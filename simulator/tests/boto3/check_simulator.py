@@ -13,7 +13,8 @@ What it checks:
     botocore paginator: no page is larger than asked, no account twice, both walks agree, every
     account of the scenario is listed with its name, e-mail and status, and the total is the
     scenario's accounts plus `[generate] accounts` (plus the management account when the
-    scenario does not list it: AWS always lists it);
+    scenario does not list it: AWS always lists it); each account's entry carries State, Status,
+    both or neither as its `state_fields` says (AWS retired Status on 2026-09-09);
   * organizations:DescribeOrganization gives the organization id and management account id;
   * iam:ListOrganizationsFeatures gives the organization id and the enabled features;
   * sts:GetCallerIdentity answers;
@@ -24,7 +25,12 @@ What it checks:
     itself or from GetAccountSummary inside the session (an SCP without the aws:AssumedRoot
     carve-out denies the latter);
   * AssumeRoot on the management account and on an account outside the organization fails
-    with AccessDenied.
+    with AccessDenied;
+  * with --control (the simulator's control API): a `not_aws` fault makes sts:GetCallerIdentity,
+    organizations:ListAccounts and a root session's iam:GetAccountSummary answer HTTP 500
+    text/html, which botocore reports without an AWS error code (only the status, "500"); the
+    control API refuses a fault the scenario file would refuse (400, {"error": ...}). These
+    checks replace the simulator's faults and leave none.
 
 Each check prints one line; the last line is "N passed, M failed". The exit status is 0 only when
 nothing failed. Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (defaults:
@@ -36,11 +42,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import re
 import sys
 import tomllib
 import traceback
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -59,8 +68,10 @@ ROOT_FLAGS = (
     "AccountPasswordPresent",
     "AccountSigningCertificatesPresent",
 )
-# ListAccounts: the legacy Status enum; State (newer) adds PENDING_ACTIVATION and CLOSED.
+# ListAccounts: the legacy Status enum; State (newer) adds PENDING_ACTIVATION and CLOSED (whose
+# legacy Status is SUSPENDED).
 LEGACY_STATUSES = {"ACTIVE", "SUSPENDED", "PENDING_CLOSURE"}
+LEGACY_STATUS = {"CLOSED": "SUSPENDED"}
 ALL_STATES = LEGACY_STATUSES | {"PENDING_ACTIVATION", "CLOSED"}
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 PAGE_SIZE = 3
@@ -82,7 +93,17 @@ class ScenarioAccount:
     email: str | None
     status: str
     assume_root: str
+    state_fields: str
     flags: dict[str, int]
+
+    @property
+    def listed_with_state(self) -> bool:
+        return self.state_fields in ("state_and_status", "state_only")
+
+    @property
+    def listed_with_status(self) -> bool:
+        # The retired Status has no value for PENDING_ACTIVATION.
+        return self.state_fields in ("state_and_status", "status_only") and self.status != "PENDING_ACTIVATION"
 
 
 @dataclass
@@ -135,6 +156,7 @@ def load_scenario(path: str) -> Scenario:
                 email=raw.get("email"),
                 status=str(raw.get("status", "ACTIVE")),
                 assume_root=str(raw.get("assume_root", "ok")),
+                state_fields=str(raw.get("state_fields", "state_and_status")),
                 flags=expected_flags(raw.get("root")),
             )
         )
@@ -300,12 +322,15 @@ def check_listing(
             problems.append(f"{want.id}: Name {got.get('Name')!r} != {want.name!r}")
         if want.email is not None and got.get("Email") != want.email:
             problems.append(f"{want.id}: Email {got.get('Email')!r} != {want.email!r}")
+        if ("State" in got) != want.listed_with_state:
+            problems.append(f"{want.id}: State {'present' if 'State' in got else 'absent'}, state_fields = {want.state_fields!r}")
+        if ("Status" in got) != want.listed_with_status:
+            problems.append(f"{want.id}: Status {'present' if 'Status' in got else 'absent'}, state_fields = {want.state_fields!r}")
         if "State" in got and got["State"] != want.status:
             problems.append(f"{want.id}: State {got['State']!r} != {want.status!r}")
-        if "Status" in got and want.status in LEGACY_STATUSES and got["Status"] != want.status:
-            problems.append(f"{want.id}: Status {got['Status']!r} != {want.status!r}")
-        if "State" not in got and "Status" not in got:
-            problems.append(f"{want.id}: neither State nor Status")
+        legacy = LEGACY_STATUS.get(want.status, want.status)
+        if "Status" in got and got["Status"] != legacy:
+            problems.append(f"{want.id}: Status {got['Status']!r} != {legacy!r}")
         arn = got.get("Arn", "")
         if not (arn.startswith("arn:aws:organizations::") and arn.endswith("/" + want.id)):
             problems.append(f"{want.id}: unexpected Arn {arn!r}")
@@ -414,6 +439,80 @@ def unknown_account_id(taken: set[str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Control API: a non-AWS answer
+# ---------------------------------------------------------------------------------------------
+
+
+def put_control(control: str, path: str, body: Any) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        control.rstrip("/") + path,
+        data=json.dumps(body).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def set_faults(control: str, faults: Any) -> None:
+    status, body = put_control(control, "/_simulator/faults", faults)
+    require(status == 200, f"PUT /_simulator/faults {faults}: {status} {body}")
+
+
+def expect_not_aws(fn: Callable[[], Any], what: str) -> str:
+    """botocore's reading of an HTTP 500 text/html answer: no AWS error code, only the status."""
+    try:
+        fn()
+    except botocore.exceptions.ClientError as e:
+        meta = e.response.get("ResponseMetadata", {})
+        status = meta.get("HTTPStatusCode")
+        content_type = (meta.get("HTTPHeaders") or {}).get("content-type", "")
+        require(status == 500, f"{what}: HTTP {status}, want 500")
+        require(content_type.startswith("text/html"), f"{what}: Content-Type {content_type!r}")
+        code = error_code(e)
+        require(code == "500", f"{what}: error code {code!r}, want botocore's generic '500' (no AWS code)")
+        return f"HTTP 500 {content_type}, code {code!r} after {meta.get('RetryAttempts', 0)} retries"
+    raise CheckFailed(f"{what} succeeded, want an HTML 500")
+
+
+def not_aws_answers(clients: Clients, control: str, org, sts, member: ScenarioAccount | None) -> str:
+    set_faults(
+        control,
+        [{"operation": "GetCallerIdentity", "kind": "not_aws"}, {"operation": "ListAccounts", "kind": "not_aws"}],
+    )
+    seen = [
+        "sts " + expect_not_aws(sts.get_caller_identity, "sts:GetCallerIdentity"),
+        "organizations " + expect_not_aws(org.list_accounts, "organizations:ListAccounts"),
+    ]
+    if member is not None:
+        set_faults(control, {"GetAccountSummary": {"kind": "not_aws", "account_id": member.id}})
+        iam = clients.client("iam", check_credentials(assume_root(sts, member.id)))
+        seen.append(f"iam ({member.id}) " + expect_not_aws(iam.get_account_summary, "iam:GetAccountSummary"))
+    set_faults(control, [])
+    sts.get_caller_identity()
+    org.list_accounts(MaxResults=1)
+    return "; ".join(seen)
+
+
+def control_refuses_bad_faults(control: str) -> str:
+    refused = []
+    for fault in (
+        {"operation": "AssumeRole", "kind": "not_aws"},
+        {"kind": "not_aws", "rate": 2},
+        {"kind": "slow", "delay_ms": 10, "dealy": 1},
+        {"kind": "not_aws", "account_id": "12"},
+    ):
+        status, body = put_control(control, "/_simulator/faults", [fault])
+        message = (body or {}).get("error") if isinstance(body, dict) else None
+        require(status == 400 and isinstance(message, str), f"{fault}: {status} {body}, want 400 {{'error': ...}}")
+        refused.append(message.split(";")[0][:60])
+    return " | ".join(refused)
+
+
+# ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
 
@@ -423,9 +522,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", required=True, help="simulator URL, e.g. http://127.0.0.1:4566")
     parser.add_argument("--scenario", required=True, help="the scenario TOML the simulator runs")
     parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
+    parser.add_argument(
+        "--control",
+        help="the simulator's control API URL, for the not_aws checks (they replace its faults)",
+    )
     args = parser.parse_args(argv)
-    if not re.match(r"^https?://[^/\s]+", args.endpoint or ""):
-        parser.error(f"--endpoint must be a URL like http://127.0.0.1:4566, got {args.endpoint!r}")
+    for flag, url in (("--endpoint", args.endpoint), ("--control", args.control)):
+        if url is not None and not re.match(r"^https?://[^/\s]+", url):
+            parser.error(f"{flag} must be a URL like http://127.0.0.1:4566, got {url!r}")
 
     # Only what this script passes reaches botocore: no profile, no shared config or
     # credentials file, no endpoint override from the environment.
@@ -529,6 +633,24 @@ def main(argv: list[str] | None = None) -> int:
         f"AssumeRoot on {stranger}, outside the organization, is denied",
         lambda: expect_denied(lambda: assume_root(sts, stranger), "AssumeRoot"),
     )
+
+    if args.control:
+        member = next(
+            (
+                a
+                for a in scenario.accounts
+                if a.id != scenario.management_id and a.status == "ACTIVE" and a.assume_root == "ok"
+            ),
+            None,
+        )
+        results.run(
+            "not_aws fault: HTML 500 without an AWS error code (Query and JSON)",
+            lambda: not_aws_answers(clients, args.control, org, sts, member),
+        )
+        results.run(
+            "control API refuses faults the scenario file refuses",
+            lambda: control_refuses_bad_faults(args.control),
+        )
 
     print(f"{results.passed} passed, {results.failed} failed", flush=True)
     return 0 if results.failed == 0 else 1
