@@ -5,7 +5,7 @@
 //!     BENCH_ACCOUNTS=2000 cargo bench --bench refresh
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_org_simulator::Scenario;
 use aws_root_exporter::app;
@@ -67,7 +67,8 @@ fn main() {
                 telemetry.requests_for(Operation::AssumeRoot)
             );
             let (tx, rx) = tokio::sync::watch::channel(Some(Arc::new(snapshot)));
-            let metrics = MetricsSource::new(rx, Duration::from_secs(300), &telemetry);
+            let (_config_tx, configs) = tokio::sync::watch::channel(config.clone());
+            let metrics = MetricsSource::new(rx, configs, &telemetry);
             let rounds = 5;
             let started = Instant::now();
             let mut bytes = 0;

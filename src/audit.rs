@@ -72,11 +72,11 @@ pub async fn audit(session: &AccountSession, checks: Checks, caller: &Caller) ->
 }
 
 /// A deeper part: its value, or `None` with the failure noted.
-fn part<T>(result: Result<T, AwsCallError>, failed: &mut Vec<(Operation, FailureReason)>) -> Option<T> {
+fn part<T>(result: Result<T, AwsCallError>, failed: &mut Vec<AwsCallError>) -> Option<T> {
     match result {
         Ok(v) => Some(v),
         Err(e) => {
-            failed.push((e.operation, e.reason));
+            failed.push(e);
             None
         }
     }
@@ -84,7 +84,7 @@ fn part<T>(result: Result<T, AwsCallError>, failed: &mut Vec<(Operation, Failure
 
 async fn summary(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<RootSummary, AwsCallError> {
     const OP: Operation = Operation::GetAccountSummary;
-    let out = caller.call(OP, iam.get_account_summary().send()).await?;
+    let out = caller.call(OP, || iam.get_account_summary().send()).await?;
     let map = out
         .summary_map()
         .ok_or_else(|| AwsCallError::malformed(OP, "answer holds no SummaryMap"))?;
@@ -111,15 +111,29 @@ async fn summary(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<RootSumma
     })
 }
 
+/// IAM lists of the root user are short (at most two keys or certificates, eight MFA devices);
+/// a marker chain longer than this is a bug, not a bigger list.
+const MAX_PAGES: usize = 100;
+
+/// The marker for the next page, when IAM says there is one.
+fn next_marker(truncated: bool, marker: Option<&str>) -> Option<String> {
+    marker.filter(|m| truncated && !m.is_empty()).map(str::to_string)
+}
+
 fn to_system_time(t: &aws_smithy_types::DateTime) -> Option<SystemTime> {
     SystemTime::try_from(*t).ok()
 }
 
 async fn access_keys(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<AccessKey>, AwsCallError> {
-    let mut pages = iam.list_access_keys().into_paginator().send();
     let mut keys = Vec::new();
-    while let Some(page) = pages.next().await {
-        for k in caller.check(Operation::ListAccessKeys, page)?.access_key_metadata() {
+    let mut marker = None;
+    for _ in 0..MAX_PAGES {
+        let page = caller
+            .call(Operation::ListAccessKeys, || {
+                iam.list_access_keys().set_marker(marker.clone()).send()
+            })
+            .await?;
+        for k in page.access_key_metadata() {
             let Some(id) = k.access_key_id() else { continue };
             keys.push(AccessKey {
                 id: id.to_string(),
@@ -131,14 +145,17 @@ async fn access_keys(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<A
                 last_used: None,
             });
         }
+        marker = next_marker(page.is_truncated(), page.marker());
+        if marker.is_none() {
+            break;
+        }
     }
     // Last use of each key; a failure here leaves that key's last use unknown and fails the part.
     let lookups = futures::future::join_all(keys.iter().map(|k| async move {
         caller
-            .call(
-                Operation::GetAccessKeyLastUsed,
-                iam.get_access_key_last_used().access_key_id(&k.id).send(),
-            )
+            .call(Operation::GetAccessKeyLastUsed, || {
+                iam.get_access_key_last_used().access_key_id(&k.id).send()
+            })
             .await
             .map(|o| {
                 o.access_key_last_used()
@@ -154,16 +171,23 @@ async fn access_keys(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<A
 }
 
 async fn mfa_devices(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<MfaType>, AwsCallError> {
-    let mut pages = iam.list_mfa_devices().into_paginator().send();
     let mut devices = Vec::new();
-    while let Some(page) = pages.next().await {
+    let mut marker = None;
+    for _ in 0..MAX_PAGES {
+        let page = caller
+            .call(Operation::ListMfaDevices, || {
+                iam.list_mfa_devices().set_marker(marker.clone()).send()
+            })
+            .await?;
         devices.extend(
-            caller
-                .check(Operation::ListMfaDevices, page)?
-                .mfa_devices()
+            page.mfa_devices()
                 .iter()
                 .map(|d| MfaType::from_serial(d.serial_number())),
         );
+        marker = next_marker(page.is_truncated(), page.marker());
+        if marker.is_none() {
+            break;
+        }
     }
     Ok(devices)
 }
@@ -171,10 +195,12 @@ async fn mfa_devices(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<M
 /// `None` inside: the root user has no console password (`NoSuchEntity`).
 async fn password(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Option<Password>, AwsCallError> {
     let (profile, user) = futures::join!(
-        caller.call_or_absent(Operation::GetLoginProfile, iam.get_login_profile().send(), |e| {
-            e.is_no_such_entity_exception()
-        }),
-        caller.call(Operation::GetUser, iam.get_user().send()),
+        caller.call_or_absent(
+            Operation::GetLoginProfile,
+            || iam.get_login_profile().send(),
+            |e| e.is_no_such_entity_exception()
+        ),
+        caller.call(Operation::GetUser, || iam.get_user().send()),
     );
     let created = profile?.map(|out| out.login_profile().and_then(|p| to_system_time(p.create_date())));
     let last_used = user?
@@ -188,16 +214,23 @@ async fn signing_certificates(
     iam: &aws_sdk_iam::Client,
     caller: &Caller,
 ) -> Result<Vec<CredentialStatus>, AwsCallError> {
-    let mut pages = iam.list_signing_certificates().into_paginator().send();
     let mut certificates = Vec::new();
-    while let Some(page) = pages.next().await {
+    let mut marker = None;
+    for _ in 0..MAX_PAGES {
+        let page = caller
+            .call(Operation::ListSigningCertificates, || {
+                iam.list_signing_certificates().set_marker(marker.clone()).send()
+            })
+            .await?;
         certificates.extend(
-            caller
-                .check(Operation::ListSigningCertificates, page)?
-                .certificates()
+            page.certificates()
                 .iter()
                 .map(|c| CredentialStatus::parse(c.status().as_str())),
         );
+        marker = next_marker(page.is_truncated(), page.marker());
+        if marker.is_none() {
+            break;
+        }
     }
     Ok(certificates)
 }

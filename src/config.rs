@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::aws::access::AccessMethod;
@@ -21,13 +22,42 @@ pub const DEFAULT_PORT: u16 = 9312;
 /// Longest audit session AWS allows for a root session.
 pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(900);
 
+/// Every configuration key and, in plain words, the values it allows. Error messages and the
+/// environment layer read this table; a test checks it lists exactly the keys of [`RawConfig`].
+pub const KEYS: [(&str, &str); 12] = [
+    ("listen", "an address with port, like 0.0.0.0:9312 or [::]:9312"),
+    (
+        "refresh_interval",
+        "a duration from 1s to 24h, like \"90s\", \"5m\" or \"1h\"",
+    ),
+    ("concurrency", "a whole number from 1 to 256"),
+    ("account_timeout", "a duration from 1s to 10m, like \"60s\""),
+    ("sts_region", "an AWS region like us-east-1"),
+    (
+        "session_duration",
+        "whole seconds from 1s to 900s (the longest audit session AWS allows), like \"120s\"",
+    ),
+    (
+        "include_accounts",
+        "a list of quoted 12-digit account ids, like [\"123456789012\"] (comma-separated in the environment and flags)",
+    ),
+    (
+        "exclude_accounts",
+        "a list of quoted 12-digit account ids, like [\"123456789012\"] (comma-separated in the environment and flags)",
+    ),
+    ("log_format", "\"text\" or \"json\""),
+    ("log_level", "\"error\", \"warn\", \"info\", \"debug\" or \"trace\""),
+    ("checks", "\"summary\" or \"full\""),
+    ("access", "\"assume_root\""),
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A value that could not be read at all (wrong type, unknown key, unreadable file).
     #[error("{0}")]
     Load(String),
     /// A value that was read but is not allowed.
-    #[error("invalid value {value:?} for `{key}`: {allowed}")]
+    #[error("invalid value {value:?} for `{key}`: expected {allowed}")]
     Invalid {
         key: &'static str,
         value: String,
@@ -41,6 +71,30 @@ impl ConfigError {
             key,
             value: value.to_string(),
             allowed: allowed.into(),
+        }
+    }
+}
+
+/// Log verbosity of the exporter's own events (the AWS SDK's stay at `warn` unless `RUST_LOG`
+/// says otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
         }
     }
 }
@@ -63,6 +117,14 @@ pub enum Checks {
     Full,
 }
 
+/// What a key allows, in plain words.
+pub fn allowed(key: &str) -> &'static str {
+    KEYS.iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, a)| *a)
+        .unwrap_or("a known configuration key")
+}
+
 /// The configuration as merged from its layers, before validation. Durations are strings like
 /// "5m" or "90s"; every key has a default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +132,7 @@ pub enum Checks {
 pub struct RawConfig {
     pub listen: String,
     pub refresh_interval: String,
+    #[serde(deserialize_with = "whole_number")]
     pub concurrency: usize,
     pub account_timeout: String,
     pub sts_region: String,
@@ -79,6 +142,7 @@ pub struct RawConfig {
     #[serde(deserialize_with = "account_list")]
     pub exclude_accounts: Vec<String>,
     pub log_format: LogFormat,
+    pub log_level: LogLevel,
     pub checks: Checks,
     pub access: AccessMethod,
 }
@@ -95,6 +159,7 @@ impl Default for RawConfig {
             include_accounts: Vec::new(),
             exclude_accounts: Vec::new(),
             log_format: LogFormat::Text,
+            log_level: LogLevel::Info,
             checks: Checks::Full,
             access: AccessMethod::default(),
         }
@@ -113,6 +178,7 @@ pub struct Config {
     pub include_accounts: Vec<String>,
     pub exclude_accounts: Vec<String>,
     pub log_format: LogFormat,
+    pub log_level: LogLevel,
     pub checks: Checks,
     /// The way into accounts.
     pub access: AccessMethod,
@@ -137,6 +203,7 @@ impl Config {
             include_accounts: self.include_accounts.clone(),
             exclude_accounts: self.exclude_accounts.clone(),
             log_format: self.log_format,
+            log_level: self.log_level,
             checks: self.checks,
             access: self.access,
         };
@@ -144,15 +211,27 @@ impl Config {
     }
 }
 
-/// Merge the layers. `overrides` are the command-line flags that were given (serialized with
-/// unset keys skipped); `file` the `--config` path, if any.
-pub fn load<T: Serialize>(file: Option<&Path>, overrides: &T) -> Result<Config, ConfigError> {
-    load_from(file, Env::prefixed(ENV_PREFIX), overrides)
+/// A loaded configuration and what the operator should hear about it once logging runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub config: Config,
+    /// One line each, e.g. environment variables that were ignored.
+    pub warnings: Vec<String>,
 }
 
-/// [`load`] with an explicit environment provider, for tests.
-pub fn load_from<T: Serialize>(file: Option<&Path>, env: Env, overrides: &T) -> Result<Config, ConfigError> {
-    let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+/// Merge the layers. `overrides` are the command-line flags that were given (serialized with
+/// unset keys skipped); `file` the `--config` path, if any.
+pub fn load<T: Serialize>(file: Option<&Path>, overrides: &T) -> Result<Loaded, ConfigError> {
+    load_from(file, std::env::vars(), overrides)
+}
+
+/// [`load`] with an explicit environment, for tests.
+pub fn load_from<T: Serialize>(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    overrides: &T,
+) -> Result<Loaded, ConfigError> {
+    let mut figment = Figment::from(Layer::new("built-in defaults", &RawConfig::default())?);
     if let Some(path) = file {
         if !path.is_file() {
             return Err(ConfigError::Load(format!(
@@ -160,69 +239,167 @@ pub fn load_from<T: Serialize>(file: Option<&Path>, env: Env, overrides: &T) -> 
                 path.display()
             )));
         }
-        figment = figment.merge(Toml::file(path));
+        figment = figment.merge(Toml::file_exact(path));
     }
+    let (env, ignored) = EnvLayer::read(env);
     let raw: RawConfig = figment
         .merge(env)
-        .merge(Serialized::defaults(overrides))
+        .merge(Layer::new("command-line flags", overrides)?)
         .extract()
-        .map_err(|e| ConfigError::Load(figment_error_line(e)))?;
-    raw.validate()
+        .map_err(|e| ConfigError::Load(figment_error_line(&e)))?;
+    let mut warnings = Vec::new();
+    if !ignored.is_empty() {
+        warnings.push(format!(
+            "ignoring environment variables that are not configuration keys: {} (the platform may set them, e.g. Kubernetes service links; known keys: {})",
+            ignored.join(", "),
+            KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let config = raw.validate()?;
+    if config.session_duration < config.account_timeout {
+        warnings.push(format!(
+            "session_duration ({}) is shorter than account_timeout ({}): a slow audit can outlive its session and fail with expired_token",
+            humantime::format_duration(config.session_duration),
+            humantime::format_duration(config.account_timeout)
+        ));
+    }
+    Ok(Loaded { config, warnings })
 }
 
-fn figment_error_line(e: figment::Error) -> String {
-    // figment reports the first problem with the key path and where the value came from; keep it
-    // to one line.
-    // The "default." prefix is figment's profile name, which this exporter does not use.
-    e.to_string().replace('\n', " ").replace("key \"default.", "key \"")
+/// A serializable value as a figment layer with a name for error messages.
+struct Layer {
+    name: &'static str,
+    dict: Dict,
+}
+
+impl Layer {
+    fn new<T: Serialize>(name: &'static str, value: &T) -> Result<Layer, ConfigError> {
+        let dict = Value::serialize(value)
+            .ok()
+            .and_then(|v| v.into_dict())
+            .ok_or_else(|| ConfigError::Load(format!("{name} cannot be read as configuration")))?;
+        Ok(Layer { name, dict })
+    }
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.dict.clone()))
+    }
+}
+
+/// `AWS_ROOT_EXPORTER_<KEY>` variables of known keys, as strings. The environment is shared with
+/// the platform (Kubernetes injects `AWS_ROOT_EXPORTER_SERVICE_HOST` and friends for a Service of
+/// that name), so other variables with the prefix are ignored, not errors.
+struct EnvLayer(Dict);
+
+impl EnvLayer {
+    /// The layer, and the names of the variables it ignored (sorted).
+    fn read(vars: impl IntoIterator<Item = (String, String)>) -> (EnvLayer, Vec<String>) {
+        let mut dict = Dict::new();
+        let mut ignored = Vec::new();
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if KEYS.iter().any(|(k, _)| *k == key) {
+                dict.insert(key, Value::from(value));
+            } else {
+                ignored.push(name);
+            }
+        }
+        ignored.sort();
+        (EnvLayer(dict), ignored)
+    }
+}
+
+impl Provider for EnvLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variables")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.0.clone()))
+    }
+}
+
+/// One line naming the key, the value, where it came from and what is allowed.
+fn figment_error_line(e: &figment::Error) -> String {
+    use figment::error::Kind;
+    let key = e.path.last().map(String::as_str).unwrap_or("");
+    let source = match &e.metadata {
+        Some(m) => match &m.source {
+            Some(figment::Source::File(path)) => format!("config file {}", path.display()),
+            _ if m.name == "environment variables" => {
+                format!("environment variable {ENV_PREFIX}{}", key.to_ascii_uppercase())
+            }
+            _ => m.name.to_string(),
+        },
+        None => "configuration".into(),
+    };
+    match &e.kind {
+        Kind::UnknownField(field, _) => format!(
+            "unknown key `{field}` in {source}; known keys: {}",
+            KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+        ),
+        Kind::InvalidType(actual, _) | Kind::InvalidValue(actual, _) => {
+            format!(
+                "invalid value {actual} for `{key}` in {source}: expected {}",
+                allowed(key)
+            )
+        }
+        Kind::UnknownVariant(value, _) => {
+            format!(
+                "invalid value {value:?} for `{key}` in {source}: expected {}",
+                allowed(key)
+            )
+        }
+        Kind::Message(m) => format!("invalid value for `{key}` in {source}: {m}"),
+        other => format!("`{key}` in {source}: {other}; expected {}", allowed(key)).replace('\n', " "),
+    }
 }
 
 impl RawConfig {
     pub fn validate(self) -> Result<Config, ConfigError> {
-        let listen: SocketAddr = self.listen.parse().map_err(|_| {
-            ConfigError::invalid(
-                "listen",
-                &self.listen,
-                "expected an address with port, like 0.0.0.0:9312 or [::]:9312",
-            )
-        })?;
-        let refresh_interval = duration("refresh_interval", &self.refresh_interval)?;
-        if refresh_interval < Duration::from_secs(1) {
-            return Err(ConfigError::invalid(
-                "refresh_interval",
-                &self.refresh_interval,
-                "must be at least 1s",
-            ));
-        }
+        let invalid = |key: &'static str, value: &dyn std::fmt::Display| ConfigError::invalid(key, value, allowed(key));
+        let listen: SocketAddr = self.listen.parse().map_err(|_| invalid("listen", &self.listen))?;
+        let bounded = |key: &'static str, value: &str, min: Duration, max: Duration| {
+            duration(key, value).and_then(|d| {
+                if (min..=max).contains(&d) {
+                    Ok(d)
+                } else {
+                    Err(invalid(key, &value))
+                }
+            })
+        };
+        let refresh_interval = bounded(
+            "refresh_interval",
+            &self.refresh_interval,
+            Duration::from_secs(1),
+            Duration::from_secs(24 * 3600),
+        )?;
         if !(1..=256).contains(&self.concurrency) {
-            return Err(ConfigError::invalid(
-                "concurrency",
-                self.concurrency,
-                "must be between 1 and 256",
-            ));
+            return Err(invalid("concurrency", &self.concurrency));
         }
-        let account_timeout = duration("account_timeout", &self.account_timeout)?;
-        if account_timeout < Duration::from_secs(1) {
-            return Err(ConfigError::invalid(
-                "account_timeout",
-                &self.account_timeout,
-                "must be at least 1s",
-            ));
-        }
-        let session_duration = duration("session_duration", &self.session_duration)?;
-        if session_duration > MAX_SESSION_DURATION || session_duration < Duration::from_secs(1) {
-            return Err(ConfigError::invalid(
-                "session_duration",
-                &self.session_duration,
-                "must be between 1s and 900s (the longest audit session AWS allows)",
-            ));
-        }
+        let account_timeout = bounded(
+            "account_timeout",
+            &self.account_timeout,
+            Duration::from_secs(1),
+            Duration::from_secs(600),
+        )?;
+        let session_duration = bounded(
+            "session_duration",
+            &self.session_duration,
+            Duration::from_secs(1),
+            MAX_SESSION_DURATION,
+        )?;
         if session_duration.subsec_nanos() != 0 {
-            return Err(ConfigError::invalid(
-                "session_duration",
-                &self.session_duration,
-                "must be whole seconds",
-            ));
+            return Err(invalid("session_duration", &self.session_duration));
         }
         let region_ok = !self.sts_region.is_empty()
             && self.sts_region.len() <= 32
@@ -233,18 +410,14 @@ impl RawConfig {
             && self.sts_region.contains('-')
             && self.sts_region.ends_with(|c: char| c.is_ascii_digit());
         if !region_ok {
-            return Err(ConfigError::invalid(
-                "sts_region",
-                &self.sts_region,
-                "expected an AWS region like us-east-1 (the exporter calls a regional STS endpoint)",
-            ));
+            return Err(invalid("sts_region", &self.sts_region));
         }
         for (key, list) in [
             ("include_accounts", &self.include_accounts),
             ("exclude_accounts", &self.exclude_accounts),
         ] {
             if let Some(bad) = list.iter().find(|id| !is_account_id(id)) {
-                return Err(ConfigError::invalid(key, bad, "account ids are exactly 12 digits"));
+                return Err(ConfigError::invalid(key, bad, "account ids of exactly 12 digits"));
             }
         }
         Ok(Config {
@@ -257,6 +430,7 @@ impl RawConfig {
             include_accounts: self.include_accounts,
             exclude_accounts: self.exclude_accounts,
             log_format: self.log_format,
+            log_level: self.log_level,
             checks: self.checks,
             access: self.access,
         })
@@ -268,39 +442,88 @@ pub fn is_account_id(s: &str) -> bool {
 }
 
 fn duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
-    humantime::parse_duration(value.trim())
-        .map_err(|_| ConfigError::invalid(key, value, "expected a duration like \"90s\", \"5m\" or \"1h\""))
+    humantime::parse_duration(value.trim()).map_err(|_| ConfigError::invalid(key, value, allowed(key)))
 }
 
-/// Account lists come from TOML arrays, environment variables (`[...]` or comma-separated) and
-/// flags; ids may arrive as numbers, which lose leading zeros, so they are padded back.
-fn account_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Item {
-        Num(u64),
-        Str(String),
-    }
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum List {
-        One(Item),
-        Many(Vec<Item>),
-    }
-    let item = |i: Item| -> Vec<String> {
-        match i {
-            Item::Num(n) => vec![format!("{n:012}")],
-            Item::Str(s) => s
-                .split(',')
-                .map(|p| p.trim().to_string())
-                .filter(|p| !p.is_empty())
-                .collect(),
+/// A whole number, from TOML or flags (a number) or the environment (a string of digits).
+fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = usize;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number")
         }
-    };
-    Ok(match List::deserialize(d)? {
-        List::One(i) => item(i),
-        List::Many(v) => v.into_iter().flat_map(item).collect(),
-    })
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<usize, E> {
+            usize::try_from(v).map_err(|_| E::custom(format!("{v} is too large")))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<usize, E> {
+            usize::try_from(v).map_err(|_| E::custom(format!("{v} is not a whole number from 1 to 256")))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<usize, E> {
+            v.trim()
+                .parse()
+                .map_err(|_| E::custom(format!("{v:?} is not a whole number from 1 to 256")))
+        }
+    }
+    d.deserialize_any(Visitor)
+}
+
+/// Account lists: a TOML array of strings, or (environment, flags) a comma-separated string.
+/// Numbers are refused (they lose leading zeros), and so are empty items.
+fn account_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    use serde::de::Error;
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of quoted 12-digit account ids")
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<Vec<String>, E> {
+            // The environment may also hold a TOML-like list: ["111111111111", "222222222222"].
+            let v = v.trim();
+            let v = v
+                .strip_prefix('[')
+                .and_then(|v| v.strip_suffix(']'))
+                .unwrap_or(v)
+                .trim();
+            if v.is_empty() {
+                return Ok(Vec::new());
+            }
+            v.split(',').map(|p| item(p.trim().trim_matches('"').trim())).collect()
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element::<serde_json::Value>()? {
+                match v {
+                    serde_json::Value::String(s) => out.push(item(s.trim())?),
+                    serde_json::Value::Number(n) => return Err(number(&n.to_string())),
+                    other => return Err(A::Error::custom(format!("{other} is not a quoted account id"))),
+                }
+            }
+            Ok(out)
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Vec<String>, E> {
+            Err(number(&v.to_string()))
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Vec<String>, E> {
+            Err(number(&v.to_string()))
+        }
+    }
+    fn number<E: Error>(n: &str) -> E {
+        E::custom(format!(
+            "{n} is a number; write account ids as quoted strings (\"{n}\"), since a number loses leading zeros"
+        ))
+    }
+    fn item<E: Error>(s: &str) -> Result<String, E> {
+        if s.is_empty() {
+            Err(E::custom(
+                "an empty account id; list 12-digit account ids separated by commas",
+            ))
+        } else {
+            Ok(s.to_string())
+        }
+    }
+    d.deserialize_any(Visitor)
 }
 
 #[cfg(test)]
@@ -332,5 +555,113 @@ mod tests {
         let c = RawConfig::default().validate().unwrap();
         let raw: RawConfig = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(raw.validate().unwrap(), c);
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn load_env(vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+        load_from(None, env(vars), &serde_json::json!({}))
+    }
+
+    #[test]
+    fn kubernetes_service_link_variables_are_ignored_with_one_warning() {
+        // What Kubernetes injects for a Service named aws-root-exporter in the namespace.
+        let loaded = load_env(&[
+            ("AWS_ROOT_EXPORTER_SERVICE_HOST", "10.96.0.12"),
+            ("AWS_ROOT_EXPORTER_SERVICE_PORT", "9312"),
+            ("AWS_ROOT_EXPORTER_SERVICE_PORT_METRICS", "9312"),
+            ("AWS_ROOT_EXPORTER_PORT", "tcp://10.96.0.12:9312"),
+            ("AWS_ROOT_EXPORTER_PORT_9312_TCP", "tcp://10.96.0.12:9312"),
+            ("AWS_ROOT_EXPORTER_PORT_9312_TCP_PROTO", "tcp"),
+            ("AWS_ROOT_EXPORTER_PORT_9312_TCP_PORT", "9312"),
+            ("AWS_ROOT_EXPORTER_PORT_9312_TCP_ADDR", "10.96.0.12"),
+            ("AWS_ROOT_EXPORTER_REFRESH_INTERVAL", "10m"),
+            ("PATH", "/usr/bin"),
+        ])
+        .expect("service-link variables do not stop the exporter");
+        assert_eq!(loaded.config.refresh_interval, Duration::from_secs(600));
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        let w = &loaded.warnings[0];
+        assert!(!w.contains('\n'));
+        for name in ["AWS_ROOT_EXPORTER_SERVICE_HOST", "AWS_ROOT_EXPORTER_PORT_9312_TCP_ADDR"] {
+            assert!(w.contains(name), "{w}");
+        }
+        assert!(!w.contains("REFRESH_INTERVAL") && !w.contains("PATH"), "{w}");
+    }
+
+    #[test]
+    fn environment_values_are_strings_for_every_key() {
+        let loaded = load_env(&[
+            ("AWS_ROOT_EXPORTER_CONCURRENCY", "32"),
+            ("AWS_ROOT_EXPORTER_INCLUDE_ACCOUNTS", "012345678901,222222222222"),
+            ("AWS_ROOT_EXPORTER_EXCLUDE_ACCOUNTS", "[\"333333333333\"]"),
+            ("AWS_ROOT_EXPORTER_LOG_LEVEL", "debug"),
+        ])
+        .unwrap();
+        let c = loaded.config;
+        assert_eq!(c.concurrency, 32);
+        assert_eq!(
+            c.include_accounts,
+            ["012345678901", "222222222222"],
+            "leading zeros kept"
+        );
+        assert_eq!(c.exclude_accounts, ["333333333333"]);
+        assert_eq!(c.log_level, LogLevel::Debug);
+        assert!(loaded.warnings.is_empty());
+    }
+
+    #[test]
+    fn bad_environment_values_name_the_variable_and_what_is_allowed() {
+        let e = load_env(&[("AWS_ROOT_EXPORTER_CONCURRENCY", "lots")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("AWS_ROOT_EXPORTER_CONCURRENCY") && e.contains("from 1 to 256"),
+            "{e}"
+        );
+        assert!(!e.contains("usize") && !e.contains('\n'), "{e}");
+        let e = load_env(&[("AWS_ROOT_EXPORTER_INCLUDE_ACCOUNTS", "222222222222,,333333333333")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("empty account id") && e.contains("include_accounts"), "{e}");
+        let e = load_env(&[("AWS_ROOT_EXPORTER_CHECKS", "deep")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"summary\" or \"full\"") && !e.contains("variant"), "{e}");
+    }
+
+    #[test]
+    fn numeric_account_ids_are_refused_not_padded() {
+        let e = load_from(None, env(&[]), &serde_json::json!({"include_accounts": [123]}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("123 is a number") && !e.contains("untagged"), "{e}");
+    }
+
+    #[test]
+    fn the_key_table_lists_exactly_the_configuration_keys() {
+        let raw = serde_json::to_value(RawConfig::default()).unwrap();
+        let fields: Vec<&str> = raw.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+        let mut fields = fields;
+        keys.sort();
+        fields.sort();
+        assert_eq!(keys, fields);
+    }
+
+    #[test]
+    fn short_sessions_are_warned_about() {
+        let loaded = load_env(&[
+            ("AWS_ROOT_EXPORTER_SESSION_DURATION", "30s"),
+            ("AWS_ROOT_EXPORTER_ACCOUNT_TIMEOUT", "60s"),
+        ])
+        .unwrap();
+        assert!(
+            loaded.warnings.iter().any(|w| w.contains("session_duration")),
+            "{:?}",
+            loaded.warnings
+        );
     }
 }

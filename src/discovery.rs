@@ -2,8 +2,10 @@
 
 use std::collections::HashSet;
 
+use tracing::warn;
+
 use crate::aws::call::{AwsCallError, Caller, Operation};
-use crate::model::Account;
+use crate::model::{Account, UNKNOWN_STATUS};
 
 /// The organization as `DescribeOrganization` and `ListAccounts` describe it.
 #[derive(Debug, Clone)]
@@ -23,7 +25,7 @@ const MAX_PAGES: usize = 50_000;
 pub async fn discover(client: &aws_sdk_organizations::Client, caller: &Caller) -> Result<Organization, AwsCallError> {
     const DESCRIBE: Operation = Operation::DescribeOrganization;
     const LIST: Operation = Operation::ListAccounts;
-    let described = caller.call(DESCRIBE, client.describe_organization().send()).await?;
+    let described = caller.call(DESCRIBE, || client.describe_organization().send()).await?;
     let org = described
         .organization()
         .ok_or_else(|| AwsCallError::malformed(DESCRIBE, "answer holds no Organization"))?;
@@ -34,19 +36,19 @@ pub async fn discover(client: &aws_sdk_organizations::Client, caller: &Caller) -
     let id = org.id().unwrap_or_default().to_string();
 
     let mut accounts = Vec::new();
+    let mut stateless = Vec::new();
     let mut seen = HashSet::new();
     let mut seen_tokens = HashSet::new();
     let mut next_token: Option<String> = None;
     for _ in 0..MAX_PAGES {
         let page = caller
-            .call(
-                LIST,
+            .call(LIST, || {
                 client
                     .list_accounts()
                     .max_results(PAGE_SIZE)
                     .set_next_token(next_token.clone())
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         for a in page.accounts() {
             let Some(account_id) = a.id() else {
@@ -55,12 +57,15 @@ pub async fn discover(client: &aws_sdk_organizations::Client, caller: &Caller) -
             if !seen.insert(account_id.to_string()) {
                 continue;
             }
-            // `State` supersedes the deprecated `Status`; older answers carry only the latter.
-            let status = a
-                .state()
-                .map(|s| s.as_str().to_string())
-                .or_else(|| a.status().map(|s| s.as_str().to_string()))
-                .unwrap_or_else(|| "UNKNOWN".into());
+            // `State` supersedes `Status` (retired 2026-09-09); older answers carry only the
+            // latter. An account with neither is still an account: it is audited.
+            let status = match a.state().map(|s| s.as_str()).or(a.status().map(|s| s.as_str())) {
+                Some(s) => s.to_string(),
+                None => {
+                    stateless.push(account_id.to_string());
+                    UNKNOWN_STATUS.to_string()
+                }
+            };
             accounts.push(Account {
                 id: account_id.to_string(),
                 name: a.name().unwrap_or_default().to_string(),
@@ -79,6 +84,13 @@ pub async fn discover(client: &aws_sdk_organizations::Client, caller: &Caller) -
                 next_token = Some(t.to_string());
             }
             _ => {
+                if !stateless.is_empty() {
+                    warn!(
+                        accounts = %stateless.join(","),
+                        "ListAccounts gave neither State nor Status for {} account(s); they are listed with status UNKNOWN and audited",
+                        stateless.len()
+                    );
+                }
                 return Ok(Organization {
                     id,
                     management_account_id,

@@ -106,6 +106,9 @@ struct ConfigFlags {
     log_format: Option<LogFormatArg>,
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
+    log_level: Option<LogLevelArg>,
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     checks: Option<ChecksArg>,
     /// Way into accounts.
     #[arg(long, value_enum)]
@@ -128,6 +131,16 @@ enum LogFormatArg {
 
 #[derive(Clone, Copy, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
+enum LogLevelArg {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
 enum ChecksArg {
     Summary,
     Full,
@@ -143,31 +156,34 @@ fn main() -> ExitCode {
             listen,
             control_listen,
         } => {
-            app::init_logging(config::LogFormat::Text);
+            app::init_logging(config::LogFormat::Text, config::LogLevel::Info);
             return run_simulator(scenario, *listen, *control_listen);
         }
         #[cfg(feature = "demo")]
         Command::Demo { flags } => flags,
         Command::Serve { flags } | Command::Audit { flags, .. } | Command::CheckConfig { flags } => flags,
     };
-    let config = match config::load(flags.config.as_deref(), flags) {
+    let loaded = match config::load(flags.config.as_deref(), flags) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: configuration: {e}");
             return ExitCode::from(2);
         }
     };
-    app::init_logging(config.log_format);
-    let config = Arc::new(config);
+    app::init_logging(loaded.config.log_format, loaded.config.log_level);
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let config = Arc::new(loaded.config);
     match command {
         Command::CheckConfig { .. } => {
             print!("{}", config.to_toml());
             ExitCode::SUCCESS
         }
-        Command::Serve { .. } => report_error(run_serve(config)),
+        Command::Serve { flags } => report_error(run_serve(config, reloader(flags))),
         Command::Audit { format, .. } => run_audit(config, format),
         #[cfg(feature = "demo")]
-        Command::Demo { .. } => report_error(run_demo(config)),
+        Command::Demo { flags } => report_error(run_demo(config, reloader(flags))),
         #[cfg(feature = "demo")]
         Command::Simulate { .. } => unreachable!("handled above"),
     }
@@ -190,12 +206,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn run_serve(config: Arc<Config>) -> anyhow::Result<()> {
+/// Reads the file and environment again, with the same flags, for SIGHUP.
+fn reloader(flags: ConfigFlags) -> app::Reload {
+    Box::new(move || config::load(flags.config.as_deref(), &flags))
+}
+
+fn run_serve(config: Arc<Config>, reload: app::Reload) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (key `listen`)", config.listen))?;
-        app::serve(config, None, listener, app::shutdown_signal())
+        app::serve(config, None, listener, app::shutdown_signal(), Some(reload))
             .await
             .context("HTTP server failed")
     })
@@ -216,7 +237,11 @@ fn run_audit(config: Arc<Config>, format: Format) -> ExitCode {
     print!("{}", report::render(&snapshot, format));
     let failures = report::failures(&snapshot);
     for (entry, reason) in &failures {
-        eprintln!("not audited: {} ({}): {reason}", entry.account.id, entry.account.name);
+        eprintln!(
+            "not audited: {} ({}): {reason}",
+            entry.account.id,
+            report::printable(&entry.account.name)
+        );
     }
     if failures.is_empty() {
         ExitCode::SUCCESS
@@ -251,7 +276,7 @@ fn run_simulator(scenario: &std::path::Path, listen: SocketAddr, control_listen:
 }
 
 #[cfg(feature = "demo")]
-fn run_demo(config: Arc<Config>) -> anyhow::Result<()> {
+fn run_demo(config: Arc<Config>, reload: app::Reload) -> anyhow::Result<()> {
     use aws_org_simulator::{Scenario, start};
     let scenario = Scenario::parse(app::DEMO_SCENARIO, "config/demo-org.toml (built in)")?;
     runtime()?.block_on(async {
@@ -280,7 +305,7 @@ fn run_demo(config: Arc<Config>) -> anyhow::Result<()> {
             running.control_url()
         );
         println!("demo: metrics at http://{shown}/metrics (first refresh takes a moment; Ctrl-C stops)");
-        let served = app::serve(config, Some(endpoint), listener, app::shutdown_signal()).await;
+        let served = app::serve(config, Some(endpoint), listener, app::shutdown_signal(), Some(reload)).await;
         let _ = stop_tx.send(());
         served.context("HTTP server failed")
     })

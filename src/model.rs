@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use crate::aws::call::Operation;
+use crate::aws::call::AwsCallError;
 
 /// One account of the organization, as `organizations:ListAccounts` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,9 +16,18 @@ pub struct Account {
     pub is_management: bool,
 }
 
+/// The status of an account whose listing carries neither `State` nor `Status`.
+pub const UNKNOWN_STATUS: &str = "UNKNOWN";
+
 impl Account {
     pub fn is_active(&self) -> bool {
         self.status == "ACTIVE"
+    }
+
+    /// Active, or of unknown state: an account whose state AWS did not say is still audited
+    /// (an audit that fails says so), never silently skipped.
+    pub fn may_be_active(&self) -> bool {
+        self.is_active() || self.status == UNKNOWN_STATUS
     }
 }
 
@@ -131,7 +140,7 @@ pub struct AuditFindings {
     /// Present in `full` mode.
     pub details: Option<RootDetails>,
     /// Deeper calls that failed while the summary was read (partial result).
-    pub failed_operations: Vec<(Operation, FailureReason)>,
+    pub failed_operations: Vec<AwsCallError>,
 }
 
 /// Why an audit (or one AWS call) failed. A bounded set: these strings become label values.
@@ -140,6 +149,10 @@ pub struct AuditFindings {
 pub enum FailureReason {
     AccessDenied,
     RootAccessNotEnabled,
+    /// The exporter found no AWS credentials of its own.
+    NoCredentials,
+    /// A session's credentials expired before the calls made with them.
+    ExpiredToken,
     Throttled,
     Timeout,
     Network,
@@ -147,9 +160,11 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
-    pub const ALL: [FailureReason; 6] = [
+    pub const ALL: [FailureReason; 8] = [
         Self::AccessDenied,
         Self::RootAccessNotEnabled,
+        Self::NoCredentials,
+        Self::ExpiredToken,
         Self::Throttled,
         Self::Timeout,
         Self::Network,
@@ -160,6 +175,8 @@ impl FailureReason {
         match self {
             Self::AccessDenied => "access_denied",
             Self::RootAccessNotEnabled => "root_access_not_enabled",
+            Self::NoCredentials => "no_credentials",
+            Self::ExpiredToken => "expired_token",
             Self::Throttled => "throttled",
             Self::Timeout => "timeout",
             Self::Network => "network",

@@ -4,12 +4,13 @@
 //! used is the [`Access`] implementation's business.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::audit::{self, AuditError};
 use crate::aws::access::{Access, Blocked};
@@ -54,9 +55,10 @@ impl Refresher {
         let org = match discovery::discover(&self.organizations, &self.caller).await {
             Ok(org) => org,
             Err(e) => {
-                error!(operation = %e.operation, reason = %e.reason, error = %e.message, "cannot list the organization's accounts; keeping the previous snapshot");
+                error!(operation = %e.operation, reason = %e.reason, error = ?e.message, "cannot list the organization's accounts; keeping the previous snapshot");
                 self.telemetry.record_refresh(false);
-                return Snapshot::after_failed_refresh(previous, started.elapsed());
+                let why = format!("{} ({}): {}", e.reason, e.operation, e.message);
+                return Snapshot::after_failed_refresh(previous, started.elapsed(), why);
             }
         };
         let precheck = self.access.precheck().await;
@@ -113,6 +115,8 @@ impl Refresher {
             return Err(AuditError::Blocked(b));
         }
         let checks = self.config.checks.min(self.access.max_checks());
+        let started = Instant::now();
+        debug!(account_id = %account.id, account_name = ?account.name, ?checks, "audit started");
         let work = async {
             let session = self.access.open(account).await?;
             Ok::<_, AuditError>(audit::audit(&session, checks, &self.caller).await?)
@@ -124,28 +128,109 @@ impl Refresher {
         };
         match &outcome {
             Err(e) => warn!(
-                account_id = %account.id, account_name = %account.name, reason = %e.reason(), error = %e,
+                account_id = %account.id, account_name = ?account.name, reason = %e.reason(), error = ?e.to_string(),
                 "root audit failed"
             ),
             Ok(f) => {
-                for (operation, reason) in &f.failed_operations {
-                    warn!(account_id = %account.id, account_name = %account.name, %operation, %reason, "part of the root audit failed; the summary flags are still served");
+                debug!(account_id = %account.id, account_name = ?account.name, duration_ms = started.elapsed().as_millis() as u64, "audit finished");
+                for e in &f.failed_operations {
+                    warn!(account_id = %account.id, account_name = ?account.name, operation = %e.operation, reason = %e.reason, error = ?e.message, "part of the root audit failed; the summary flags are still served");
                 }
             }
         }
         outcome
     }
+}
 
-    /// Refresh now, then every `refresh_interval` (measured start to start; a slow refresh delays
-    /// the next one instead of overlapping it). Runs until the task is dropped.
-    pub async fn run(self, tx: SnapshotSender) {
-        let mut ticks = tokio::time::interval(self.config.refresh_interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// When the next refresh starts. After a refresh that listed the organization: one
+/// `refresh_interval` after it started. After a failed discovery: a retry, the first within
+/// [`Schedule::FIRST_RETRY`], then doubling, at most `refresh_interval`, counted from the end of
+/// the failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    retry: Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            retry: Self::FIRST_RETRY,
+        }
+    }
+}
+
+impl Schedule {
+    pub const FIRST_RETRY: Duration = Duration::from_secs(5);
+
+    /// The next start after a refresh that started at `started`, finished at `finished` and
+    /// did (or did not) list the organization.
+    pub fn next(&mut self, listed: bool, started: Instant, finished: Instant, interval: Duration) -> Instant {
+        if listed {
+            self.retry = Self::FIRST_RETRY;
+            started + interval
+        } else {
+            let wait = self.retry.min(interval);
+            self.retry = self.retry.saturating_mul(2).min(interval);
+            finished + wait
+        }
+    }
+}
+
+/// Refresh now, then on [`Schedule`]; never two at once. `configs` carries the configuration
+/// (a reload sends a new one): each change rebuilds the refresher with `build` and applies from
+/// the next refresh on. Runs until the task is dropped.
+pub async fn run<B, F>(mut configs: watch::Receiver<Arc<Config>>, build: B, tx: SnapshotSender)
+where
+    B: Fn(Arc<Config>) -> F,
+    F: Future<Output = Refresher>,
+{
+    let mut config = configs.borrow_and_update().clone();
+    let mut refresher = build(config.clone()).await;
+    let mut schedule = Schedule::default();
+    let mut reloads_open = true;
+    loop {
+        let started = Instant::now();
+        let previous = tx.borrow().clone();
+        let snapshot = refresher.refresh(previous.as_deref()).await;
+        let listed = snapshot.refresh_ok;
+        tx.send_replace(Some(Arc::new(snapshot)));
+        let finished = Instant::now();
+        let mut next = schedule.next(listed, started, finished, config.refresh_interval);
         loop {
-            ticks.tick().await;
-            let previous = tx.borrow().clone();
-            let snapshot = self.refresh(previous.as_deref()).await;
-            tx.send_replace(Some(Arc::new(snapshot)));
+            tokio::select! {
+                _ = tokio::time::sleep_until(next.into()) => break,
+                changed = configs.changed(), if reloads_open => {
+                    if changed.is_err() {
+                        reloads_open = false;
+                        continue;
+                    }
+                    config = configs.borrow_and_update().clone();
+                    refresher = build(config.clone()).await;
+                    if listed {
+                        next = started + config.refresh_interval;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_discovery_is_retried_soon_then_less_often() {
+        let hour = Duration::from_secs(3600);
+        let t0 = Instant::now();
+        let mut s = Schedule::default();
+        let waits: Vec<u64> = (0..5).map(|_| (s.next(false, t0, t0, hour) - t0).as_secs()).collect();
+        assert_eq!(waits, [5, 10, 20, 40, 80]);
+        assert_eq!(s.next(true, t0, t0, hour) - t0, hour, "a success resets the backoff");
+        assert_eq!(s.next(false, t0, t0, hour) - t0, Schedule::FIRST_RETRY);
+        let mut short = Schedule::default();
+        for _ in 0..4 {
+            assert!(short.next(false, t0, t0, Duration::from_secs(7)) - t0 <= Duration::from_secs(7));
         }
     }
 }

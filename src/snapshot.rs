@@ -119,6 +119,8 @@ pub struct Snapshot {
     pub organization: OrganizationFacts,
     /// Whether the last refresh could list the organization.
     pub refresh_ok: bool,
+    /// Why the last refresh could not list the organization (one line), when it could not.
+    pub discovery_failure: Option<String>,
     pub refresh_duration: Duration,
     pub last_refresh_success: Option<SystemTime>,
 }
@@ -171,16 +173,19 @@ impl Snapshot {
             accounts: Arc::new(entries),
             organization,
             refresh_ok: true,
+            discovery_failure: None,
             refresh_duration: duration,
             last_refresh_success: Some(finished),
         }
     }
 
-    /// A refresh whose discovery failed: keep everything known, say the refresh failed.
-    pub fn after_failed_refresh(previous: Option<&Snapshot>, duration: Duration) -> Snapshot {
+    /// A refresh whose discovery failed (`why`, one line): keep everything known, say the
+    /// refresh failed.
+    pub fn after_failed_refresh(previous: Option<&Snapshot>, duration: Duration, why: String) -> Snapshot {
         match previous {
             Some(p) => Snapshot {
                 refresh_ok: false,
+                discovery_failure: Some(why),
                 refresh_duration: duration,
                 ..p.clone()
             },
@@ -188,10 +193,16 @@ impl Snapshot {
                 accounts: Arc::new(Vec::new()),
                 organization: OrganizationFacts::default(),
                 refresh_ok: false,
+                discovery_failure: Some(why),
                 refresh_duration: duration,
                 last_refresh_success: None,
             },
         }
+    }
+
+    /// Whether some refresh has listed the organization since the exporter started.
+    pub fn ever_listed(&self) -> bool {
+        self.last_refresh_success.is_some()
     }
 
     pub fn outcome_counts(&self) -> OutcomeCounts {
@@ -348,8 +359,9 @@ mod tests {
             None,
             SystemTime::now(),
         );
-        let failed = Snapshot::after_failed_refresh(Some(&first), Duration::from_secs(3));
-        assert!(!failed.refresh_ok);
+        let failed = Snapshot::after_failed_refresh(Some(&first), Duration::from_secs(3), "no".into());
+        assert!(!failed.refresh_ok && failed.ever_listed());
+        assert_eq!(failed.discovery_failure.as_deref(), Some("no"));
         assert_eq!(failed.accounts.len(), 2);
         assert_eq!(failed.last_refresh_success, first.last_refresh_success);
         let second = refresh(

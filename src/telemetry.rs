@@ -32,6 +32,7 @@ struct RefreshLabels {
 pub struct Telemetry {
     requests: Family<CallLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
+    retries: Family<ErrorLabels, Counter>,
     refreshes: Family<RefreshLabels, Counter>,
 }
 
@@ -39,13 +40,18 @@ impl Telemetry {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "aws_root_exporter_aws_requests",
-            "AWS API calls made by the exporter (one per SDK operation; retries happen inside it)",
+            "AWS API calls made by the exporter (one per call, however many attempts it took)",
             self.requests.clone(),
         );
         registry.register(
             "aws_root_exporter_aws_request_errors",
-            "AWS API calls that failed after the SDK's retries, by failure reason",
+            "AWS API calls that failed after the exporter's retries, by failure reason",
             self.errors.clone(),
+        );
+        registry.register(
+            "aws_root_exporter_aws_request_retries",
+            "Failed attempts of AWS API calls that were retried, by failure reason",
+            self.retries.clone(),
         );
         registry.register(
             "aws_root_exporter_refreshes",
@@ -72,6 +78,17 @@ impl Telemetry {
                 })
                 .inc();
         }
+    }
+
+    /// Count one failed attempt that is retried.
+    pub fn record_retry(&self, operation: Operation, reason: FailureReason) {
+        self.retries
+            .get_or_create(&ErrorLabels {
+                service: operation.service(),
+                operation: operation.name(),
+                reason: reason.as_str(),
+            })
+            .inc();
     }
 
     pub fn record_refresh(&self, success: bool) {

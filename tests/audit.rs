@@ -232,9 +232,12 @@ async fn partial_failure_keeps_the_summary_and_names_the_operation() {
     assert!(e.succeeded());
     let f = e.findings().unwrap();
     assert!(f.summary.mfa_enabled);
-    assert_eq!(
-        f.failed_operations,
-        vec![(Operation::ListMfaDevices, FailureReason::Other)]
+    let failed: Vec<_> = f.failed_operations.iter().map(|e| (e.operation, e.reason)).collect();
+    assert_eq!(failed, vec![(Operation::ListMfaDevices, FailureReason::Other)]);
+    assert!(
+        f.failed_operations[0].message.starts_with("ServiceUnavailable: "),
+        "the AWS error code and message are kept for the log: {:?}",
+        f.failed_operations[0].message
     );
     assert_eq!(f.details.as_ref().unwrap().mfa_devices, None);
 }
@@ -291,4 +294,69 @@ async fn organization_listing_failure_is_a_failed_refresh() {
     .unwrap();
     assert!(!snap.refresh_ok);
     assert!(snap.accounts.is_empty());
+}
+
+#[tokio::test]
+async fn sustained_throttling_fails_no_more_accounts_in_later_refreshes() {
+    // Half of all AssumeRoot calls are throttled, refresh after refresh. The SDK's standard retry
+    // quota used to drain under this (6 failures of 200 in the first refresh, 57 in the fifth);
+    // the exporter's own retries behave the same every time.
+    let scenario = "[organization]\nid = \"o-throttle0001\"\nmanagement_account_id = \"111111111111\"\n\n[generate]\naccounts = 200\nseed = 11\n\n[[faults]]\noperation = \"AssumeRoot\"\nkind = \"throttling\"\nrate = 0.5\n";
+    let sim = Sim::start(scenario).await;
+    let cfg = config(|c| {
+        c.checks = Checks::Summary;
+        c.account_timeout = "30s".into();
+    });
+    let telemetry = aws_root_exporter::telemetry::Telemetry::default();
+    let refresher = aws_root_exporter::app::refresher(cfg, Some(&sim.endpoint()), &telemetry).await;
+    let mut previous = None;
+    let mut failures = Vec::new();
+    for _ in 0..5 {
+        let snap = refresher.refresh(previous.as_ref()).await;
+        assert!(snap.refresh_ok);
+        failures.push(snap.outcome_counts().failed);
+        previous = Some(snap);
+    }
+    // 8 attempts at 50%: an account fails with probability 1/256, about 0.8 of 200 per refresh.
+    assert!(failures.iter().all(|f| *f <= 6), "failures per refresh: {failures:?}");
+    assert!(
+        sim.calls("AssumeRoot") > 5 * 200,
+        "throttled calls were retried in every refresh"
+    );
+}
+
+#[tokio::test]
+async fn an_account_listed_without_state_or_status_is_audited() {
+    let sim = Sim::start(include_str!("fixtures/scenarios/account-states.toml")).await;
+    let snap = audit_once(config(|_| {}), Some(&sim.endpoint())).await;
+    let e = entry(&snap, "555555555555");
+    assert_eq!(e.account.status, "UNKNOWN");
+    assert!(e.is_selected() && e.succeeded(), "{:?}", e.state);
+    assert!(e.findings().unwrap().summary.access_keys_present);
+    for id in ["222222222222", "333333333333", "444444444444"] {
+        assert_eq!(entry(&snap, id).account.status, "ACTIVE");
+        assert!(entry(&snap, id).succeeded());
+    }
+    assert_eq!(entry(&snap, "666666666666").account.status, "SUSPENDED");
+    assert!(!entry(&snap, "666666666666").is_selected());
+}
+
+#[tokio::test]
+async fn a_session_that_expires_mid_audit_fails_with_expired_token() {
+    let sim = Sim::start(include_str!("fixtures/scenarios/slow-summary.toml")).await;
+    let snap = audit_once(
+        config(|c| {
+            c.session_duration = "1s".into();
+            c.checks = Checks::Summary;
+        }),
+        Some(&sim.endpoint()),
+    )
+    .await;
+    assert_eq!(
+        entry(&snap, "222222222222").failure(),
+        Some(FailureReason::ExpiredToken)
+    );
+    assert!(entry(&snap, "222222222222").findings().is_none());
+    assert!(entry(&snap, "333333333333").succeeded());
+    assert_eq!(sim.calls("GetAccountSummary"), 2, "ExpiredToken is not retried");
 }

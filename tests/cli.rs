@@ -5,41 +5,11 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use common::{DEMO, Sim};
 
-const BIN: &str = env!("CARGO_BIN_EXE_aws-root-exporter");
-
-/// A command with a clean environment: no AWS or exporter variables from the host.
-fn exporter() -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::temp_dir())
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("RUST_LOG", "warn");
-    c
-}
-
-fn with_sim_env(c: &mut Command, sim: &Sim) {
-    c.env("AWS_ENDPOINT_URL", sim.running.endpoint_url())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTEXPORTER0001")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_REGION", "us-east-1");
-}
-
-async fn run(mut c: Command) -> Output {
-    tokio::task::spawn_blocking(move || c.output().expect("binary runs"))
-        .await
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{exporter, run, text, with_sim_env};
 
 #[tokio::test]
 async fn audit_tsv_equals_the_classic_report_and_lists_failures() {

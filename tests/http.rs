@@ -24,9 +24,15 @@ async fn serve(sim: &Sim, config: Arc<Config>) -> Served {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let endpoint = sim.endpoint();
     tokio::spawn(async move {
-        app::serve(config, Some(endpoint), listener, async {
-            let _ = rx.await;
-        })
+        app::serve(
+            config,
+            Some(endpoint),
+            listener,
+            async {
+                let _ = rx.await;
+            },
+            None,
+        )
         .await
         .unwrap();
     });
@@ -325,11 +331,8 @@ async fn router_answers_without_a_socket() {
     use aws_root_exporter::telemetry::Telemetry;
     use tower::ServiceExt;
     let (_tx, rx) = tokio::sync::watch::channel(None);
-    let metrics = Arc::new(MetricsSource::new(
-        rx.clone(),
-        Duration::from_secs(300),
-        &Telemetry::default(),
-    ));
+    let (_config_tx, configs) = tokio::sync::watch::channel(config(|c| c.refresh_interval = "5m".into()));
+    let metrics = Arc::new(MetricsSource::new(rx.clone(), configs, &Telemetry::default()));
     let router = app(AppState { metrics, snapshots: rx });
     let req = |uri: &str| {
         axum::http::Request::builder()
@@ -377,4 +380,57 @@ async fn disabled_root_credentials_management_shows_in_metrics() {
         "{reasons:?}"
     );
     assert!(samples(&m, "aws_root_access_keys_present").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_limit_holds_further_clients_until_one_leaves() {
+    use aws_root_exporter::http::{Limits, serve as serve_http};
+    use std::io::{Read, Write};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
+    let limits = Limits {
+        max_connections: 2,
+        ..Limits::default()
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_http(
+        listener,
+        router,
+        async {
+            let _ = stop_rx.await;
+        },
+        limits,
+    ));
+    let request = |mut s: std::net::TcpStream| {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).map(|_| (buf, s))
+    };
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let (buf, s) = request(std::net::TcpStream::connect(addr).unwrap()).unwrap();
+            assert_eq!(&buf, b"HTTP/1.1 200");
+            s
+        })
+        .collect();
+    let third = std::net::TcpStream::connect(addr).unwrap();
+    third.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    let waiting = tokio::task::spawn_blocking(move || request(third));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "a third client waits while two are connected");
+    let outcome = waiting.await.unwrap();
+    assert!(outcome.is_err(), "not served while both connections stay open");
+    drop(held);
+    let (buf, _s) = tokio::task::spawn_blocking(move || {
+        let fourth = std::net::TcpStream::connect(addr).unwrap();
+        fourth.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        request(fourth)
+    })
+    .await
+    .unwrap()
+    .expect("served once a connection left");
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    let _ = stop_tx.send(());
+    server.await.unwrap().unwrap();
 }

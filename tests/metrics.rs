@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_root_exporter::aws::Operation;
+use aws_root_exporter::aws::{AwsCallError, Operation};
+use aws_root_exporter::config::RawConfig;
 use aws_root_exporter::model::{
     AccessKey, Account, AuditFindings, CredentialStatus, FailureReason, MfaType, Password, RootDetails, RootSummary,
 };
@@ -86,7 +87,11 @@ fn fixed_snapshot() -> Snapshot {
             password: Some(None),
             signing_certificates: Some(vec![]),
         }),
-        failed_operations: vec![(Operation::ListMfaDevices, FailureReason::Other)],
+        failed_operations: vec![AwsCallError {
+            operation: Operation::ListMfaDevices,
+            reason: FailureReason::Other,
+            message: "ServiceUnavailable: try again".into(),
+        }],
     };
     let summary_only = AuditFindings {
         summary: summary(false, false, false, false),
@@ -141,6 +146,7 @@ fn fixed_snapshot() -> Snapshot {
             features: Some(vec![("RootCredentialsManagement", true), ("RootSessions", false)]),
         },
         refresh_ok: true,
+        discovery_failure: None,
         refresh_duration: Duration::from_millis(12_500),
         last_refresh_success: Some(at(1_764_000_005)),
     }
@@ -224,8 +230,14 @@ fn full_exposition() -> String {
     telemetry.record_call(Operation::AssumeRoot, None);
     telemetry.record_call(Operation::GetAccountSummary, Some(FailureReason::AccessDenied));
     telemetry.record_refresh(true);
+    telemetry.record_retry(Operation::AssumeRoot, FailureReason::Throttled);
     let (_tx, rx) = tokio::sync::watch::channel(Some(Arc::new(fixed_snapshot())));
-    MetricsSource::new(rx, INTERVAL, &telemetry).encode_openmetrics()
+    let config = RawConfig {
+        refresh_interval: "1h".into(),
+        ..RawConfig::default()
+    };
+    let (_config_tx, configs) = tokio::sync::watch::channel(Arc::new(config.validate().unwrap()));
+    MetricsSource::new(rx, configs, &telemetry).encode_openmetrics()
 }
 
 #[test]

@@ -1,8 +1,10 @@
-//! The one place an AWS call is made from: [`Caller::call`] awaits the SDK future, classifies a
-//! failure into a bounded [`FailureReason`] and records the call in [`Telemetry`]. Operations are
-//! the [`Operation`] enum, never strings typed at the call site.
+//! The one place an AWS call is made from: [`Caller::call`] sends the request, retries what is
+//! worth retrying with jittered exponential backoff, classifies a failure into a bounded
+//! [`FailureReason`] and records the call in [`Telemetry`]. Operations are the [`Operation`]
+//! enum, never strings typed at the call site.
 
 use std::future::Future;
+use std::time::Duration;
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
@@ -85,7 +87,7 @@ impl std::fmt::Display for Operation {
 
 /// One failed AWS call. `message` comes from AWS or the SDK and never holds credentials; it
 /// goes to logs and reports, never into a label.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{operation} failed ({reason}): {message}")]
 pub struct AwsCallError {
     pub operation: Operation,
@@ -131,95 +133,194 @@ pub fn reason_for_code(code: Option<&str>, status: Option<u16>) -> FailureReason
         Some(c) if THROTTLING_CODES.contains(&c) => FailureReason::Throttled,
         Some(c) if ACCESS_DENIED_CODES.contains(&c) => FailureReason::AccessDenied,
         Some("RequestTimeout" | "RequestTimeoutException") => FailureReason::Timeout,
+        Some("ExpiredToken" | "ExpiredTokenException") => FailureReason::ExpiredToken,
         _ if status == Some(429) => FailureReason::Throttled,
         _ => FailureReason::Other,
     }
 }
 
-/// Classify any SDK error of `operation`.
+/// The one line said when the exporter has no AWS credentials of its own.
+pub const NO_CREDENTIALS: &str = "no AWS credentials found; set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance, task, IRSA or EKS Pod Identity role provides them";
+
+/// Whether the error, or anything it was caused by, is the credentials chain finding nothing
+/// (or failing to load).
+fn is_missing_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some()
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// Classify any SDK error of `operation`. The message is one line.
 pub fn classify<E>(operation: Operation, err: &SdkError<E, HttpResponse>) -> AwsCallError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if is_missing_credentials(err) {
+        return AwsCallError {
+            operation,
+            reason: FailureReason::NoCredentials,
+            message: NO_CREDENTIALS.into(),
+        };
+    }
     let reason = match err {
         SdkError::TimeoutError(_) => FailureReason::Timeout,
         SdkError::DispatchFailure(d) if d.is_timeout() => FailureReason::Timeout,
         SdkError::DispatchFailure(_) => FailureReason::Network,
         SdkError::ServiceError(s) => reason_for_code(s.err().code(), Some(s.raw().status().as_u16())),
+        SdkError::ResponseError(r) => reason_for_code(None, Some(r.raw().status().as_u16())),
         _ => FailureReason::Other,
     };
     let message = match err {
-        SdkError::ServiceError(s) => format!(
-            "{}: {}",
-            s.err().code().unwrap_or("unknown error code"),
-            s.err().message().unwrap_or("no message")
-        ),
+        SdkError::ServiceError(s) => match s.err().code() {
+            Some(code) => format!("{code}: {}", s.err().message().unwrap_or("no message")),
+            None => not_aws(s.raw()),
+        },
+        SdkError::ResponseError(r) => not_aws(r.raw()),
         other => DisplayErrorContext(other).to_string(),
     };
     AwsCallError {
         operation,
         reason,
-        message,
+        message: one_line(&message),
     }
 }
 
-/// Performs, classifies and records AWS calls. Cheap to clone.
+/// An answer without an AWS error in it (a proxy's or an AWS-compatible endpoint's page).
+fn not_aws(raw: &HttpResponse) -> String {
+    let content_type = raw.headers().get("content-type").unwrap_or("no content type");
+    format!(
+        "HTTP {} ({content_type}) without an AWS error in the body: not an answer from AWS, or an endpoint that does not serve this operation",
+        raw.status().as_u16()
+    )
+}
+
+/// Newlines and other control characters from AWS or the SDK, folded so that a log event stays
+/// one line.
+fn one_line(s: &str) -> String {
+    s.split(|c: char| c.is_control())
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How calls are retried: the same in the first refresh and the thousandth (no shared quota that
+/// sustained throttling could drain). The caller's own deadline (`account_timeout` around an
+/// audit) ends retries earlier when it passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt, doubling after each further one ...
+    pub base: Duration,
+    /// ... up to this; each wait is drawn uniformly from zero to that bound (full jitter).
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt `attempt` (1-based).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let bound = self.base.saturating_mul(1u32 << (attempt - 1).min(20)).min(self.cap);
+        bound.mul_f64(fastrand::f64())
+    }
+}
+
+/// Whether a failed attempt is worth another: throttling, a server-side error (5xx), a timeout
+/// or a connection that failed on the way. Never access denied, bad input or missing
+/// credentials.
+fn retryable<E>(err: &SdkError<E, HttpResponse>, classified: &AwsCallError) -> bool {
+    match classified.reason {
+        FailureReason::Throttled | FailureReason::Timeout | FailureReason::Network => true,
+        FailureReason::Other => match err {
+            SdkError::ServiceError(s) => s.raw().status().is_server_error(),
+            SdkError::ResponseError(r) => r.raw().status().is_server_error(),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Performs, retries, classifies and records AWS calls. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct Caller {
     telemetry: Telemetry,
+    retry: RetryPolicy,
 }
 
 impl Caller {
     pub fn new(telemetry: Telemetry) -> Self {
-        Caller { telemetry }
+        Caller {
+            telemetry,
+            retry: RetryPolicy::default(),
+        }
     }
 
-    /// Await one SDK call of `operation`.
-    pub async fn call<T, E>(
-        &self,
-        operation: Operation,
-        call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-    ) -> Result<T, AwsCallError>
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        self.check(operation, call.await)
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
-    /// Classify and record a result already in hand (one page of a paginator).
-    pub fn check<T, E>(
-        &self,
-        operation: Operation,
-        result: Result<T, SdkError<E, HttpResponse>>,
-    ) -> Result<T, AwsCallError>
+    /// Send one call of `operation`; `send` builds and sends the request, once per attempt.
+    pub async fn call<T, E, F, Fut>(&self, operation: Operation, send: F) -> Result<T, AwsCallError>
     where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let result = result.map_err(|e| classify(operation, &e));
-        self.telemetry
-            .record_call(operation, result.as_ref().err().map(|e| e.reason));
-        result
+        let answer = self.call_or_absent(operation, send, |_| false).await?;
+        Ok(answer.expect("no error is taken as absent"))
     }
 
     /// Like [`Caller::call`] for an operation some of whose service errors are an answer rather
-    /// than a failure (`GetLoginProfile`'s `NoSuchEntity`: there is no password): `answer` picks
+    /// than a failure (`GetLoginProfile`'s `NoSuchEntity`: there is no password): `absent` picks
     /// them out, and they come back as `Ok(None)`.
-    pub async fn call_or_absent<T, E>(
+    pub async fn call_or_absent<T, E, F, Fut>(
         &self,
         operation: Operation,
-        call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-        answer: impl FnOnce(&E) -> bool,
+        mut send: F,
+        absent: impl Fn(&E) -> bool,
     ) -> Result<Option<T>, AwsCallError>
     where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        match call.await {
-            Err(e) if e.as_service_error().is_some_and(answer) => {
-                self.telemetry.record_call(operation, None);
-                Ok(None)
+        let mut attempt = 1;
+        let result = loop {
+            match send().await {
+                Ok(v) => break Ok(Some(v)),
+                Err(e) if e.as_service_error().is_some_and(&absent) => break Ok(None),
+                Err(e) => {
+                    let classified = classify(operation, &e);
+                    if attempt < self.retry.max_attempts && retryable(&e, &classified) {
+                        self.telemetry.record_retry(operation, classified.reason);
+                        tokio::time::sleep(self.retry.backoff(attempt)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    break Err(classified);
+                }
             }
-            other => self.check(operation, other).map(Some),
-        }
+        };
+        self.telemetry
+            .record_call(operation, result.as_ref().err().map(|e| e.reason));
+        result
     }
 }
 
@@ -242,12 +343,31 @@ mod tests {
             reason_for_code(Some("AccessDeniedException"), Some(400)),
             FailureReason::AccessDenied
         );
-        assert_eq!(reason_for_code(Some("ExpiredToken"), Some(403)), FailureReason::Other);
+        assert_eq!(
+            reason_for_code(Some("ExpiredToken"), Some(403)),
+            FailureReason::ExpiredToken
+        );
         assert_eq!(reason_for_code(None, Some(429)), FailureReason::Throttled);
         assert_eq!(
             reason_for_code(Some("ServiceUnavailable"), Some(503)),
             FailureReason::Other
         );
+    }
+
+    #[test]
+    fn messages_are_folded_to_one_line() {
+        assert_eq!(one_line("a\nb\r\n\tc d"), "a b c d");
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_under_the_cap() {
+        let p = RetryPolicy::default();
+        for attempt in 1..=30 {
+            let bound = p.base.saturating_mul(1 << (attempt - 1).min(20)).min(p.cap);
+            for _ in 0..20 {
+                assert!(p.backoff(attempt) <= bound);
+            }
+        }
     }
 
     #[test]

@@ -36,12 +36,10 @@ const DEFAULT_GLOBAL_REGION: &str = "us-east-1";
 
 impl AwsClients {
     pub async fn new(config: &Config, endpoint: Option<&EndpointOverride>) -> AwsClients {
-        // Throttling on AssumeRoot is common in large organizations: back off up to tens of
-        // seconds, within each account's own timeout.
-        let retry = RetryConfig::standard()
-            .with_max_attempts(5)
-            .with_initial_backoff(Duration::from_millis(200))
-            .with_max_backoff(Duration::from_secs(20));
+        // Retries are the exporter's own (`call::Caller`): the SDK's standard mode keeps a
+        // process-wide retry quota that sustained throttling drains, after which a long-running
+        // exporter would stop retrying at all.
+        let retry = RetryConfig::disabled();
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(5))
             .operation_attempt_timeout(config.account_timeout.min(Duration::from_secs(30)))

@@ -269,8 +269,8 @@ pub static FAMILIES: [Family; 23] = [
         labels: &["account_id", "account_name", "operation", "reason"],
         source: Source::Snapshot(|s, out| {
             for e in s.accounts.iter() {
-                for (op, r) in e.findings().map(|f| f.failed_operations.as_slice()).unwrap_or_default() {
-                    out.account(e, &[op.name(), r.as_str()], 1i64);
+                for failed in e.findings().map(|f| f.failed_operations.as_slice()).unwrap_or_default() {
+                    out.account(e, &[failed.operation.name(), failed.reason.as_str()], 1i64);
                 }
             }
         }),

@@ -2,12 +2,15 @@
 //! time from the latest snapshot, after the registered self-metrics; and the conversion to the
 //! classic text format for clients that do not ask for OpenMetrics.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
+use tokio::sync::watch;
 
 use super::exposition::Writer;
 use super::families::{self, Process};
+use crate::config::Config;
 use crate::refresh::SnapshotReceiver;
 use crate::snapshot::Snapshot;
 use crate::telemetry::Telemetry;
@@ -18,17 +21,18 @@ pub struct MetricsSource {
     /// The cumulative self-metrics.
     registry: Registry,
     snapshots: SnapshotReceiver,
-    process: Process,
+    /// The running configuration (a reload may change it).
+    configs: watch::Receiver<Arc<Config>>,
 }
 
 impl MetricsSource {
-    pub fn new(snapshots: SnapshotReceiver, refresh_interval: Duration, telemetry: &Telemetry) -> Self {
+    pub fn new(snapshots: SnapshotReceiver, configs: watch::Receiver<Arc<Config>>, telemetry: &Telemetry) -> Self {
         let mut registry = Registry::default();
         telemetry.register(&mut registry);
         MetricsSource {
             registry,
             snapshots,
-            process: Process { refresh_interval },
+            configs,
         }
     }
 
@@ -38,8 +42,11 @@ impl MetricsSource {
         let mut out = String::with_capacity(64 * 1024);
         prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
+        let process = Process {
+            refresh_interval: self.configs.borrow().refresh_interval,
+        };
         let mut writer = Writer::new(out);
-        families::render(&mut writer, &self.process, snapshot.as_deref());
+        families::render(&mut writer, &process, snapshot.as_deref());
         let mut out = writer.into_string();
         out.push_str("# EOF\n");
         out

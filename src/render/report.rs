@@ -23,6 +23,20 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
     }
 }
 
+/// `s` with control characters written as escapes (`\n`, `\t`, `\u{1b}`) and backslashes
+/// doubled, for one-line human output.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn bit(b: bool) -> &'static str {
     if b { "1" } else { "0" }
 }
@@ -101,7 +115,7 @@ pub fn csv(snapshot: &Snapshot) -> String {
             .map(|f| {
                 f.failed_operations
                     .iter()
-                    .map(|(op, r)| format!("{}:{r}", op.name()))
+                    .map(|e| format!("{}:{}", e.operation.name(), e.reason))
                     .collect::<Vec<_>>()
                     .join(" ")
             })
@@ -165,7 +179,7 @@ pub fn json(snapshot: &Snapshot) -> Value {
                     "password": d.password,
                     "signing_certificates": d.signing_certificates,
                 })),
-                "failed_operations": f.map(|f| f.failed_operations.iter().map(|(op, r)| json!({"operation": op.name(), "reason": r.as_str()})).collect::<Vec<_>>()).unwrap_or_default(),
+                "failed_operations": f.map(|f| f.failed_operations.iter().map(|e| json!({"operation": e.operation.name(), "reason": e.reason.as_str()})).collect::<Vec<_>>()).unwrap_or_default(),
             })
         })
         .collect();

@@ -1,6 +1,7 @@
 //! Shared test helpers: a simulator on loopback, configurations, endpoints.
 #![allow(dead_code)]
 
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,4 +127,38 @@ pub fn expected_accounts(scenario_toml: &str) -> Vec<Expected> {
             }
         })
         .collect()
+}
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_aws-root-exporter");
+
+/// The exporter binary with a clean environment: no AWS or exporter variables from the host,
+/// and no instance metadata lookups.
+pub fn exporter() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("RUST_LOG", "warn");
+    c
+}
+
+/// Point the standard AWS variables at the simulator.
+pub fn with_sim_env(c: &mut Command, sim: &Sim) {
+    c.env("AWS_ENDPOINT_URL", sim.running.endpoint_url())
+        .env("AWS_ACCESS_KEY_ID", "AKIDTESTEXPORTER0001")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_REGION", "us-east-1");
+}
+
+pub async fn run(mut c: Command) -> Output {
+    tokio::task::spawn_blocking(move || c.output().expect("binary runs"))
+        .await
+        .unwrap()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }

@@ -48,10 +48,9 @@ impl AssumeRoot {
     async fn features(&self) -> Option<Vec<(&'static str, bool)>> {
         let out = self
             .caller
-            .call(
-                Operation::ListOrganizationsFeatures,
-                self.clients.iam.list_organizations_features().send(),
-            )
+            .call(Operation::ListOrganizationsFeatures, || {
+                self.clients.iam.list_organizations_features().send()
+            })
             .await;
         match out {
             Ok(o) => {
@@ -91,9 +90,10 @@ impl Access for AssumeRoot {
         })
     }
 
-    /// AssumeRoot targets active member accounts; never the management account.
+    /// AssumeRoot targets active member accounts (and those whose state is unknown); never the
+    /// management account.
     fn reaches(&self, account: &Account) -> bool {
-        account.is_active() && !account.is_management
+        account.may_be_active() && !account.is_management
     }
 
     fn open<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Result<AccountSession, AwsCallError>> {
@@ -101,16 +101,15 @@ impl Access for AssumeRoot {
             let policy = PolicyDescriptorType::builder().arn(AUDIT_TASK_POLICY_ARN).build();
             let output = self
                 .caller
-                .call(
-                    Operation::AssumeRoot,
+                .call(Operation::AssumeRoot, || {
                     self.clients
                         .sts
                         .assume_root()
                         .target_principal(&account.id)
-                        .task_policy_arn(policy)
+                        .task_policy_arn(policy.clone())
                         .duration_seconds(self.duration_seconds)
-                        .send(),
-                )
+                        .send()
+                })
                 .await?;
             let Some(c) = output.credentials() else {
                 return Err(AwsCallError::malformed(
