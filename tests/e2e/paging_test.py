@@ -81,6 +81,12 @@ CLEAN = "222222222222"
 BROKEN = "333333333333"
 INACTIVE_ONLY = "444444444444"
 ALERT = "AwsRootAccessKeyPresent"
+# Account names as AWS allows them: the exporter must keep them inside their label values, or
+# Prometheus rejects the whole scrape and no account's alert works.
+HOSTILE_KEY = "777777777777"
+HOSTILE_KEY_NAME = 'say "hi" \\ back\n{x="1"} = ✓'
+HOSTILE_CR = "888888888888"
+HOSTILE_CR_NAME = "cr\rtab\tend\\"
 EVER = float("-inf")  # `since` for notifications that may have arrived at any time
 WITH_KEY = {"mfa": ["virtual"], "password": False, "access_keys": ["Active"], "signing_certificates": []}
 WITHOUT_KEY = {"mfa": ["virtual"], "password": False, "access_keys": [], "signing_certificates": []}
@@ -139,6 +145,18 @@ name = "locked-member"
 email = "locked@example.com"
 assume_root = "access_denied"
 root = {{ mfa = [], password = true, access_keys = [], signing_certificates = [] }}
+
+# Hostile names (quotes, backslashes, newline, carriage return, tab, braces, `=`, unicode); the
+# first has an active root key and must page with its name intact.
+[[accounts]]
+id = "{HOSTILE_KEY}"
+name = {json.dumps(HOSTILE_KEY_NAME, ensure_ascii=False)}
+root = {{ mfa = ["virtual"], password = false, access_keys = ["Active"], signing_certificates = [] }}
+
+[[accounts]]
+id = "{HOSTILE_CR}"
+name = {json.dumps(HOSTILE_CR_NAME, ensure_ascii=False)}
+root = {{ mfa = ["virtual"], password = false, access_keys = [], signing_certificates = [] }}
 
 # Suspended: listed, skipped.
 [[accounts]]
@@ -414,6 +432,26 @@ scrape_configs:
     return url
 
 
+def check_hostile_names(prom_url, webhook, args, children):
+    """Accounts with hostile names are scraped, stored and paged with their names intact."""
+    for account_id, name in [(HOSTILE_KEY, HOSTILE_KEY_NAME), (HOSTILE_CR, HOSTILE_CR_NAME)]:
+        result = wait_for(f"Prometheus to store account {account_id} (hostile name)",
+                          lambda: prom_query(prom_url, f'aws_account_info{{job="{JOB}", account_id="{account_id}"}}'),
+                          args.timeout, children)
+        got = result[0]["metric"]["account_name"]
+        if got != name:
+            raise TestFailure(f"account {account_id}: Prometheus stored the name {got!r}, expected {name!r}")
+    _, alert = wait_for(f"{ALERT} for {HOSTILE_KEY} (hostile name) at the pager",
+                        lambda: webhook.find("/pager", ALERT, HOSTILE_KEY, "firing", EVER),
+                        args.timeout, children)
+    if alert["labels"].get("account_name") != HOSTILE_KEY_NAME:
+        raise TestFailure(f"the page names the account {alert['labels'].get('account_name')!r}, "
+                          f"expected {HOSTILE_KEY_NAME!r}")
+    if HOSTILE_KEY_NAME not in alert["annotations"].get("summary", "") + alert["annotations"].get("description", ""):
+        log(f"note: the annotations do not quote the name verbatim: {alert['annotations']}")
+    log(f"hostile names scraped and stored intact; {ALERT} for {HOSTILE_KEY} paged with its name")
+
+
 def check_annotations(alert):
     annotations = alert.get("annotations", {})
     for key in ("summary", "description", "runbook_url"):
@@ -533,6 +571,7 @@ def run(args, tmp):
                  lambda: webhook.find("/pager", ALERT, BROKEN, "firing", EVER),
                  args.timeout, children)
         log(f"pipeline works: {ALERT} for {BROKEN} reached /pager")
+        check_hostile_names(prom_url, webhook, args, children)
 
         # 2. a root access key appears
         put_simulator(control_url, CLEAN, "root", WITH_KEY)
