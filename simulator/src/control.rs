@@ -2,6 +2,7 @@
 //! root session behaves while the exporter runs, inject faults, and read call counts. The
 //! endpoints are listed in the crate documentation ("Control API") and the README.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State, rejection::JsonRejection};
@@ -13,13 +14,22 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Simulator;
-use super::scenario::{AssumeRootMode, RootSpec, check_account_id, check_features, parse_faults};
+use super::scenario::{
+    AssumeRootMode, RoleSpec, RootSpec, check_account_id, check_features, check_roles, check_tags, parse_faults,
+};
 use super::state::{ActiveFault, World};
+use super::wire::iso8601;
 
 pub(crate) fn router(sim: Arc<Simulator>) -> Router {
     Router::new()
         .route("/_simulator/accounts/{account_id}/root", put(put_root))
         .route("/_simulator/accounts/{account_id}/assume_root", put(put_assume_root))
+        .route("/_simulator/accounts/{account_id}/tags", put(put_tags))
+        .route("/_simulator/accounts/{account_id}/roles", put(put_roles))
+        .route(
+            "/_simulator/accounts/{account_id}/credential_report",
+            get(get_credential_report).put(put_credential_report),
+        )
         .route("/_simulator/features", put(put_features))
         .route("/_simulator/faults", put(put_faults))
         .route("/_simulator/calls", get(get_calls))
@@ -129,6 +139,117 @@ async fn put_assume_root(
         }
         None => unknown_account(&account_id),
     }
+}
+
+async fn put_tags(
+    State(sim): State<Arc<Simulator>>,
+    Path(account_id): Path<String>,
+    body: Result<Json<BTreeMap<String, String>>, JsonRejection>,
+) -> Response {
+    let mut world = sim.world.lock().expect("simulator state poisoned");
+    if let Some(r) = account_problem(&world, &account_id) {
+        return r;
+    }
+    let tags = match body {
+        Ok(Json(tags)) => tags,
+        Err(r) => return bad_body(r, r#"{"owner":"team-a","environment":"prod"}"#),
+    };
+    if let Err(m) = check_tags("tags", &tags) {
+        return error(StatusCode::BAD_REQUEST, m);
+    }
+    match world.account_mut(&account_id) {
+        Some(a) => {
+            a.tags = tags;
+            Json(json!({ "account_id": account_id, "updated": "tags" })).into_response()
+        }
+        None => unknown_account(&account_id),
+    }
+}
+
+async fn put_roles(
+    State(sim): State<Arc<Simulator>>,
+    Path(account_id): Path<String>,
+    body: Result<Json<Vec<RoleSpec>>, JsonRejection>,
+) -> Response {
+    let mut world = sim.world.lock().expect("simulator state poisoned");
+    if let Some(r) = account_problem(&world, &account_id) {
+        return r;
+    }
+    let roles = match body {
+        Ok(Json(roles)) => roles,
+        Err(r) => {
+            return bad_body(
+                r,
+                r#"["RootAuditRole",{"name":"AuditRole","trusts":["111111111111"],"external_id":"secret-id","max_session_duration":3600}]"#,
+            );
+        }
+    };
+    if let Err(m) = check_roles("roles", &roles) {
+        return error(StatusCode::BAD_REQUEST, m);
+    }
+    match world.set_roles(&account_id, &roles) {
+        Some(()) => Json(json!({ "account_id": account_id, "updated": "roles" })).into_response(),
+        None => unknown_account(&account_id),
+    }
+}
+
+/// The account's latest credential report: `state` none | in_progress | complete, when it was
+/// generated, how many were generated.
+async fn get_credential_report(State(sim): State<Arc<Simulator>>, Path(account_id): Path<String>) -> Response {
+    let world = sim.world.lock().expect("simulator state poisoned");
+    if let Some(r) = account_problem(&world, &account_id) {
+        return r;
+    }
+    let account = world.account(&account_id).expect("checked above");
+    let (state, generated) = match &account.report {
+        None => ("none", None),
+        Some(r) if std::time::SystemTime::now() < r.ready => ("in_progress", Some(iso8601(r.generated))),
+        Some(r) => ("complete", Some(iso8601(r.generated))),
+    };
+    Json(json!({
+        "account_id": account_id,
+        "state": state,
+        "generated": generated,
+        "generations": account.report_generations,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgeBody {
+    age_seconds: u64,
+}
+
+/// Make the account's report `age_seconds` old (and complete), as if generated that long ago:
+/// to test the four-hour regeneration and `ReportExpired` without waiting.
+async fn put_credential_report(
+    State(sim): State<Arc<Simulator>>,
+    Path(account_id): Path<String>,
+    body: Result<Json<AgeBody>, JsonRejection>,
+) -> Response {
+    let mut world = sim.world.lock().expect("simulator state poisoned");
+    if let Some(r) = account_problem(&world, &account_id) {
+        return r;
+    }
+    let age = match body {
+        Ok(Json(b)) => b.age_seconds,
+        Err(r) => return bad_body(r, r#"{"age_seconds":14400}"#),
+    };
+    let account = world.account_mut(&account_id).expect("checked above");
+    let Some(report) = account.report.as_mut() else {
+        return error(
+            StatusCode::CONFLICT,
+            format!("account {account_id} has no credential report to age; generate one first"),
+        );
+    };
+    let Some(generated) = std::time::SystemTime::now().checked_sub(std::time::Duration::from_secs(age)) else {
+        return error(StatusCode::BAD_REQUEST, format!("age_seconds = {age} is out of range"));
+    };
+    report.generated = generated;
+    report.ready = generated;
+    Json(json!({ "account_id": account_id, "updated": "credential_report", "generated": iso8601(generated) }))
+        .into_response()
 }
 
 #[derive(Deserialize)]

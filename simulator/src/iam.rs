@@ -1,12 +1,14 @@
 //! Simulated AWS IAM (Query protocol): the calls of the `IAMAuditRootUserCredentials` task
-//! policy, answered from the root session's account, and `ListOrganizationsFeatures`.
+//! policy, answered from the root session's account; `ListOrganizationsFeatures`; and what a
+//! role session or the caller's own credentials read about their account's root user
+//! (`GetAccountSummary`, the credential report, `ListVirtualMFADevices`).
 
 use std::time::{Duration, SystemTime};
 
 use axum::response::Response;
 
-use super::scenario::{AccessKeySpec, AssumeRootMode, PasswordSpec};
-use super::state::{SimAccount, World};
+use super::scenario::{AccessKeySpec, AssumeRootMode, MfaKind, PasswordSpec};
+use super::state::{REPORT_MAX_AGE, ReportState, SimAccount, UNASSIGNED_MFA_NAME, World, iam_users};
 use super::sts::ROOT_TASK_POLICIES;
 use super::wire::{AwsError, iso8601, query_ok, xml_escape};
 use super::{Params, Principal, Protocol, Simulator};
@@ -24,9 +26,17 @@ pub(crate) const AUDIT_ACTIONS: [&str; 7] = [
     "ListSigningCertificates",
 ];
 
-/// The IAM operations served: the audit task policy's, and the management account's
-/// `ListOrganizationsFeatures`.
-pub(crate) const OPERATIONS: [&str; 8] = [
+/// What a role session, or the caller's own credentials, may read about their account.
+pub(crate) const ACCOUNT_ACTIONS: [&str; 4] = [
+    "GetAccountSummary",
+    "GenerateCredentialReport",
+    "GetCredentialReport",
+    "ListVirtualMFADevices",
+];
+
+/// The IAM operations served: the audit task policy's, the management account's
+/// `ListOrganizationsFeatures`, and the credential report and virtual MFA listing.
+pub(crate) const OPERATIONS: [&str; 11] = [
     "GetAccountSummary",
     "GetUser",
     "GetLoginProfile",
@@ -35,16 +45,13 @@ pub(crate) const OPERATIONS: [&str; 8] = [
     "ListMFADevices",
     "ListSigningCertificates",
     "ListOrganizationsFeatures",
+    "GenerateCredentialReport",
+    "GetCredentialReport",
+    "ListVirtualMFADevices",
 ];
 
 /// Other IAM actions the simulator recognises, to deny them as AWS would.
-const OTHER_ACTIONS: [&str; 5] = [
-    "ListOrganizationsFeatures",
-    "ListUsers",
-    "ListRoles",
-    "CreateUser",
-    "DeleteAccessKey",
-];
+const OTHER_ACTIONS: [&str; 4] = ["ListUsers", "ListRoles", "CreateUser", "DeleteAccessKey"];
 
 pub(crate) async fn handle(
     sim: &Simulator,
@@ -68,19 +75,45 @@ fn not_authorized(who: &str, action: &str, resource: &str, why: &str) -> AwsErro
 }
 
 async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Params) -> Result<String, AwsError> {
-    if !AUDIT_ACTIONS.contains(&action) && !OTHER_ACTIONS.contains(&action) {
+    if !OPERATIONS.contains(&action) && !OTHER_ACTIONS.contains(&action) {
         return Err(AwsError::new(
             400,
             "InvalidAction",
             format!("Could not find operation {action} for version 2010-05-08"),
         ));
     }
-    // Which account the call describes, and the checks a root session is subject to.
-    let account_id = match &principal {
-        Principal::Management => {
-            sim.gate(action, &principal, None, Protocol::Query).await?;
-            let world = sim.world.lock().expect("simulator state poisoned");
-            return management_call(&world, action);
+    let account_action = ACCOUNT_ACTIONS.contains(&action);
+    match &principal {
+        // The exporter's own role: ListOrganizationsFeatures (it runs in the management account
+        // or the delegated administrator), and its own account's root user, like any IAM
+        // principal with those permissions.
+        Principal::Caller { account_id } => {
+            let about = account_action.then_some(account_id.as_str());
+            sim.gate(action, &principal, about, Protocol::Query).await?;
+            let mut world = sim.world.lock().expect("simulator state poisoned");
+            match action {
+                "ListOrganizationsFeatures" => Ok(organizations_features(&world)),
+                _ if account_action => account_call(&mut world, account_id, action, params),
+                _ => Err(not_authorized(
+                    &principal.arn(),
+                    action,
+                    "*",
+                    "because no identity-based policy allows the action",
+                )),
+            }
+        }
+        Principal::Role { account_id, .. } => {
+            if !account_action {
+                return Err(not_authorized(
+                    &principal.arn(),
+                    action,
+                    &format!("arn:aws:iam::{account_id}:*"),
+                    &format!("because no identity-based policy allows the iam:{action} action"),
+                ));
+            }
+            sim.gate(action, &principal, Some(account_id), Protocol::Query).await?;
+            let mut world = sim.world.lock().expect("simulator state poisoned");
+            account_call(&mut world, account_id, action, params)
         }
         Principal::Root {
             account_id,
@@ -106,59 +139,248 @@ async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Param
                     "because no session policy allows the action",
                 ));
             }
-            account_id.clone()
+            sim.gate(action, &principal, Some(account_id), Protocol::Query).await?;
+            let world = sim.world.lock().expect("simulator state poisoned");
+            let account = world.account(account_id).ok_or_else(|| {
+                AwsError::new(
+                    403,
+                    "InvalidClientTokenId",
+                    "The security token included in the request is invalid.",
+                )
+            })?;
+            if account.assume_root == AssumeRootMode::AccessDenied {
+                return Err(not_authorized(
+                    &who,
+                    action,
+                    &who,
+                    "with an explicit deny in a service control policy",
+                ));
+            }
+            root_call(account, action, params)
         }
-    };
-    sim.gate(action, &principal, Some(&account_id), Protocol::Query).await?;
-    let world = sim.world.lock().expect("simulator state poisoned");
-    let account = world.account(&account_id).ok_or_else(|| {
+    }
+}
+
+fn organizations_features(world: &World) -> String {
+    let features: String = world
+        .features
+        .iter()
+        .map(|f| format!("      <member>{f}</member>\n"))
+        .collect();
+    format!(
+        "    <OrganizationId>{}</OrganizationId>\n    <EnabledFeatures>\n{features}    </EnabledFeatures>\n",
+        world.organization_id
+    )
+}
+
+/// What a role session or the caller's own credentials read about the account they act in.
+fn account_call(world: &mut World, account_id: &str, action: &str, params: &Params) -> Result<String, AwsError> {
+    let now = SystemTime::now();
+    let gone = || {
         AwsError::new(
             403,
             "InvalidClientTokenId",
             "The security token included in the request is invalid.",
         )
-    })?;
-    if account.assume_root == AssumeRootMode::AccessDenied {
-        return Err(not_authorized(
-            &format!("arn:aws:iam::{account_id}:root"),
-            action,
-            &format!("arn:aws:iam::{account_id}:root"),
-            "with an explicit deny in a service control policy",
-        ));
+    };
+    match action {
+        "GetAccountSummary" => Ok(summary(world.account(account_id).ok_or_else(gone)?)),
+        "GenerateCredentialReport" => {
+            let state = world.generate_credential_report(account_id, now).ok_or_else(gone)?;
+            let description = match state {
+                ReportState::Started => {
+                    "    <Description>No report exists. Starting a new report generation task</Description>\n"
+                }
+                _ => "",
+            };
+            Ok(format!("    <State>{}</State>\n{description}", state.as_str()))
+        }
+        "GetCredentialReport" => {
+            let account = world.account(account_id).ok_or_else(gone)?;
+            match &account.report {
+                None => Err(AwsError::new(
+                    410,
+                    "ReportNotPresent",
+                    "The credential report does not exist. To generate a credential report, use GenerateCredentialReport.",
+                )),
+                Some(r) if now < r.ready => Err(AwsError::new(
+                    404,
+                    "ReportInProgress",
+                    "The credential report is still being generated.",
+                )),
+                Some(r) if now.duration_since(r.generated).unwrap_or_default() >= REPORT_MAX_AGE => Err(AwsError::new(
+                    410,
+                    "ReportExpired",
+                    "The most recent credential report has expired. To generate a new credential report, use GenerateCredentialReport.",
+                )),
+                Some(r) => Ok(format!(
+                    "    <Content>{}</Content>\n    <ReportFormat>text/csv</ReportFormat>\n    <GeneratedTime>{}</GeneratedTime>\n",
+                    base64(r.csv.as_bytes()),
+                    iso8601(r.generated)
+                )),
+            }
+        }
+        "ListVirtualMFADevices" => list_virtual_mfa_devices(world.account(account_id).ok_or_else(gone)?, params),
+        _ => unreachable!("checked against ACCOUNT_ACTIONS"),
     }
-    root_call(account, action, params)
 }
 
-fn management_call(world: &World, action: &str) -> Result<String, AwsError> {
-    match action {
-        "ListOrganizationsFeatures" => {
-            let features: String = world
-                .features
-                .iter()
-                .map(|f| format!("      <member>{f}</member>\n"))
-                .collect();
-            Ok(format!(
-                "    <OrganizationId>{}</OrganizationId>\n    <EnabledFeatures>\n{features}    </EnabledFeatures>\n",
-                world.organization_id
-            ))
-        }
-        // The exporter's own role reads its own account like any IAM principal would.
-        "GetAccountSummary" => {
-            let account = world
-                .account(&world.management_account_id)
-                .expect("management account exists");
-            Ok(summary(account))
-        }
-        _ => Err(not_authorized(
-            &format!(
-                "arn:aws:sts::{}:assumed-role/aws-root-exporter/simulated",
-                world.management_account_id
+/// One virtual MFA device as ListVirtualMFADevices lists it: serial number, its `User`
+/// element (none when unassigned), enable date.
+struct VirtualMfa {
+    serial: String,
+    user: Option<String>,
+    enabled: Option<SystemTime>,
+}
+
+/// ListVirtualMFADevices: the root user's virtual devices (its `User` has only the account id,
+/// the root's ARN and a creation date, as AWS lists root), `ops-admin`'s, and one unassigned
+/// device; sorted by serial number, paged by Marker and MaxItems.
+fn list_virtual_mfa_devices(account: &SimAccount, params: &Params) -> Result<String, AwsError> {
+    let id = &account.id;
+    let status = params.get("AssignmentStatus").unwrap_or("Any");
+    if !["Assigned", "Unassigned", "Any"].contains(&status) {
+        return Err(AwsError::new(
+            400,
+            "ValidationError",
+            format!(
+                "1 validation error detected: Value '{status}' at 'assignmentStatus' failed to satisfy constraint: Member must satisfy enum value set: [Assigned, Unassigned, Any]"
             ),
-            action,
-            "*",
-            "because no identity-based policy allows the action",
-        )),
+        ));
     }
+    let mut devices: Vec<VirtualMfa> = Vec::new();
+    let root_enabled = account.joined + Duration::from_secs(86_400);
+    for (kind, serial) in account.root.mfa.iter().zip(account.root.mfa_serials(id)) {
+        if *kind == MfaKind::Virtual {
+            devices.push(VirtualMfa {
+                serial,
+                user: Some(format!(
+                    "        <User>\n          <UserId>{id}</UserId>\n          <Arn>arn:aws:iam::{id}:root</Arn>\n          <CreateDate>{}</CreateDate>\n        </User>\n",
+                    iso8601(account.joined)
+                )),
+                enabled: Some(root_enabled),
+            });
+        }
+    }
+    for u in iam_users() {
+        if let Some(enabled) = u.virtual_mfa {
+            devices.push(VirtualMfa {
+                serial: format!("arn:aws:iam::{id}:mfa/{}", u.name),
+                user: Some(format!(
+                    "        <User>\n          <Path>/</Path>\n          <UserName>{0}</UserName>\n          <UserId>AIDA{1}</UserId>\n          <Arn>arn:aws:iam::{id}:user/{0}</Arn>\n          <CreateDate>{2}</CreateDate>\n        </User>\n",
+                    u.name,
+                    user_id(id, u.name),
+                    iso8601(u.created)
+                )),
+                enabled: Some(enabled),
+            });
+        }
+    }
+    devices.push(VirtualMfa {
+        serial: format!("arn:aws:iam::{id}:mfa/{UNASSIGNED_MFA_NAME}"),
+        user: None,
+        enabled: None,
+    });
+    devices.retain(|d| match status {
+        "Assigned" => d.user.is_some(),
+        "Unassigned" => d.user.is_none(),
+        _ => true,
+    });
+    devices.sort_by(|a, b| a.serial.cmp(&b.serial));
+    let (start, end) = iam_page(params, devices.len())?;
+    let members: String = devices[start..end]
+        .iter()
+        .map(|d| {
+            let enabled = d
+                .enabled
+                .map(|t| format!("        <EnableDate>{}</EnableDate>\n", iso8601(t)))
+                .unwrap_or_default();
+            format!(
+                "      <member>\n        <SerialNumber>{}</SerialNumber>\n{}{enabled}      </member>\n",
+                xml_escape(&d.serial),
+                d.user.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    let more = if end < devices.len() {
+        format!(
+            "    <IsTruncated>true</IsTruncated>\n    <Marker>{}</Marker>\n",
+            encode_marker(end)
+        )
+    } else {
+        "    <IsTruncated>false</IsTruncated>\n".to_string()
+    };
+    Ok(format!(
+        "    <VirtualMFADevices>\n{members}    </VirtualMFADevices>\n{more}"
+    ))
+}
+
+/// A stable IAM user id (`AIDA` then 17 characters) for a user of an account.
+fn user_id(account_id: &str, name: &str) -> String {
+    let mut rng = super::state::Rng::new(super::state::fnv1a(&format!("{account_id}/user/{name}")));
+    rng.token(super::state::UPPER_DIGITS, 17)
+}
+
+/// IAM's Marker and MaxItems (1 to 1000, default 100): the slice of `len` items to answer.
+fn iam_page(params: &Params, len: usize) -> Result<(usize, usize), AwsError> {
+    let max = match params.get("MaxItems") {
+        None => 100,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                return Err(AwsError::new(
+                    400,
+                    "ValidationError",
+                    format!(
+                        "1 validation error detected: Value '{v}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000"
+                    ),
+                ));
+            }
+        },
+    };
+    let start = match params.get("Marker") {
+        None => 0,
+        Some(m) => decode_marker(m, len).ok_or_else(|| {
+            AwsError::new(
+                400,
+                "ValidationError",
+                format!("Invalid Marker: {m:?} was not returned by a previous call"),
+            )
+        })?,
+    };
+    Ok((start, (start + max).min(len)))
+}
+
+fn encode_marker(offset: usize) -> String {
+    format!(
+        "simmfa{offset:x}.{:x}",
+        (offset as u64).wrapping_mul(2_654_435_761) % 9973
+    )
+}
+
+fn decode_marker(marker: &str, len: usize) -> Option<usize> {
+    let (offset, check) = marker.strip_prefix("simmfa")?.split_once('.')?;
+    let offset = usize::from_str_radix(offset, 16).ok()?;
+    let check = u64::from_str_radix(check, 16).ok()?;
+    (check == (offset as u64).wrapping_mul(2_654_435_761) % 9973 && offset > 0 && offset < len).then_some(offset)
+}
+
+/// Standard base64 with padding, as the Query protocol carries a blob.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn root_call(account: &SimAccount, action: &str, params: &Params) -> Result<String, AwsError> {
@@ -296,11 +518,13 @@ fn root_call(account: &SimAccount, action: &str, params: &Params) -> Result<Stri
 }
 
 /// `GetAccountSummary`: the four root flags among the account's quotas and counts, as AWS
-/// returns them.
+/// returns them. `Users` counts the two IAM users every account has.
 fn summary(account: &SimAccount) -> String {
     let root = &account.root;
     let flag = |b: bool| if b { 1 } else { 0 };
-    let entries: [(&str, u64); 24] = [
+    // The IAM users every account has (`state::iam_users`): ops-admin's virtual device and the
+    // unassigned spare count among the MFA devices, as AWS counts them.
+    let entries: [(&str, u64); 25] = [
         ("GroupPolicySizeQuota", 5120),
         ("InstanceProfilesQuota", 1000),
         ("Policies", 3),
@@ -325,7 +549,8 @@ fn summary(account: &SimAccount) -> String {
         ),
         ("UsersQuota", 5000),
         ("ServerCertificatesQuota", 20),
-        ("MFADevices", root.mfa.len() as u64),
+        ("MFADevices", root.mfa.len() as u64 + 2),
+        ("MFADevicesInUse", root.mfa.len() as u64 + 1),
         ("AccountAccessKeysPresent", flag(!root.access_keys.is_empty())),
         ("AccountPasswordPresent", flag(root.password.present())),
     ];
@@ -346,15 +571,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn served_operations_are_the_audit_actions_and_list_organizations_features() {
+    fn served_operations_are_the_audit_actions_list_organizations_features_and_the_account_reads() {
         let mut want: Vec<&str> = AUDIT_ACTIONS.to_vec();
         want.push("ListOrganizationsFeatures");
+        want.extend(ACCOUNT_ACTIONS.iter().filter(|a| !AUDIT_ACTIONS.contains(a)));
         assert_eq!(OPERATIONS.to_vec(), want);
-        assert!(
-            OPERATIONS
-                .iter()
-                .all(|op| AUDIT_ACTIONS.contains(op) || OTHER_ACTIONS.contains(op))
-        );
+        assert!(OTHER_ACTIONS.iter().all(|op| !OPERATIONS.contains(op)));
+    }
+
+    #[test]
+    fn base64_is_the_standard_alphabet_with_padding() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+            ("<root_account>", "PHJvb3RfYWNjb3VudD4="),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded, "{plain}");
+        }
+    }
+
+    #[test]
+    fn markers_round_trip_and_reject_forgeries() {
+        assert_eq!(decode_marker(&encode_marker(3), 5), Some(3));
+        assert_eq!(decode_marker(&encode_marker(5), 5), None);
+        assert_eq!(decode_marker("simmfa3.0", 5), None);
+        assert_eq!(decode_marker("x", 5), None);
     }
 
     #[test]

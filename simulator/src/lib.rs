@@ -1,5 +1,6 @@
 //! A wire-compatible simulation of one AWS Organization, its member accounts and their root
-//! users: the AWS test double of `aws-root-exporter`. It speaks Organizations (JSON 1.1) and STS
+//! users, reached by AssumeRoot, by roles (AssumeRole) or with the caller's own credentials: the
+//! AWS test double of `aws-root-exporter`. It speaks Organizations (JSON 1.1) and STS
 //! and IAM (Query protocol, XML) on one address, so the real AWS SDK, boto3 or the AWS CLI can
 //! talk to it with `AWS_ENDPOINT_URL`; a control API on a second address changes the world at
 //! run time.
@@ -16,6 +17,11 @@
 //!   replaces that account's root user;
 //! - `PUT /_simulator/accounts/{account_id}/assume_root` with `{"mode": "ok" | "access_denied"}`
 //!   changes how its root session behaves;
+//! - `PUT /_simulator/accounts/{account_id}/tags` with the scenario's `tags` shape and
+//!   `PUT /_simulator/accounts/{account_id}/roles` with its `roles` shape replace them;
+//! - `GET /_simulator/accounts/{account_id}/credential_report` shows the account's latest
+//!   credential report (state, generation time, count), and `PUT` with `{"age_seconds": N}` makes
+//!   it that old;
 //! - `PUT /_simulator/features` with `{"enabled": ["RootCredentialsManagement", ...]}` sets the
 //!   organization's features;
 //! - `PUT /_simulator/faults` with a JSON list of faults (the scenario's `[[faults]]` shape) or
@@ -53,31 +59,78 @@ use axum::response::Response;
 use tokio::net::TcpListener;
 
 use scenario::{FaultKind, LatencySpec};
-use state::World;
+use state::{SessionKind, World};
 use wire::{AwsError, header_str, parse_authorization};
 
 /// Who a request acts as.
 #[derive(Debug, Clone)]
 pub(crate) enum Principal {
-    /// Any credentials the simulator did not issue: the exporter's role in the management
-    /// account.
-    Management,
+    /// Any credentials the simulator did not issue: the exporter's role in the caller account
+    /// (the management account, or the IAM delegated administrator).
+    Caller { account_id: String },
     /// A root session issued by AssumeRoot.
     Root {
         account_id: String,
         task_policy: String,
         expires: SystemTime,
     },
+    /// A role session issued by AssumeRole.
+    Role {
+        account_id: String,
+        role_name: String,
+        role_id: String,
+        session_name: String,
+        expires: SystemTime,
+    },
 }
 
 impl Principal {
+    /// The account of a session the simulator issued (root or role); `None` for the caller's
+    /// own credentials.
     pub(crate) fn account_id(&self) -> Option<&str> {
         match self {
-            Principal::Management => None,
-            Principal::Root { account_id, .. } => Some(account_id),
+            Principal::Caller { .. } => None,
+            Principal::Root { account_id, .. } | Principal::Role { account_id, .. } => Some(account_id),
+        }
+    }
+
+    /// The account the credentials act in.
+    pub(crate) fn acting_account(&self) -> &str {
+        match self {
+            Principal::Caller { account_id }
+            | Principal::Root { account_id, .. }
+            | Principal::Role { account_id, .. } => account_id,
+        }
+    }
+
+    /// When temporary credentials expire.
+    pub(crate) fn expires(&self) -> Option<SystemTime> {
+        match self {
+            Principal::Caller { .. } => None,
+            Principal::Root { expires, .. } | Principal::Role { expires, .. } => Some(*expires),
+        }
+    }
+
+    /// The ARN AWS names the caller by (GetCallerIdentity, AccessDenied messages).
+    pub(crate) fn arn(&self) -> String {
+        match self {
+            Principal::Caller { account_id } => {
+                format!("arn:aws:sts::{account_id}:assumed-role/{CALLER_ROLE}/{CALLER_SESSION}")
+            }
+            Principal::Root { account_id, .. } => format!("arn:aws:iam::{account_id}:root"),
+            Principal::Role {
+                account_id,
+                role_name,
+                session_name,
+                ..
+            } => format!("arn:aws:sts::{account_id}:assumed-role/{role_name}/{session_name}"),
         }
     }
 }
+
+/// The role and session names of the caller's own credentials, as GetCallerIdentity shows them.
+pub(crate) const CALLER_ROLE: &str = "aws-root-exporter";
+pub(crate) const CALLER_SESSION: &str = "simulated";
 
 /// Every operation the simulator serves, by service (Organizations, STS, IAM): the names that
 /// `[latency]` and faults accept.
@@ -160,14 +213,24 @@ impl Simulator {
         }
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
-            if let Principal::Root { expires, .. } = principal
-                && iam::expired(*expires)
+            if let Some(expires) = principal.expires()
+                && iam::expired(expires)
             {
                 return Err(expired_token());
             }
         }
         match (fault, protocol) {
             (Some((FaultKind::NotAws, _)), _) => Err(AwsError::not_aws()),
+            (Some((FaultKind::AccessDenied, _)), Protocol::Query) => Err(AwsError::new(
+                403,
+                "AccessDenied",
+                format!("User is not authorized to perform: {operation} (injected fault)"),
+            )),
+            (Some((FaultKind::AccessDenied, _)), Protocol::Json) => Err(AwsError::new(
+                400,
+                "AccessDeniedException",
+                format!("You don't have permissions to access this resource: {operation} (injected fault)"),
+            )),
             (Some((FaultKind::Throttling, _)), Protocol::Query) => {
                 Err(AwsError::new(400, "Throttling", "Rate exceeded"))
             }
@@ -219,10 +282,25 @@ impl Simulator {
             if iam::expired(session.expires) {
                 return Err(expired_token());
             }
-            return Ok(Principal::Root {
-                account_id: session.account_id.clone(),
-                task_policy: session.task_policy.clone(),
-                expires: session.expires,
+            let account_id = session.account_id.clone();
+            let expires = session.expires;
+            return Ok(match &session.kind {
+                SessionKind::Root { task_policy } => Principal::Root {
+                    account_id,
+                    task_policy: task_policy.clone(),
+                    expires,
+                },
+                SessionKind::Role {
+                    role_name,
+                    role_id,
+                    session_name,
+                } => Principal::Role {
+                    account_id,
+                    role_name: role_name.clone(),
+                    role_id: role_id.clone(),
+                    session_name: session_name.clone(),
+                    expires,
+                },
             });
         }
         if let Some(allowed) = &world.caller_access_key_ids
@@ -234,7 +312,9 @@ impl Simulator {
                 "The security token included in the request is invalid.",
             ));
         }
-        Ok(Principal::Management)
+        Ok(Principal::Caller {
+            account_id: world.caller_account_id.clone(),
+        })
     }
 }
 
@@ -329,9 +409,39 @@ impl RunningSimulator {
         self.world().calls.clone()
     }
 
+    /// The latest IAM credential report of an account, if one was ever generated (`None` also
+    /// for an account the organization lacks).
+    pub fn credential_report(&self, account_id: &str) -> Option<CredentialReportInfo> {
+        let world = self.world();
+        let account = world.account(account_id)?;
+        let report = account.report.as_ref()?;
+        Some(CredentialReportInfo {
+            generated: report.generated,
+            complete: SystemTime::now() >= report.ready,
+            generations: account.report_generations,
+            csv: report.csv.clone(),
+        })
+    }
+
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.simulator.world.lock().expect("simulator state poisoned")
     }
+}
+
+/// An account's latest IAM credential report, as [`RunningSimulator::credential_report`] shows
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialReportInfo {
+    /// When it was generated: GetCredentialReport's `GeneratedTime`, and the moment the root
+    /// user's state was read.
+    pub generated: SystemTime,
+    /// Whether GetCredentialReport returns it (else `ReportInProgress`).
+    pub complete: bool,
+    /// How many reports were generated for the account so far (GenerateCredentialReport
+    /// answering `STARTED`).
+    pub generations: u64,
+    /// The report, decoded.
+    pub csv: String,
 }
 
 /// Bind both listeners and serve them on the current runtime until `shutdown` resolves.

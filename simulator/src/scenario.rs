@@ -91,6 +91,8 @@ pub struct Scenario {
     pub(crate) generate: Option<GenerateSpec>,
     #[serde(default)]
     pub(crate) latency: LatencySpec,
+    #[serde(default)]
+    pub(crate) credential_report: CredentialReportSpec,
     /// `[[faults]]` (a list), or `[faults.OPERATION]` tables keyed by operation: read by
     /// [`parse_faults`] into `faults` once the organization's accounts are known.
     #[serde(default, rename = "faults")]
@@ -114,7 +116,31 @@ pub(crate) struct OrganizationSpec {
     /// account.
     #[serde(default)]
     pub(crate) caller_access_key_ids: Option<Vec<String>>,
+    /// The account the exporter's own credentials (any the simulator did not issue) belong to:
+    /// the management account (the default) or, when another, the IAM delegated administrator,
+    /// which must be an `[[accounts]]` entry.
+    #[serde(default)]
+    pub(crate) caller_account_id: Option<String>,
 }
+
+impl OrganizationSpec {
+    /// `caller_account_id`, or the management account when unset.
+    pub(crate) fn caller_account_id(&self) -> &str {
+        self.caller_account_id.as_deref().unwrap_or(&self.management_account_id)
+    }
+}
+
+/// `[credential_report]`: how IAM's credential report behaves.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CredentialReportSpec {
+    /// How long a report takes from GenerateCredentialReport to COMPLETE.
+    #[serde(default)]
+    pub(crate) generation_ms: u64,
+}
+
+/// The longest `[credential_report] generation_ms` accepted (an hour).
+const MAX_GENERATION_MS: u64 = 3_600_000;
 
 fn default_management_name() -> String {
     "management".into()
@@ -140,6 +166,16 @@ pub(crate) struct AccountSpec {
     pub(crate) state_fields: StateFields,
     #[serde(default)]
     pub(crate) root: RootSpec,
+    /// IAM roles in the account that `sts:AssumeRole` can reach.
+    #[serde(default)]
+    pub(crate) roles: Vec<RoleSpec>,
+    /// The account's OU, as a path of OU names under the root (`"Workloads/Prod"`); directly
+    /// under the root when absent.
+    #[serde(default)]
+    pub(crate) ou: Option<String>,
+    /// The account's tags (`organizations:ListTagsForResource`).
+    #[serde(default)]
+    pub(crate) tags: BTreeMap<String, String>,
 }
 
 /// Which of the two state fields an account's `ListAccounts` entry carries. AWS retired
@@ -378,6 +414,157 @@ impl TryFrom<toml::Value> for CertificateSpec {
     }
 }
 
+/// An IAM role in an account: a role name (it trusts the caller account, needs no external id),
+/// or a table `{ name, trusts, external_id, max_session_duration }`. Also an item of the control
+/// API's `PUT .../roles` body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "toml::Value")]
+pub(crate) struct RoleSpec {
+    pub(crate) name: String,
+    /// Account ids the role's trust policy names; `None` means the caller account.
+    pub(crate) trusts: Option<Vec<String>>,
+    /// The `sts:ExternalId` the trust policy requires, if any.
+    pub(crate) external_id: Option<String>,
+    /// The role's MaxSessionDuration in seconds (AWS's default: 3600).
+    pub(crate) max_session_duration: u64,
+}
+
+/// AWS's default MaxSessionDuration of a role, and the range it may be set to.
+pub(crate) const DEFAULT_MAX_SESSION_DURATION: u64 = 3600;
+const MAX_SESSION_DURATIONS: std::ops::RangeInclusive<u64> = 3600..=43_200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleTable {
+    name: String,
+    #[serde(default)]
+    trusts: Option<Vec<String>>,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    max_session_duration: Option<u64>,
+}
+
+impl TryFrom<toml::Value> for RoleSpec {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        match v {
+            toml::Value::String(name) => Ok(RoleSpec {
+                name,
+                trusts: None,
+                external_id: None,
+                max_session_duration: DEFAULT_MAX_SESSION_DURATION,
+            }),
+            toml::Value::Table(_) => v
+                .try_into::<RoleTable>()
+                .map(|t| RoleSpec {
+                    name: t.name,
+                    trusts: t.trusts,
+                    external_id: t.external_id,
+                    max_session_duration: t.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_DURATION),
+                })
+                .map_err(|e| format!("role: {}", e.to_string().trim())),
+            other => Err(format!(
+                "role {other}: expected a role name or a table {{ name, trusts, external_id, max_session_duration }}"
+            )),
+        }
+    }
+}
+
+/// IAM's pattern for role names and session names: letters, digits and `+=,.@_-`.
+pub(crate) fn is_iam_name(s: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+/// The checks of an account's `roles` (the scenario's `accounts[N].roles`, the control API's
+/// `PUT .../roles`); `at` names the list.
+pub(crate) fn check_roles(at: &str, roles: &[RoleSpec]) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for (j, role) in roles.iter().enumerate() {
+        let at = format!("{at}[{j}]");
+        if role.name.is_empty() || role.name.len() > 64 || !is_iam_name(&role.name) {
+            return Err(format!(
+                "{at}: role name {:?} is not an IAM role name (1 to 64 letters, digits and +=,.@_-)",
+                role.name
+            ));
+        }
+        // IAM role names are unique regardless of case.
+        if !seen.insert(role.name.to_ascii_lowercase()) {
+            return Err(format!("{at}: role {:?} is listed twice", role.name));
+        }
+        for (k, id) in role.trusts.iter().flatten().enumerate() {
+            check_account_id(&format!("{at}.trusts[{k}]"), id)?;
+        }
+        if let Some(x) = &role.external_id {
+            let fits = (2..=1224).contains(&x.len())
+                && x.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c));
+            if !fits {
+                return Err(format!(
+                    "{at}.external_id {x:?} is not an external id (2 to 1224 letters, digits and +=,.@:/_-)"
+                ));
+            }
+        }
+        if !MAX_SESSION_DURATIONS.contains(&role.max_session_duration) {
+            return Err(format!(
+                "{at}.max_session_duration = {} is out of range; allowed: 3600 to 43200 seconds",
+                role.max_session_duration
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The checks of an account's `tags` (the scenario's `accounts[N].tags`, the control API's
+/// `PUT .../tags`), as Organizations checks TagResource: at most 50, keys of 1 to 128 and values
+/// of up to 256 letters, digits, spaces and `_.:/=+-@`, no key starting with `aws:`.
+pub(crate) fn check_tags(at: &str, tags: &BTreeMap<String, String>) -> Result<(), String> {
+    if tags.len() > 50 {
+        return Err(format!("{at}: {} tags; allowed: at most 50", tags.len()));
+    }
+    let fits = |s: &str| {
+        s.chars()
+            .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+    };
+    for (key, value) in tags {
+        if key.is_empty() || key.chars().count() > 128 || !fits(key) {
+            return Err(format!(
+                "{at}: tag key {key:?} is not allowed; allowed: 1 to 128 letters, digits, spaces and _.:/=+-@"
+            ));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(format!(
+                "{at}: tag key {key:?} is not allowed; the aws: prefix is AWS's"
+            ));
+        }
+        if value.chars().count() > 256 || !fits(value) {
+            return Err(format!(
+                "{at}.{key}: tag value {value:?} is not allowed; allowed: up to 256 letters, digits, spaces and _.:/=+-@"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// OUs nest at most five levels under the root in AWS Organizations.
+const MAX_OU_DEPTH: usize = 5;
+
+/// An account's `ou`: OU names separated by `/`, one to five levels.
+fn check_ou(at: &str, path: &str) -> Result<(), String> {
+    let names: Vec<&str> = path.split('/').collect();
+    if let Some(bad) = names.iter().find(|n| n.is_empty() || n.chars().count() > 128) {
+        return Err(format!(
+            "{at} {path:?} has an OU name {bad:?} that is empty or longer than 128 characters; expected OU names separated by \"/\", like \"Workloads/Prod\""
+        ));
+    }
+    if names.len() > MAX_OU_DEPTH {
+        return Err(format!(
+            "{at} {path:?} is {} levels deep; allowed: 1 to {MAX_OU_DEPTH} (AWS's limit)",
+            names.len()
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GenerateSpec {
@@ -610,6 +797,9 @@ pub(crate) enum FaultKind {
     /// generic reverse proxy or an AWS-compatible endpoint lacking the operation gives; no AWS
     /// error code anywhere.
     NotAws,
+    /// The caller is not allowed: `AccessDenied` (Query, 403) / `AccessDeniedException`
+    /// (Organizations, 400), as a missing permission or an SCP gives.
+    AccessDenied,
 }
 
 impl FaultKind {
@@ -619,11 +809,12 @@ impl FaultKind {
             FaultKind::ServerError => "server_error",
             FaultKind::Slow => "slow",
             FaultKind::NotAws => "not_aws",
+            FaultKind::AccessDenied => "access_denied",
         }
     }
 }
 
-pub(crate) const FAULT_KINDS: &str = "throttling, server_error, slow, not_aws";
+pub(crate) const FAULT_KINDS: &str = "throttling, server_error, slow, not_aws, access_denied";
 
 impl Scenario {
     /// Read and validate a scenario file.
@@ -660,6 +851,20 @@ impl Scenario {
         }
         check_account_id("organization.management_account_id", &org.management_account_id)?;
         check_features("organization.features", &org.features)?;
+        if let Some(caller) = &org.caller_account_id {
+            check_account_id("organization.caller_account_id", caller)?;
+            if *caller != org.management_account_id && !self.accounts.iter().any(|a| a.id == *caller) {
+                return Err(format!(
+                    "organization.caller_account_id {caller:?} is neither the management account nor an [[accounts]] entry; the IAM delegated administrator must be listed"
+                ));
+            }
+        }
+        if self.credential_report.generation_ms > MAX_GENERATION_MS {
+            return Err(format!(
+                "credential_report.generation_ms = {} is too long; allowed: 0 to {MAX_GENERATION_MS}",
+                self.credential_report.generation_ms
+            ));
+        }
         let mut seen = HashSet::new();
         for (i, a) in self.accounts.iter().enumerate() {
             check_account_id(&format!("accounts[{i}].id"), &a.id)?;
@@ -682,6 +887,11 @@ impl Scenario {
                     a.status
                 ));
             }
+            check_roles(&format!("accounts[{i}].roles"), &a.roles)?;
+            if let Some(ou) = &a.ou {
+                check_ou(&format!("accounts[{i}].ou"), ou)?;
+            }
+            check_tags(&format!("accounts[{i}].tags"), &a.tags)?;
         }
         if let Some(g) = &self.generate {
             if g.accounts > 100_000 {
@@ -884,6 +1094,11 @@ management_account_id = "111111111111"
                 "password",
             ),
             ("\n[extra]\nx = 1\n", "organization"),
+            ("\n[credential_report]\ngeneration = 5\n", "generation_ms"),
+            (
+                "\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nroles = [{ name = \"R\", trust = [] }]\n",
+                "trusts",
+            ),
         ] {
             let err = error(&format!("{MINIMAL}{table}"));
             assert!(!err.contains('\n'), "{err}");
@@ -905,10 +1120,16 @@ management_account_id = "111111111111"
                 "ListOrganizationsFeatures",
             ],
         );
-        let err = error(&format!("{MINIMAL}\n[latency]\noperations = {{ AssumeRole = 5 }}\n"));
+        let err = error(&format!(
+            "{MINIMAL}\n[latency]\noperations = {{ AssumeRoleWithSAML = 5 }}\n"
+        ));
         assert_names(
             &err,
-            &["latency.operations.AssumeRole", "\"AssumeRole\"", "GetCallerIdentity"],
+            &[
+                "latency.operations.AssumeRoleWithSAML",
+                "\"AssumeRoleWithSAML\"",
+                "GetCallerIdentity",
+            ],
         );
         let err = error(&format!(
             "{MINIMAL}\n[latency]\nAssumeRoot = 5\noperations = {{ AssumeRoot = 6 }}\n"
@@ -928,10 +1149,10 @@ management_account_id = "111111111111"
         };
         for (body, parts) in [
             (
-                "operation = \"AssumeRole\"\nkind = \"throttling\"",
+                "operation = \"AssumeRoleWithSAML\"\nkind = \"throttling\"",
                 &[
                     "faults[0].operation",
-                    "\"AssumeRole\"",
+                    "\"AssumeRoleWithSAML\"",
                     "\"*\", DescribeOrganization",
                     "ListSigningCertificates",
                 ][..],
@@ -976,8 +1197,11 @@ management_account_id = "111111111111"
         )
         .unwrap();
 
-        let table = format!("{MINIMAL}\n[faults.AssumeRole]\nkind = \"throttling\"\n");
-        assert_names(&error(&table), &["faults.AssumeRole: \"AssumeRole\"", "AssumeRoot"]);
+        let table = format!("{MINIMAL}\n[faults.AssumeRoleWithSAML]\nkind = \"throttling\"\n");
+        assert_names(
+            &error(&table),
+            &["faults.AssumeRoleWithSAML: \"AssumeRoleWithSAML\"", "AssumeRoot"],
+        );
         let table = format!("{MINIMAL}\n[faults.AssumeRoot]\nkind = \"throttling\"\noperation = \"ListAccounts\"\n");
         assert_names(&error(&table), &["faults.AssumeRoot.operation is not allowed"]);
         let star = format!("{MINIMAL}\n[[faults]]\noperation = \"*\"\nkind = \"not_aws\"\n");
@@ -1012,6 +1236,119 @@ management_account_id = "111111111111"
         );
         assert_eq!(legacy_status("CLOSED"), Some("SUSPENDED"));
         assert_eq!(legacy_status("PENDING_ACTIVATION"), None);
+    }
+
+    #[test]
+    fn caller_account_id_is_the_management_account_or_a_listed_one() {
+        let with_caller = |caller: &str| {
+            MINIMAL.replace(
+                "111111111111\"",
+                &format!("111111111111\"\ncaller_account_id = \"{caller}\""),
+            ) + "\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\n"
+        };
+        let s = Scenario::parse(&with_caller("222222222222"), "t").unwrap();
+        assert_eq!(s.organization.caller_account_id(), "222222222222");
+        let s = Scenario::parse(&with_caller("111111111111"), "t").unwrap();
+        assert_eq!(s.organization.caller_account_id(), "111111111111");
+        let s = Scenario::parse(MINIMAL, "t").unwrap();
+        assert_eq!(s.organization.caller_account_id(), "111111111111");
+        assert_names(
+            &error(&with_caller("333333333333")),
+            &[
+                "organization.caller_account_id \"333333333333\"",
+                "delegated administrator must be listed",
+            ],
+        );
+        assert_names(
+            &error(&with_caller("3333")),
+            &["organization.caller_account_id \"3333\" is not an account id"],
+        );
+    }
+
+    #[test]
+    fn roles_ous_and_tags_parse_and_bad_ones_are_named() {
+        let account = |extra: &str| format!("{MINIMAL}\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\n{extra}\n");
+        let s = Scenario::parse(
+            &account(
+                "roles = [\"RootAuditRole\", { name = \"Other\", trusts = [\"333333333333\"], external_id = \"secret-id\", max_session_duration = 43200 }]\nou = \"Workloads/Prod\"\ntags = { owner = \"team-a\", environment = \"prod\" }",
+            ),
+            "t",
+        )
+        .unwrap();
+        let a = &s.accounts[0];
+        assert_eq!(
+            a.roles[0],
+            RoleSpec {
+                name: "RootAuditRole".into(),
+                trusts: None,
+                external_id: None,
+                max_session_duration: 3600
+            }
+        );
+        assert_eq!(a.roles[1].trusts.as_deref(), Some(&["333333333333".to_string()][..]));
+        assert_eq!(a.roles[1].external_id.as_deref(), Some("secret-id"));
+        assert_eq!(a.ou.as_deref(), Some("Workloads/Prod"));
+        assert_eq!(a.tags.len(), 2);
+        for (extra, parts) in [
+            (
+                "roles = [\"bad name\"]",
+                &["accounts[0].roles[0]", "\"bad name\"", "1 to 64"][..],
+            ),
+            ("roles = [\"R\", \"r\"]", &["accounts[0].roles[1]", "listed twice"]),
+            (
+                "roles = [{ name = \"R\", trusts = [\"12\"] }]",
+                &["accounts[0].roles[0].trusts[0] \"12\"", "12 digits"],
+            ),
+            (
+                "roles = [{ name = \"R\", external_id = \"a b\" }]",
+                &["accounts[0].roles[0].external_id \"a b\"", "2 to 1224"],
+            ),
+            (
+                "roles = [{ name = \"R\", max_session_duration = 100 }]",
+                &["accounts[0].roles[0].max_session_duration = 100", "3600 to 43200"],
+            ),
+            ("roles = [5]", &["expected a role name or a table"]),
+            (
+                "ou = \"Workloads//Prod\"",
+                &["accounts[0].ou \"Workloads//Prod\"", "Workloads/Prod"],
+            ),
+            ("ou = \"/Prod\"", &["accounts[0].ou"]),
+            ("ou = \"a/b/c/d/e/f\"", &["accounts[0].ou", "6 levels", "1 to 5"]),
+            (
+                "tags = { \"aws:x\" = \"y\" }",
+                &["accounts[0].tags", "\"aws:x\"", "aws: prefix"],
+            ),
+            ("tags = { \"\" = \"y\" }", &["accounts[0].tags", "tag key \"\""]),
+            ("tags = { k = \"a;b\" }", &["accounts[0].tags.k", "\"a;b\""]),
+            ("tags = { k = 1 }", &["string"]),
+        ] {
+            let err = error(&account(extra));
+            assert!(!err.contains('\n'), "{err}");
+            for p in parts {
+                assert!(err.contains(p), "{extra}: {p:?} not in {err}");
+            }
+        }
+        let many: String = (0..51).map(|n| format!("k{n} = \"v\", ")).collect();
+        assert_names(
+            &error(&account(&format!("tags = {{ {} }}", many.trim_end_matches(", ")))),
+            &["accounts[0].tags: 51 tags", "at most 50"],
+        );
+        let deep = Scenario::parse(&account("ou = \"a/b/c/d/e\""), "t").unwrap();
+        assert_eq!(deep.accounts[0].ou.as_deref(), Some("a/b/c/d/e"));
+    }
+
+    #[test]
+    fn credential_report_generation_is_bounded() {
+        let s = Scenario::parse(&format!("{MINIMAL}\n[credential_report]\ngeneration_ms = 250\n"), "t").unwrap();
+        assert_eq!(s.credential_report.generation_ms, 250);
+        assert_eq!(
+            Scenario::parse(MINIMAL, "t").unwrap().credential_report.generation_ms,
+            0
+        );
+        assert_names(
+            &error(&format!("{MINIMAL}\n[credential_report]\ngeneration_ms = 3600001\n")),
+            &["credential_report.generation_ms = 3600001", "0 to 3600000"],
+        );
     }
 
     #[test]

@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use super::scenario::{
-    AccessKeySpec, AssumeRootMode, CertificateSpec, FaultKind, FaultSpec, GenerateSpec, KeyStatus, MfaKind,
-    PasswordSpec, RootSpec, Scenario, StateFields,
+    AccessKeySpec, AccountSpec, AssumeRootMode, CertificateSpec, FaultKind, FaultSpec, GenerateSpec, KeyStatus,
+    MfaKind, PasswordSpec, RoleSpec, RootSpec, Scenario, StateFields,
 };
+use super::wire::iso8601;
 
 /// Deterministic pseudo-random numbers (SplitMix64): reproducible generated organizations and
 /// fault draws without a dependency.
@@ -53,6 +54,81 @@ pub(crate) struct SimAccount {
     pub(crate) assume_root: AssumeRootMode,
     pub(crate) root: RootState,
     pub(crate) joined: SystemTime,
+    pub(crate) roles: Vec<SimRole>,
+    /// The root's or the OU's id.
+    pub(crate) parent_id: String,
+    /// Tags, sorted by key.
+    pub(crate) tags: BTreeMap<String, String>,
+    /// The latest IAM credential report, if one was ever generated.
+    pub(crate) report: Option<CredentialReport>,
+    /// How many reports were generated (GenerateCredentialReport answering STARTED).
+    pub(crate) report_generations: u64,
+}
+
+/// An IAM role `sts:AssumeRole` can reach.
+#[derive(Debug, Clone)]
+pub(crate) struct SimRole {
+    pub(crate) name: String,
+    /// `AROA...`, the role's unique id.
+    pub(crate) id: String,
+    pub(crate) trusts: Vec<String>,
+    pub(crate) external_id: Option<String>,
+    pub(crate) max_session_duration: u64,
+}
+
+impl SimRole {
+    /// `trusts` defaults to the caller account.
+    pub(crate) fn from_spec(spec: &RoleSpec, account_id: &str, caller_account_id: &str) -> SimRole {
+        let mut rng = Rng::new(fnv1a(&format!("{account_id}/{}", spec.name)));
+        SimRole {
+            name: spec.name.clone(),
+            id: format!("AROA{}", rng.token(UPPER_DIGITS, 17)),
+            trusts: spec
+                .trusts
+                .clone()
+                .unwrap_or_else(|| vec![caller_account_id.to_string()]),
+            external_id: spec.external_id.clone(),
+            max_session_duration: spec.max_session_duration,
+        }
+    }
+}
+
+/// An organizational unit, made from the accounts' `ou` paths.
+#[derive(Debug, Clone)]
+pub(crate) struct SimOu {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) parent_id: String,
+}
+
+/// An IAM credential report: the account's users as they were when it was generated.
+#[derive(Debug, Clone)]
+pub(crate) struct CredentialReport {
+    pub(crate) generated: SystemTime,
+    /// When GetCredentialReport can return it (`generated` + `[credential_report] generation_ms`).
+    pub(crate) ready: SystemTime,
+    pub(crate) csv: String,
+}
+
+/// IAM regenerates a credential report at most every four hours; an older one has expired.
+pub(crate) const REPORT_MAX_AGE: Duration = Duration::from_secs(4 * 3600);
+
+/// What GenerateCredentialReport answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReportState {
+    Started,
+    InProgress,
+    Complete,
+}
+
+impl ReportState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ReportState::Started => "STARTED",
+            ReportState::InProgress => "INPROGRESS",
+            ReportState::Complete => "COMPLETE",
+        }
+    }
 }
 
 /// A root access key or signing certificate with the id the simulator gave it.
@@ -76,14 +152,26 @@ pub(crate) struct RootState {
     pub(crate) signing_certificates: Vec<SimCertificate>,
 }
 
-/// Temporary credentials issued by AssumeRoot.
+/// Temporary credentials issued by AssumeRoot or AssumeRole.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
     pub(crate) secret: String,
     pub(crate) token: String,
     pub(crate) account_id: String,
-    pub(crate) task_policy: String,
+    pub(crate) kind: SessionKind,
     pub(crate) expires: SystemTime,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum SessionKind {
+    /// AssumeRoot: the account's root user under a task policy.
+    Root { task_policy: String },
+    /// AssumeRole: a role of the account.
+    Role {
+        role_name: String,
+        role_id: String,
+        session_name: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +184,14 @@ pub(crate) struct ActiveFault {
 pub(crate) struct World {
     pub(crate) organization_id: String,
     pub(crate) management_account_id: String,
+    /// The account of credentials the simulator did not issue.
+    pub(crate) caller_account_id: String,
+    /// The organization's one root, `r-xxxx`.
+    pub(crate) root_id: String,
+    /// OUs in the order their paths first appear among the accounts.
+    pub(crate) ous: Vec<SimOu>,
+    /// `[credential_report] generation_ms`.
+    pub(crate) report_generation: Duration,
     pub(crate) features: Vec<String>,
     pub(crate) caller_access_key_ids: Option<Vec<String>>,
     pub(crate) accounts: Vec<SimAccount>,
@@ -111,62 +207,158 @@ fn joined_epoch() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_836_800) // 2020-01-01T00:00:00Z
 }
 
+/// A stable 64-bit hash (FNV-1a), for ids derived from names.
+pub(crate) fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// `n` lowercase letters and digits drawn from `seed`: the alphabet of Organizations ids.
+fn lower_id(seed: u64, n: usize) -> String {
+    Rng::new(seed).token(b"abcdefghijklmnopqrstuvwxyz0123456789", n)
+}
+
+impl SimAccount {
+    fn from_spec(a: &AccountSpec, caller_account_id: &str, parent_id: String, rng: &mut Rng) -> SimAccount {
+        SimAccount {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            email: a.email.clone().unwrap_or_else(|| format!("aws+{}@example.com", a.id)),
+            status: a.status.clone(),
+            state_fields: a.state_fields,
+            assume_root: a.assume_root,
+            root: RootState::from_spec(&a.root, &a.id, rng),
+            joined: joined_epoch(),
+            roles: a
+                .roles
+                .iter()
+                .map(|r| SimRole::from_spec(r, &a.id, caller_account_id))
+                .collect(),
+            parent_id,
+            tags: a.tags.clone(),
+            report: None,
+            report_generations: 0,
+        }
+    }
+
+    /// An account the scenario does not list: the implicit management account or a generated
+    /// one, directly under the root, without roles or tags.
+    fn unlisted(id: String, name: String, email: String, root: RootState, root_id: &str) -> SimAccount {
+        SimAccount {
+            id,
+            name,
+            email,
+            status: "ACTIVE".into(),
+            state_fields: StateFields::default(),
+            assume_root: AssumeRootMode::Ok,
+            root,
+            joined: joined_epoch(),
+            roles: Vec::new(),
+            parent_id: root_id.to_string(),
+            tags: BTreeMap::new(),
+            report: None,
+            report_generations: 0,
+        }
+    }
+}
+
+/// The OUs the accounts' `ou` paths name, in order of first appearance, and each account's
+/// parent (by index in `accounts`): the OU of its path, or the root.
+fn build_ous(root_id: &str, accounts: &[AccountSpec]) -> (Vec<SimOu>, Vec<String>) {
+    let root_suffix = root_id.trim_start_matches("r-");
+    let mut ous: Vec<SimOu> = Vec::new();
+    let mut by_path: HashMap<String, String> = HashMap::new();
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut parents = Vec::with_capacity(accounts.len());
+    for a in accounts {
+        let Some(path) = &a.ou else {
+            parents.push(root_id.to_string());
+            continue;
+        };
+        let mut parent = root_id.to_string();
+        let mut prefix = String::new();
+        for name in path.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(name);
+            if let Some(id) = by_path.get(&prefix) {
+                parent = id.clone();
+                continue;
+            }
+            let mut salt = 0u64;
+            let id = loop {
+                let id = format!("ou-{root_suffix}-{}", lower_id(fnv1a(&prefix) ^ salt, 8));
+                if taken.insert(id.clone()) {
+                    break id;
+                }
+                salt += 1;
+            };
+            ous.push(SimOu {
+                id: id.clone(),
+                name: name.to_string(),
+                parent_id: parent,
+            });
+            by_path.insert(prefix.clone(), id.clone());
+            parent = id;
+        }
+        parents.push(parent);
+    }
+    (ous, parents)
+}
+
 impl World {
     pub(crate) fn new(scenario: &Scenario) -> World {
         let seed = scenario.generate.as_ref().map(|g| g.seed).unwrap_or(0);
         let mut rng = Rng::new(seed ^ 0x5EED);
         let org = &scenario.organization;
+        let caller = org.caller_account_id().to_string();
+        let root_id = format!("r-{}", lower_id(fnv1a(&org.id), 4));
+        let (ous, parents) = build_ous(&root_id, &scenario.accounts);
         let mut accounts = Vec::new();
         if !scenario.accounts.iter().any(|a| a.id == org.management_account_id) {
-            accounts.push(SimAccount {
-                id: org.management_account_id.clone(),
-                name: org.management_account_name.clone(),
-                email: format!("{}@example.com", org.management_account_name),
-                status: "ACTIVE".into(),
-                state_fields: StateFields::default(),
-                assume_root: AssumeRootMode::Ok,
-                root: RootState::from_spec(
-                    &RootSpec {
-                        mfa: vec![MfaKind::Hardware],
-                        ..RootSpec::default()
-                    },
-                    &org.management_account_id,
-                    &mut rng,
-                ),
-                joined: joined_epoch(),
-            });
+            // Implicit: a hardware MFA device and no other credential.
+            let root = RootState::from_spec(
+                &RootSpec {
+                    mfa: vec![MfaKind::Hardware],
+                    ..RootSpec::default()
+                },
+                &org.management_account_id,
+                &mut rng,
+            );
+            accounts.push(SimAccount::unlisted(
+                org.management_account_id.clone(),
+                org.management_account_name.clone(),
+                format!("{}@example.com", org.management_account_name),
+                root,
+                &root_id,
+            ));
         }
-        for a in &scenario.accounts {
-            accounts.push(SimAccount {
-                id: a.id.clone(),
-                name: a.name.clone(),
-                email: a.email.clone().unwrap_or_else(|| format!("aws+{}@example.com", a.id)),
-                status: a.status.clone(),
-                state_fields: a.state_fields,
-                assume_root: a.assume_root,
-                root: RootState::from_spec(&a.root, &a.id, &mut rng),
-                joined: joined_epoch(),
-            });
+        for (a, parent) in scenario.accounts.iter().zip(parents) {
+            accounts.push(SimAccount::from_spec(a, &caller, parent, &mut rng));
         }
         if let Some(g) = &scenario.generate {
             let taken: HashSet<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
             for (n, (id, spec)) in generated_accounts(g, &taken).into_iter().enumerate() {
-                accounts.push(SimAccount {
-                    name: format!("generated-{:05}", n + 1),
-                    email: format!("aws+{id}@example.com"),
-                    status: "ACTIVE".into(),
-                    state_fields: StateFields::default(),
-                    assume_root: AssumeRootMode::Ok,
-                    root: RootState::from_spec(&spec, &id, &mut rng),
-                    joined: joined_epoch(),
-                    id,
-                });
+                let root = RootState::from_spec(&spec, &id, &mut rng);
+                accounts.push(SimAccount::unlisted(
+                    id.clone(),
+                    format!("generated-{:05}", n + 1),
+                    format!("aws+{id}@example.com"),
+                    root,
+                    &root_id,
+                ));
             }
         }
         let index = accounts.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
         World {
             organization_id: org.id.clone(),
             management_account_id: org.management_account_id.clone(),
+            caller_account_id: caller,
+            root_id,
+            ous,
+            report_generation: Duration::from_millis(scenario.credential_report.generation_ms),
             features: org.features.clone(),
             caller_access_key_ids: org.caller_access_key_ids.clone(),
             accounts,
@@ -232,11 +424,11 @@ impl World {
         None
     }
 
-    /// Issue root-session credentials for `account_id`.
+    /// Issue temporary credentials for `account_id` (a root session or a role session).
     pub(crate) fn issue_session(
         &mut self,
         account_id: &str,
-        task_policy: &str,
+        kind: SessionKind,
         duration: Duration,
     ) -> (String, Session) {
         let akid = format!("ASIA{}", self.rng.token(UPPER_DIGITS, 16));
@@ -244,7 +436,7 @@ impl World {
             secret: self.rng.token(BASE64ISH, 40),
             token: format!("IQoJb3JpZ2luX2Vj{}", self.rng.token(BASE64ISH, 120)),
             account_id: account_id.to_string(),
-            task_policy: task_policy.to_string(),
+            kind,
             expires: SystemTime::now() + duration,
         };
         // Forget sessions that expired long ago, so a long run does not grow without bound.
@@ -252,6 +444,37 @@ impl World {
         self.sessions.retain(|_, s| s.expires > horizon);
         self.sessions.insert(akid.clone(), session.clone());
         (akid, session)
+    }
+
+    /// Replace an account's roles (control API). `None` when the account is unknown.
+    pub(crate) fn set_roles(&mut self, id: &str, roles: &[RoleSpec]) -> Option<()> {
+        let caller = self.caller_account_id.clone();
+        let account = self.account_mut(id)?;
+        account.roles = roles.iter().map(|r| SimRole::from_spec(r, id, &caller)).collect();
+        Some(())
+    }
+
+    /// GenerateCredentialReport for an account at `now`: a new report when there is none or the
+    /// last one is four hours old or more (STARTED), else the state of the last one. `None` when
+    /// the account is unknown.
+    pub(crate) fn generate_credential_report(&mut self, id: &str, now: SystemTime) -> Option<ReportState> {
+        let generation = self.report_generation;
+        let account = self.account_mut(id)?;
+        match &account.report {
+            Some(r) if now < r.ready => return Some(ReportState::InProgress),
+            Some(r) if now.duration_since(r.generated).unwrap_or_default() < REPORT_MAX_AGE => {
+                return Some(ReportState::Complete);
+            }
+            _ => {}
+        }
+        let csv = credential_report_csv(account);
+        account.report = Some(CredentialReport {
+            generated: now,
+            ready: now + generation,
+            csv,
+        });
+        account.report_generations += 1;
+        Some(ReportState::Started)
     }
 
     pub(crate) fn count_call(&mut self, operation: &str) {
@@ -314,13 +537,21 @@ impl RootState {
         }
     }
 
-    /// MFA serial numbers in the forms AWS uses for each device kind.
+    /// MFA serial numbers in the forms AWS uses for each device kind. The root's first virtual
+    /// device has the name the console gives it, `root-account-mfa-device`; more are numbered.
     pub(crate) fn mfa_serials(&self, account_id: &str) -> Vec<String> {
+        let mut virtual_seen = 0;
         self.mfa
             .iter()
             .enumerate()
             .map(|(i, kind)| match kind {
-                MfaKind::Virtual => format!("arn:aws:iam::{account_id}:mfa/root-account-mfa-device-{i}"),
+                MfaKind::Virtual => {
+                    virtual_seen += 1;
+                    match virtual_seen {
+                        1 => format!("arn:aws:iam::{account_id}:mfa/root-account-mfa-device"),
+                        n => format!("arn:aws:iam::{account_id}:mfa/root-account-mfa-device-{n}"),
+                    }
+                }
                 MfaKind::Passkey => {
                     format!("arn:aws:iam::{account_id}:u2f/root/passkey-{i}-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
                 }
@@ -329,6 +560,152 @@ impl RootState {
             })
             .collect()
     }
+}
+
+/// The IAM users every simulated account has besides its root user, so that a reader of the
+/// credential report or of ListVirtualMFADevices must pick root's entry: `ci-deployer` (an access
+/// key, no password, no MFA) and `ops-admin` (a password and a virtual MFA device).
+pub(crate) struct IamUser {
+    pub(crate) name: &'static str,
+    pub(crate) created: SystemTime,
+    /// The password: when it was last changed and last used.
+    pub(crate) password: Option<(SystemTime, SystemTime)>,
+    /// A virtual MFA device (`arn:aws:iam::ACCOUNT:mfa/NAME`), enabled then.
+    pub(crate) virtual_mfa: Option<SystemTime>,
+    /// One active access key: created, last used, region, service.
+    pub(crate) access_key: Option<(SystemTime, SystemTime, &'static str, &'static str)>,
+}
+
+fn at(epoch_seconds: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(epoch_seconds)
+}
+
+pub(crate) fn iam_users() -> [IamUser; 2] {
+    [
+        IamUser {
+            name: "ci-deployer",
+            created: at(1_619_827_200), // 2021-05-01T00:00:00Z
+            password: None,
+            virtual_mfa: None,
+            access_key: Some((at(1_619_827_200), at(1_763_607_600), "us-east-1", "sts")), // last used 2025-11-20T03:00:00Z
+        },
+        IamUser {
+            name: "ops-admin",
+            created: at(1_580_515_200),                             // 2020-02-01T00:00:00Z
+            password: Some((at(1_706_745_600), at(1_757_923_200))), // changed 2024-02-01, used 2025-09-15T08:00:00Z
+            virtual_mfa: Some(at(1_706_745_600)),
+            access_key: None,
+        },
+    ]
+}
+
+/// A one-time unassigned virtual MFA device every account has (an abandoned enrolment):
+/// ListVirtualMFADevices lists it for `Unassigned` and `Any`, without a `User`.
+pub(crate) const UNASSIGNED_MFA_NAME: &str = "unassigned-spare";
+
+/// A time as the credential report writes it: `2019-03-02T10:00:00+00:00`.
+pub(crate) fn report_time(t: SystemTime) -> String {
+    let s = iso8601(t);
+    match s.strip_suffix('Z') {
+        Some(rest) => format!("{rest}+00:00"),
+        None => s,
+    }
+}
+
+/// The credential report's header, exactly AWS's.
+pub(crate) const REPORT_HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
+
+/// The account's IAM credential report as AWS writes it: the header, root's row
+/// (`<root_account>`), then one row per IAM user.
+pub(crate) fn credential_report_csv(account: &SimAccount) -> String {
+    let id = &account.id;
+    let root = &account.root;
+    let na = || "N/A".to_string();
+    let bool_text = |b: bool| if b { "true" } else { "false" }.to_string();
+    let mut row = vec![
+        "<root_account>".to_string(),
+        format!("arn:aws:iam::{id}:root"),
+        report_time(account.joined),
+        // AWS does not say whether root has a password here; GetAccountSummary does.
+        "not_supported".into(),
+        match &root.password {
+            PasswordSpec::Flag(false) => na(),
+            PasswordSpec::Dates { last_used: Some(t), .. } => report_time(*t),
+            _ => "no_information".into(),
+        },
+        "not_supported".into(),
+        "not_supported".into(),
+        bool_text(!root.mfa.is_empty()),
+    ];
+    for n in 0..2 {
+        match root.access_keys.get(n) {
+            None => row.extend([bool_text(false), na(), na(), na(), na()]),
+            Some(k) => {
+                let (created, used) = match &k.spec {
+                    AccessKeySpec::Status(_) => (account.joined, None),
+                    AccessKeySpec::Detailed {
+                        created,
+                        last_used,
+                        last_used_service,
+                        last_used_region,
+                        ..
+                    } => (
+                        created.unwrap_or(account.joined),
+                        last_used.map(|t| {
+                            (
+                                t,
+                                last_used_region.clone().unwrap_or_else(|| "us-east-1".into()),
+                                last_used_service.clone().unwrap_or_else(|| "iam".into()),
+                            )
+                        }),
+                    ),
+                };
+                row.push(bool_text(k.spec.status() == KeyStatus::Active));
+                row.push(report_time(created));
+                match used {
+                    Some((t, region, service)) => row.extend([report_time(t), region, service]),
+                    None => row.extend([na(), na(), na()]),
+                }
+            }
+        }
+    }
+    for n in 0..2 {
+        match root.signing_certificates.get(n) {
+            None => row.extend([bool_text(false), na()]),
+            Some(c) => row.extend([
+                bool_text(c.spec.status() == KeyStatus::Active),
+                report_time(account.joined),
+            ]),
+        }
+    }
+    let mut csv = format!("{REPORT_HEADER}\n{}\n", row.join(","));
+    for u in iam_users() {
+        let mut row = vec![
+            u.name.to_string(),
+            format!("arn:aws:iam::{id}:user/{}", u.name),
+            report_time(u.created),
+        ];
+        match u.password {
+            Some((changed, used)) => row.extend([bool_text(true), report_time(used), report_time(changed), na()]),
+            None => row.extend([bool_text(false), na(), na(), na()]),
+        }
+        row.push(bool_text(u.virtual_mfa.is_some()));
+        match u.access_key {
+            Some((created, used, region, service)) => row.extend([
+                bool_text(true),
+                report_time(created),
+                report_time(used),
+                region.into(),
+                service.into(),
+            ]),
+            None => row.extend([bool_text(false), na(), na(), na(), na()]),
+        }
+        row.extend([bool_text(false), na(), na(), na(), na()]);
+        row.extend([bool_text(false), na(), bool_text(false), na()]);
+        csv.push_str(&row.join(","));
+        csv.push('\n');
+    }
+    csv
 }
 
 #[cfg(test)]
@@ -366,6 +743,47 @@ mod tests {
             world.account("222222222222").unwrap().state_fields,
             StateFields::Neither
         );
+    }
+
+    #[test]
+    fn ous_come_from_the_account_paths_with_stable_ids() {
+        let s = Scenario::parse(
+            "[organization]\nid = \"o-exampleorg1\"\nmanagement_account_id = \"111111111111\"\ncaller_account_id = \"333333333333\"\n\n[[accounts]]\nid = \"111111111111\"\nname = \"m\"\nroles = [\"Audit\"]\n\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nou = \"W/P\"\n\n[[accounts]]\nid = \"333333333333\"\nname = \"b\"\nou = \"W\"\n\n[[accounts]]\nid = \"444444444444\"\nname = \"c\"\nou = \"W/P\"\n",
+            "t",
+        )
+        .unwrap();
+        let world = World::new(&s);
+        assert_eq!(world.accounts.len(), 4, "the listed management account only once");
+        let names: Vec<(&str, &str)> = world
+            .ous
+            .iter()
+            .map(|o| (o.name.as_str(), o.parent_id.as_str()))
+            .collect();
+        assert_eq!(names, [("W", world.root_id.as_str()), ("P", world.ous[0].id.as_str())]);
+        assert_eq!(world.account("111111111111").unwrap().parent_id, world.root_id);
+        assert_eq!(world.account("222222222222").unwrap().parent_id, world.ous[1].id);
+        assert_eq!(world.account("333333333333").unwrap().parent_id, world.ous[0].id);
+        assert_eq!(world.account("444444444444").unwrap().parent_id, world.ous[1].id);
+        assert_eq!(World::new(&s).ous[1].id, world.ous[1].id);
+        // A role given by name trusts the caller account.
+        let role = &world.account("111111111111").unwrap().roles[0];
+        assert_eq!(role.trusts, ["333333333333"]);
+        assert!(role.id.starts_with("AROA") && role.id.len() == 21, "{}", role.id);
+    }
+
+    #[test]
+    fn report_times_use_an_explicit_utc_offset() {
+        assert_eq!(
+            report_time(SystemTime::UNIX_EPOCH + Duration::from_secs(1_551_520_800)),
+            "2019-03-02T10:00:00+00:00"
+        );
+        let csv = credential_report_csv(&World::new(&scenario("")).accounts[1]);
+        let root = csv.lines().nth(1).unwrap();
+        assert_eq!(
+            root,
+            "<root_account>,arn:aws:iam::222222222222:root,2020-01-01T00:00:00+00:00,not_supported,N/A,not_supported,not_supported,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A"
+        );
+        assert!(csv.lines().all(|l| l.split(',').count() == 22), "{csv}");
     }
 
     #[test]

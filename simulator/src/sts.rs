@@ -1,16 +1,17 @@
-//! Simulated AWS STS (Query protocol): AssumeRoot and GetCallerIdentity.
+//! Simulated AWS STS (Query protocol): AssumeRoot, AssumeRole and GetCallerIdentity.
 
 use std::time::Duration;
 
 use axum::response::Response;
 
-use super::scenario::is_account_id;
+use super::scenario::{is_account_id, is_iam_name};
+use super::state::SessionKind;
 use super::wire::{AwsError, iso8601, query_ok, xml_escape};
 use super::{Params, Principal, Protocol, Simulator};
 
 pub(crate) const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 /// The STS operations served.
-pub(crate) const OPERATIONS: [&str; 2] = ["AssumeRoot", "GetCallerIdentity"];
+pub(crate) const OPERATIONS: [&str; 3] = ["AssumeRoot", "GetCallerIdentity", "AssumeRole"];
 
 /// The task policies AWS accepts for AssumeRoot.
 pub(crate) const ROOT_TASK_POLICIES: [&str; 5] = [
@@ -39,29 +40,21 @@ async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Param
         "GetCallerIdentity" => {
             sim.gate(action, &principal, principal.account_id(), Protocol::Query)
                 .await?;
-            let world = sim.world.lock().expect("simulator state poisoned");
-            let (arn, user_id, account) = match &principal {
-                Principal::Management => (
-                    format!(
-                        "arn:aws:sts::{}:assumed-role/aws-root-exporter/simulated",
-                        world.management_account_id
-                    ),
-                    "AROASIMULATEDROLEID:simulated".to_string(),
-                    world.management_account_id.clone(),
-                ),
-                Principal::Root { account_id, .. } => (
-                    format!("arn:aws:iam::{account_id}:root"),
-                    account_id.clone(),
-                    account_id.clone(),
-                ),
+            let user_id = match &principal {
+                Principal::Caller { .. } => format!("AROASIMULATEDROLEID:{}", crate::CALLER_SESSION),
+                Principal::Root { account_id, .. } => account_id.clone(),
+                Principal::Role {
+                    role_id, session_name, ..
+                } => format!("{role_id}:{session_name}"),
             };
             Ok(format!(
                 "    <Arn>{}</Arn>\n    <UserId>{}</UserId>\n    <Account>{}</Account>\n",
-                xml_escape(&arn),
+                xml_escape(&principal.arn()),
                 xml_escape(&user_id),
-                account
+                principal.acting_account()
             ))
         }
+        "AssumeRole" => assume_role(sim, principal, params).await,
         "AssumeRoot" => assume_root(sim, principal, params).await,
         _ => Err(AwsError::new(
             400,
@@ -123,22 +116,34 @@ async fn assume_root(sim: &Simulator, principal: Principal, params: &Params) -> 
             ),
         ));
     }
-    if let Principal::Root { account_id: caller, .. } = &principal {
-        return Err(AwsError::new(
-            403,
-            "AccessDenied",
-            format!(
-                "User: arn:aws:iam::{caller}:root is not authorized to perform: sts:AssumeRoot: root credentials cannot call AssumeRoot"
-            ),
-        ));
+    match &principal {
+        Principal::Caller { .. } => {}
+        Principal::Root { account_id: caller, .. } => {
+            return Err(AwsError::new(
+                403,
+                "AccessDenied",
+                format!(
+                    "User: arn:aws:iam::{caller}:root is not authorized to perform: sts:AssumeRoot: root credentials cannot call AssumeRoot"
+                ),
+            ));
+        }
+        // Only the exporter's own role (in the management account or the delegated
+        // administrator) is allowed sts:AssumeRoot.
+        Principal::Role { .. } => {
+            return Err(AwsError::new(
+                403,
+                "AccessDenied",
+                format!(
+                    "User: {} is not authorized to perform: sts:AssumeRoot on resource: arn:aws:iam::{account_id}:root because no identity-based policy allows the sts:AssumeRoot action",
+                    principal.arn()
+                ),
+            ));
+        }
     }
     sim.gate("AssumeRoot", &principal, Some(&account_id), Protocol::Query)
         .await?;
     let mut world = sim.world.lock().expect("simulator state poisoned");
-    let caller = format!(
-        "arn:aws:sts::{}:assumed-role/aws-root-exporter/simulated",
-        world.management_account_id
-    );
+    let caller = principal.arn();
     let denied = |why: &str| {
         AwsError::new(
             403,
@@ -162,9 +167,171 @@ async fn assume_root(sim: &Simulator, principal: Principal, params: &Params) -> 
     if account.status != "ACTIVE" {
         return Err(denied("the target account is not active"));
     }
-    let (akid, session) = world.issue_session(&account_id, policy, Duration::from_secs(duration));
+    let (akid, session) = world.issue_session(
+        &account_id,
+        SessionKind::Root {
+            task_policy: policy.to_string(),
+        },
+        Duration::from_secs(duration),
+    );
     Ok(format!(
         "    <Credentials>\n      <AccessKeyId>{akid}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>\n",
+        xml_escape(&session.secret),
+        xml_escape(&session.token),
+        iso8601(session.expires)
+    ))
+}
+
+/// `1 validation error detected: Value 'V' at 'FIELD' failed to satisfy constraint: WHY`, AWS's
+/// wording for a parameter out of its model's bounds.
+fn invalid_parameter(value: Option<&str>, field: &str, why: &str) -> AwsError {
+    let value = match value {
+        Some(v) => format!("'{v}'"),
+        None => "null".into(),
+    };
+    AwsError::new(
+        400,
+        "ValidationError",
+        format!("1 validation error detected: Value {value} at '{field}' failed to satisfy constraint: {why}"),
+    )
+}
+
+/// AssumeRole's bounds on DurationSeconds (the role's MaxSessionDuration may lower the top).
+const ROLE_DURATIONS: std::ops::RangeInclusive<u64> = 900..=43_200;
+/// A session assumed with a role session's credentials (role chaining) lasts at most an hour.
+const CHAINED_MAX_SECONDS: u64 = 3600;
+
+async fn assume_role(sim: &Simulator, principal: Principal, params: &Params) -> Result<String, AwsError> {
+    let role_arn = params
+        .get("RoleArn")
+        .ok_or_else(|| invalid_parameter(None, "roleArn", "Member must not be null"))?;
+    let session_name = params
+        .get("RoleSessionName")
+        .ok_or_else(|| invalid_parameter(None, "roleSessionName", "Member must not be null"))?;
+    if !(2..=64).contains(&session_name.len()) {
+        return Err(invalid_parameter(
+            Some(session_name),
+            "roleSessionName",
+            "Member must have length between 2 and 64",
+        ));
+    }
+    if !is_iam_name(session_name) {
+        return Err(invalid_parameter(
+            Some(session_name),
+            "roleSessionName",
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+        ));
+    }
+    let duration = match params.get("DurationSeconds") {
+        None => 3600,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if ROLE_DURATIONS.contains(&n) => n,
+            Ok(n) if n > *ROLE_DURATIONS.end() => {
+                return Err(invalid_parameter(
+                    Some(v),
+                    "durationSeconds",
+                    "Member must have value less than or equal to 43200",
+                ));
+            }
+            _ => {
+                return Err(invalid_parameter(
+                    Some(v),
+                    "durationSeconds",
+                    "Member must have value greater than or equal to 900",
+                ));
+            }
+        },
+    };
+    let external_id = params.get("ExternalId");
+    if let Some(x) = external_id
+        && (!(2..=1224).contains(&x.len()) || !x.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c)))
+    {
+        return Err(invalid_parameter(
+            Some(x),
+            "externalId",
+            "Member must have length between 2 and 1224 and satisfy regular expression pattern: [\\w+=,.@:\\/-]*",
+        ));
+    }
+    // arn:aws:iam::ACCOUNT:role/NAME
+    let target = role_arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|rest| rest.split_once(':'))
+        .and_then(|(account, resource)| Some((account, resource.strip_prefix("role/")?)))
+        .filter(|(account, name)| is_account_id(account) && !name.is_empty());
+    let Some((account_id, role_name)) = target else {
+        return Err(invalid_parameter(
+            Some(role_arn),
+            "roleArn",
+            "Member must be a role ARN, arn:aws:iam::ACCOUNT:role/NAME",
+        ));
+    };
+    if let Principal::Root { account_id: caller, .. } = &principal {
+        return Err(AwsError::new(
+            403,
+            "AccessDenied",
+            format!(
+                "User: arn:aws:iam::{caller}:root is not authorized to perform: sts:AssumeRole on resource: {role_arn} because no session policy allows the sts:AssumeRole action"
+            ),
+        ));
+    }
+    sim.gate("AssumeRole", &principal, Some(account_id), Protocol::Query)
+        .await?;
+    let mut world = sim.world.lock().expect("simulator state poisoned");
+    // A missing role, an untrusted caller, a wrong or missing external id: AWS answers all alike.
+    let denied = || {
+        AwsError::new(
+            403,
+            "AccessDenied",
+            format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                principal.arn()
+            ),
+        )
+    };
+    let caller_account = principal.acting_account();
+    let account = world.account(account_id).ok_or_else(denied)?;
+    if account.status != "ACTIVE" {
+        return Err(denied());
+    }
+    let role = account.roles.iter().find(|r| r.name == role_name).ok_or_else(denied)?;
+    if !role.trusts.iter().any(|t| t == caller_account) {
+        return Err(denied());
+    }
+    if let Some(want) = &role.external_id
+        && external_id != Some(want.as_str())
+    {
+        return Err(denied());
+    }
+    if matches!(principal, Principal::Role { .. }) && duration > CHAINED_MAX_SECONDS {
+        return Err(AwsError::new(
+            400,
+            "ValidationError",
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+        ));
+    }
+    if duration > role.max_session_duration {
+        return Err(AwsError::new(
+            400,
+            "ValidationError",
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+        ));
+    }
+    let role_id = role.id.clone();
+    let role_name = role.name.clone();
+    let (akid, session) = world.issue_session(
+        account_id,
+        SessionKind::Role {
+            role_name: role_name.clone(),
+            role_id: role_id.clone(),
+            session_name: session_name.to_string(),
+        },
+        Duration::from_secs(duration),
+    );
+    Ok(format!(
+        "    <AssumedRoleUser>\n      <AssumedRoleId>{role_id}:{}</AssumedRoleId>\n      <Arn>arn:aws:sts::{account_id}:assumed-role/{}/{}</Arn>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>{akid}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>\n",
+        xml_escape(session_name),
+        xml_escape(&role_name),
+        xml_escape(session_name),
         xml_escape(&session.secret),
         xml_escape(&session.token),
         iso8601(session.expires)

@@ -64,6 +64,8 @@ pub(crate) struct AwsError {
     pub(crate) status: StatusCode,
     pub(crate) code: &'static str,
     pub(crate) message: String,
+    /// The `Reason` member of an Organizations `InvalidInputException`.
+    pub(crate) reason: Option<&'static str>,
     /// Answer [`NOT_AWS_BODY`] instead, whatever the protocol.
     not_aws: bool,
 }
@@ -78,6 +80,7 @@ impl AwsError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
             code,
             message: message.into(),
+            reason: None,
             not_aws: false,
         }
     }
@@ -89,6 +92,7 @@ impl AwsError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "",
             message: String::new(),
+            reason: None,
             not_aws: true,
         }
     }
@@ -135,7 +139,11 @@ impl AwsError {
             "ExpiredToken" => "ExpiredTokenException",
             other => other,
         };
-        let body = serde_json::json!({ "__type": code, "Message": self.message }).to_string();
+        let mut body = serde_json::json!({ "__type": code, "Message": self.message });
+        if let Some(reason) = self.reason {
+            body["Reason"] = reason.into();
+        }
+        let body = body.to_string();
         (
             self.status,
             [

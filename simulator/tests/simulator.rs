@@ -376,7 +376,12 @@ async fn raw_call(sim: &Sim, operation: &str) -> reqwest::Response {
     let client = reqwest::Client::new();
     let url = sim.running.endpoint_url();
     let (service, version) = match operation {
-        "DescribeOrganization" | "ListAccounts" => {
+        "DescribeOrganization"
+        | "ListAccounts"
+        | "ListRoots"
+        | "ListOrganizationalUnitsForParent"
+        | "ListAccountsForParent"
+        | "ListTagsForResource" => {
             return client
                 .post(url)
                 .header("authorization", signed_for("organizations"))
@@ -387,7 +392,7 @@ async fn raw_call(sim: &Sim, operation: &str) -> reqwest::Response {
                 .await
                 .unwrap();
         }
-        "AssumeRoot" | "GetCallerIdentity" => ("sts", "2011-06-15"),
+        "AssumeRoot" | "GetCallerIdentity" | "AssumeRole" => ("sts", "2011-06-15"),
         _ => ("iam", "2010-05-08"),
     };
     client
@@ -398,6 +403,8 @@ async fn raw_call(sim: &Sim, operation: &str) -> reqwest::Response {
             ("Version", version),
             ("TargetPrincipal", "222222222222"),
             ("TaskPolicyArn.arn", AUDIT),
+            ("RoleArn", "arn:aws:iam::222222222222:role/RootAuditRole"),
+            ("RoleSessionName", "raw-call"),
         ])
         .send()
         .await
@@ -500,7 +507,7 @@ async fn not_aws_fault_answers_every_served_operation_with_an_html_500() {
     assert_eq!(r.status(), 200);
     // Every operation the simulator serves reaches the fault, in either protocol.
     let served = aws_org_simulator::served_operations();
-    assert_eq!(served.len(), 12);
+    assert_eq!(served.len(), 20);
     for op in &served {
         let r = raw_call(&sim, op).await;
         let status = r.status().as_u16();
@@ -585,12 +592,12 @@ async fn control_api_refuses_faults_the_scenario_file_refuses_with_the_same_mess
         ),
         (json!([{ "kind": "explode" }]), &["explode", "not_aws"]),
         (
-            json!([{ "operation": "AssumeRole", "kind": "throttling" }]),
-            &["\"AssumeRole\"", "\"*\", DescribeOrganization"],
+            json!([{ "operation": "AssumeRoleWithSAML", "kind": "throttling" }]),
+            &["\"AssumeRoleWithSAML\"", "\"*\", DescribeOrganization"],
         ),
         (
-            json!({ "AssumeRole": { "kind": "throttling" } }),
-            &["faults.AssumeRole", "AssumeRoot"],
+            json!({ "AssumeRoleWithSAML": { "kind": "throttling" } }),
+            &["faults.AssumeRoleWithSAML", "AssumeRoot"],
         ),
         (
             json!({ "AssumeRoot": { "kind": "throttling", "operation": "ListAccounts" } }),

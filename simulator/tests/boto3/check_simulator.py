@@ -26,11 +26,27 @@ What it checks:
     carve-out denies the latter);
   * AssumeRoot on the management account and on an account outside the organization fails
     with AccessDenied;
+  * sts:GetCallerIdentity names the caller account (`caller_account_id`, default the management
+    account); with the caller's own credentials, iam:GetAccountSummary has that account's root
+    flags, iam:GenerateCredentialReport reaches COMPLETE and iam:GetCredentialReport's CSV has
+    AWS's header and the root row its `root` implies, and iam:ListVirtualMFADevices lists root's
+    virtual devices (and pages with the paginator);
+  * organizations:ListRoots gives one root; walking the tree with the ListOrganizationalUnitsForParent
+    and ListAccountsForParent paginators finds every account once, at its `ou` path;
+    organizations:ListTagsForResource gives each account's `tags`; unknown parents and targets
+    are ParentNotFoundException / TargetNotFoundException;
+  * for every role of every account: sts:AssumeRole succeeds when the account is ACTIVE and the
+    role trusts the caller account (with its ExternalId; without it, AccessDenied), else it is
+    AccessDenied; in the role session GetCallerIdentity is the assumed-role ARN, the root flags,
+    the credential report's root row and ListVirtualMFADevices describe that account, and
+    iam:ListUsers and organizations:ListAccounts are denied; a missing role is AccessDenied and
+    DurationSeconds=43201 a ValidationError;
   * with --control (the simulator's control API): a `not_aws` fault makes sts:GetCallerIdentity,
     organizations:ListAccounts and a root session's iam:GetAccountSummary answer HTTP 500
     text/html, which botocore reports without an AWS error code (only the status, "500"); the
     control API refuses a fault the scenario file would refuse (400, {"error": ...}). These
-    checks replace the simulator's faults and leave none.
+    checks replace the simulator's faults and leave none. It also replaces one account's tags
+    through the control API, reads them back with ListTagsForResource and puts them back.
 
 Each check prints one line; the last line is "N passed, M failed". The exit status is 0 only when
 nothing failed. Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (defaults:
@@ -41,7 +57,11 @@ Root-session credentials are never printed.
 from __future__ import annotations
 
 import argparse
+import base64
+import csv
 import datetime as dt
+import io
+import time
 import json
 import os
 import re
@@ -76,6 +96,8 @@ ALL_STATES = LEGACY_STATUSES | {"PENDING_ACTIVATION", "CLOSED"}
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 PAGE_SIZE = 3
 SESSION_SECONDS = 120
+# AssumeRole's shortest session.
+ROLE_SESSION_SECONDS = 900
 # AWS models no specific error for an AssumeRoot that is not allowed (the management account, an
 # account outside the organization, an SCP): authorization failures come back as AccessDenied.
 DENIED_CODES = {"AccessDenied"}
@@ -87,6 +109,13 @@ DENIED_CODES = {"AccessDenied"}
 
 
 @dataclass
+class ScenarioRole:
+    name: str
+    trusts: list[str]
+    external_id: str | None
+
+
+@dataclass
 class ScenarioAccount:
     id: str
     name: str
@@ -95,6 +124,10 @@ class ScenarioAccount:
     assume_root: str
     state_fields: str
     flags: dict[str, int]
+    root: dict[str, Any] = field(default_factory=dict)
+    roles: list[ScenarioRole] = field(default_factory=list)
+    ou: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def listed_with_state(self) -> bool:
@@ -106,17 +139,34 @@ class ScenarioAccount:
         return self.state_fields in ("state_and_status", "status_only") and self.status != "PENDING_ACTIVATION"
 
 
+# The implicit management account's root user (when [[accounts]] does not list it).
+IMPLICIT_MANAGEMENT_ROOT: dict[str, Any] = {"mfa": ["hardware"]}
+
+
 @dataclass
 class Scenario:
     org_id: str
     management_id: str
+    caller_id: str
     features: list[str]
     accounts: list[ScenarioAccount]
     generated: int
+    generation_ms: int = 0
 
     @property
     def explicit_ids(self) -> set[str]:
         return {a.id for a in self.accounts}
+
+    def account(self, account_id: str) -> ScenarioAccount | None:
+        return next((a for a in self.accounts if a.id == account_id), None)
+
+    def root_of(self, account_id: str) -> dict[str, Any]:
+        acct = self.account(account_id)
+        if acct is not None:
+            return acct.root
+        if account_id == self.management_id:
+            return IMPLICIT_MANAGEMENT_ROOT
+        return {}
 
 
 def _truthy_password(value: Any) -> bool:
@@ -143,10 +193,28 @@ def expected_flags(root: dict[str, Any] | None) -> dict[str, int]:
     }
 
 
+def load_roles(raw: list[Any], caller: str) -> list[ScenarioRole]:
+    roles = []
+    for r in raw or []:
+        if isinstance(r, str):
+            roles.append(ScenarioRole(name=r, trusts=[caller], external_id=None))
+        else:
+            roles.append(
+                ScenarioRole(
+                    name=str(r["name"]),
+                    trusts=[str(t) for t in r.get("trusts", [caller])],
+                    external_id=r.get("external_id"),
+                )
+            )
+    return roles
+
+
 def load_scenario(path: str) -> Scenario:
     with open(path, "rb") as f:
         doc = tomllib.load(f)
     org = doc.get("organization", {})
+    management = str(org["management_account_id"])
+    caller = str(org.get("caller_account_id", management))
     accounts = []
     for raw in doc.get("accounts", []):
         accounts.append(
@@ -158,15 +226,21 @@ def load_scenario(path: str) -> Scenario:
                 assume_root=str(raw.get("assume_root", "ok")),
                 state_fields=str(raw.get("state_fields", "state_and_status")),
                 flags=expected_flags(raw.get("root")),
+                root=raw.get("root") or {},
+                roles=load_roles(raw.get("roles", []), caller),
+                ou=raw.get("ou"),
+                tags={str(k): str(v) for k, v in (raw.get("tags") or {}).items()},
             )
         )
     generate = doc.get("generate", {}) or {}
     return Scenario(
         org_id=str(org["id"]),
-        management_id=str(org["management_account_id"]),
+        management_id=management,
+        caller_id=caller,
         features=[str(f) for f in org.get("features", [])],
         accounts=accounts,
         generated=int(generate.get("accounts", 0) or 0),
+        generation_ms=int((doc.get("credential_report") or {}).get("generation_ms", 0)),
     )
 
 
@@ -370,18 +444,19 @@ def assume_root(sts, target: str) -> dict[str, Any]:
     )
 
 
-def check_credentials(resp: dict[str, Any]) -> dict[str, str]:
+def check_credentials(resp: dict[str, Any], seconds: int = SESSION_SECONDS) -> dict[str, str]:
     creds = resp.get("Credentials") or {}
     for key in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"):
-        require(bool(creds.get(key)), f"AssumeRoot answer lacks Credentials.{key}")
+        require(bool(creds.get(key)), f"the answer lacks Credentials.{key}")
+    require(creds["AccessKeyId"].startswith("ASIA"), "temporary credentials' key id does not start with ASIA")
     expiration = creds["Expiration"]
     if isinstance(expiration, dt.datetime):
         now = dt.datetime.now(dt.timezone.utc)
         if expiration.tzinfo is None:
             expiration = expiration.replace(tzinfo=dt.timezone.utc)
         left = (expiration - now).total_seconds()
-        # DurationSeconds=120; allow generous clock skew between the simulator and this host.
-        require(-5 < left <= SESSION_SECONDS + 300, f"Expiration {expiration} is {left:.0f}s away")
+        # Allow generous clock skew between the simulator and this host.
+        require(-5 < left <= seconds + 300, f"Expiration {expiration} is {left:.0f}s away, want {seconds}s")
     return creds
 
 
@@ -500,7 +575,7 @@ def not_aws_answers(clients: Clients, control: str, org, sts, member: ScenarioAc
 def control_refuses_bad_faults(control: str) -> str:
     refused = []
     for fault in (
-        {"operation": "AssumeRole", "kind": "not_aws"},
+        {"operation": "AssumeRoleWithSAML", "kind": "not_aws"},
         {"kind": "not_aws", "rate": 2},
         {"kind": "slow", "delay_ms": 10, "dealy": 1},
         {"kind": "not_aws", "account_id": "12"},
@@ -510,6 +585,292 @@ def control_refuses_bad_faults(control: str) -> str:
         require(status == 400 and isinstance(message, str), f"{fault}: {status} {body}, want 400 {{'error': ...}}")
         refused.append(message.split(";")[0][:60])
     return " | ".join(refused)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reaching accounts without AssumeRoot: role sessions, the credential report, virtual MFA
+# ---------------------------------------------------------------------------------------------
+
+REPORT_HEADER = (
+    "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
+    "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
+    "access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,"
+    "access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,"
+    "access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,"
+    "cert_1_last_rotated,cert_2_active,cert_2_last_rotated"
+).split(",")
+# Where the scenario gives no date, the simulator uses the account's creation time.
+ACCOUNT_CREATED = "2020-01-01T00:00:00+00:00"
+CALLER_ROLE_ARN = "arn:aws:sts::{}:assumed-role/aws-root-exporter/simulated"
+
+
+def report_time(value: Any) -> str:
+    """A scenario date (TOML datetime or RFC 3339 string) as the credential report writes it."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def expected_root_row(account_id: str, root: dict[str, Any]) -> dict[str, str]:
+    """Root's credential report row, as AWS writes it, from the scenario's `root` table."""
+    password = root.get("password", False)
+    if password is False:
+        last_used = "N/A"
+    elif isinstance(password, dict) and password.get("last_used") is not None:
+        last_used = report_time(password["last_used"])
+    else:
+        last_used = "no_information"
+    row = {
+        "user": "<root_account>",
+        "arn": f"arn:aws:iam::{account_id}:root",
+        "user_creation_time": ACCOUNT_CREATED,
+        "password_enabled": "not_supported",
+        "password_last_used": last_used,
+        "password_last_changed": "not_supported",
+        "password_next_rotation": "not_supported",
+        "mfa_active": "true" if root.get("mfa") else "false",
+    }
+    keys = list(root.get("access_keys", []) or [])
+    for n in (1, 2):
+        p = f"access_key_{n}_"
+        if len(keys) < n:
+            row.update({p + "active": "false", p + "last_rotated": "N/A", p + "last_used_date": "N/A",
+                        p + "last_used_region": "N/A", p + "last_used_service": "N/A"})
+            continue
+        key = keys[n - 1]
+        key = {"status": key} if isinstance(key, str) else key
+        row[p + "active"] = "true" if key["status"] == "Active" else "false"
+        row[p + "last_rotated"] = report_time(key["created"]) if key.get("created") else ACCOUNT_CREATED
+        if key.get("last_used") is not None:
+            row[p + "last_used_date"] = report_time(key["last_used"])
+            row[p + "last_used_region"] = key.get("last_used_region", "us-east-1")
+            row[p + "last_used_service"] = key.get("last_used_service", "iam")
+        else:
+            row.update({p + "last_used_date": "N/A", p + "last_used_region": "N/A", p + "last_used_service": "N/A"})
+    certs = list(root.get("signing_certificates", []) or [])
+    for n in (1, 2):
+        if len(certs) < n:
+            row[f"cert_{n}_active"] = "false"
+            row[f"cert_{n}_last_rotated"] = "N/A"
+        else:
+            cert = certs[n - 1]
+            status = cert if isinstance(cert, str) else cert["status"]
+            row[f"cert_{n}_active"] = "true" if status == "Active" else "false"
+            row[f"cert_{n}_last_rotated"] = ACCOUNT_CREATED
+    return row
+
+
+def root_flags(root: dict[str, Any]) -> dict[str, int]:
+    return expected_flags(root)
+
+
+def check_summary(iam, root: dict[str, Any], what: str) -> str:
+    summary = iam.get_account_summary().get("SummaryMap", {})
+    want = root_flags(root)
+    wrong = [f"{k}={summary.get(k)} want {want[k]}" for k in ROOT_FLAGS if summary.get(k) != want[k]]
+    require(not wrong, f"{what} GetAccountSummary: " + ", ".join(wrong))
+    return " ".join(f"{k.removeprefix('Account')}={want[k]}" for k in ROOT_FLAGS)
+
+
+def check_report(iam, scenario: Scenario, account_id: str, what: str) -> str:
+    """GenerateCredentialReport until COMPLETE, then root's row of GetCredentialReport."""
+    deadline = time.monotonic() + scenario.generation_ms / 1000 + 10
+    states = []
+    while True:
+        state = iam.generate_credential_report().get("State")
+        states.append(state)
+        require(state in ("STARTED", "INPROGRESS", "COMPLETE"), f"{what}: State {state!r}")
+        if state == "COMPLETE":
+            break
+        if state == "INPROGRESS":
+            try:
+                iam.get_credential_report()
+            except botocore.exceptions.ClientError as e:
+                require(error_code(e) == "ReportInProgress", f"{what}: in progress, got {error_code(e)}")
+                require(e.response["ResponseMetadata"]["HTTPStatusCode"] == 404, f"{what}: ReportInProgress not 404")
+            else:
+                raise CheckFailed(f"{what}: GetCredentialReport succeeded while INPROGRESS")
+        require(time.monotonic() < deadline, f"{what}: no COMPLETE report after {states}")
+        time.sleep(0.05 if state == "STARTED" else 0.1)
+    report = iam.get_credential_report()
+    require(report.get("ReportFormat") == "text/csv", f"{what}: ReportFormat {report.get('ReportFormat')!r}")
+    require(isinstance(report.get("GeneratedTime"), dt.datetime), f"{what}: GeneratedTime {report.get('GeneratedTime')!r}")
+    content = report["Content"]
+    require(isinstance(content, bytes), f"{what}: Content is {type(content).__name__}, want decoded bytes")
+    rows = list(csv.reader(io.StringIO(content.decode())))
+    require(rows and rows[0] == REPORT_HEADER, f"{what}: header {rows[0] if rows else None}")
+    require(all(len(r) == len(REPORT_HEADER) for r in rows[1:]), f"{what}: a row has the wrong length")
+    roots = [r for r in rows[1:] if r[0] == "<root_account>"]
+    require(len(roots) == 1, f"{what}: {len(roots)} <root_account> rows")
+    got = dict(zip(REPORT_HEADER, roots[0]))
+    want = expected_root_row(account_id, scenario.root_of(account_id))
+    wrong = [f"{k}={got[k]!r} want {want[k]!r}" for k in REPORT_HEADER if got[k] != want[k]]
+    require(not wrong, f"{what}: root row " + "; ".join(wrong))
+    others = [r[0] for r in rows[1:] if r[0] != "<root_account>"]
+    return f"report {'->'.join(states)}, root row ok, users {others}"
+
+
+def check_virtual_mfa(iam, scenario: Scenario, account_id: str, what: str) -> str:
+    root_arn = f"arn:aws:iam::{account_id}:root"
+    assigned = iam.list_virtual_mfa_devices(AssignmentStatus="Assigned")["VirtualMFADevices"]
+    mine = [d for d in assigned if (d.get("User") or {}).get("Arn") == root_arn]
+    want = sum(1 for k in scenario.root_of(account_id).get("mfa", []) if k == "virtual")
+    require(len(mine) == want, f"{what}: {len(mine)} root virtual devices, want {want}")
+    for d in mine:
+        require(d["SerialNumber"].startswith(f"arn:aws:iam::{account_id}:mfa/root-account-mfa-device"),
+                f"{what}: serial {d['SerialNumber']!r}")
+    paged = []
+    for page in iam.get_paginator("list_virtual_mfa_devices").paginate(PaginationConfig={"PageSize": 1}):
+        require(len(page["VirtualMFADevices"]) <= 1, f"{what}: a page exceeds MaxItems=1")
+        paged.extend(d["SerialNumber"] for d in page["VirtualMFADevices"])
+    everything = [d["SerialNumber"] for d in iam.list_virtual_mfa_devices()["VirtualMFADevices"]]
+    require(paged == everything, f"{what}: paginated {paged} != one page {everything}")
+    unassigned = iam.list_virtual_mfa_devices(AssignmentStatus="Unassigned")["VirtualMFADevices"]
+    require(all("User" not in d for d in unassigned), f"{what}: an unassigned device has a User")
+    return f"{len(mine)} root virtual device(s) of {len(everything)}"
+
+
+def own_account(clients: Clients, scenario: Scenario, sts, iam) -> str:
+    me = sts.get_caller_identity()
+    require(me.get("Account") == scenario.caller_id, f"Account {me.get('Account')!r} != {scenario.caller_id!r}")
+    want_arn = CALLER_ROLE_ARN.format(scenario.caller_id)
+    require(me.get("Arn") == want_arn, f"Arn {me.get('Arn')!r} != {want_arn!r}")
+    what = f"own credentials in {scenario.caller_id}"
+    flags = check_summary(iam, scenario.root_of(scenario.caller_id), what)
+    report = check_report(iam, scenario, scenario.caller_id, what)
+    mfa = check_virtual_mfa(iam, scenario, scenario.caller_id, what)
+    return f"{scenario.caller_id}: {flags}; {report}; {mfa}"
+
+
+def expect_code(fn: Callable[[], Any], codes: set[str], what: str) -> str:
+    try:
+        fn()
+    except botocore.exceptions.ClientError as e:
+        code = error_code(e)
+        require(code in codes, f"{what}: error code {code!r}, want one of {sorted(codes)}")
+        return code
+    raise CheckFailed(f"{what} succeeded, want {sorted(codes)}")
+
+
+def assume_role(sts, account_id: str, role: str, external_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "RoleArn": f"arn:aws:iam::{account_id}:role/{role}",
+        "RoleSessionName": "boto3-check",
+        **kwargs,
+    }
+    if external_id is not None:
+        args["ExternalId"] = external_id
+    return sts.assume_role(**args)
+
+
+def role_reachable(scenario: Scenario, acct: ScenarioAccount, role: ScenarioRole) -> bool:
+    return acct.status == "ACTIVE" and scenario.caller_id in role.trusts
+
+
+def check_role(clients: Clients, scenario: Scenario, sts, acct: ScenarioAccount, role: ScenarioRole) -> str:
+    arn = f"arn:aws:iam::{acct.id}:role/{role.name}"
+    if not role_reachable(scenario, acct, role):
+        code = expect_code(lambda: assume_role(sts, acct.id, role.name, role.external_id), DENIED_CODES, f"AssumeRole {arn}")
+        why = "not ACTIVE" if acct.status != "ACTIVE" else f"trusts {role.trusts}, not {scenario.caller_id}"
+        return f"{code} ({why})"
+    notes = []
+    if role.external_id is not None:
+        notes.append("without ExternalId " + expect_code(lambda: assume_role(sts, acct.id, role.name), DENIED_CODES, "AssumeRole without ExternalId"))
+        notes.append("wrong ExternalId " + expect_code(lambda: assume_role(sts, acct.id, role.name, "wrong-external-id"), DENIED_CODES, "AssumeRole with a wrong ExternalId"))
+    resp = assume_role(sts, acct.id, role.name, role.external_id, DurationSeconds=ROLE_SESSION_SECONDS)
+    creds = check_credentials(resp, ROLE_SESSION_SECONDS)
+    user = resp.get("AssumedRoleUser") or {}
+    want_arn = f"arn:aws:sts::{acct.id}:assumed-role/{role.name}/boto3-check"
+    require(user.get("Arn") == want_arn, f"AssumedRoleUser.Arn {user.get('Arn')!r} != {want_arn!r}")
+    require(str(user.get("AssumedRoleId", "")).endswith(":boto3-check"), f"AssumedRoleId {user.get('AssumedRoleId')!r}")
+    me = clients.client("sts", creds).get_caller_identity()
+    require(me.get("Arn") == want_arn and me.get("Account") == acct.id, f"GetCallerIdentity {me.get('Arn')!r}")
+    iam = clients.client("iam", creds)
+    what = f"role session {want_arn}"
+    flags = check_summary(iam, acct.root, what)
+    report = check_report(iam, scenario, acct.id, what)
+    mfa = check_virtual_mfa(iam, scenario, acct.id, what)
+    denied = expect_denied(iam.list_users, "iam:ListUsers in a role session")
+    org_denied = expect_code(clients.client("organizations", creds).list_accounts, {"AccessDeniedException"}, "organizations:ListAccounts in a role session")
+    return "; ".join(notes + [flags, report, mfa, f"ListUsers -> {denied}", f"ListAccounts -> {org_denied}"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Organizations: roots, OUs, tags
+# ---------------------------------------------------------------------------------------------
+
+
+def walk_tree(org) -> tuple[str, dict[str, str]]:
+    """The root id, and every account's OU path ("" directly under the root)."""
+    roots = org.list_roots()["Roots"]
+    require(len(roots) == 1, f"{len(roots)} roots, want 1")
+    root = roots[0]
+    require(re.match(r"^r-[0-9a-z]{4,32}$", root.get("Id", "")) is not None, f"root Id {root.get('Id')!r}")
+    require(root.get("Name") == "Root", f"root Name {root.get('Name')!r}")
+    where: dict[str, str] = {}
+    ou_pages = org.get_paginator("list_organizational_units_for_parent")
+    account_pages = org.get_paginator("list_accounts_for_parent")
+    todo = [(root["Id"], "")]
+    seen_ous = set()
+    while todo:
+        parent, path = todo.pop(0)
+        for page in account_pages.paginate(ParentId=parent, PaginationConfig={"PageSize": 2}):
+            require(len(page["Accounts"]) <= 2, f"ListAccountsForParent {parent}: a page exceeds MaxResults=2")
+            for a in page["Accounts"]:
+                require(a["Id"] not in where, f"account {a['Id']} listed under two parents")
+                where[a["Id"]] = path
+        for page in ou_pages.paginate(ParentId=parent, PaginationConfig={"PageSize": 2}):
+            require(len(page["OrganizationalUnits"]) <= 2, f"ListOrganizationalUnitsForParent {parent}: a page exceeds MaxResults=2")
+            for ou in page["OrganizationalUnits"]:
+                require(re.match(r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$", ou.get("Id", "")) is not None, f"OU Id {ou.get('Id')!r}")
+                require(ou["Id"] not in seen_ous, f"OU {ou['Id']} listed twice")
+                seen_ous.add(ou["Id"])
+                todo.append((ou["Id"], f"{path}/{ou['Name']}" if path else ou["Name"]))
+    return root["Id"], where
+
+
+def check_tree(scenario: Scenario, org, listed: list[dict[str, Any]]) -> str:
+    root_id, where = walk_tree(org)
+    listed_ids = [a["Id"] for a in listed]
+    require(sorted(where) == sorted(listed_ids), f"the tree holds {len(where)} accounts, ListAccounts {len(listed_ids)}")
+    wrong = []
+    for acct in scenario.accounts:
+        if where.get(acct.id) != (acct.ou or ""):
+            wrong.append(f"{acct.id} at {where.get(acct.id)!r}, want {acct.ou or ''!r}")
+    require(not wrong, "; ".join(wrong[:10]))
+    unknown_ou = f"ou-{root_id[2:]}-zzzzzzzz"
+    code = expect_code(lambda: org.list_organizational_units_for_parent(ParentId=unknown_ou), {"ParentNotFoundException"}, f"ParentId {unknown_ou}")
+    paths = sorted({p for p in where.values() if p})
+    return f"root {root_id}, OUs {paths}; unknown parent -> {code}"
+
+
+def check_tags(scenario: Scenario, org, stranger: str) -> str:
+    wrong = []
+    for acct in scenario.accounts:
+        got = {t["Key"]: t["Value"] for t in org.list_tags_for_resource(ResourceId=acct.id)["Tags"]}
+        if got != acct.tags:
+            wrong.append(f"{acct.id}: {got} != {acct.tags}")
+    require(not wrong, "; ".join(wrong[:10]))
+    code = expect_code(lambda: org.list_tags_for_resource(ResourceId=stranger), {"TargetNotFoundException"}, f"ResourceId {stranger}")
+    tagged = sum(1 for a in scenario.accounts if a.tags)
+    return f"{tagged} of {len(scenario.accounts)} listed accounts tagged; unknown account -> {code}"
+
+
+def control_changes_tags(control: str, org, scenario: Scenario) -> str:
+    acct = next((a for a in scenario.accounts), None)
+    account_id = acct.id if acct else scenario.management_id
+    before = {t["Key"]: t["Value"] for t in org.list_tags_for_resource(ResourceId=account_id)["Tags"]}
+    status, body = put_control(control, f"/_simulator/accounts/{account_id}/tags", {"boto3-check": "yes"})
+    require(status == 200, f"PUT tags: {status} {body}")
+    got = {t["Key"]: t["Value"] for t in org.list_tags_for_resource(ResourceId=account_id)["Tags"]}
+    require(got == {"boto3-check": "yes"}, f"tags after PUT: {got}")
+    status, body = put_control(control, f"/_simulator/accounts/{account_id}/tags", {"aws:nope": "x"})
+    require(status == 400 and "aws:" in str((body or {}).get("error")), f"PUT aws: tag: {status} {body}")
+    status, body = put_control(control, f"/_simulator/accounts/{account_id}/tags", before)
+    require(status == 200, f"PUT tags back: {status} {body}")
+    return f"{account_id}: set, read back, refused aws:, restored {before}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -608,6 +969,14 @@ def main(argv: list[str] | None = None) -> int:
     results.run("organizations:DescribeOrganization", describe_org)
     results.run("iam:ListOrganizationsFeatures", org_features)
     results.run("sts:GetCallerIdentity", caller_identity)
+    results.run(
+        f"own credentials: caller {scenario.caller_id}'s root (summary, credential report, virtual MFA)",
+        lambda: own_account(clients, scenario, sts, iam),
+    )
+    results.run(
+        "organizations:ListRoots, ListOrganizationalUnitsForParent, ListAccountsForParent: the OU tree",
+        lambda: check_tree(scenario, org, listed.get("hand", [])),
+    )
 
     for acct in scenario.accounts:
         if acct.id == scenario.management_id:
@@ -634,7 +1003,41 @@ def main(argv: list[str] | None = None) -> int:
         lambda: expect_denied(lambda: assume_root(sts, stranger), "AssumeRoot"),
     )
 
+    results.run(
+        "organizations:ListTagsForResource",
+        lambda: check_tags(scenario, org, stranger),
+    )
+    for acct in scenario.accounts:
+        for role in acct.roles:
+            results.run(
+                f"sts:AssumeRole {acct.id} ({acct.name}, {acct.status}) role {role.name}",
+                lambda a=acct, r=role: check_role(clients, scenario, sts, a, r),
+            )
+    reachable = next(
+        ((a, r) for a in scenario.accounts for r in a.roles if role_reachable(scenario, a, r)),
+        None,
+    )
+    target = reachable[0].id if reachable else scenario.management_id
+    results.run(
+        f"sts:AssumeRole into a role {target} lacks is denied",
+        lambda: expect_code(lambda: assume_role(sts, target, "NoSuchRole-boto3-check"), DENIED_CODES, "AssumeRole"),
+    )
+    if reachable is not None:
+        a, r = reachable
+        results.run(
+            "sts:AssumeRole with DurationSeconds=43201 is a ValidationError",
+            lambda: expect_code(
+                lambda: assume_role(sts, a.id, r.name, r.external_id, DurationSeconds=43201),
+                {"ValidationError"},
+                "AssumeRole",
+            ),
+        )
+
     if args.control:
+        results.run(
+            "control API replaces an account's tags",
+            lambda: control_changes_tags(args.control, org, scenario),
+        )
         member = next(
             (
                 a
