@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Installs what the tests need when missing: Debian's
-# prometheus (promtool) and prometheus-alertmanager (amtool), and boto3 in a virtualenv under
-# target/. Everything it starts listens on 127.0.0.1 only and is stopped on exit.
+# prometheus (promtool) and prometheus-alertmanager (amtool), and boto3 and cfn-lint in a
+# virtualenv under target/. Everything it starts listens on 127.0.0.1 only and is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +42,9 @@ install_tools() {
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check boto3
   fi
+  if [ ! -x "$VENV/bin/cfn-lint" ]; then  # deploy/cloudformation/ lint; brings PyYAML
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check cfn-lint
+  fi
 }
 
 BIN=target/debug/aws-root-exporter
@@ -51,7 +54,8 @@ BIN=target/debug/aws-root-exporter
 boto3_check() {
   local scenario rc=0
   cargo build --locked --quiet -p aws-org-simulator --bin aws-org-simulator || return 1
-  for scenario in config/demo-org.toml simulator/tests/scenarios/state-fields.toml; do
+  for scenario in config/demo-org.toml simulator/tests/scenarios/state-fields.toml \
+    simulator/tests/scenarios/coverage.toml; do
     boto3_check_one "$scenario" || rc=1
   done
   return $rc
@@ -128,6 +132,8 @@ step "mixin: generated files match" mixin/check.sh
 step "amtool check-config" amtool check-config deploy/alertmanager/alertmanager.yml
 step "demo /metrics: promtool check metrics" demo_metrics_lint
 step "dashboards lint" python3 tests/e2e/lint_dashboards.py
+step "cfn-lint" target/test-venv/bin/cfn-lint deploy/cloudformation/*.yaml
+step "IAM policies and CloudFormation roles" target/test-venv/bin/python tests/deploy/check_policies.py
 step "boto3 against the simulator" boto3_check
 step "end to end: Prometheus, Alertmanager, paging, every query" \
   python3 tests/e2e/paging_test.py --exporter-bin "$BIN"
