@@ -53,8 +53,8 @@ pub fn init_logging(format: LogFormat, level: LogLevel) {
 pub async fn refresher(config: Arc<Config>, endpoint: Option<&EndpointOverride>, telemetry: &Telemetry) -> Refresher {
     let clients = AwsClients::new(&config, endpoint).await;
     let organizations = clients.organizations.clone();
-    let access = access::build(&config, clients, Caller::new(telemetry.clone()));
-    Refresher::new(organizations, access, config, telemetry.clone())
+    let ways = access::Ways::new(&config, clients, Caller::new(telemetry.clone()));
+    Refresher::new(organizations, ways, config, telemetry.clone())
 }
 
 /// Reads the configuration again (file and environment, with the flags given at start), for

@@ -4,11 +4,13 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_iam::types::SummaryKeyType;
 
-use crate::aws::access::{AccountSession, Blocked};
+use crate::aws::access::{AccountSession, Blocked, SessionKind};
 use crate::aws::call::{AwsCallError, Caller, Operation};
 use crate::config::Checks;
+use crate::credential_report;
 use crate::model::{
-    AccessKey, AuditFindings, CredentialStatus, FailureReason, MfaType, Password, RootDetails, RootSummary,
+    AccessKey, AuditFindings, CredentialStatus, DetailSource, FailureReason, MfaType, Password, RootDetails,
+    RootSummary,
 };
 
 /// Why one account's audit failed.
@@ -43,9 +45,16 @@ impl AuditError {
     }
 }
 
-/// `summary`: GetAccountSummary only. `full`: also the six deeper calls, run concurrently; a
-/// deeper call that fails leaves its part unknown and is listed, the summary still counts.
-pub async fn audit(session: &AccountSession, checks: Checks, caller: &Caller) -> Result<AuditFindings, AwsCallError> {
+/// `summary`: GetAccountSummary only. `full`: also the deeper calls, run concurrently: in a root
+/// session the root user's own lists, otherwise the credential report and the virtual MFA
+/// devices (waiting at most `report_wait` for the report). A deeper call that fails leaves its
+/// part unknown and is listed; the summary still counts.
+pub async fn audit(
+    session: &AccountSession,
+    checks: Checks,
+    caller: &Caller,
+    report_wait: Duration,
+) -> Result<AuditFindings, AwsCallError> {
     let iam = &session.iam;
     let summary = summary(iam, caller).await?;
     let mut findings = AuditFindings {
@@ -54,21 +63,145 @@ pub async fn audit(session: &AccountSession, checks: Checks, caller: &Caller) ->
         failed_operations: Vec::new(),
     };
     if checks == Checks::Full {
-        let (keys, mfa, password, certificates) = futures::join!(
-            access_keys(iam, caller),
-            mfa_devices(iam, caller),
-            password(iam, caller),
-            signing_certificates(iam, caller),
-        );
         let failed = &mut findings.failed_operations;
-        findings.details = Some(RootDetails {
-            access_keys: part(keys, failed),
-            mfa_devices: part(mfa, failed),
-            password: part(password, failed),
-            signing_certificates: part(certificates, failed),
+        findings.details = Some(match session.kind {
+            SessionKind::Root => root_session_details(iam, caller, failed).await,
+            SessionKind::Principal => report_details(iam, caller, &summary, report_wait, failed).await,
         });
     }
     Ok(findings)
+}
+
+async fn root_session_details(
+    iam: &aws_sdk_iam::Client,
+    caller: &Caller,
+    failed: &mut Vec<AwsCallError>,
+) -> RootDetails {
+    let (keys, mfa, password, certificates) = futures::join!(
+        access_keys(iam, caller),
+        mfa_devices(iam, caller),
+        password(iam, caller),
+        signing_certificates(iam, caller),
+    );
+    RootDetails {
+        access_keys: part(keys, failed),
+        mfa_devices: part(mfa, failed),
+        password: part(password, failed),
+        signing_certificates: part(certificates, failed),
+        source: DetailSource::RootSession,
+    }
+}
+
+async fn report_details(
+    iam: &aws_sdk_iam::Client,
+    caller: &Caller,
+    summary: &RootSummary,
+    wait: Duration,
+    failed: &mut Vec<AwsCallError>,
+) -> RootDetails {
+    let (report, virtual_devices) = futures::join!(
+        credential_report(iam, caller, wait),
+        root_virtual_mfa_devices(iam, caller)
+    );
+    let (row, generated) = match part(report, failed) {
+        Some((row, generated)) => (Some(row), generated),
+        None => (None, None),
+    };
+    let mfa_devices = part(virtual_devices, failed).map(|n| {
+        let mut devices = vec![MfaType::Virtual; n];
+        // MFA on without a virtual device: a hardware token or a FIDO key or passkey. (One next
+        // to a virtual device cannot be seen without a root session.)
+        if summary.mfa_enabled && n == 0 {
+            devices.push(MfaType::NonVirtual);
+        }
+        devices
+    });
+    RootDetails {
+        access_keys: row.as_ref().map(|r| r.access_keys.clone()),
+        mfa_devices,
+        password: row.as_ref().map(|r| {
+            summary.password_present.then_some(Password {
+                created: None,
+                last_used: r.password_last_used,
+            })
+        }),
+        signing_certificates: row.map(|r| r.signing_certificates),
+        source: DetailSource::CredentialReport { generated },
+    }
+}
+
+/// Ask for a credential report until it is complete (AWS makes a new one at most every 4 hours,
+/// and answers with the cached one otherwise), then read the root user's row.
+async fn credential_report(
+    iam: &aws_sdk_iam::Client,
+    caller: &Caller,
+    wait: Duration,
+) -> Result<(credential_report::RootRow, Option<SystemTime>), AwsCallError> {
+    use aws_sdk_iam::types::ReportStateType;
+    const GET: Operation = Operation::GetCredentialReport;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let generated = caller
+            .call(Operation::GenerateCredentialReport, || {
+                iam.generate_credential_report().send()
+            })
+            .await?;
+        if generated.state() == Some(&ReportStateType::Complete) {
+            let report = caller
+                .call_or_absent(
+                    GET,
+                    || iam.get_credential_report().send(),
+                    |e| e.is_credential_report_not_ready_exception() || e.is_credential_report_not_present_exception(),
+                )
+                .await?;
+            if let Some(out) = report {
+                let csv = out
+                    .content()
+                    .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+                    .ok_or_else(|| AwsCallError::malformed(GET, "answer holds no Content"))?;
+                let row = credential_report::root_row(&csv).map_err(|e| AwsCallError::malformed(GET, e.to_string()))?;
+                return Ok((row, out.generated_time().and_then(to_system_time)));
+            }
+        }
+        if tokio::time::Instant::now() + pause > deadline {
+            return Err(AwsCallError {
+                operation: GET,
+                reason: FailureReason::Timeout,
+                message: format!("the credential report was not ready within {wait:?}"),
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// How many virtual MFA devices the root user has (`iam:ListVirtualMFADevices`, assigned ones,
+/// whose user is `arn:...:root`).
+async fn root_virtual_mfa_devices(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<usize, AwsCallError> {
+    use aws_sdk_iam::types::AssignmentStatusType;
+    let mut count = 0;
+    let mut marker = None;
+    for _ in 0..MAX_PAGES {
+        let page = caller
+            .call(Operation::ListVirtualMfaDevices, || {
+                iam.list_virtual_mfa_devices()
+                    .assignment_status(AssignmentStatusType::Assigned)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await?;
+        count += page
+            .virtual_mfa_devices()
+            .iter()
+            .filter(|d| d.user().is_some_and(|u| u.arn().ends_with(":root")))
+            .count();
+        marker = next_marker(page.is_truncated(), page.marker());
+        if marker.is_none() {
+            break;
+        }
+    }
+    Ok(count)
 }
 
 /// A deeper part: its value, or `None` with the failure noted.

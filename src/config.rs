@@ -10,7 +10,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::aws::access::AccessMethod;
+use crate::aws::access::AccessMode;
 
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "AWS_ROOT_EXPORTER_";
@@ -24,7 +24,7 @@ pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(900);
 
 /// Every configuration key and, in plain words, the values it allows. Error messages and the
 /// environment layer read this table; a test checks it lists exactly the keys of [`RawConfig`].
-pub const KEYS: [(&str, &str); 12] = [
+pub const KEYS: [(&str, &str); 16] = [
     ("listen", "an address with port, like 0.0.0.0:9312 or [::]:9312"),
     (
         "refresh_interval",
@@ -48,7 +48,26 @@ pub const KEYS: [(&str, &str); 12] = [
     ("log_format", "\"text\" or \"json\""),
     ("log_level", "\"error\", \"warn\", \"info\", \"debug\" or \"trace\""),
     ("checks", "\"summary\" or \"full\""),
-    ("access", "\"assume_root\""),
+    (
+        "access",
+        "\"auto\" (AssumeRoot where centralized root access is on, else the member role), \"assume_root\" or \"role\"",
+    ),
+    (
+        "member_role_name",
+        "an IAM role name (1-64 of letters, digits and +=,.@_-), or empty for none",
+    ),
+    (
+        "member_role_external_id",
+        "2-1224 of letters, digits and +=,.@:/-, or empty for none",
+    ),
+    (
+        "management_account_role_arn",
+        "a role ARN like arn:aws:iam::111111111111:role/RootAuditManagementRole, or empty for none",
+    ),
+    (
+        "account_tags",
+        "a list of tag keys, like [\"owner\", \"environment\"] (comma-separated in the environment and flags)",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +163,12 @@ pub struct RawConfig {
     pub log_format: LogFormat,
     pub log_level: LogLevel,
     pub checks: Checks,
-    pub access: AccessMethod,
+    pub access: AccessMode,
+    pub member_role_name: String,
+    pub member_role_external_id: String,
+    pub management_account_role_arn: String,
+    #[serde(deserialize_with = "string_list")]
+    pub account_tags: Vec<String>,
 }
 
 impl Default for RawConfig {
@@ -161,7 +185,11 @@ impl Default for RawConfig {
             log_format: LogFormat::Text,
             log_level: LogLevel::Info,
             checks: Checks::Full,
-            access: AccessMethod::default(),
+            access: AccessMode::default(),
+            member_role_name: String::new(),
+            member_role_external_id: String::new(),
+            management_account_role_arn: String::new(),
+            account_tags: Vec::new(),
         }
     }
 }
@@ -180,8 +208,16 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: LogLevel,
     pub checks: Checks,
-    /// The way into accounts.
-    pub access: AccessMethod,
+    /// The way into member accounts.
+    pub access: AccessMode,
+    /// Role to assume in each member account (`access = "role"`, or `auto` without centralized
+    /// root access); `None` when not set.
+    pub member_role_name: Option<String>,
+    pub member_role_external_id: Option<String>,
+    /// Role in the management account, for an exporter that does not run there.
+    pub management_account_role_arn: Option<String>,
+    /// Account tag keys to read and serve as `tag_<key>` labels.
+    pub account_tags: Vec<String>,
 }
 
 impl Config {
@@ -206,6 +242,10 @@ impl Config {
             log_level: self.log_level,
             checks: self.checks,
             access: self.access,
+            member_role_name: self.member_role_name.clone().unwrap_or_default(),
+            member_role_external_id: self.member_role_external_id.clone().unwrap_or_default(),
+            management_account_role_arn: self.management_account_role_arn.clone().unwrap_or_default(),
+            account_tags: self.account_tags.clone(),
         };
         toml::to_string(&raw).unwrap_or_default()
     }
@@ -420,6 +460,65 @@ impl RawConfig {
                 return Err(ConfigError::invalid(key, bad, "account ids of exactly 12 digits"));
             }
         }
+        let optional = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        let member_role_name = optional(self.member_role_name);
+        if let Some(name) = &member_role_name
+            && !(name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)))
+        {
+            return Err(invalid("member_role_name", name));
+        }
+        let member_role_external_id = optional(self.member_role_external_id);
+        if let Some(id) = &member_role_external_id
+            && !((2..=1224).contains(&id.len())
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c)))
+        {
+            // The id is a shared secret of sorts: do not echo it.
+            return Err(ConfigError::invalid(
+                "member_role_external_id",
+                "(not shown)",
+                allowed("member_role_external_id"),
+            ));
+        }
+        if member_role_external_id.is_some() && member_role_name.is_none() {
+            return Err(ConfigError::invalid(
+                "member_role_external_id",
+                "(not shown)",
+                "set member_role_name too: the external id is sent when assuming that role",
+            ));
+        }
+        if self.access == AccessMode::Role && member_role_name.is_none() {
+            return Err(ConfigError::invalid(
+                "member_role_name",
+                "",
+                "a role name: access = \"role\" assumes that role in every member account",
+            ));
+        }
+        let management_account_role_arn = optional(self.management_account_role_arn);
+        if let Some(arn) = &management_account_role_arn
+            && crate::aws::access::role_arn_account(arn).is_none()
+        {
+            return Err(invalid("management_account_role_arn", arn));
+        }
+        let mut labels = std::collections::BTreeMap::new();
+        for key in &self.account_tags {
+            if key.is_empty() || key.chars().count() > 128 {
+                return Err(ConfigError::invalid(
+                    "account_tags",
+                    key,
+                    "tag keys of 1 to 128 characters",
+                ));
+            }
+            if let Some(other) = labels.insert(tag_label(key), key) {
+                return Err(ConfigError::invalid(
+                    "account_tags",
+                    key,
+                    format!(
+                        "tag keys that stay distinct as label names; {other:?} gives the same label {}",
+                        tag_label(key)
+                    ),
+                ));
+            }
+        }
         Ok(Config {
             listen,
             refresh_interval,
@@ -433,8 +532,20 @@ impl RawConfig {
             log_level: self.log_level,
             checks: self.checks,
             access: self.access,
+            member_role_name,
+            member_role_external_id,
+            management_account_role_arn,
+            account_tags: self.account_tags,
         })
     }
+}
+
+/// The label name for an account tag: `tag_` and the key with every character that a label name
+/// cannot hold replaced by `_`.
+pub fn tag_label(key: &str) -> String {
+    let mut out = String::from("tag_");
+    out.extend(key.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }));
+    out
 }
 
 pub fn is_account_id(s: &str) -> bool {
@@ -466,6 +577,26 @@ fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
         }
     }
     d.deserialize_any(Visitor)
+}
+
+/// A list of strings: a TOML array, or (environment, flags) a comma-separated string.
+fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match List::deserialize(d)
+        .map_err(|_| serde::de::Error::custom("expected a list of strings, like [\"owner\", \"environment\"]"))?
+    {
+        List::One(s) => s.split(',').map(|p| p.trim().to_string()).collect::<Vec<_>>(),
+        List::Many(v) => v.into_iter().map(|p| p.trim().to_string()).collect(),
+    };
+    if items.iter().any(String::is_empty) && items.len() > 1 {
+        return Err(serde::de::Error::custom("an empty item; separate the keys by commas"));
+    }
+    Ok(items.into_iter().filter(|i| !i.is_empty()).collect())
 }
 
 /// Account lists: a TOML array of strings, or (environment, flags) a comma-separated string.

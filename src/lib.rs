@@ -12,6 +12,7 @@ pub mod app;
 pub mod audit;
 pub mod aws;
 pub mod config;
+pub mod credential_report;
 pub mod discovery;
 pub mod http;
 pub mod model;

@@ -110,16 +110,34 @@ struct ConfigFlags {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     checks: Option<ChecksArg>,
-    /// Way into accounts.
+    /// Way into member accounts.
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     access: Option<AccessArg>,
+    /// Role to assume in each member account (role mode).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    member_role_name: Option<String>,
+    /// External id for the member role.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    member_role_external_id: Option<String>,
+    /// Role in the management account, when the exporter does not run there.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    management_account_role_arn: Option<String>,
+    /// Account tag keys to serve as tag_<key> labels (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    account_tags: Vec<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
 enum AccessArg {
+    Auto,
     AssumeRoot,
+    Role,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum, Serialize)]

@@ -14,6 +14,11 @@ pub struct Account {
     /// `PENDING_ACTIVATION`, or whatever AWS adds later).
     pub status: String,
     pub is_management: bool,
+    /// Where the account sits: the names from the root down, like `Root/Workloads/Prod`;
+    /// `None` when the organization tree could not be read.
+    pub ou_path: Option<String>,
+    /// The configured tags the account has, as (key, value), in the order of `account_tags`.
+    pub tags: Vec<(String, String)>,
 }
 
 /// The status of an account whose listing carries neither `State` nor `Status`.
@@ -81,10 +86,17 @@ pub enum MfaType {
     Hardware,
     Passkey,
     Sms,
+    /// A hardware TOTP token or a FIDO security key or passkey: what a device that is not
+    /// virtual is, when only the credential report and the virtual devices can be read.
+    NonVirtual,
 }
 
 impl MfaType {
+    /// The kinds a root session tells apart.
     pub const ALL: [MfaType; 4] = [Self::Virtual, Self::Hardware, Self::Passkey, Self::Sms];
+
+    /// The kinds that can be told apart without a root session.
+    pub const WITHOUT_ROOT_SESSION: [MfaType; 2] = [Self::Virtual, Self::NonVirtual];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -92,6 +104,7 @@ impl MfaType {
             Self::Hardware => "hardware",
             Self::Passkey => "passkey",
             Self::Sms => "sms",
+            Self::NonVirtual => "non_virtual",
         }
     }
 
@@ -131,6 +144,32 @@ pub struct RootDetails {
     /// `Some(None)`: read, and there is no password.
     pub password: Option<Option<Password>>,
     pub signing_certificates: Option<Vec<CredentialStatus>>,
+    pub source: DetailSource,
+}
+
+/// Where the deeper facts came from; the credential report's are coarser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetailSource {
+    /// The root session's own calls: key ids, creation times, every MFA kind.
+    #[default]
+    RootSession,
+    /// The IAM credential report (at most 4 hours old by AWS's rules) and the virtual MFA
+    /// devices: keys by slot (`key_1`, `key_2`) with their last rotation, MFA as `virtual` or
+    /// `non_virtual`, no password creation time.
+    CredentialReport {
+        #[serde(with = "opt_unix")]
+        generated: Option<SystemTime>,
+    },
+}
+
+impl DetailSource {
+    pub fn mfa_types(self) -> &'static [MfaType] {
+        match self {
+            DetailSource::RootSession => &MfaType::ALL,
+            DetailSource::CredentialReport { .. } => &MfaType::WITHOUT_ROOT_SESSION,
+        }
+    }
 }
 
 /// Everything one successful audit of one account learned.
@@ -153,6 +192,9 @@ pub enum FailureReason {
     NoCredentials,
     /// A session's credentials expired before the calls made with them.
     ExpiredToken,
+    /// No way into the account is configured (e.g. the management account, from elsewhere,
+    /// without `management_account_role_arn`).
+    NotConfigured,
     Throttled,
     Timeout,
     Network,
@@ -160,11 +202,12 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
-    pub const ALL: [FailureReason; 8] = [
+    pub const ALL: [FailureReason; 9] = [
         Self::AccessDenied,
         Self::RootAccessNotEnabled,
         Self::NoCredentials,
         Self::ExpiredToken,
+        Self::NotConfigured,
         Self::Throttled,
         Self::Timeout,
         Self::Network,
@@ -177,6 +220,7 @@ impl FailureReason {
             Self::RootAccessNotEnabled => "root_access_not_enabled",
             Self::NoCredentials => "no_credentials",
             Self::ExpiredToken => "expired_token",
+            Self::NotConfigured => "not_configured",
             Self::Throttled => "throttled",
             Self::Timeout => "timeout",
             Self::Network => "network",

@@ -13,12 +13,12 @@ use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use crate::audit::{self, AuditError};
-use crate::aws::access::{Access, Blocked};
-use crate::aws::call::Caller;
+use crate::aws::access::{Route, Ways};
+use crate::aws::call::{AwsCallError, Caller};
 use crate::config::Config;
 use crate::discovery;
 use crate::model::Account;
-use crate::snapshot::{AuditOutcome, OrganizationFacts, Snapshot};
+use crate::snapshot::{AuditOutcome, OrganizationFacts, Planned, Snapshot};
 use crate::telemetry::Telemetry;
 
 /// The latest snapshot; `None` until the first refresh finished.
@@ -27,59 +27,78 @@ pub type SnapshotReceiver = watch::Receiver<Option<Arc<Snapshot>>>;
 
 pub struct Refresher {
     organizations: aws_sdk_organizations::Client,
-    access: Arc<dyn Access>,
+    ways: Ways,
     config: Arc<Config>,
     caller: Caller,
     telemetry: Telemetry,
+    tags: tokio::sync::Mutex<TagCache>,
 }
+
+/// Account tags as last read, and when: read again at most every [`TAGS_MAX_AGE`].
+type TagCache = HashMap<String, (Instant, Vec<(String, String)>)>;
+
+/// How long account tags are served before they are read again.
+pub const TAGS_MAX_AGE: Duration = Duration::from_secs(3600);
 
 impl Refresher {
     pub fn new(
         organizations: aws_sdk_organizations::Client,
-        access: Arc<dyn Access>,
+        ways: Ways,
         config: Arc<Config>,
         telemetry: Telemetry,
     ) -> Self {
         Refresher {
             organizations,
-            access,
+            ways,
             config,
             caller: Caller::new(telemetry.clone()),
             telemetry,
+            tags: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
     /// One full refresh. Never fails: a discovery failure yields the previous data marked stale.
     pub async fn refresh(&self, previous: Option<&Snapshot>) -> Snapshot {
         let started = Instant::now();
-        let org = match discovery::discover(&self.organizations, &self.caller).await {
+        let org = match discovery::discover(&self.organizations, &self.caller, self.config.concurrency).await {
             Ok(org) => org,
             Err(e) => {
                 error!(operation = %e.operation, reason = %e.reason, error = ?e.message, "cannot list the organization's accounts; keeping the previous snapshot");
-                self.telemetry.record_refresh(false);
                 let why = format!("{} ({}): {}", e.reason, e.operation, e.message);
                 return Snapshot::after_failed_refresh(previous, started.elapsed(), why);
             }
         };
-        let precheck = self.access.precheck().await;
+        let plan = self.ways.plan().await;
+        let mut accounts = org.accounts;
+        if !self.config.account_tags.is_empty() {
+            self.read_tags(&mut accounts).await;
+        }
 
-        let selected: Vec<(Account, bool)> = org
-            .accounts
-            .into_iter()
-            .map(|a| {
-                let selected = self.access.reaches(&a) && self.config.selects(&a.id);
-                (a, selected)
-            })
-            .collect();
-        let targets: Vec<Account> = selected.iter().filter(|(_, s)| *s).map(|(a, _)| a.clone()).collect();
-        let blocked = precheck.blocked.clone();
+        let mut planned = Vec::with_capacity(accounts.len());
+        let mut targets = Vec::new();
+        for account in accounts {
+            let route = match self.config.selects(&account.id) {
+                true => plan.route(&account),
+                false => Route::Skip,
+            };
+            let (selected, method) = match &route {
+                Route::Skip => (false, None),
+                Route::Audit(access) => (true, Some(access.method())),
+                Route::Fail(_) => (true, None),
+            };
+            if selected {
+                targets.push((account.clone(), route));
+            }
+            planned.push(Planned {
+                account,
+                selected,
+                method,
+            });
+        }
         let outcomes: HashMap<String, AuditOutcome> = futures::stream::iter(targets)
-            .map(|account| {
-                let blocked = blocked.clone();
-                async move {
-                    let outcome = self.audit_one(&account, blocked).await;
-                    (account.id, outcome)
-                }
+            .map(|(account, route)| async move {
+                let outcome = self.audit_one(&account, route).await;
+                (account.id, outcome)
             })
             .buffer_unordered(self.config.concurrency)
             .collect()
@@ -88,16 +107,9 @@ impl Refresher {
         let facts = OrganizationFacts {
             id: Some(org.id),
             management_account_id: Some(org.management_account_id),
-            features: precheck.features,
+            features: plan.features,
         };
-        let snapshot = Snapshot::from_refresh(
-            selected,
-            outcomes,
-            facts,
-            previous,
-            SystemTime::now(),
-            started.elapsed(),
-        );
+        let snapshot = Snapshot::from_refresh(planned, outcomes, facts, previous, SystemTime::now(), started.elapsed());
         let counts = snapshot.outcome_counts();
         info!(
             audited = counts.audited,
@@ -106,20 +118,77 @@ impl Refresher {
             duration_ms = snapshot.refresh_duration.as_millis() as u64,
             "refresh finished"
         );
-        self.telemetry.record_refresh(true);
         snapshot
     }
 
-    async fn audit_one(&self, account: &Account, blocked: Option<Blocked>) -> AuditOutcome {
-        if let Some(b) = blocked {
-            return Err(AuditError::Blocked(b));
+    /// Count a finished refresh (once its snapshot is published, so that a scrape never sees the
+    /// new count with the old data).
+    pub fn record(&self, snapshot: &Snapshot) {
+        self.telemetry.record_refresh(snapshot.refresh_ok);
+    }
+
+    /// Fill in the configured tags of every account: from the cache when it is fresh, else with
+    /// `organizations:ListTagsForResource` (a failure keeps what was known, or none).
+    async fn read_tags(&self, accounts: &mut [Account]) {
+        let mut cache = self.tags.lock().await;
+        let stale: Vec<String> = accounts
+            .iter()
+            .filter(|a| cache.get(&a.id).is_none_or(|(at, _)| at.elapsed() >= TAGS_MAX_AGE))
+            .map(|a| a.id.clone())
+            .collect();
+        type Read = (String, Result<Vec<(String, String)>, AwsCallError>);
+        let read: Vec<Read> = futures::stream::iter(stale)
+            .map(|id| async move {
+                let tags = discovery::account_tags(&self.organizations, &self.caller, &id).await;
+                (id, tags)
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+        let mut failed = Vec::new();
+        for (id, tags) in read {
+            match tags {
+                Ok(tags) => {
+                    cache.insert(id, (Instant::now(), tags));
+                }
+                Err(e) => failed.push((id, e)),
+            }
         }
-        let checks = self.config.checks.min(self.access.max_checks());
+        if let Some((_, e)) = failed.first() {
+            warn!(
+                accounts = failed.len(),
+                reason = %e.reason,
+                error = ?e.message,
+                "cannot read account tags (organizations:ListTagsForResource); known tags are kept, others are empty"
+            );
+        }
+        cache.retain(|id, _| accounts.iter().any(|a| &a.id == id));
+        for account in accounts.iter_mut() {
+            account.tags = self
+                .config
+                .account_tags
+                .iter()
+                .filter_map(|key| {
+                    let (_, tags) = cache.get(&account.id)?;
+                    tags.iter().find(|(k, _)| k == key).cloned()
+                })
+                .collect();
+        }
+    }
+
+    async fn audit_one(&self, account: &Account, route: Route) -> AuditOutcome {
+        let access = match route {
+            Route::Audit(access) => access,
+            Route::Fail(b) => return Err(AuditError::Blocked(b)),
+            Route::Skip => unreachable!("skipped accounts are not audited"),
+        };
         let started = Instant::now();
-        debug!(account_id = %account.id, account_name = ?account.name, ?checks, "audit started");
+        let method = access.method().as_str();
+        debug!(account_id = %account.id, account_name = ?account.name, method, checks = ?self.config.checks, "audit started");
+        let report_wait = self.config.account_timeout / 2;
         let work = async {
-            let session = self.access.open(account).await?;
-            Ok::<_, AuditError>(audit::audit(&session, checks, &self.caller).await?)
+            let session = access.open(account).await?;
+            Ok::<_, AuditError>(audit::audit(&session, self.config.checks, &self.caller, report_wait).await?)
             // `session`, and the temporary credentials inside it, end here.
         };
         let outcome = match tokio::time::timeout(self.config.account_timeout, work).await {
@@ -128,13 +197,13 @@ impl Refresher {
         };
         match &outcome {
             Err(e) => warn!(
-                account_id = %account.id, account_name = ?account.name, reason = %e.reason(), error = ?e.to_string(),
+                account_id = %account.id, account_name = ?account.name, method, reason = %e.reason(), error = ?e.to_string(),
                 "root audit failed"
             ),
             Ok(f) => {
                 debug!(account_id = %account.id, account_name = ?account.name, duration_ms = started.elapsed().as_millis() as u64, "audit finished");
                 for e in &f.failed_operations {
-                    warn!(account_id = %account.id, account_name = ?account.name, operation = %e.operation, reason = %e.reason, error = ?e.message, "part of the root audit failed; the summary flags are still served");
+                    warn!(account_id = %account.id, account_name = ?account.name, method, operation = %e.operation, reason = %e.reason, error = ?e.message, "part of the root audit failed; the summary flags are still served");
                 }
             }
         }
@@ -191,9 +260,10 @@ where
     loop {
         let started = Instant::now();
         let previous = tx.borrow().clone();
-        let snapshot = refresher.refresh(previous.as_deref()).await;
+        let snapshot = Arc::new(refresher.refresh(previous.as_deref()).await);
         let listed = snapshot.refresh_ok;
-        tx.send_replace(Some(Arc::new(snapshot)));
+        tx.send_replace(Some(snapshot.clone()));
+        refresher.record(&snapshot);
         let finished = Instant::now();
         let mut next = schedule.next(listed, started, finished, config.refresh_interval);
         loop {

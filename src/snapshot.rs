@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::audit::AuditError;
+use crate::aws::access::Method;
 use crate::model::{Account, AuditFindings, FailureReason};
 
 /// Findings of a successful audit and when it finished.
@@ -66,6 +67,18 @@ impl AuditState {
 pub struct AccountEntry {
     pub account: Account,
     pub state: AuditState,
+    /// How the account is audited (the `method` label); `None` when it is not, or when no way in
+    /// applies.
+    pub method: Option<Method>,
+}
+
+/// One listed account as a refresh planned it.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub account: Account,
+    /// Selected for audit (whether or not a way in applies).
+    pub selected: bool,
+    pub method: Option<Method>,
 }
 
 impl AccountEntry {
@@ -142,9 +155,9 @@ pub struct OutcomeCounts {
 impl Snapshot {
     /// A refresh whose discovery succeeded: accounts as listed now (those that left the
     /// organization are gone), each with this refresh's outcome; failures keep the last known
-    /// findings from `previous`. `accounts` pairs each account with whether it is selected.
+    /// findings from `previous`.
     pub fn from_refresh(
-        accounts: Vec<(Account, bool)>,
+        accounts: Vec<Planned>,
         mut outcomes: HashMap<String, AuditOutcome>,
         organization: OrganizationFacts,
         previous: Option<&Snapshot>,
@@ -156,18 +169,24 @@ impl Snapshot {
             .unwrap_or_default();
         let entries = accounts
             .into_iter()
-            .map(|(account, selected)| {
-                let state = if selected {
-                    AuditState::next(
-                        before.get(account.id.as_str()).copied(),
-                        outcomes.remove(&account.id),
-                        finished,
-                    )
-                } else {
-                    AuditState::Skipped
-                };
-                AccountEntry { account, state }
-            })
+            .map(
+                |Planned {
+                     account,
+                     selected,
+                     method,
+                 }| {
+                    let state = if selected {
+                        AuditState::next(
+                            before.get(account.id.as_str()).copied(),
+                            outcomes.remove(&account.id),
+                            finished,
+                        )
+                    } else {
+                        AuditState::Skipped
+                    };
+                    AccountEntry { account, state, method }
+                },
+            )
             .collect();
         Snapshot {
             accounts: Arc::new(entries),
@@ -230,6 +249,8 @@ mod tests {
             name: format!("n{id}"),
             status: "ACTIVE".into(),
             is_management: false,
+            ou_path: None,
+            tags: Vec::new(),
         }
     }
 
@@ -259,7 +280,14 @@ mod tests {
         at: SystemTime,
     ) -> Snapshot {
         Snapshot::from_refresh(
-            accounts.iter().map(|(id, sel)| (account(id), *sel)).collect(),
+            accounts
+                .iter()
+                .map(|(id, sel)| Planned {
+                    account: account(id),
+                    selected: *sel,
+                    method: sel.then_some(Method::AssumeRoot),
+                })
+                .collect(),
             outcomes.into_iter().map(|(id, o)| (id.to_string(), o)).collect(),
             OrganizationFacts::default(),
             previous,

@@ -27,8 +27,16 @@ async fn demo_scenario_audits_every_member_as_the_scenario_says() {
     let expected = expected_accounts(DEMO);
     // Every scenario account plus the management account, in listing order.
     assert_eq!(snap.accounts.len(), expected.len() + 1);
+    // The management account is the caller: audited with the exporter's own credentials (the
+    // demo's management root has a hardware MFA device and nothing else).
     let mgmt = entry(&snap, "111111111111");
-    assert!(mgmt.account.is_management && !mgmt.is_selected() && mgmt.findings().is_none());
+    assert!(mgmt.account.is_management && mgmt.succeeded(), "{:?}", mgmt.state);
+    assert_eq!(
+        mgmt.method,
+        Some(aws_root_exporter::aws::access::Method::OwnCredentials)
+    );
+    let s = mgmt.findings().unwrap().summary;
+    assert!(s.mfa_enabled && !s.access_keys_present && !s.password_present);
     for x in &expected {
         let e = entry(&snap, &x.id);
         assert_eq!(e.account.name, x.name);
@@ -126,9 +134,17 @@ async fn full_checks_tell_active_from_inactive_keys_mfa_kinds_and_dates() {
 async fn summary_checks_make_two_calls_per_account() {
     let sim = Sim::start(DEMO).await;
     let snap = audit_once(config(|c| c.checks = Checks::Summary), Some(&sim.endpoint())).await;
-    let audited = snap.accounts.iter().filter(|e| e.is_selected()).count() as u64;
-    assert_eq!(sim.calls("AssumeRoot"), audited);
-    assert_eq!(sim.calls("GetAccountSummary"), audited);
+    let members = snap
+        .accounts
+        .iter()
+        .filter(|e| e.is_selected() && !e.account.is_management)
+        .count() as u64;
+    assert_eq!(sim.calls("AssumeRoot"), members);
+    assert_eq!(
+        sim.calls("GetAccountSummary"),
+        members + 1,
+        "and the management account's own"
+    );
     assert_eq!(sim.calls("ListAccessKeys"), 0);
     assert!(
         snap.accounts
@@ -146,7 +162,11 @@ async fn disabled_root_credentials_management_fails_every_member_clearly_without
         snap.organization.features,
         Some(vec![("RootCredentialsManagement", false), ("RootSessions", true)])
     );
-    for e in snap.accounts.iter().filter(|e| e.is_selected()) {
+    for e in snap
+        .accounts
+        .iter()
+        .filter(|e| e.is_selected() && !e.account.is_management)
+    {
         assert_eq!(
             e.failure(),
             Some(FailureReason::RootAccessNotEnabled),
@@ -170,14 +190,22 @@ async fn assume_root_without_the_feature_is_access_denied_when_features_are_unre
     .await;
     let snap = audit_once(config(|_| {}), Some(&sim.endpoint())).await;
     assert_eq!(snap.organization.features, None, "the features could not be read");
-    let selected: Vec<_> = snap.accounts.iter().filter(|e| e.is_selected()).collect();
+    let selected: Vec<_> = snap
+        .accounts
+        .iter()
+        .filter(|e| e.is_selected() && !e.account.is_management)
+        .collect();
     assert_eq!(selected.len(), 11);
     for e in selected {
         assert_eq!(e.failure(), Some(FailureReason::AccessDenied), "{}", e.account.id);
         assert!(e.findings().is_none());
     }
     assert_eq!(sim.calls("AssumeRoot"), 11, "without the features, AssumeRoot is tried");
-    assert_eq!(sim.calls("GetAccountSummary"), 0);
+    assert_eq!(
+        sim.calls("GetAccountSummary"),
+        1,
+        "only the management account's own, with the exporter's credentials"
+    );
 }
 
 #[tokio::test]
@@ -252,9 +280,10 @@ async fn large_organization_is_paged_completely() {
     ids.dedup();
     assert_eq!(ids.len(), 150, "no duplicates across pages");
     assert!(
-        sim.calls("ListAccounts") >= 8,
-        "150 accounts need at least 8 pages of 20"
+        sim.calls("ListAccountsForParent") >= 8,
+        "150 accounts under the root need at least 8 pages of 20"
     );
+    assert_eq!(sim.calls("ListAccounts"), 0, "the tree walk lists them");
 }
 
 #[tokio::test]
@@ -283,7 +312,7 @@ async fn organization_listing_failure_is_a_failed_refresh() {
     let sim = Sim::start(DEMO).await;
     put_json(
         &sim.control("/_simulator/faults"),
-        json!([{ "operation": "ListAccounts", "kind": "server_error" }]),
+        json!([{ "operation": "ListAccountsForParent", "kind": "server_error" }]),
     )
     .await;
     let snap = tokio::time::timeout(
@@ -348,6 +377,7 @@ async fn a_session_that_expires_mid_audit_fails_with_expired_token() {
         config(|c| {
             c.session_duration = "1s".into();
             c.checks = Checks::Summary;
+            c.include_accounts = vec!["222222222222".into(), "333333333333".into()];
         }),
         Some(&sim.endpoint()),
     )
@@ -359,4 +389,23 @@ async fn a_session_that_expires_mid_audit_fails_with_expired_token() {
     assert!(entry(&snap, "222222222222").findings().is_none());
     assert!(entry(&snap, "333333333333").succeeded());
     assert_eq!(sim.calls("GetAccountSummary"), 2, "ExpiredToken is not retried");
+}
+
+#[tokio::test]
+async fn a_denied_tree_walk_falls_back_to_list_accounts() {
+    let sim = Sim::start(DEMO).await;
+    put_json(
+        &sim.control("/_simulator/faults"),
+        json!([{ "operation": "ListRoots", "kind": "access_denied" }]),
+    )
+    .await;
+    let snap = audit_once(config(|c| c.checks = Checks::Summary), Some(&sim.endpoint())).await;
+    assert!(snap.refresh_ok);
+    assert_eq!(snap.accounts.len(), expected_accounts(DEMO).len() + 1, "every account");
+    assert!(
+        snap.accounts.iter().all(|e| e.account.ou_path.is_none()),
+        "no paths without the tree"
+    );
+    assert!(sim.calls("ListAccounts") >= 1);
+    assert!(entry(&snap, "222222222222").succeeded());
 }

@@ -70,8 +70,9 @@ fn value(exposition: &str, name: &str, labels: &str) -> Option<String> {
 
 /// Values that change from run to run become `<volatile>`; samples are sorted within families.
 fn normalise(exposition: &str) -> String {
-    const VOLATILE: [&str; 3] = [
+    const VOLATILE: [&str; 4] = [
         "aws_root_audit_last_success_timestamp_seconds",
+        "aws_root_credential_report_generated_timestamp_seconds",
         "aws_root_exporter_last_refresh_success_timestamp_seconds",
         "aws_root_exporter_refresh_duration_seconds",
     ];
@@ -127,7 +128,7 @@ async fn demo_metrics_show_every_account_and_never_a_clean_value_for_the_blocked
     wait_ready(&served.base).await;
     let m = scrape(&served.base).await;
     let expected = common::expected_accounts(DEMO);
-    let info = samples(&m, "aws_account_info");
+    let info = samples(&m, "aws_organizations_account_info");
     assert_eq!(info.len(), expected.len() + 1);
     for x in &expected {
         let l = format!("account_id=\"{}\",account_name=\"{}\"", x.id, x.name);
@@ -379,7 +380,13 @@ async fn disabled_root_credentials_management_shows_in_metrics() {
             .all(|k| k.ends_with("reason=\"root_access_not_enabled\"")),
         "{reasons:?}"
     );
-    assert!(samples(&m, "aws_root_access_keys_present").is_empty());
+    // Only the management account, audited with the exporter's own credentials, has gauges.
+    let keys = samples(&m, "aws_root_access_keys_present");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys.keys().all(|k| k.starts_with("account_id=\"111111111111\"")),
+        "{keys:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

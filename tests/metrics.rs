@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use aws_root_exporter::aws::access::Method;
 use aws_root_exporter::aws::{AwsCallError, Operation};
-use aws_root_exporter::config::RawConfig;
+use aws_root_exporter::config::{RawConfig, tag_label};
 use aws_root_exporter::model::{
-    AccessKey, Account, AuditFindings, CredentialStatus, FailureReason, MfaType, Password, RootDetails, RootSummary,
+    AccessKey, Account, AuditFindings, CredentialStatus, DetailSource, FailureReason, MfaType, Password, RootDetails,
+    RootSummary,
 };
-use aws_root_exporter::render::families::FAMILIES;
+use aws_root_exporter::render::families::{FAMILIES, Process};
 use aws_root_exporter::render::metrics::{MetricsSource, openmetrics_to_text, render_snapshot};
 use aws_root_exporter::snapshot::{AccountEntry, AuditState, Known, OrganizationFacts, Snapshot};
 use aws_root_exporter::telemetry::Telemetry;
@@ -32,7 +34,13 @@ fn account(id: &str, name: &str, status: &str, is_management: bool) -> Account {
         name: name.into(),
         status: status.into(),
         is_management,
+        ou_path: Some("Root".into()),
+        tags: Vec::new(),
     }
+}
+
+fn entry(account: Account, state: AuditState, method: Option<Method>) -> AccountEntry {
+    AccountEntry { account, state, method }
 }
 
 fn summary(mfa: bool, keys: bool, password: bool, certs: bool) -> RootSummary {
@@ -76,6 +84,7 @@ fn fixed_snapshot() -> Snapshot {
                 last_used: Some(at(1_761_812_100)),
             })),
             signing_certificates: Some(vec![CredentialStatus::Active, CredentialStatus::Inactive]),
+            source: DetailSource::RootSession,
         }),
         failed_operations: vec![],
     };
@@ -86,6 +95,7 @@ fn fixed_snapshot() -> Snapshot {
             mfa_devices: None,
             password: Some(None),
             signing_certificates: Some(vec![]),
+            source: DetailSource::RootSession,
         }),
         failed_operations: vec![AwsCallError {
             operation: Operation::ListMfaDevices,
@@ -98,45 +108,80 @@ fn fixed_snapshot() -> Snapshot {
         details: None,
         failed_operations: vec![],
     };
+    // Audited through a role: the deep facts come from the credential report.
+    let from_report = AuditFindings {
+        summary: summary(true, true, true, false),
+        details: Some(RootDetails {
+            access_keys: Some(vec![AccessKey {
+                id: "key_1".into(),
+                status: CredentialStatus::Active,
+                created: Some(at(1_551_520_800)),
+                last_used: None,
+            }]),
+            mfa_devices: Some(vec![MfaType::NonVirtual]),
+            password: Some(Some(Password {
+                created: None,
+                last_used: Some(at(1_761_812_100)),
+            })),
+            signing_certificates: Some(vec![]),
+            source: DetailSource::CredentialReport {
+                generated: Some(at(1_763_999_000)),
+            },
+        }),
+        failed_operations: vec![],
+    };
+    let mut workload = account("999999999999", "workload", "ACTIVE", false);
+    workload.ou_path = Some("Root/Workloads/Prod".into());
+    workload.tags = vec![("owner".into(), "team \"a\"".into())];
+    let ok = |f: &AuditFindings| AuditState::Succeeded(known(f.clone(), 1_764_000_000));
     let entries = vec![
-        AccountEntry {
-            account: account("111111111111", "management", "ACTIVE", true),
-            state: AuditState::Skipped,
-        },
-        AccountEntry {
-            account: account("222222222222", "legacy-billing", "ACTIVE", false),
-            state: AuditState::Succeeded(known(deep, 1_764_000_000)),
-        },
-        AccountEntry {
-            account: account("333333333333", HOSTILE, "ACTIVE", false),
-            state: AuditState::Succeeded(known(summary_only.clone(), 1_764_000_000)),
-        },
-        AccountEntry {
-            account: account("444444444444", "partial", "ACTIVE", false),
-            state: AuditState::Succeeded(known(partial, 1_764_000_000)),
-        },
-        AccountEntry {
-            account: account("555555555555", "scp-blocked", "ACTIVE", false),
-            state: AuditState::Failed {
+        entry(
+            account("111111111111", "management", "ACTIVE", true),
+            ok(&summary_only),
+            Some(Method::OwnCredentials),
+        ),
+        entry(
+            account("222222222222", "legacy-billing", "ACTIVE", false),
+            ok(&deep),
+            Some(Method::AssumeRoot),
+        ),
+        entry(
+            account("333333333333", HOSTILE, "ACTIVE", false),
+            ok(&summary_only),
+            Some(Method::AssumeRoot),
+        ),
+        entry(
+            account("444444444444", "partial", "ACTIVE", false),
+            ok(&partial),
+            Some(Method::AssumeRoot),
+        ),
+        entry(
+            account("555555555555", "scp-blocked", "ACTIVE", false),
+            AuditState::Failed {
                 reason: FailureReason::AccessDenied,
                 last_good: None,
             },
-        },
-        AccountEntry {
-            account: account("666666666666", "flaky", "ACTIVE", false),
-            state: AuditState::Failed {
+            Some(Method::AssumeRoot),
+        ),
+        entry(
+            account("666666666666", "flaky", "ACTIVE", false),
+            AuditState::Failed {
                 reason: FailureReason::Throttled,
-                last_good: Some(known(summary_only, 1_763_990_000)),
+                last_good: Some(known(summary_only.clone(), 1_763_990_000)),
             },
-        },
-        AccountEntry {
-            account: account("777777777777", "closing", "SUSPENDED", false),
-            state: AuditState::Skipped,
-        },
-        AccountEntry {
-            account: account("888888888888", "just-joined", "ACTIVE", false),
-            state: AuditState::Pending,
-        },
+            Some(Method::AssumeRoot),
+        ),
+        entry(
+            account("777777777777", "closing", "SUSPENDED", false),
+            AuditState::Skipped,
+            None,
+        ),
+        entry(
+            account("888888888888", "just-joined", "ACTIVE", false),
+            AuditState::Pending,
+            Some(Method::AssumeRoot),
+        ),
+        entry(workload, ok(&from_report), Some(Method::MemberRole)),
     ];
     Snapshot {
         accounts: Arc::new(entries),
@@ -152,11 +197,17 @@ fn fixed_snapshot() -> Snapshot {
     }
 }
 
-const INTERVAL: Duration = Duration::from_secs(3600);
+/// The process facts the fixed snapshot is rendered with: a 1h interval, two account tags.
+fn process() -> Process {
+    Process {
+        refresh_interval: Duration::from_secs(3600),
+        account_tags: vec!["owner".into(), "cost-center".into()],
+    }
+}
 
 #[test]
 fn fixed_snapshot_matches_the_golden_file() {
-    let text = openmetrics_to_text(&render_snapshot(Some(&fixed_snapshot()), INTERVAL));
+    let text = openmetrics_to_text(&render_snapshot(Some(&fixed_snapshot()), &process()));
     let path = "tests/golden/fixed-snapshot.prom";
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(path, &text).unwrap();
@@ -171,8 +222,11 @@ fn fixed_snapshot_matches_the_golden_file() {
 #[test]
 fn rendering_is_a_pure_function_of_the_snapshot() {
     let s = fixed_snapshot();
-    assert_eq!(render_snapshot(Some(&s), INTERVAL), render_snapshot(Some(&s), INTERVAL));
-    let empty = render_snapshot(None, INTERVAL);
+    assert_eq!(
+        render_snapshot(Some(&s), &process()),
+        render_snapshot(Some(&s), &process())
+    );
+    let empty = render_snapshot(None, &process());
     let families = parse_openmetrics(&empty).expect("valid OpenMetrics").families;
     let names: BTreeSet<&str> = families.keys().map(String::as_str).collect();
     assert_eq!(
@@ -209,6 +263,11 @@ fn documented() -> BTreeMap<String, Documented> {
             .split(',')
             .map(|l| l.trim().trim_matches('`').to_string())
             .filter(|l| !l.is_empty())
+            // `tag_<key>` stands for one label per configured tag key.
+            .flat_map(|l| match l.as_str() {
+                "tag_<key>" => process().account_tags.iter().map(|k| tag_label(k)).collect(),
+                _ => vec![l],
+            })
             .collect();
         if per_account {
             labels.extend(["account_id".to_string(), "account_name".to_string()]);
@@ -234,6 +293,7 @@ fn full_exposition() -> String {
     let (_tx, rx) = tokio::sync::watch::channel(Some(Arc::new(fixed_snapshot())));
     let config = RawConfig {
         refresh_interval: "1h".into(),
+        account_tags: process().account_tags,
         ..RawConfig::default()
     };
     let (_config_tx, configs) = tokio::sync::watch::channel(Arc::new(config.validate().unwrap()));
@@ -283,7 +343,10 @@ fn the_family_table_declares_what_the_docs_say() {
         let doc = docs
             .get(family.name)
             .unwrap_or_else(|| panic!("{} is in the family table but not documented", family.name));
-        let declared: BTreeSet<String> = family.labels.iter().map(|l| l.to_string()).collect();
+        let mut declared: BTreeSet<String> = family.labels.iter().map(|l| l.to_string()).collect();
+        if family.tag_labels {
+            declared.extend(process().account_tags.iter().map(|k| tag_label(k)));
+        }
         assert_eq!(declared, doc.labels, "labels of {}", family.name);
         assert_eq!(doc.kind, "gauge", "{}", family.name);
     }
@@ -305,13 +368,14 @@ fn account_names<T: Clone, V: RenderableMetricValue + Clone>(family: &MetricFami
 
 #[test]
 fn hostile_account_names_stay_inside_their_label_value() {
-    let om = render_snapshot(Some(&fixed_snapshot()), INTERVAL);
-    let from_om = account_names(&parse_openmetrics(&om).expect("valid OpenMetrics").families["aws_account_info"]);
+    let om = render_snapshot(Some(&fixed_snapshot()), &process());
+    let from_om =
+        account_names(&parse_openmetrics(&om).expect("valid OpenMetrics").families["aws_organizations_account_info"]);
     let text = parse_prometheus(&openmetrics_to_text(&om)).expect("valid Prometheus text");
-    let from_text = account_names(&text.families["aws_account_info"]);
+    let from_text = account_names(&text.families["aws_organizations_account_info"]);
     for (format, names) in [("OpenMetrics", from_om), ("text", from_text)] {
         assert!(names.iter().any(|n| n == HOSTILE), "{format}: {names:?}");
-        assert_eq!(names.len(), 8, "{format}: every account is one sample");
+        assert_eq!(names.len(), 9, "{format}: every account is one sample");
     }
 }
 
@@ -344,14 +408,14 @@ proptest! {
     fn any_account_name_round_trips_through_both_formats(
         name in account_name()
     ) {
-        let om = render_snapshot(Some(&one_account(&name)), INTERVAL);
+        let om = render_snapshot(Some(&one_account(&name)), &process());
         let parsed = parse_openmetrics(&om);
         prop_assert!(parsed.is_ok(), "OpenMetrics does not parse for {:?}: {:?}", name, parsed.err());
-        let names = account_names(&parsed.unwrap().families["aws_account_info"]);
+        let names = account_names(&parsed.unwrap().families["aws_organizations_account_info"]);
         prop_assert!(names.contains(&name), "{:?} not in {:?}", name, names);
         let text = parse_prometheus(&openmetrics_to_text(&om));
         prop_assert!(text.is_ok(), "text format does not parse for {:?}: {:?}", name, text.err());
-        let names = account_names(&text.unwrap().families["aws_account_info"]);
+        let names = account_names(&text.unwrap().families["aws_organizations_account_info"]);
         prop_assert!(names.contains(&name), "{:?} not in {:?}", name, names);
     }
 }

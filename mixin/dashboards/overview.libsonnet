@@ -103,7 +103,7 @@ local util = import '../lib/util.libsonnet';
           'Every account of the organization with its root credential state from the exporter\'s last successful audit. "unknown": never audited successfully since the exporter started, or not audited at all (skipped).',
           { h: 14, w: 24, x: 0, y: 4 },
           [
-            g.target('A', 'max by (account_id, account_name, status, management, audited) (aws_account_info{job=~"$job", instance=~"$instance"})', instant=true, format='table'),
+            g.target('A', 'max by (account_id, account_name, status, management, audited) (aws_organizations_account_info{job=~"$job", instance=~"$instance"})', instant=true, format='table'),
             g.target('B', 'max by (account_id, account_name) (account:aws_root_access_key_active:bool{job=~"$job", instance=~"$instance"})', instant=true, format='table'),
             g.target('C', 'max by (account_id, account_name) (aws_root_password_present{job=~"$job", instance=~"$instance"})', instant=true, format='table'),
             g.target('D', 'min by (account_id, account_name) (aws_root_mfa_enabled{job=~"$job", instance=~"$instance"})', instant=true, format='table'),

@@ -28,10 +28,19 @@ pub enum Operation {
     GetLoginProfile,
     GetUser,
     ListSigningCertificates,
+    GetCallerIdentity,
+    AssumeRole,
+    GenerateCredentialReport,
+    GetCredentialReport,
+    ListVirtualMfaDevices,
+    ListRoots,
+    ListOrganizationalUnitsForParent,
+    ListAccountsForParent,
+    ListTagsForResource,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 20] = [
         Self::DescribeOrganization,
         Self::ListAccounts,
         Self::ListOrganizationsFeatures,
@@ -43,13 +52,27 @@ impl Operation {
         Self::GetLoginProfile,
         Self::GetUser,
         Self::ListSigningCertificates,
+        Self::GetCallerIdentity,
+        Self::AssumeRole,
+        Self::GenerateCredentialReport,
+        Self::GetCredentialReport,
+        Self::ListVirtualMfaDevices,
+        Self::ListRoots,
+        Self::ListOrganizationalUnitsForParent,
+        Self::ListAccountsForParent,
+        Self::ListTagsForResource,
     ];
 
     /// The service's endpoint prefix, as in the SigV4 credential scope.
     pub fn service(self) -> &'static str {
         match self {
-            Self::DescribeOrganization | Self::ListAccounts => "organizations",
-            Self::AssumeRoot => "sts",
+            Self::DescribeOrganization
+            | Self::ListAccounts
+            | Self::ListRoots
+            | Self::ListOrganizationalUnitsForParent
+            | Self::ListAccountsForParent
+            | Self::ListTagsForResource => "organizations",
+            Self::AssumeRoot | Self::GetCallerIdentity | Self::AssumeRole => "sts",
             Self::ListOrganizationsFeatures
             | Self::GetAccountSummary
             | Self::ListAccessKeys
@@ -57,7 +80,10 @@ impl Operation {
             | Self::ListMfaDevices
             | Self::GetLoginProfile
             | Self::GetUser
-            | Self::ListSigningCertificates => "iam",
+            | Self::ListSigningCertificates
+            | Self::GenerateCredentialReport
+            | Self::GetCredentialReport
+            | Self::ListVirtualMfaDevices => "iam",
         }
     }
 
@@ -75,6 +101,15 @@ impl Operation {
             Self::GetLoginProfile => "GetLoginProfile",
             Self::GetUser => "GetUser",
             Self::ListSigningCertificates => "ListSigningCertificates",
+            Self::GetCallerIdentity => "GetCallerIdentity",
+            Self::AssumeRole => "AssumeRole",
+            Self::GenerateCredentialReport => "GenerateCredentialReport",
+            Self::GetCredentialReport => "GetCredentialReport",
+            Self::ListVirtualMfaDevices => "ListVirtualMFADevices",
+            Self::ListRoots => "ListRoots",
+            Self::ListOrganizationalUnitsForParent => "ListOrganizationalUnitsForParent",
+            Self::ListAccountsForParent => "ListAccountsForParent",
+            Self::ListTagsForResource => "ListTagsForResource",
         }
     }
 }

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use super::exposition::{Value, Writer};
-use crate::model::{CredentialStatus, MfaType, RootSummary, unix_seconds};
+use crate::config::tag_label;
+use crate::model::{CredentialStatus, DetailSource, RootSummary, unix_seconds};
 use crate::snapshot::{AccountEntry, Snapshot};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -30,13 +31,15 @@ pub enum Source {
     /// The process itself: present before the first refresh too.
     Process(fn(&Process, &mut Samples<'_>)),
     /// The latest snapshot: absent (no HELP/TYPE either) until the first refresh.
-    Snapshot(fn(&Snapshot, &mut Samples<'_>)),
+    Snapshot(fn(&Rendered<'_>, &mut Samples<'_>)),
 }
 
-/// Facts about the running exporter that process families read.
-#[derive(Debug, Clone, Copy)]
+/// Facts about the running exporter that families read.
+#[derive(Debug, Clone, Default)]
 pub struct Process {
     pub refresh_interval: Duration,
+    /// Account tag keys to serve, in `account_tags` order.
+    pub account_tags: Vec<String>,
 }
 
 pub struct Family {
@@ -45,6 +48,8 @@ pub struct Family {
     pub freshness: Freshness,
     /// Every label, in order; per-account families start with [`ACCOUNT_LABELS`].
     pub labels: &'static [&'static str],
+    /// Followed by one `tag_<key>` label per configured account tag.
+    pub tag_labels: bool,
     pub source: Source,
 }
 
@@ -52,13 +57,13 @@ pub struct Family {
 pub struct Samples<'w> {
     writer: &'w mut Writer,
     family: &'static Family,
+    names: Vec<&'w str>,
 }
 
 impl Samples<'_> {
     /// A sample with these label values, in the order of the family's labels.
     pub fn add<'v>(&mut self, values: impl IntoIterator<Item = &'v str>, value: impl Into<Value>) {
-        self.writer
-            .sample(self.family.name, self.family.labels, values, value.into());
+        self.writer.sample(self.family.name, &self.names, values, value.into());
     }
 
     /// A per-account sample: the account's labels, then `extra`.
@@ -70,12 +75,30 @@ impl Samples<'_> {
     }
 }
 
+/// What snapshot families read: the snapshot, and the process facts (tag keys).
+pub struct Rendered<'a> {
+    pub snapshot: &'a Snapshot,
+    pub process: &'a Process,
+}
+
+impl std::ops::Deref for Rendered<'_> {
+    type Target = Snapshot;
+    fn deref(&self) -> &Snapshot {
+        self.snapshot
+    }
+}
+
 const CACHED: &str = "Cached from the exporter's background refresh";
 
 /// Render every family the state allows, in table order.
 pub fn render(writer: &mut Writer, process: &Process, snapshot: Option<&Snapshot>) {
     let interval = humantime::format_duration(process.refresh_interval).to_string();
+    let tag_labels: Vec<String> = process.account_tags.iter().map(|k| tag_label(k)).collect();
     for family in FAMILIES.iter() {
+        let mut names: Vec<&str> = family.labels.to_vec();
+        if family.tag_labels {
+            names.extend(tag_labels.iter().map(String::as_str));
+        }
         let help = match family.freshness {
             Freshness::Plain => family.help.to_string(),
             Freshness::Refreshed => format!("{} {CACHED} (every {interval}).", family.help),
@@ -87,18 +110,19 @@ pub fn render(writer: &mut Writer, process: &Process, snapshot: Option<&Snapshot
         match (family.source, snapshot) {
             (Source::Process(samples), _) => {
                 writer.gauge(family.name, &help);
-                samples(process, &mut Samples { writer, family });
+                samples(process, &mut Samples { writer, family, names });
             }
             (Source::Snapshot(samples), Some(s)) => {
                 writer.gauge(family.name, &help);
-                samples(s, &mut Samples { writer, family });
+                let mut out = Samples { writer, family, names };
+                samples(&Rendered { snapshot: s, process }, &mut out);
             }
             (Source::Snapshot(_), None) => {}
         }
     }
 }
 
-fn flag(s: &Snapshot, out: &mut Samples<'_>, get: fn(&RootSummary) -> bool) {
+fn flag(s: &Rendered<'_>, out: &mut Samples<'_>, get: fn(&RootSummary) -> bool) {
     for e in s.accounts.iter() {
         if let Some(f) = e.findings() {
             out.account(e, &[], get(&f.summary));
@@ -107,7 +131,7 @@ fn flag(s: &Snapshot, out: &mut Samples<'_>, get: fn(&RootSummary) -> bool) {
 }
 
 /// Accounts with deep findings, and those findings.
-fn details(s: &Snapshot) -> impl Iterator<Item = (&AccountEntry, &crate::model::RootDetails)> {
+fn details<'a>(s: &'a Rendered<'_>) -> impl Iterator<Item = (&'a AccountEntry, &'a crate::model::RootDetails)> {
     s.accounts
         .iter()
         .filter_map(|e| e.findings()?.details.as_ref().map(|d| (e, d)))
@@ -129,12 +153,13 @@ fn bool_str(b: bool) -> &'static str {
     if b { "true" } else { "false" }
 }
 
-pub static FAMILIES: [Family; 23] = [
+pub static FAMILIES: [Family; 24] = [
     Family {
         name: "aws_root_exporter_build_info",
         help: "The exporter's version; always 1.",
         freshness: Freshness::Plain,
         labels: &["version"],
+        tag_labels: false,
         source: Source::Process(|_, out| out.add([VERSION], 1i64)),
     },
     Family {
@@ -142,6 +167,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "Configured time between refreshes of the organization snapshot.",
         freshness: Freshness::Plain,
         labels: &[],
+        tag_labels: false,
         source: Source::Process(|p, out| out.add([], p.refresh_interval.as_secs_f64())),
     },
     Family {
@@ -149,6 +175,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "Wall time of the last finished refresh (discovery and every audit).",
         freshness: Freshness::Plain,
         labels: &[],
+        tag_labels: false,
         source: Source::Snapshot(|s, out| out.add([], s.refresh_duration.as_secs_f64())),
     },
     Family {
@@ -156,6 +183,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "1 if the last refresh could list the organization, 0 if discovery failed and the previous snapshot is served.",
         freshness: Freshness::Plain,
         labels: &[],
+        tag_labels: false,
         source: Source::Snapshot(|s, out| out.add([], s.refresh_ok)),
     },
     Family {
@@ -163,6 +191,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "Unix time at which the last successful refresh finished.",
         freshness: Freshness::Plain,
         labels: &[],
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             if let Some(t) = s.last_refresh_success {
                 out.add([], unix_seconds(t));
@@ -174,6 +203,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "Accounts of the last snapshot by outcome: audited (last audit succeeded), failed, skipped (not audited).",
         freshness: Freshness::Plain,
         labels: &["outcome"],
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             let c = s.outcome_counts();
             out.add(["audited"], c.audited);
@@ -182,17 +212,36 @@ pub static FAMILIES: [Family; 23] = [
         }),
     },
     Family {
-        name: "aws_account_info",
-        help: "Every account of the organization; always 1.",
+        name: "aws_organizations_account_info",
+        help: "Every account of the organization, where it sits and how it is audited; always 1.",
         freshness: Freshness::Refreshed,
-        labels: &["account_id", "account_name", "status", "management", "audited"],
+        labels: &[
+            "account_id",
+            "account_name",
+            "status",
+            "management",
+            "audited",
+            "method",
+            "ou_path",
+        ],
+        tag_labels: true,
         source: Source::Snapshot(|s, out| {
             for e in s.accounts.iter() {
-                let extra = [
+                let mut extra = vec![
                     e.account.status.as_str(),
                     bool_str(e.account.is_management),
                     bool_str(e.is_selected()),
+                    e.method.map(|m| m.as_str()).unwrap_or("none"),
+                    e.account.ou_path.as_deref().unwrap_or(""),
                 ];
+                extra.extend(s.process.account_tags.iter().map(|key| {
+                    e.account
+                        .tags
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, v)| v.as_str())
+                        .unwrap_or("")
+                }));
                 out.account(e, &extra, 1i64);
             }
         }),
@@ -202,6 +251,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "1 if the root user has at least one access key, also when deactivated (AccountAccessKeysPresent).",
         freshness: Freshness::KnownOnly,
         labels: &ACCOUNT_LABELS,
+        tag_labels: false,
         source: Source::Snapshot(|s, out| flag(s, out, |f| f.access_keys_present)),
     },
     Family {
@@ -209,6 +259,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "1 if the root user has an MFA device (AccountMFAEnabled).",
         freshness: Freshness::KnownOnly,
         labels: &ACCOUNT_LABELS,
+        tag_labels: false,
         source: Source::Snapshot(|s, out| flag(s, out, |f| f.mfa_enabled)),
     },
     Family {
@@ -216,6 +267,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "1 if the root user has a console password (AccountPasswordPresent).",
         freshness: Freshness::KnownOnly,
         labels: &ACCOUNT_LABELS,
+        tag_labels: false,
         source: Source::Snapshot(|s, out| flag(s, out, |f| f.password_present)),
     },
     Family {
@@ -223,6 +275,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "1 if the root user has an X.509 signing certificate (AccountSigningCertificatesPresent).",
         freshness: Freshness::KnownOnly,
         labels: &ACCOUNT_LABELS,
+        tag_labels: false,
         source: Source::Snapshot(|s, out| flag(s, out, |f| f.signing_certificates_present)),
     },
     Family {
@@ -230,6 +283,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "1 if the last audit attempt of the account succeeded, 0 if it failed.",
         freshness: Freshness::Refreshed,
         labels: &ACCOUNT_LABELS,
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             for e in s.accounts.iter().filter(|e| e.attempted()) {
                 out.account(e, &[], e.succeeded());
@@ -241,6 +295,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "1 while the account's last audit attempt failed, with the reason; absent after a success.",
         freshness: Freshness::Plain,
         labels: &["account_id", "account_name", "reason"],
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             for e in s.accounts.iter() {
                 if let Some(r) = e.failure() {
@@ -254,6 +309,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "Unix time of the account's last successful audit; absent until the first one.",
         freshness: Freshness::Plain,
         labels: &ACCOUNT_LABELS,
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             for e in s.accounts.iter() {
                 if let Some(t) = e.last_success() {
@@ -267,6 +323,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "1 for each deeper call of a full audit that failed while GetAccountSummary succeeded (partial result), with the operation and reason.",
         freshness: Freshness::Plain,
         labels: &["account_id", "account_name", "operation", "reason"],
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             for e in s.accounts.iter() {
                 for failed in e.findings().map(|f| f.failed_operations.as_slice()).unwrap_or_default() {
@@ -280,6 +337,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "Number of root access keys by status (active, inactive; expired keys count as inactive).",
         freshness: Freshness::KnownOnly,
         labels: &["account_id", "account_name", "status"],
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             for (e, d) in details(s) {
                 if let Some(keys) = &d.access_keys {
@@ -293,6 +351,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "Unix time at which the root access key was created.",
         freshness: Freshness::KnownOnly,
         labels: &["account_id", "account_name", "access_key_id"],
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             for (e, d) in details(s) {
                 for k in d.access_keys.iter().flatten() {
@@ -308,6 +367,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "Unix time of the root access key's last use; absent for a key never used.",
         freshness: Freshness::KnownOnly,
         labels: &["account_id", "account_name", "access_key_id"],
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             for (e, d) in details(s) {
                 for k in d.access_keys.iter().flatten() {
@@ -320,13 +380,14 @@ pub static FAMILIES: [Family; 23] = [
     },
     Family {
         name: "aws_root_mfa_devices",
-        help: "Number of root MFA devices by type, told from the serial number: virtual, hardware (TOTP token), passkey (FIDO), sms.",
+        help: "Number of root MFA devices by type: in a root session told from the serial number (virtual, hardware TOTP token, passkey FIDO, sms); without one virtual or non_virtual.",
         freshness: Freshness::KnownOnly,
         labels: &["account_id", "account_name", "type"],
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             for (e, d) in details(s) {
                 if let Some(devices) = &d.mfa_devices {
-                    for t in MfaType::ALL {
+                    for &t in d.source.mfa_types() {
                         out.account(e, &[t.as_str()], devices.iter().filter(|d| **d == t).count());
                     }
                 }
@@ -338,6 +399,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "Unix time at which the root user's console password was created; absent without a password.",
         freshness: Freshness::KnownOnly,
         labels: &ACCOUNT_LABELS,
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             for (e, d) in details(s) {
                 if let Some(t) = d.password.flatten().and_then(|p| p.created) {
@@ -351,6 +413,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "Unix time of the root user's last console sign-in, when AWS knows it.",
         freshness: Freshness::KnownOnly,
         labels: &ACCOUNT_LABELS,
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             for (e, d) in details(s) {
                 if let Some(t) = d.password.flatten().and_then(|p| p.last_used) {
@@ -364,6 +427,7 @@ pub static FAMILIES: [Family; 23] = [
         help: "Number of root X.509 signing certificates by status (active, inactive).",
         freshness: Freshness::KnownOnly,
         labels: &["account_id", "account_name", "status"],
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             for (e, d) in details(s) {
                 if let Some(certificates) = &d.signing_certificates {
@@ -373,10 +437,25 @@ pub static FAMILIES: [Family; 23] = [
         }),
     },
     Family {
+        name: "aws_root_credential_report_generated_timestamp_seconds",
+        help: "Unix time at which AWS generated the credential report that the deep facts of an account audited without a root session come from (AWS regenerates it at most every 4 hours).",
+        freshness: Freshness::KnownOnly,
+        labels: &ACCOUNT_LABELS,
+        tag_labels: false,
+        source: Source::Snapshot(|s, out| {
+            for (e, d) in details(s) {
+                if let DetailSource::CredentialReport { generated: Some(t) } = d.source {
+                    out.account(e, &[], unix_seconds(t));
+                }
+            }
+        }),
+    },
+    Family {
         name: "aws_organizations_feature_enabled",
         help: "1 if the organization has the centralized root access feature enabled (iam:ListOrganizationsFeatures), 0 if not; absent when it could not be read.",
         freshness: Freshness::Plain,
         labels: &["feature"],
+        tag_labels: false,
         source: Source::Snapshot(|s, out| {
             for (feature, on) in s.organization.features.iter().flatten() {
                 out.add([*feature], *on);

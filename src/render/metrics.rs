@@ -3,7 +3,6 @@
 //! classic text format for clients that do not ask for OpenMetrics.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -42,8 +41,12 @@ impl MetricsSource {
         let mut out = String::with_capacity(64 * 1024);
         prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
-        let process = Process {
-            refresh_interval: self.configs.borrow().refresh_interval,
+        let process = {
+            let config = self.configs.borrow();
+            Process {
+                refresh_interval: config.refresh_interval,
+                account_tags: config.account_tags.clone(),
+            }
         };
         let mut writer = Writer::new(out);
         families::render(&mut writer, &process, snapshot.as_deref());
@@ -54,9 +57,9 @@ impl MetricsSource {
 }
 
 /// The snapshot's families alone, as OpenMetrics text: a pure function of its arguments.
-pub fn render_snapshot(snapshot: Option<&Snapshot>, refresh_interval: Duration) -> String {
+pub fn render_snapshot(snapshot: Option<&Snapshot>, process: &Process) -> String {
     let mut writer = Writer::default();
-    families::render(&mut writer, &Process { refresh_interval }, snapshot);
+    families::render(&mut writer, process, snapshot);
     let mut out = writer.into_string();
     out.push_str("# EOF\n");
     out

@@ -47,7 +47,12 @@ fn bit(b: bool) -> &'static str {
 pub fn tsv(snapshot: &Snapshot) -> String {
     let mut out = String::from(TSV_HEADER);
     out.push('\n');
-    for e in snapshot.accounts.iter().filter(|e| e.succeeded()) {
+    // Like the classic report: member accounts only (the management account is in CSV and JSON).
+    for e in snapshot
+        .accounts
+        .iter()
+        .filter(|e| e.succeeded() && !e.account.is_management)
+    {
         let Some(f) = e.findings() else { continue };
         let s = &f.summary;
         out.push_str(&format!(
@@ -78,7 +83,7 @@ fn audit_success(e: &AccountEntry) -> Option<bool> {
     e.attempted().then(|| e.succeeded())
 }
 
-const CSV_HEADER: &str = "account_id,account_name,status,management,audited,audit_success,failure_reason,mfa_enabled,access_keys_present,password_present,signing_certificates_present,active_access_keys,inactive_access_keys,access_key_last_used,mfa_device_types,password_created,password_last_used,active_signing_certificates,failed_operations";
+const CSV_HEADER: &str = "account_id,account_name,status,management,audited,audit_success,failure_reason,mfa_enabled,access_keys_present,password_present,signing_certificates_present,active_access_keys,inactive_access_keys,access_key_last_used,mfa_device_types,password_created,password_last_used,active_signing_certificates,failed_operations,method,ou_path";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -144,6 +149,8 @@ pub fn csv(snapshot: &Snapshot) -> String {
                 .map(|c| c.iter().filter(|c| **c == CredentialStatus::Active).count().to_string())
                 .unwrap_or_default(),
             failed_ops,
+            e.method.map(|m| m.as_str()).unwrap_or("none").to_string(),
+            csv_field(e.account.ou_path.as_deref().unwrap_or("")),
         ];
         out.push_str(&row.join(","));
         out.push('\n');
@@ -163,6 +170,9 @@ pub fn json(snapshot: &Snapshot) -> Value {
                 "status": e.account.status,
                 "management": e.account.is_management,
                 "audited": e.is_selected(),
+                "method": e.method.map(|m| m.as_str()),
+                "ou_path": e.account.ou_path,
+                "tags": e.account.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
                 "audit_success": audit_success(e),
                 "failure_reason": e.failure().map(|r| r.as_str()),
                 "last_success": e.last_success().map(|t| humantime::format_rfc3339_seconds(t).to_string()),
@@ -178,6 +188,7 @@ pub fn json(snapshot: &Snapshot) -> Value {
                     "mfa_devices": d.mfa_devices.as_ref().map(|m| m.iter().map(|t: &MfaType| t.as_str()).collect::<Vec<_>>()),
                     "password": d.password,
                     "signing_certificates": d.signing_certificates,
+                    "source": d.source,
                 })),
                 "failed_operations": f.map(|f| f.failed_operations.iter().map(|e| json!({"operation": e.operation.name(), "reason": e.reason.as_str()})).collect::<Vec<_>>()).unwrap_or_default(),
             })

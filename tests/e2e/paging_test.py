@@ -77,6 +77,7 @@ ALERTMANAGER_CONFIG = os.path.join(REPO, "deploy", "alertmanager", "alertmanager
 WEBHOOK_PLACEHOLDER = "http://127.0.0.1:5001"
 JOB = "aws-root-exporter"
 
+MANAGEMENT = "111111111111"
 CLEAN = "222222222222"
 BROKEN = "333333333333"
 INACTIVE_ONLY = "444444444444"
@@ -111,8 +112,14 @@ def scenario_toml():
 [organization]
 id = "o-pagingtest1"
 management_account_id = "111111111111"
-management_account_name = "management"
 features = ["RootCredentialsManagement", "RootSessions"]
+
+# The management account, which AssumeRoot cannot target: the exporter runs there (the
+# simulator's default caller) and audits it with its own credentials. Its root has a key.
+[[accounts]]
+id = "{MANAGEMENT}"
+name = "management"
+root = {{ mfa = ["hardware"], password = false, access_keys = ["Active"], signing_certificates = [] }}
 
 # The account the test changes: clean at start (MFA, no password, no key).
 [[accounts]]
@@ -436,7 +443,7 @@ def check_hostile_names(prom_url, webhook, args, children):
     """Accounts with hostile names are scraped, stored and paged with their names intact."""
     for account_id, name in [(HOSTILE_KEY, HOSTILE_KEY_NAME), (HOSTILE_CR, HOSTILE_CR_NAME)]:
         result = wait_for(f"Prometheus to store account {account_id} (hostile name)",
-                          lambda: prom_query(prom_url, f'aws_account_info{{job="{JOB}", account_id="{account_id}"}}'),
+                          lambda: prom_query(prom_url, f'aws_organizations_account_info{{job="{JOB}", account_id="{account_id}"}}'),
                           args.timeout, children)
         got = result[0]["metric"]["account_name"]
         if got != name:
@@ -572,6 +579,10 @@ def run(args, tmp):
                  args.timeout, children)
         log(f"pipeline works: {ALERT} for {BROKEN} reached /pager")
         check_hostile_names(prom_url, webhook, args, children)
+        wait_for(f"{ALERT} for the management account {MANAGEMENT} at the pager",
+                 lambda: webhook.find("/pager", ALERT, MANAGEMENT, "firing", EVER),
+                 args.timeout, children)
+        log(f"the management account's root key pages too: {ALERT} for {MANAGEMENT}")
 
         # 2. a root access key appears
         put_simulator(control_url, CLEAN, "root", WITH_KEY)

@@ -8,10 +8,9 @@ use aws_sdk_sts::types::PolicyDescriptorType;
 use futures::future::BoxFuture;
 use tracing::{error, warn};
 
-use super::{Access, AccountSession, Blocked, Precheck};
+use super::{Access, AccountSession, Blocked, Method, Precheck, SessionKind};
 use crate::aws::call::{AwsCallError, Caller, Operation};
 use crate::aws::clients::AwsClients;
-use crate::config::Checks;
 use crate::model::{Account, FailureReason};
 
 /// The IAM task policy that scopes the root session to auditing the root user's credentials.
@@ -71,6 +70,10 @@ impl AssumeRoot {
 }
 
 impl Access for AssumeRoot {
+    fn method(&self) -> Method {
+        Method::AssumeRoot
+    }
+
     fn precheck(&self) -> BoxFuture<'_, Precheck> {
         Box::pin(async move {
             let features = self.features().await;
@@ -88,12 +91,6 @@ impl Access for AssumeRoot {
             });
             Precheck { features, blocked }
         })
-    }
-
-    /// AssumeRoot targets active member accounts (and those whose state is unknown); never the
-    /// management account.
-    fn reaches(&self, account: &Account) -> bool {
-        account.may_be_active() && !account.is_management
     }
 
     fn open<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Result<AccountSession, AwsCallError>> {
@@ -127,12 +124,8 @@ impl Access for AssumeRoot {
             );
             Ok(AccountSession {
                 iam: self.clients.iam_with(credentials),
+                kind: SessionKind::Root,
             })
         })
-    }
-
-    /// The task policy allows every call of the deep audit.
-    fn max_checks(&self) -> Checks {
-        Checks::Full
     }
 }

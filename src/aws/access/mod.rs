@@ -1,58 +1,104 @@
 //! Ways into accounts. Everything specific to one way in lives in one implementation of
-//! [`Access`]: its organization-level precheck, which accounts it can reach, how a session into
-//! one account is opened, and how deep an audit that session supports. Discovery, refresh,
-//! snapshot and rendering only see the trait.
+//! [`Access`]: its organization-level precheck and how a session into one account is opened.
+//! [`Ways`] holds the configured ways and, once per refresh, makes a [`Plan`] that routes each
+//! account to one of them (or says why none applies). Discovery, refresh, snapshot and rendering
+//! only see [`Route`] and [`Method`].
 //!
-//! To add a way in: write a module here with an `impl Access`, add a variant to
-//! [`AccessMethod`] and a line to [`build`].
+//! To add a way in: write a module here with an `impl Access`, give it a [`Method`], and route
+//! to it in [`Plan::route`].
 
 mod assume_root;
+mod role;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+use tracing::warn;
 
-use super::call::{AwsCallError, Caller};
+use super::call::{AwsCallError, Caller, Operation};
 use super::clients::AwsClients;
-use crate::config::{Checks, Config};
+use crate::config::Config;
 use crate::model::{Account, FailureReason};
 
-/// The `access` configuration key: which way into accounts the exporter uses.
+pub use assume_root::{AUDIT_TASK_POLICY_ARN, ORGANIZATION_FEATURES};
+
+/// The `access` configuration key: which way into member accounts the exporter uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AccessMethod {
-    /// Centralized root access: `sts:AssumeRoot` with the audit-only task policy.
+pub enum AccessMode {
+    /// AssumeRoot where centralized root access is enabled, otherwise the member role when one
+    /// is configured.
     #[default]
+    Auto,
+    /// Centralized root access: `sts:AssumeRoot` with the audit-only task policy.
     AssumeRoot,
+    /// `sts:AssumeRole` into `member_role_name` in each member account.
+    Role,
 }
 
-impl AccessMethod {
-    pub const ALL: [AccessMethod; 1] = [AccessMethod::AssumeRoot];
-
+impl AccessMode {
     pub fn as_str(self) -> &'static str {
         match self {
-            AccessMethod::AssumeRoot => "assume_root",
+            AccessMode::Auto => "auto",
+            AccessMode::AssumeRoot => "assume_root",
+            AccessMode::Role => "role",
         }
     }
 }
 
-/// Build the configured way in.
-pub fn build(config: &Config, clients: AwsClients, caller: Caller) -> Arc<dyn Access> {
-    match config.access {
-        AccessMethod::AssumeRoot => Arc::new(assume_root::AssumeRoot::new(clients, config.session_duration, caller)),
+/// How an account is audited: the bounded `method` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Method {
+    /// A root session from `sts:AssumeRoot` (member accounts, centralized root access).
+    AssumeRoot,
+    /// `sts:AssumeRole` into the member audit role.
+    MemberRole,
+    /// The exporter's own credentials, in its own account.
+    OwnCredentials,
+    /// `sts:AssumeRole` into `management_account_role_arn`.
+    ManagementRole,
+}
+
+impl Method {
+    pub const ALL: [Method; 4] = [
+        Method::AssumeRoot,
+        Method::MemberRole,
+        Method::OwnCredentials,
+        Method::ManagementRole,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::AssumeRoot => "assume_root",
+            Method::MemberRole => "member_role",
+            Method::OwnCredentials => "own_credentials",
+            Method::ManagementRole => "management_role",
+        }
     }
 }
 
-/// A session into one account: an IAM client whose calls describe that account's root user.
-/// It holds temporary credentials; it is dropped when the account's audit ends.
+/// What calls a session's credentials allow, and so how the audit reads the root user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A root session: the root-only calls (ListAccessKeys without a user name, ...) describe
+    /// the root user.
+    Root,
+    /// A role or the exporter's own identity: `GetAccountSummary`, and the credential report and
+    /// the virtual MFA devices for the deeper facts.
+    Principal,
+}
+
+/// A session into one account. It holds temporary credentials (except for the exporter's own
+/// account); it is dropped when the account's audit ends.
 pub struct AccountSession {
     pub iam: aws_sdk_iam::Client,
+    pub kind: SessionKind,
 }
 
 impl std::fmt::Debug for AccountSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AccountSession { .. }")
+        write!(f, "AccountSession {{ kind: {:?}, .. }}", self.kind)
     }
 }
 
@@ -62,12 +108,11 @@ pub struct Precheck {
     /// Organization features read on the way (`iam:ListOrganizationsFeatures`): (feature,
     /// enabled). `None` when not read or unreadable.
     pub features: Option<Vec<(&'static str, bool)>>,
-    /// Set when no account can be reached in this refresh: every selected account fails with it
-    /// and no session is opened.
+    /// Set when this way in cannot reach any account in this refresh.
     pub blocked: Option<Blocked>,
 }
 
-/// Why a way in cannot reach any account right now.
+/// Why an account cannot be audited in this refresh, before any session is tried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocked {
     pub reason: FailureReason,
@@ -75,16 +120,252 @@ pub struct Blocked {
 }
 
 pub trait Access: Send + Sync {
+    fn method(&self) -> Method;
+
     /// Once per refresh, before any account is opened.
     fn precheck(&self) -> BoxFuture<'_, Precheck>;
 
-    /// Whether this way in can reach the account at all. Accounts it cannot reach are listed but
-    /// not audited.
-    fn reaches(&self, account: &Account) -> bool;
-
     /// Open a session into one account.
     fn open<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Result<AccountSession, AwsCallError>>;
+}
 
-    /// The deepest audit a session of this kind can make.
-    fn max_checks(&self) -> Checks;
+/// The exporter's own credentials, for its own account.
+struct OwnCredentials {
+    iam: aws_sdk_iam::Client,
+}
+
+impl Access for OwnCredentials {
+    fn method(&self) -> Method {
+        Method::OwnCredentials
+    }
+
+    fn precheck(&self) -> BoxFuture<'_, Precheck> {
+        Box::pin(async { Precheck::default() })
+    }
+
+    fn open<'a>(&'a self, _account: &'a Account) -> BoxFuture<'a, Result<AccountSession, AwsCallError>> {
+        Box::pin(async move {
+            Ok(AccountSession {
+                iam: self.iam.clone(),
+                kind: SessionKind::Principal,
+            })
+        })
+    }
+}
+
+/// The configured ways into accounts.
+pub struct Ways {
+    mode: AccessMode,
+    clients: AwsClients,
+    caller: Caller,
+    assume_root: Arc<dyn Access>,
+    member_role: Option<Arc<dyn Access>>,
+    own: Arc<dyn Access>,
+    management_role: Option<Arc<dyn Access>>,
+    /// The AWS partition of the exporter's credentials (`aws`, `aws-us-gov`, `aws-cn`), for the
+    /// role ARNs; read with the caller identity.
+    partition: Arc<OnceLock<String>>,
+}
+
+impl Ways {
+    pub fn new(config: &Config, clients: AwsClients, caller: Caller) -> Ways {
+        let partition = Arc::new(OnceLock::new());
+        let member_role = config.member_role_name.as_ref().map(|name| {
+            Arc::new(role::Role::member(
+                clients.clone(),
+                caller.clone(),
+                name.clone(),
+                config.member_role_external_id.clone(),
+                partition.clone(),
+            )) as Arc<dyn Access>
+        });
+        let management_role = config.management_account_role_arn.as_ref().map(|arn| {
+            Arc::new(role::Role::management(clients.clone(), caller.clone(), arn.clone())) as Arc<dyn Access>
+        });
+        Ways {
+            mode: config.access,
+            assume_root: Arc::new(assume_root::AssumeRoot::new(
+                clients.clone(),
+                config.session_duration,
+                caller.clone(),
+            )),
+            own: Arc::new(OwnCredentials {
+                iam: clients.iam.clone(),
+            }),
+            member_role,
+            management_role,
+            clients,
+            caller,
+            partition,
+        }
+    }
+
+    /// `sts:GetCallerIdentity`: the exporter's own account id and partition.
+    async fn identity(&self) -> Result<(String, String), AwsCallError> {
+        const OP: Operation = Operation::GetCallerIdentity;
+        let out = self
+            .caller
+            .call(OP, || self.clients.sts.get_caller_identity().send())
+            .await?;
+        let account = out
+            .account()
+            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| AwsCallError::malformed(OP, "answer holds no 12-digit Account"))?;
+        let partition = out
+            .arn()
+            .and_then(|arn| arn.split(':').nth(1))
+            .filter(|p| p.starts_with("aws"))
+            .unwrap_or("aws");
+        Ok((account.to_string(), partition.to_string()))
+    }
+
+    /// Once per refresh: who the exporter is and which way reaches member accounts now.
+    pub async fn plan(&self) -> Plan {
+        let identity = self.identity().await;
+        let caller_account_id = match identity {
+            Ok((account, partition)) => {
+                let _ = self.partition.set(partition);
+                Some(account)
+            }
+            Err(e) => {
+                warn!(reason = %e.reason, error = ?e.message, "cannot tell which account the exporter's credentials belong to (sts:GetCallerIdentity); its own account is audited like any other");
+                None
+            }
+        };
+        let assume_root = match self.mode {
+            AccessMode::Role => None,
+            AccessMode::Auto | AccessMode::AssumeRoot => Some(self.assume_root.precheck().await),
+        };
+        let features = assume_root.as_ref().and_then(|p| p.features.clone());
+        let member = match (self.mode, assume_root, &self.member_role) {
+            (AccessMode::Role, _, Some(role)) => Ok(role.clone()),
+            (AccessMode::Role, _, None) => Err(Blocked {
+                reason: FailureReason::NotConfigured,
+                message: "access = \"role\" needs member_role_name".into(),
+            }),
+            (AccessMode::AssumeRoot, Some(p), _) => match p.blocked {
+                Some(b) => Err(b),
+                None => Ok(self.assume_root.clone()),
+            },
+            // auto: AssumeRoot when centralized root access is on (or cannot be read and no role
+            // is configured), the member role otherwise.
+            (_, Some(p), role) => match (p.blocked, role) {
+                (None, None) => Ok(self.assume_root.clone()),
+                (None, Some(role)) if p.features.is_none() => Ok(role.clone()),
+                (None, Some(_)) => Ok(self.assume_root.clone()),
+                (Some(_), Some(role)) => Ok(role.clone()),
+                (Some(b), None) => Err(Blocked {
+                    reason: b.reason,
+                    message: format!(
+                        "{}; or set member_role_name to audit through a role in each account",
+                        b.message
+                    ),
+                }),
+            },
+            (_, None, _) => Ok(self.assume_root.clone()),
+        };
+        Plan {
+            caller_account_id,
+            features,
+            member,
+            own: self.own.clone(),
+            management_role: self.management_role.clone(),
+        }
+    }
+}
+
+/// How the accounts of one refresh are reached.
+pub struct Plan {
+    /// The account the exporter's credentials belong to, when known.
+    pub caller_account_id: Option<String>,
+    /// Organization features read on the way, for `aws_organizations_feature_enabled`.
+    pub features: Option<Vec<(&'static str, bool)>>,
+    member: Result<Arc<dyn Access>, Blocked>,
+    own: Arc<dyn Access>,
+    management_role: Option<Arc<dyn Access>>,
+}
+
+/// What happens to one account in this refresh.
+#[derive(Clone)]
+pub enum Route {
+    /// Not audited: the account is not active (suspended, closed, ...).
+    Skip,
+    /// Audited through this way in.
+    Audit(Arc<dyn Access>),
+    /// Selected, but no way in applies; the account fails with this, and no call is made.
+    Fail(Blocked),
+}
+
+impl Plan {
+    pub fn route(&self, account: &Account) -> Route {
+        if !account.may_be_active() {
+            return Route::Skip;
+        }
+        let own = self.caller_account_id.as_deref() == Some(account.id.as_str());
+        if own {
+            return Route::Audit(self.own.clone());
+        }
+        if account.is_management {
+            return match &self.management_role {
+                Some(role) => Route::Audit(role.clone()),
+                None => Route::Fail(Blocked {
+                    reason: FailureReason::NotConfigured,
+                    message: "the management account is audited with the exporter's own credentials when the exporter runs there; from elsewhere set management_account_role_arn".into(),
+                }),
+            };
+        }
+        match &self.member {
+            Ok(access) => Route::Audit(access.clone()),
+            Err(b) => Route::Fail(b.clone()),
+        }
+    }
+}
+
+/// The account id of a role ARN (`arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`), when it is one.
+pub fn role_arn_account(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (scheme, partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let name = resource.strip_prefix("role/")?;
+    let ok = scheme == "arn"
+        && partition.starts_with("aws")
+        && service == "iam"
+        && region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !name.is_empty()
+        && name.len() <= 512;
+    ok.then_some(account)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arns_are_read_strictly() {
+        assert_eq!(
+            role_arn_account("arn:aws:iam::111111111111:role/RootAudit"),
+            Some("111111111111")
+        );
+        assert_eq!(
+            role_arn_account("arn:aws-us-gov:iam::111111111111:role/path/RootAudit"),
+            Some("111111111111")
+        );
+        for bad in [
+            "arn:aws:iam::11111111111:role/x",
+            "arn:aws:iam::111111111111:user/x",
+            "arn:aws:sts::111111111111:role/x",
+            "arn:aws:iam::111111111111:role/",
+            "RootAudit",
+        ] {
+            assert_eq!(role_arn_account(bad), None, "{bad}");
+        }
+    }
 }
