@@ -8,21 +8,26 @@ use std::sync::Arc;
 use axum::extract::{Path, State, rejection::JsonRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Simulator;
+use super::events::{Actor, RootChange, RootSession};
 use super::scenario::{
-    AssumeRootMode, RoleSpec, RootSpec, check_account_id, check_features, check_roles, check_tags, parse_faults,
+    AssumeRootMode, KeyStatus, MfaKind, RoleSpec, RootSpec, check_account_id, check_features, check_roles, check_tags,
+    parse_faults,
 };
-use super::state::{ActiveFault, World};
+use super::state::{ActiveFault, RootAction, World};
 use super::wire::iso8601;
+use super::{CALLER_ROLE, CALLER_SESSION, Simulator};
 
 pub(crate) fn router(sim: Arc<Simulator>) -> Router {
     Router::new()
         .route("/_simulator/accounts/{account_id}/root", put(put_root))
+        .route("/_simulator/accounts/{account_id}/root_actions", post(post_root_action))
+        .route("/_simulator/queue", get(get_queue))
+        .route("/_simulator/queue/messages", post(post_queue_message))
         .route("/_simulator/accounts/{account_id}/assume_root", put(put_assume_root))
         .route("/_simulator/accounts/{account_id}/tags", put(put_tags))
         .route("/_simulator/accounts/{account_id}/roles", put(put_roles))
@@ -107,10 +112,209 @@ async fn put_root(
         Ok(Json(spec)) => spec,
         Err(r) => return bad_body(r, ROOT_SHAPE),
     };
-    match world.set_root(&account_id, &spec) {
-        Some(()) => Json(json!({ "account_id": account_id, "updated": "root" })).into_response(),
-        None => unknown_account(&account_id),
+    let actor = actor(&world, &account_id, RootSession::Console);
+    let now = std::time::SystemTime::now();
+    let Some(changes) = world.set_root(&account_id, &spec, now) else {
+        return unknown_account(&account_id);
+    };
+    drop(world);
+    let queued = sim.publish(&actor, &changes, now);
+    let events: Vec<&str> = changes.iter().map(RootChange::event_name).collect();
+    Json(json!({
+        "account_id": account_id,
+        "updated": "root",
+        "events": events,
+        "queued": queued.len(),
+    }))
+    .into_response()
+}
+
+/// The root user of `account_id` acting in `session`, as CloudTrail records it; the account
+/// must exist.
+fn actor(world: &World, account_id: &str, session: RootSession) -> Actor {
+    let caller = &world.caller_account_id;
+    Actor {
+        account_id: account_id.to_string(),
+        session,
+        mfa_authenticated: world.account(account_id).is_some_and(|a| !a.root.mfa.is_empty()),
+        issuer_account_id: caller.clone(),
+        issuer_arn: format!("arn:aws:sts::{caller}:assumed-role/{CALLER_ROLE}/{CALLER_SESSION}"),
     }
+}
+
+/// The actions `POST .../root_actions` performs.
+const ROOT_ACTIONS: [&str; 13] = [
+    "CreateAccessKey",
+    "DeleteAccessKey",
+    "UpdateAccessKey",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+    "DeleteLoginProfile",
+    "EnableMFADevice",
+    "DeactivateMFADevice",
+    "DeleteVirtualMFADevice",
+    "UploadSigningCertificate",
+    "UpdateSigningCertificate",
+    "DeleteSigningCertificate",
+    "ConsoleLogin",
+];
+
+/// What an AssumeRoot session may do to root's credentials: the task policies
+/// `IAMDeleteRootUserCredentials` and `IAMCreateRootUserPassword`.
+const ASSUMED_ROOT_ACTIONS: [&str; 5] = [
+    "DeleteAccessKey",
+    "DeactivateMFADevice",
+    "DeleteLoginProfile",
+    "DeleteSigningCertificate",
+    "CreateLoginProfile",
+];
+
+const ROOT_ACTION_SHAPE: &str = r#"{"action":"CreateAccessKey"|"DeleteAccessKey"|...,"access_key_id":"AKIA...","certificate_id":"...","status":"Active"|"Inactive","mfa":"virtual"|"hardware"|"passkey"|"sms","session":"console"|"assumed_root"}"#;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RootActionBody {
+    action: String,
+    #[serde(default)]
+    access_key_id: Option<String>,
+    #[serde(default)]
+    certificate_id: Option<String>,
+    #[serde(default)]
+    status: Option<KeyStatus>,
+    #[serde(default)]
+    mfa: Option<MfaKind>,
+    #[serde(default)]
+    session: Option<SessionBody>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum SessionBody {
+    Console,
+    AssumedRoot,
+}
+
+/// Perform one IAM call (or a console sign-in) on an account's root user and queue its event.
+async fn post_root_action(
+    State(sim): State<Arc<Simulator>>,
+    Path(account_id): Path<String>,
+    body: Result<Json<RootActionBody>, JsonRejection>,
+) -> Response {
+    let mut world = sim.world.lock().expect("simulator state poisoned");
+    if let Some(r) = account_problem(&world, &account_id) {
+        return r;
+    }
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(r) => return bad_body(r, ROOT_ACTION_SHAPE),
+    };
+    if !ROOT_ACTIONS.contains(&body.action.as_str()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "action {:?} is not one the simulator performs; allowed: {}",
+                body.action,
+                ROOT_ACTIONS.join(", ")
+            ),
+        );
+    }
+    let session = match body.session.unwrap_or(SessionBody::Console) {
+        SessionBody::Console => RootSession::Console,
+        SessionBody::AssumedRoot => {
+            if !ASSUMED_ROOT_ACTIONS.contains(&body.action.as_str()) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "an AssumeRoot session cannot perform {}; its task policies allow: {}",
+                        body.action,
+                        ASSUMED_ROOT_ACTIONS.join(", ")
+                    ),
+                );
+            }
+            RootSession::AssumedRoot
+        }
+    };
+    if let Some(s) = body.status
+        && s == KeyStatus::Expired
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "status \"Expired\" is not one a call can set; allowed: \"Active\", \"Inactive\"".into(),
+        );
+    }
+    let actor = actor(&world, &account_id, session);
+    let now = std::time::SystemTime::now();
+    let action = RootAction {
+        name: body.action.clone(),
+        access_key_id: body.access_key_id,
+        certificate_id: body.certificate_id,
+        status: body.status,
+        mfa: body.mfa,
+    };
+    let change = match world.root_action(&account_id, &action, now) {
+        Ok(c) => c,
+        Err((status, m)) => {
+            return error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), m);
+        }
+    };
+    drop(world);
+    let event_id = sim.publish(&actor, std::slice::from_ref(&change), now).pop();
+    let mut answer = change.summary();
+    answer["account_id"] = account_id.into();
+    answer["action"] = body.action.into();
+    answer["queued"] = event_id.is_some().into();
+    answer["event_id"] = event_id.into();
+    Json(answer).into_response()
+}
+
+fn no_queue() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "the scenario has no [events] queue (add [events] queue_name = \"...\")".into(),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    body: String,
+}
+
+/// Put a raw message in the queue, as if any sender had sent it.
+async fn post_queue_message(
+    State(sim): State<Arc<Simulator>>,
+    body: Result<Json<MessageBody>, JsonRejection>,
+) -> Response {
+    if sim.queue.is_none() {
+        return no_queue();
+    }
+    let body = match body {
+        Ok(Json(b)) => b.body,
+        Err(r) => return bad_body(r, r#"{"body":"any string"}"#),
+    };
+    if let Err(m) = super::queue::check_body(&body) {
+        return error(StatusCode::BAD_REQUEST, m);
+    }
+    match sim.send_raw(body) {
+        Some(id) => Json(json!({ "message_id": id, "queue_url": sim.queue_url() })).into_response(),
+        None => no_queue(),
+    }
+}
+
+async fn get_queue(State(sim): State<Arc<Simulator>>) -> Response {
+    let (Some(url), Some(c)) = (sim.queue_url(), sim.queue_counts()) else {
+        return no_queue();
+    };
+    Json(json!({
+        "queue_url": url,
+        "visible": c.visible,
+        "in_flight": c.in_flight,
+        "delayed": c.delayed,
+        "deleted": c.deleted,
+        "received_total": c.received_total,
+        "sent_total": c.sent_total,
+    }))
+    .into_response()
 }
 
 #[derive(Deserialize)]

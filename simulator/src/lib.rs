@@ -1,13 +1,14 @@
 //! A wire-compatible simulation of one AWS Organization, its member accounts and their root
 //! users, reached by AssumeRoot, by roles (AssumeRole) or with the caller's own credentials: the
-//! AWS test double of `aws-root-exporter`. It speaks Organizations (JSON 1.1) and STS
-//! and IAM (Query protocol, XML) on one address, so the real AWS SDK, boto3 or the AWS CLI can
-//! talk to it with `AWS_ENDPOINT_URL`; a control API on a second address changes the world at
-//! run time.
+//! AWS test double of `aws-root-exporter`. It speaks Organizations (JSON 1.1), STS and IAM
+//! (Query protocol, XML) and SQS (JSON 1.0) on one address, so the real AWS SDK, boto3 or the
+//! AWS CLI can talk to it with `AWS_ENDPOINT_URL`; a control API on a second address changes the
+//! world at run time.
 //!
 //! A [`Scenario`] (a TOML file, see the crate's README) describes the organization; [`start`]
 //! serves it on the current Tokio runtime, [`serve`] loads a scenario file, serves it, prints
-//! the two addresses and runs until a shutdown future resolves.
+//! the two addresses (and the queue's URL with `[events]`) and runs until a shutdown future
+//! resolves.
 //!
 //! # Control API
 //!
@@ -26,20 +27,37 @@
 //!   organization's features;
 //! - `PUT /_simulator/faults` with a JSON list of faults (the scenario's `[[faults]]` shape) or
 //!   an object keyed by operation (the `[faults.OPERATION]` shape) replaces the injected faults;
-//! - `GET /_simulator/calls`: calls answered so far, by operation.
+//! - `GET /_simulator/calls`: calls answered so far, by operation;
+//! - `POST /_simulator/accounts/{account_id}/root_actions` with `{"action": "CreateAccessKey" |
+//!   ..., "access_key_id", "certificate_id", "status", "mfa", "session": "console" |
+//!   "assumed_root"}` performs one IAM call (or a console sign-in) on the root user and queues
+//!   its EventBridge event; `PUT .../root` queues one event per difference;
+//! - `POST /_simulator/queue/messages` with `{"body": "..."}` puts a raw message in the
+//!   `[events]` queue, `GET /_simulator/queue` shows its counts.
+//!
+//! # Events
+//!
+//! With `[events]`, the AWS endpoint also serves SQS (AWS JSON 1.0): `GetQueueUrl`,
+//! `ReceiveMessage` (long polling), `DeleteMessage`, `DeleteMessageBatch`,
+//! `ChangeMessageVisibility` on one standard queue, `ENDPOINT/MANAGEMENT_ACCOUNT/NAME`
+//! ([`RunningSimulator::queue_url`]), which receives the events of root credential changes.
 //!
 //! Bodies are read and checked by the scenario file's own code, with its messages. Errors are
 //! JSON `{"error": "..."}`: 400 for a body the scenario file would refuse or an account id in a
 //! path that is not 12 digits, 404 for an account the organization lacks.
 
 mod control;
+mod events;
 mod iam;
 mod organizations;
+mod queue;
 mod scenario;
+mod sqs;
 mod state;
 mod sts;
 mod wire;
 
+pub use queue::QueueCounts;
 pub use scenario::{Scenario, ScenarioError};
 
 use std::collections::{BTreeMap, HashMap};
@@ -47,8 +65,8 @@ use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
@@ -57,7 +75,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
+use events::{Actor, RootChange};
+use queue::Queue;
 use scenario::{FaultKind, LatencySpec};
 use state::{SessionKind, World};
 use wire::{AwsError, header_str, parse_authorization};
@@ -132,13 +153,14 @@ impl Principal {
 pub(crate) const CALLER_ROLE: &str = "aws-root-exporter";
 pub(crate) const CALLER_SESSION: &str = "simulated";
 
-/// Every operation the simulator serves, by service (Organizations, STS, IAM): the names that
-/// `[latency]` and faults accept.
+/// Every operation the simulator serves, by service (Organizations, STS, IAM, SQS): the names
+/// that `[latency]` and faults accept.
 pub fn served_operations() -> Vec<&'static str> {
     organizations::OPERATIONS
         .into_iter()
         .chain(sts::OPERATIONS)
         .chain(iam::OPERATIONS)
+        .chain(sqs::OPERATIONS)
         .collect()
 }
 
@@ -154,6 +176,8 @@ fn expired_token() -> AwsError {
 pub(crate) enum Protocol {
     Json,
     Query,
+    /// SQS: AWS JSON 1.0 with SQS's own error codes.
+    Sqs,
 }
 
 /// Query-protocol parameters.
@@ -174,6 +198,13 @@ pub(crate) struct Simulator {
     pub(crate) world: Mutex<World>,
     latency: LatencySpec,
     requests: AtomicU64,
+    /// The `[events]` queue, if the scenario has one.
+    pub(crate) queue: Option<Mutex<Queue>>,
+    /// Wakes long polls when a message is sent, or when the simulator stops.
+    pub(crate) queue_changed: Notify,
+    stopping: AtomicBool,
+    /// `http://ADDR` of the AWS endpoint, once bound: the queue URL's base.
+    endpoint: OnceLock<String>,
 }
 
 impl Simulator {
@@ -182,7 +213,75 @@ impl Simulator {
             world: Mutex::new(World::new(scenario)),
             latency: scenario.latency.clone(),
             requests: AtomicU64::new(0),
+            queue: scenario
+                .events
+                .as_ref()
+                .map(|e| Mutex::new(Queue::new(e, &scenario.organization.management_account_id))),
+            queue_changed: Notify::new(),
+            stopping: AtomicBool::new(false),
+            endpoint: OnceLock::new(),
         }
+    }
+
+    /// `ENDPOINT/ACCOUNT/NAME`.
+    pub(crate) fn queue_url_of(&self, q: &Queue) -> String {
+        let endpoint = self.endpoint.get().map(String::as_str).unwrap_or("http://127.0.0.1");
+        format!("{endpoint}/{}/{}", q.owner, q.name)
+    }
+
+    pub(crate) fn queue_url(&self) -> Option<String> {
+        let q = self.queue.as_ref()?.lock().expect("queue state poisoned");
+        Some(self.queue_url_of(&q))
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.queue_changed.notify_waiters();
+    }
+
+    /// Put the events of `changes` in the queue (visible after its delivery delay) and return
+    /// their CloudTrail `eventID`s; none without a queue.
+    pub(crate) fn publish(&self, actor: &Actor, changes: &[RootChange], at: SystemTime) -> Vec<String> {
+        let Some(queue) = &self.queue else {
+            return Vec::new();
+        };
+        let ids = {
+            let mut q = queue.lock().expect("queue state poisoned");
+            let delay = q.delivery_delay;
+            changes
+                .iter()
+                .map(|change| {
+                    let event = events::event(change, actor, at, q.rng());
+                    let id = event["detail"]["eventID"].as_str().unwrap_or_default().to_string();
+                    q.send(event.to_string(), delay);
+                    id
+                })
+                .collect()
+        };
+        self.queue_changed.notify_waiters();
+        ids
+    }
+
+    /// Put a raw message in the queue (no delivery delay); its message id, or `None` without a
+    /// queue.
+    pub(crate) fn send_raw(&self, body: String) -> Option<String> {
+        let id = self
+            .queue
+            .as_ref()?
+            .lock()
+            .expect("queue state poisoned")
+            .send(body, Duration::ZERO);
+        self.queue_changed.notify_waiters();
+        Some(id)
+    }
+
+    pub(crate) fn queue_counts(&self) -> Option<QueueCounts> {
+        let q = self.queue.as_ref()?.lock().expect("queue state poisoned");
+        Some(q.counts(std::time::Instant::now()))
     }
 
     fn request_id(&self) -> String {
@@ -248,6 +347,19 @@ impl Simulator {
                 500,
                 "ServiceException",
                 "AWS Organizations can't complete your request because of an internal service error.",
+            )),
+            (Some((FaultKind::AccessDenied, _)), Protocol::Sqs) => Err(AwsError::new(
+                403,
+                "AccessDenied",
+                format!("User is not authorized to perform: sqs:{operation} (injected fault)"),
+            )),
+            (Some((FaultKind::Throttling, _)), Protocol::Sqs) => {
+                Err(AwsError::new(400, "RequestThrottled", "Rate exceeded"))
+            }
+            (Some((FaultKind::ServerError, _)), Protocol::Sqs) => Err(AwsError::new(
+                500,
+                "InternalFailure",
+                "The request processing has failed because of an unknown error, exception or failure.",
             )),
             _ => Ok(()),
         }
@@ -331,6 +443,12 @@ async fn handle_aws(
     body: Bytes,
 ) -> Response {
     let request_id = sim.request_id();
+    if let Some(operation) = header_str(&headers, "x-amz-target").and_then(|t| t.strip_prefix(sqs::TARGET_PREFIX)) {
+        return match sim.authenticate(&headers, "sqs") {
+            Ok(p) => sqs::handle(&sim, p, operation, &body, &request_id).await,
+            Err(e) => e.sqs_response(&request_id),
+        };
+    }
     if let Some(target) = header_str(&headers, "x-amz-target") {
         let Some(operation) = target.strip_prefix(organizations::TARGET_PREFIX) else {
             return AwsError::new(400, "UnknownOperationException", format!("unknown target {target:?}"))
@@ -423,6 +541,17 @@ impl RunningSimulator {
         })
     }
 
+    /// The `[events]` queue's URL, `http://127.0.0.1:PORT/MANAGEMENT_ACCOUNT/NAME`; `None` when
+    /// the scenario has no `[events]`.
+    pub fn queue_url(&self) -> Option<String> {
+        self.simulator.queue_url()
+    }
+
+    /// The `[events]` queue's counts (what `GET /_simulator/queue` shows); `None` without one.
+    pub fn queue_counts(&self) -> Option<QueueCounts> {
+        self.simulator.queue_counts()
+    }
+
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.simulator.world.lock().expect("simulator state poisoned")
     }
@@ -459,9 +588,13 @@ pub async fn start(
         control_addr: control.local_addr()?,
         simulator: simulator.clone(),
     };
+    let _ = simulator.endpoint.set(running.endpoint_url());
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let stopping = simulator.clone();
     tokio::spawn(async move {
         shutdown.await;
+        // Long polls answer now (empty), so that the graceful stop does not wait for them.
+        stopping.stop();
         let _ = tx.send(true);
     });
     let mut rx2 = rx.clone();
@@ -505,7 +638,8 @@ pub enum ServeError {
 }
 
 /// Load the scenario file, serve it on the current runtime, print the two addresses on stdout
-/// (`simulator listening on http://ADDR`, then `simulator control listening on http://ADDR`)
+/// (`simulator listening on http://ADDR`, then `simulator control listening on http://ADDR`,
+/// then, only when the scenario has `[events]`, `simulator queue url http://ADDR/ACCOUNT/NAME`)
 /// and serve until `shutdown` resolves.
 pub async fn serve(
     scenario_path: &Path,
@@ -528,6 +662,10 @@ pub async fn serve(
         let mut out = std::io::stdout().lock();
         writeln!(out, "simulator listening on {}", running.endpoint_url())
             .and_then(|()| writeln!(out, "simulator control listening on {}", running.control_url()))
+            .and_then(|()| match running.queue_url() {
+                Some(url) => writeln!(out, "simulator queue url {url}"),
+                None => Ok(()),
+            })
             .and_then(|()| out.flush())
     };
     if let Err(e) = printed {

@@ -93,6 +93,8 @@ pub struct Scenario {
     pub(crate) latency: LatencySpec,
     #[serde(default)]
     pub(crate) credential_report: CredentialReportSpec,
+    /// `[events]`: an SQS queue that receives the EventBridge events of root credential changes.
+    pub(crate) events: Option<EventsSpec>,
     /// `[[faults]]` (a list), or `[faults.OPERATION]` tables keyed by operation: read by
     /// [`parse_faults`] into `faults` once the organization's accounts are known.
     #[serde(default, rename = "faults")]
@@ -137,6 +139,34 @@ pub(crate) struct CredentialReportSpec {
     /// How long a report takes from GenerateCredentialReport to COMPLETE.
     #[serde(default)]
     pub(crate) generation_ms: u64,
+}
+
+/// `[events]`: the SQS queue (a standard queue in the management account) that EventBridge
+/// delivers the events of root credential changes to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventsSpec {
+    pub(crate) queue_name: String,
+    /// How long after a change its events become visible in the queue.
+    #[serde(default)]
+    pub(crate) delivery_delay_ms: u64,
+    /// The queue's default visibility timeout (AWS's default: 30 seconds).
+    #[serde(default = "default_visibility_timeout")]
+    pub(crate) visibility_timeout_s: u64,
+}
+
+fn default_visibility_timeout() -> u64 {
+    30
+}
+
+/// The longest `[events] delivery_delay_ms` accepted (an hour).
+const MAX_DELIVERY_DELAY_MS: u64 = 3_600_000;
+/// SQS's largest visibility timeout (12 hours).
+pub(crate) const MAX_VISIBILITY_TIMEOUT_S: u64 = 43_200;
+
+/// An SQS queue name: 1 to 80 of `A-Za-z0-9_-` (a standard queue: no `.fifo`).
+pub(crate) fn is_queue_name(s: &str) -> bool {
+    (1..=80).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The longest `[credential_report] generation_ms` accepted (an hour).
@@ -865,6 +895,26 @@ impl Scenario {
                 self.credential_report.generation_ms
             ));
         }
+        if let Some(e) = &self.events {
+            if !is_queue_name(&e.queue_name) {
+                return Err(format!(
+                    "events.queue_name {:?} is not a standard queue name; allowed: 1 to 80 letters, digits, - and _",
+                    e.queue_name
+                ));
+            }
+            if e.delivery_delay_ms > MAX_DELIVERY_DELAY_MS {
+                return Err(format!(
+                    "events.delivery_delay_ms = {} is too long; allowed: 0 to {MAX_DELIVERY_DELAY_MS}",
+                    e.delivery_delay_ms
+                ));
+            }
+            if e.visibility_timeout_s > MAX_VISIBILITY_TIMEOUT_S {
+                return Err(format!(
+                    "events.visibility_timeout_s = {} is too long; allowed: 0 to {MAX_VISIBILITY_TIMEOUT_S} (SQS's limit)",
+                    e.visibility_timeout_s
+                ));
+            }
+        }
         let mut seen = HashSet::new();
         for (i, a) in self.accounts.iter().enumerate() {
             check_account_id(&format!("accounts[{i}].id"), &a.id)?;
@@ -1335,6 +1385,38 @@ management_account_id = "111111111111"
         );
         let deep = Scenario::parse(&account("ou = \"a/b/c/d/e\""), "t").unwrap();
         assert_eq!(deep.accounts[0].ou.as_deref(), Some("a/b/c/d/e"));
+    }
+
+    #[test]
+    fn events_create_a_queue_with_bounded_settings() {
+        let s = Scenario::parse(&format!("{MINIMAL}\n[events]\nqueue_name = \"aws-root-events\"\n"), "t").unwrap();
+        let e = s.events.unwrap();
+        assert_eq!(
+            (e.queue_name.as_str(), e.delivery_delay_ms, e.visibility_timeout_s),
+            ("aws-root-events", 0, 30)
+        );
+        assert!(Scenario::parse(MINIMAL, "t").unwrap().events.is_none());
+        for (table, parts) in [
+            (
+                "queue_name = \"q.fifo\"",
+                &["events.queue_name \"q.fifo\"", "1 to 80"][..],
+            ),
+            ("queue_name = \"\"", &["events.queue_name \"\""]),
+            (
+                "queue_name = \"q\"\ndelivery_delay_ms = 3600001",
+                &["events.delivery_delay_ms = 3600001", "0 to 3600000"],
+            ),
+            (
+                "queue_name = \"q\"\nvisibility_timeout_s = 43201",
+                &["events.visibility_timeout_s = 43201", "0 to 43200"],
+            ),
+            (
+                "queue_name = \"q\"\nvisibility = 5",
+                &["visibility", "visibility_timeout_s"],
+            ),
+        ] {
+            assert_names(&error(&format!("{MINIMAL}\n[events]\n{table}\n")), parts);
+        }
     }
 
     #[test]

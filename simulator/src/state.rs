@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
+use super::events::RootChange;
 use super::scenario::{
     AccessKeySpec, AccountSpec, AssumeRootMode, CertificateSpec, FaultKind, FaultSpec, GenerateSpec, KeyStatus,
     MfaKind, PasswordSpec, RoleSpec, RootSpec, Scenario, StateFields,
@@ -150,6 +151,17 @@ pub(crate) struct RootState {
     pub(crate) password: PasswordSpec,
     pub(crate) access_keys: Vec<SimKey>,
     pub(crate) signing_certificates: Vec<SimCertificate>,
+}
+
+/// One call of the control API's `POST .../root_actions`, checked by its reader.
+#[derive(Debug, Clone)]
+pub(crate) struct RootAction {
+    /// An IAM action name, or `ConsoleLogin`.
+    pub(crate) name: String,
+    pub(crate) access_key_id: Option<String>,
+    pub(crate) certificate_id: Option<String>,
+    pub(crate) status: Option<KeyStatus>,
+    pub(crate) mfa: Option<MfaKind>,
 }
 
 /// Temporary credentials issued by AssumeRoot or AssumeRole.
@@ -389,13 +401,309 @@ impl World {
         self.features.iter().any(|f| f == feature)
     }
 
-    /// Replace an account's root user (control API). `None` when the account is unknown.
-    pub(crate) fn set_root(&mut self, id: &str, spec: &RootSpec) -> Option<()> {
+    /// Replace an account's root user (control API), and say what changed as the IAM calls
+    /// that would have made the change. Keys and certificates are matched by position: one that
+    /// stays keeps its id. `None` when the account is unknown.
+    pub(crate) fn set_root(&mut self, id: &str, spec: &RootSpec, now: SystemTime) -> Option<Vec<RootChange>> {
         let mut rng = self.rng.clone();
         let account = self.account_mut(id)?;
-        account.root = RootState::from_spec(spec, id, &mut rng);
+        let mut new = RootState::from_spec(spec, id, &mut rng);
+        let old = account.root.clone();
+        let mut changes = Vec::new();
+        for i in 0..old.access_keys.len().max(new.access_keys.len()) {
+            match (old.access_keys.get(i), new.access_keys.get_mut(i)) {
+                (Some(o), Some(n)) => {
+                    n.id = o.id.clone();
+                    if o.spec.status() != n.spec.status() {
+                        changes.push(RootChange::UpdateAccessKey {
+                            id: n.id.clone(),
+                            status: n.spec.status(),
+                        });
+                    }
+                }
+                (Some(o), None) => changes.push(RootChange::DeleteAccessKey { id: o.id.clone() }),
+                (None, Some(n)) => {
+                    let created = match &n.spec {
+                        AccessKeySpec::Detailed { created: Some(t), .. } => *t,
+                        _ => now,
+                    };
+                    changes.push(RootChange::CreateAccessKey {
+                        id: n.id.clone(),
+                        created,
+                    });
+                    // A new key is active; another status takes a second call.
+                    if n.spec.status() != KeyStatus::Active {
+                        changes.push(RootChange::UpdateAccessKey {
+                            id: n.id.clone(),
+                            status: n.spec.status(),
+                        });
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        match (old.password.present(), new.password.present()) {
+            (false, true) => changes.push(RootChange::CreateLoginProfile {
+                created: match &new.password {
+                    PasswordSpec::Dates { created: Some(t), .. } => *t,
+                    _ => now,
+                },
+            }),
+            (true, false) => changes.push(RootChange::DeleteLoginProfile),
+            _ => {}
+        }
+        let old_serials = old.mfa_serials(id);
+        let new_serials = new.mfa_serials(id);
+        for serial in old_serials.iter().filter(|s| !new_serials.contains(s)) {
+            changes.push(RootChange::DeactivateMFADevice { serial: serial.clone() });
+        }
+        for serial in new_serials.iter().filter(|s| !old_serials.contains(s)) {
+            changes.push(RootChange::EnableMFADevice { serial: serial.clone() });
+        }
+        for i in 0..old.signing_certificates.len().max(new.signing_certificates.len()) {
+            match (old.signing_certificates.get(i), new.signing_certificates.get_mut(i)) {
+                (Some(o), Some(n)) => {
+                    n.id = o.id.clone();
+                    if o.spec.status() != n.spec.status() {
+                        changes.push(RootChange::UpdateSigningCertificate {
+                            id: n.id.clone(),
+                            status: n.spec.status(),
+                        });
+                    }
+                }
+                (Some(o), None) => changes.push(RootChange::DeleteSigningCertificate { id: o.id.clone() }),
+                (None, Some(n)) => {
+                    changes.push(RootChange::UploadSigningCertificate {
+                        id: n.id.clone(),
+                        uploaded: now,
+                    });
+                    if n.spec.status() != KeyStatus::Active {
+                        changes.push(RootChange::UpdateSigningCertificate {
+                            id: n.id.clone(),
+                            status: n.spec.status(),
+                        });
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        account.root = new;
         self.rng = rng;
-        Some(())
+        Some(changes)
+    }
+
+    /// Perform one IAM call (or a console sign-in) on an account's root user (control API) and
+    /// say what it changed. The account must exist. An error is (HTTP status, message): 404 for
+    /// a key or certificate root does not have, 409 when the call would fail in AWS.
+    pub(crate) fn root_action(
+        &mut self,
+        id: &str,
+        action: &RootAction,
+        now: SystemTime,
+    ) -> Result<RootChange, (u16, String)> {
+        let tail = &id[id.len().saturating_sub(4)..];
+        let new_key_id = format!("AKIA{tail}{}", self.rng.token(UPPER_DIGITS, 12));
+        let new_cert_id = self.rng.token(UPPER_DIGITS, 32);
+        let account = self
+            .account_mut(id)
+            .ok_or_else(|| (404, format!("account {id} is not in the simulated organization")))?;
+        let root = &mut account.root;
+        let conflict = |m: String| Err((409, m));
+        let pick_key = |root: &RootState, wanted: &Option<String>| -> Result<usize, (u16, String)> {
+            match wanted {
+                Some(k) => root
+                    .access_keys
+                    .iter()
+                    .position(|x| x.id == *k)
+                    .ok_or_else(|| (404, format!("root of {id} has no access key {k}"))),
+                None if root.access_keys.is_empty() => Err((409, format!("root of {id} has no access key"))),
+                None => Ok(root.access_keys.len() - 1),
+            }
+        };
+        let pick_cert = |root: &RootState, wanted: &Option<String>| -> Result<usize, (u16, String)> {
+            match wanted {
+                Some(c) => root
+                    .signing_certificates
+                    .iter()
+                    .position(|x| x.id == *c)
+                    .ok_or_else(|| (404, format!("root of {id} has no signing certificate {c}"))),
+                None if root.signing_certificates.is_empty() => {
+                    Err((409, format!("root of {id} has no signing certificate")))
+                }
+                None => Ok(root.signing_certificates.len() - 1),
+            }
+        };
+        let status = || {
+            action.status.ok_or_else(|| {
+                (
+                    400,
+                    format!("{} needs \"status\": \"Active\" or \"Inactive\"", action.name),
+                )
+            })
+        };
+        Ok(match action.name.as_str() {
+            "CreateAccessKey" => {
+                if root.access_keys.len() >= 2 {
+                    return conflict(format!(
+                        "root of {id} already has {} access keys; AWS allows 2 (LimitExceeded)",
+                        root.access_keys.len()
+                    ));
+                }
+                root.access_keys.push(SimKey {
+                    id: new_key_id.clone(),
+                    spec: AccessKeySpec::Detailed {
+                        status: KeyStatus::Active,
+                        created: Some(now),
+                        last_used: None,
+                        last_used_service: None,
+                        last_used_region: None,
+                    },
+                });
+                RootChange::CreateAccessKey {
+                    id: new_key_id,
+                    created: now,
+                }
+            }
+            "DeleteAccessKey" => {
+                let i = pick_key(root, &action.access_key_id)?;
+                RootChange::DeleteAccessKey {
+                    id: root.access_keys.remove(i).id,
+                }
+            }
+            "UpdateAccessKey" => {
+                let status = status()?;
+                let i = pick_key(root, &action.access_key_id)?;
+                let key = &mut root.access_keys[i];
+                key.spec = match key.spec.clone() {
+                    AccessKeySpec::Status(_) => AccessKeySpec::Status(status),
+                    AccessKeySpec::Detailed {
+                        created,
+                        last_used,
+                        last_used_service,
+                        last_used_region,
+                        ..
+                    } => AccessKeySpec::Detailed {
+                        status,
+                        created,
+                        last_used,
+                        last_used_service,
+                        last_used_region,
+                    },
+                };
+                RootChange::UpdateAccessKey {
+                    id: key.id.clone(),
+                    status,
+                }
+            }
+            "CreateLoginProfile" => {
+                if root.password.present() {
+                    return conflict(format!("root of {id} already has a password (EntityAlreadyExists)"));
+                }
+                root.password = PasswordSpec::Dates {
+                    created: Some(now),
+                    last_used: None,
+                };
+                RootChange::CreateLoginProfile { created: now }
+            }
+            "UpdateLoginProfile" => {
+                if !root.password.present() {
+                    return conflict(format!("root of {id} has no password (NoSuchEntity)"));
+                }
+                RootChange::UpdateLoginProfile
+            }
+            "DeleteLoginProfile" => {
+                if !root.password.present() {
+                    return conflict(format!("root of {id} has no password (NoSuchEntity)"));
+                }
+                root.password = PasswordSpec::Flag(false);
+                RootChange::DeleteLoginProfile
+            }
+            "EnableMFADevice" => {
+                if root.mfa.len() >= 8 {
+                    return conflict(format!("root of {id} already has 8 MFA devices; AWS allows 8"));
+                }
+                root.mfa.push(action.mfa.unwrap_or(MfaKind::Virtual));
+                RootChange::EnableMFADevice {
+                    serial: root.mfa_serials(id).pop().expect("a device was added"),
+                }
+            }
+            "DeactivateMFADevice" | "DeleteVirtualMFADevice" => {
+                let kind = if action.name == "DeleteVirtualMFADevice" {
+                    Some(MfaKind::Virtual)
+                } else {
+                    action.mfa
+                };
+                let serials = root.mfa_serials(id);
+                let found = root.mfa.iter().rposition(|m| kind.is_none_or(|k| *m == k));
+                let serial = match found {
+                    Some(i) => {
+                        root.mfa.remove(i);
+                        serials[i].clone()
+                    }
+                    None if action.name == "DeleteVirtualMFADevice" => {
+                        // Root has no virtual device left: the call deletes an unassigned one.
+                        format!("arn:aws:iam::{id}:mfa/root-account-mfa-device")
+                    }
+                    None => {
+                        return conflict(format!("root of {id} has no such MFA device"));
+                    }
+                };
+                if action.name == "DeleteVirtualMFADevice" {
+                    RootChange::DeleteVirtualMFADevice { serial }
+                } else {
+                    RootChange::DeactivateMFADevice { serial }
+                }
+            }
+            "UploadSigningCertificate" => {
+                if root.signing_certificates.len() >= 2 {
+                    return conflict(format!(
+                        "root of {id} already has {} signing certificates; AWS allows 2 (LimitExceeded)",
+                        root.signing_certificates.len()
+                    ));
+                }
+                root.signing_certificates.push(SimCertificate {
+                    id: new_cert_id.clone(),
+                    spec: CertificateSpec::Status(KeyStatus::Active),
+                });
+                RootChange::UploadSigningCertificate {
+                    id: new_cert_id,
+                    uploaded: now,
+                }
+            }
+            "UpdateSigningCertificate" => {
+                let status = status()?;
+                let i = pick_cert(root, &action.certificate_id)?;
+                let cert = &mut root.signing_certificates[i];
+                cert.spec = CertificateSpec::Status(status);
+                RootChange::UpdateSigningCertificate {
+                    id: cert.id.clone(),
+                    status,
+                }
+            }
+            "DeleteSigningCertificate" => {
+                let i = pick_cert(root, &action.certificate_id)?;
+                RootChange::DeleteSigningCertificate {
+                    id: root.signing_certificates.remove(i).id,
+                }
+            }
+            "ConsoleLogin" => {
+                let created = match &root.password {
+                    PasswordSpec::Flag(false) => {
+                        return conflict(format!("root of {id} has no password: a console sign-in would fail"));
+                    }
+                    PasswordSpec::Flag(true) => None,
+                    PasswordSpec::Dates { created, .. } => *created,
+                };
+                root.password = PasswordSpec::Dates {
+                    created,
+                    last_used: Some(now),
+                };
+                RootChange::ConsoleLogin {
+                    mfa: root.mfa_serials(id).into_iter().next(),
+                }
+            }
+            other => return Err((400, format!("unknown action {other:?}"))),
+        })
     }
 
     /// Draw whether a fault hits this call; consumes one from a burst when it does.

@@ -154,6 +154,88 @@ impl AwsError {
         )
             .into_response()
     }
+
+    /// AWS JSON 1.0 with query compatibility (SQS): `{"__type": "com.amazonaws.sqs#Shape",
+    /// "message": ...}` and the `x-amzn-query-error: CODE;Sender|Receiver` header, whose code
+    /// is what SDKs report (`AWS.SimpleQueueService.NonExistentQueue` for `QueueDoesNotExist`).
+    pub(crate) fn sqs_response(&self, request_id: &str) -> Response {
+        if self.not_aws {
+            return self.not_aws_response();
+        }
+        let (shape, query_code) = sqs_error_names(self.code);
+        let fault = if self.status.is_server_error() {
+            "Receiver"
+        } else {
+            "Sender"
+        };
+        let body = serde_json::json!({ "__type": shape, "message": self.message }).to_string();
+        (
+            self.status,
+            [
+                (header::CONTENT_TYPE, "application/x-amz-json-1.0".to_string()),
+                (
+                    header::HeaderName::from_static("x-amzn-requestid"),
+                    request_id.to_string(),
+                ),
+                (
+                    header::HeaderName::from_static("x-amzn-query-error"),
+                    format!("{query_code};{fault}"),
+                ),
+            ],
+            body,
+        )
+            .into_response()
+    }
+}
+
+/// An SQS error's `__type` and its query-compatible code, from the code the simulator raised.
+fn sqs_error_names(code: &str) -> (String, &str) {
+    let sqs = |shape: &str| format!("com.amazonaws.sqs#{shape}");
+    let coral = |shape: &str| format!("com.amazon.coral.service#{shape}");
+    match code {
+        "QueueDoesNotExist" => (sqs(code), "AWS.SimpleQueueService.NonExistentQueue"),
+        "MessageNotInflight"
+        | "EmptyBatchRequest"
+        | "TooManyEntriesInBatchRequest"
+        | "BatchEntryIdsNotDistinct"
+        | "InvalidBatchEntryId"
+        | "UnsupportedOperation" => (
+            sqs(code),
+            match code {
+                "MessageNotInflight" => "AWS.SimpleQueueService.MessageNotInflight",
+                "EmptyBatchRequest" => "AWS.SimpleQueueService.EmptyBatchRequest",
+                "TooManyEntriesInBatchRequest" => "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+                "BatchEntryIdsNotDistinct" => "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+                "InvalidBatchEntryId" => "AWS.SimpleQueueService.InvalidBatchEntryId",
+                _ => "AWS.SimpleQueueService.UnsupportedOperation",
+            },
+        ),
+        "InvalidParameterValue" => (sqs("InvalidParameterValueException"), code),
+        "MissingParameter" => (sqs("MissingRequiredParameterException"), code),
+        "AccessDenied" => (coral("AccessDeniedException"), code),
+        "InternalFailure" => (coral("InternalFailure"), "InternalError"),
+        "InvalidClientTokenId" => (coral("UnrecognizedClientException"), code),
+        "ExpiredToken" => (coral("ExpiredTokenException"), code),
+        "MissingAuthenticationToken" => (coral("MissingAuthenticationTokenException"), code),
+        "SignatureDoesNotMatch" => (coral("InvalidSignatureException"), code),
+        "IncompleteSignature" => (coral("IncompleteSignatureException"), code),
+        "SerializationException" | "UnknownOperationException" => (coral(code), code),
+        // ReceiptHandleIsInvalid, InvalidAddress, InvalidAttributeName, RequestThrottled, ...
+        other => (sqs(other), other),
+    }
+}
+
+/// A successful AWS JSON 1.0 answer (SQS).
+pub(crate) fn json10_ok(value: serde_json::Value, request_id: &str) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/x-amz-json-1.0"),
+            (header::HeaderName::from_static("x-amzn-requestid"), request_id),
+        ],
+        value.to_string(),
+    )
+        .into_response()
 }
 
 /// A successful Query-protocol answer: `<{Op}Response><{Op}Result>inner</...>`.

@@ -169,3 +169,75 @@ async fn an_address_in_use_exits_one() {
     assert!(line.contains("cannot bind") && line.contains(&addr), "{line}");
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
 }
+
+const EVENTS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scenarios/events.toml");
+
+/// Start the binary, read its stdout lines until it is stopped with SIGTERM while a long poll
+/// waits; returns the lines and how long the stop took.
+async fn lines_until_sigterm(scenario: &str) -> (Vec<String>, std::time::Duration) {
+    let mut child = Command::new(BIN)
+        .args(["--scenario", scenario])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    let url = first.strip_prefix("simulator listening on ").expect(&first).to_string();
+    assert!(
+        second.starts_with("simulator control listening on http://127.0.0.1:"),
+        "{second}"
+    );
+    // A long poll in flight (answered QueueDoesNotExist at once without a queue).
+    let poll = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", "AmazonSQS.ReceiveMessage")
+            .header(
+                "authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host;x-amz-date, Signature={}",
+                    "ab".repeat(32)
+                ),
+            )
+            .body(format!(
+                "{{\"QueueUrl\":\"{url}/111111111111/aws-root-events\",\"WaitTimeSeconds\":20}}"
+            ))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let _ = poll.await;
+    let mut all = vec![first, second];
+    all.extend(lines.map(Result::unwrap));
+    (all, took)
+}
+
+#[tokio::test]
+async fn prints_the_queue_url_only_with_events_and_a_long_poll_does_not_delay_the_stop() {
+    let (lines, took) = lines_until_sigterm(EVENTS_PATH).await;
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let endpoint = lines[0].strip_prefix("simulator listening on ").unwrap();
+    assert_eq!(
+        lines[2],
+        format!("simulator queue url {endpoint}/111111111111/aws-root-events")
+    );
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let (lines, _) = lines_until_sigterm(DEMO_PATH).await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+}

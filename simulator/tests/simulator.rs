@@ -392,6 +392,17 @@ async fn raw_call(sim: &Sim, operation: &str) -> reqwest::Response {
                 .await
                 .unwrap();
         }
+        "GetQueueUrl" | "ReceiveMessage" | "DeleteMessage" | "DeleteMessageBatch" | "ChangeMessageVisibility" => {
+            return client
+                .post(url)
+                .header("authorization", signed_for("sqs"))
+                .header("x-amz-target", format!("AmazonSQS.{operation}"))
+                .header("content-type", "application/x-amz-json-1.0")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+        }
         "AssumeRoot" | "GetCallerIdentity" | "AssumeRole" => ("sts", "2011-06-15"),
         _ => ("iam", "2010-05-08"),
     };
@@ -507,7 +518,7 @@ async fn not_aws_fault_answers_every_served_operation_with_an_html_500() {
     assert_eq!(r.status(), 200);
     // Every operation the simulator serves reaches the fault, in either protocol.
     let served = aws_org_simulator::served_operations();
-    assert_eq!(served.len(), 20);
+    assert_eq!(served.len(), 25);
     for op in &served {
         let r = raw_call(&sim, op).await;
         let status = r.status().as_u16();

@@ -46,7 +46,17 @@ What it checks:
     text/html, which botocore reports without an AWS error code (only the status, "500"); the
     control API refuses a fault the scenario file would refuse (400, {"error": ...}). These
     checks replace the simulator's faults and leave none. It also replaces one account's tags
-    through the control API, reads them back with ListTagsForResource and puts them back.
+    through the control API, reads them back with ListTagsForResource and puts them back;
+  * sqs (AWS JSON 1.0, which botocore's sqs client speaks): without `[events]`, GetQueueUrl and
+    ReceiveMessage answer AWS.SimpleQueueService.NonExistentQueue; with it, GetQueueUrl gives
+    ENDPOINT/MANAGEMENT_ACCOUNT/QUEUE_NAME, other queues do not exist, and bad inputs get AWS's
+    codes (InvalidParameterValue, ReceiptHandleIsInvalid, EmptyBatchRequest). With --control too:
+    a raw message (POST /_simulator/queue/messages) is long polled, hidden while in flight,
+    redelivered with a new receipt handle and ApproximateReceiveCount 2 after
+    ChangeMessageVisibility 0, and batch deleted; CreateAccessKey and DeleteAccessKey (from an
+    AssumeRoot session) through POST /_simulator/accounts/ID/root_actions arrive as EventBridge
+    events with the CloudTrail record's fields and no secret; ConsoleLogin of a root with a
+    password arrives as a sign-in event; access_denied and not_aws faults apply to ReceiveMessage.
 
 Each check prints one line; the last line is "N passed, M failed". The exit status is 0 only when
 nothing failed. Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (defaults:
@@ -152,6 +162,8 @@ class Scenario:
     accounts: list[ScenarioAccount]
     generated: int
     generation_ms: int = 0
+    # `[events]`: queue_name, delivery_delay_ms, visibility_timeout_s; None without a queue.
+    events: dict[str, Any] | None = None
 
     @property
     def explicit_ids(self) -> set[str]:
@@ -241,6 +253,7 @@ def load_scenario(path: str) -> Scenario:
         accounts=accounts,
         generated=int(generate.get("accounts", 0) or 0),
         generation_ms=int((doc.get("credential_report") or {}).get("generation_ms", 0)),
+        events=doc.get("events"),
     )
 
 
@@ -588,6 +601,269 @@ def control_refuses_bad_faults(control: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# SQS: the [events] queue (AWS JSON 1.0, query-compatible errors) and the events in it
+# ---------------------------------------------------------------------------------------------
+
+NO_SUCH_QUEUE = "AWS.SimpleQueueService.NonExistentQueue"
+DEFAULT_QUEUE_NAME = "aws-root-events"
+
+
+def post_control(control: str, path: str, body: Any) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        control.rstrip("/") + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def get_control(control: str, path: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(control.rstrip("/") + path, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def sqs_protocol(sqs) -> str:
+    return str(sqs.meta.service_model.protocol)
+
+
+def no_queue(sqs, scenario: Scenario, endpoint: str) -> str:
+    """Without [events]: GetQueueUrl and ReceiveMessage answer QueueDoesNotExist."""
+    url = f"{endpoint.rstrip('/')}/{scenario.management_id}/{DEFAULT_QUEUE_NAME}"
+    codes = [
+        expect_code(lambda: sqs.get_queue_url(QueueName=DEFAULT_QUEUE_NAME), {NO_SUCH_QUEUE}, "GetQueueUrl"),
+        expect_code(lambda: sqs.receive_message(QueueUrl=url), {NO_SUCH_QUEUE}, "ReceiveMessage"),
+    ]
+    return f"protocol {sqs_protocol(sqs)}; " + "; ".join(codes)
+
+
+def queue_url_of(sqs, scenario: Scenario, endpoint: str) -> str:
+    assert scenario.events is not None
+    name = scenario.events["queue_name"]
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    want = f"{endpoint.rstrip('/')}/{scenario.management_id}/{name}"
+    require(url == want, f"QueueUrl {url!r} != {want!r}")
+    return url
+
+
+def check_queue(sqs, scenario: Scenario, endpoint: str) -> str:
+    """With [events]: the queue's URL, an empty short poll, errors for other queues and bad inputs."""
+    require(sqs_protocol(sqs) == "json", f"botocore's sqs speaks {sqs_protocol(sqs)!r}, want 'json' (AWS JSON 1.0)")
+    url = queue_url_of(sqs, scenario, endpoint)
+    got = sqs.get_queue_url(QueueName=scenario.events["queue_name"], QueueOwnerAWSAccountId=scenario.management_id)
+    require(got["QueueUrl"] == url, f"with the owner: {got['QueueUrl']!r}")
+    seen = [
+        expect_code(lambda: sqs.get_queue_url(QueueName="no-such-queue"), {NO_SUCH_QUEUE}, "GetQueueUrl"),
+        expect_code(
+            lambda: sqs.receive_message(QueueUrl=url + "-other"), {NO_SUCH_QUEUE}, "ReceiveMessage other queue"
+        ),
+        expect_code(
+            lambda: sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=11),
+            {"InvalidParameterValue"},
+            "MaxNumberOfMessages=11",
+        ),
+        expect_code(
+            lambda: sqs.receive_message(QueueUrl=url, WaitTimeSeconds=21),
+            {"InvalidParameterValue"},
+            "WaitTimeSeconds=21",
+        ),
+        expect_code(
+            lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle="AQEBnot-a-handle"),
+            {"ReceiptHandleIsInvalid"},
+            "DeleteMessage",
+        ),
+        expect_code(
+            lambda: sqs.delete_message_batch(QueueUrl=url, Entries=[]),
+            {"AWS.SimpleQueueService.EmptyBatchRequest"},
+            "DeleteMessageBatch []",
+        ),
+    ]
+    return f"{url}; " + "; ".join(seen)
+
+
+def receive(sqs, url: str, wait: int = 0, **kwargs: Any) -> list[dict[str, Any]]:
+    r = sqs.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=wait,
+        MessageSystemAttributeNames=["All"],
+        **kwargs,
+    )
+    return r.get("Messages", [])
+
+
+def drain(sqs, url: str) -> int:
+    """Delete every visible message."""
+    n = 0
+    while True:
+        got = receive(sqs, url)
+        if not got:
+            return n
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": f"m{i}", "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+        )
+        n += len(got)
+
+
+def raw_messages(sqs, scenario: Scenario, endpoint: str, control: str) -> str:
+    """A raw message through the control API: long poll, attributes, visibility, redelivery, batch delete."""
+    url = queue_url_of(sqs, scenario, endpoint)
+    drain(sqs, url)
+    body = '{"boto3": "raw message"}'
+    status, answer = post_control(control, "/_simulator/queue/messages", {"body": body})
+    require(status == 200, f"POST /_simulator/queue/messages: {status} {answer}")
+    started = time.monotonic()
+    got = receive(sqs, url, wait=5, VisibilityTimeout=30)
+    took = time.monotonic() - started
+    require(len(got) == 1, f"{len(got)} messages, want 1")
+    m = got[0]
+    require(m["MessageId"] == answer["message_id"], f"MessageId {m['MessageId']} != {answer['message_id']}")
+    require(m["Body"] == body, f"Body {m['Body']!r}")
+    require(m["MD5OfBody"] == __import__("hashlib").md5(body.encode()).hexdigest(), f"MD5OfBody {m['MD5OfBody']}")
+    attrs = m.get("Attributes", {})
+    require(attrs.get("ApproximateReceiveCount") == "1", f"Attributes {attrs}")
+    sent = int(attrs.get("SentTimestamp", "0"))
+    require(abs(time.time() * 1000 - sent) < 60_000, f"SentTimestamp {sent}")
+    require(receive(sqs, url) == [], "a message in flight was received again")
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+    again = receive(sqs, url)
+    require(len(again) == 1, f"after ChangeMessageVisibility 0: {len(again)} messages")
+    require(again[0]["Attributes"]["ApproximateReceiveCount"] == "2", f"{again[0]['Attributes']}")
+    require(again[0]["ReceiptHandle"] != m["ReceiptHandle"], "the receipt handle did not change")
+    r = sqs.delete_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": "latest", "ReceiptHandle": again[0]["ReceiptHandle"]},
+            {"Id": "bogus", "ReceiptHandle": "AQEBnot-a-handle"},
+        ],
+    )
+    require([e["Id"] for e in r.get("Successful", [])] == ["latest"], f"Successful {r.get('Successful')}")
+    failed = r.get("Failed", [])
+    require(
+        [(e["Id"], e["Code"], e["SenderFault"]) for e in failed] == [("bogus", "ReceiptHandleIsInvalid", True)],
+        f"Failed {failed}",
+    )
+    status, counts = get_control(control, "/_simulator/queue")
+    require(status == 200 and counts["visible"] == 0 and counts["in_flight"] == 0, f"queue {status} {counts}")
+    return f"long poll answered in {took:.2f}s; redelivered with a new handle; {counts}"
+
+
+def root_events(sqs, scenario: Scenario, endpoint: str, control: str) -> str:
+    """Root credential changes made through the control API arrive as EventBridge events."""
+    url = queue_url_of(sqs, scenario, endpoint)
+    drain(sqs, url)
+    member = next(
+        (a for a in scenario.accounts if a.id != scenario.management_id and len(a.root.get("access_keys") or []) < 2),
+        None,
+    )
+    require(member is not None, "no member account with room for an access key")
+    path = f"/_simulator/accounts/{member.id}/root_actions"
+    status, created = post_control(control, path, {"action": "CreateAccessKey"})
+    require(status == 200 and created.get("queued") is True, f"CreateAccessKey: {status} {created}")
+    key = created["access_key_id"]
+    status, deleted = post_control(
+        control, path, {"action": "DeleteAccessKey", "access_key_id": key, "session": "assumed_root"}
+    )
+    require(status == 200, f"DeleteAccessKey: {status} {deleted}")
+    delay = int(scenario.events.get("delivery_delay_ms", 0)) / 1000
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + delay + 10
+    while len(events) < 2 and time.monotonic() < deadline:
+        for m in receive(sqs, url, wait=2):
+            require("secret" not in m["Body"].lower(), f"a secret in {m['Body']}")
+            events.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    require(len(events) == 2, f"{len(events)} events, want 2")
+    for e, name, event_id in (
+        (events[0], "CreateAccessKey", created["event_id"]),
+        (events[1], "DeleteAccessKey", deleted["event_id"]),
+    ):
+        d = e["detail"]
+        for k, want in (
+            ("version", "0"),
+            ("detail-type", "AWS API Call via CloudTrail"),
+            ("source", "aws.iam"),
+            ("account", member.id),
+            ("region", "us-east-1"),
+        ):
+            require(e.get(k) == want, f"{name}: {k} {e.get(k)!r} != {want!r}")
+        for k, want in (
+            ("eventSource", "iam.amazonaws.com"),
+            ("eventName", name),
+            ("eventID", event_id),
+            ("awsRegion", "us-east-1"),
+            ("eventType", "AwsApiCall"),
+            ("readOnly", False),
+            ("managementEvent", True),
+            ("recipientAccountId", member.id),
+            ("eventCategory", "Management"),
+        ):
+            require(d.get(k) == want, f"{name}: detail.{k} {d.get(k)!r} != {want!r}")
+        who = d["userIdentity"]
+        require(
+            who.get("type") == "Root" and who.get("arn") == f"arn:aws:iam::{member.id}:root",
+            f"{name}: userIdentity {who}",
+        )
+        dt.datetime.fromisoformat(e["time"].replace("Z", "+00:00"))
+    require(
+        events[0]["detail"]["responseElements"]["accessKey"]["accessKeyId"] == key,
+        f"CreateAccessKey responseElements {events[0]['detail']['responseElements']}",
+    )
+    require(
+        events[1]["detail"]["requestParameters"] == {"accessKeyId": key},
+        f"DeleteAccessKey requestParameters {events[1]['detail']['requestParameters']}",
+    )
+    require(
+        events[1]["detail"]["userIdentity"].get("sessionContext", {}).get("assumedRoot") == "true",
+        f"DeleteAccessKey from AssumeRoot: {events[1]['detail']['userIdentity']}",
+    )
+    signed_in = ""
+    with_password = next(
+        (a for a in scenario.accounts if a.id != scenario.management_id and _truthy_password(a.root.get("password"))),
+        None,
+    )
+    if with_password is not None:
+        status, login = post_control(control, f"/_simulator/accounts/{with_password.id}/root_actions", {"action": "ConsoleLogin"})
+        require(status == 200, f"ConsoleLogin: {status} {login}")
+        got = []
+        deadline = time.monotonic() + delay + 10
+        while not got and time.monotonic() < deadline:
+            got = receive(sqs, url, wait=2)
+        require(len(got) == 1, f"{len(got)} sign-in events")
+        e = json.loads(got[0]["Body"])
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+        d = e["detail"]
+        require(
+            (e["source"], e["detail-type"], d["eventSource"], d["eventName"], d["responseElements"])
+            == ("aws.signin", "AWS Console Sign In via CloudTrail", "signin.amazonaws.com", "ConsoleLogin", {"ConsoleLogin": "Success"}),
+            f"ConsoleLogin event {e}",
+        )
+        want_mfa = "Yes" if with_password.root.get("mfa") else "No"
+        require(d["additionalEventData"]["MFAUsed"] == want_mfa, f"MFAUsed {d['additionalEventData']}")
+        signed_in = f"; ConsoleLogin {with_password.id} MFAUsed={want_mfa}"
+    return f"{member.id}: CreateAccessKey {key}, DeleteAccessKey (AssumeRoot){signed_in}"
+
+
+def sqs_faults(sqs, scenario: Scenario, endpoint: str, control: str) -> str:
+    url = queue_url_of(sqs, scenario, endpoint)
+    set_faults(control, {"ReceiveMessage": {"kind": "access_denied", "count": 1}})
+    denied = expect_code(lambda: sqs.receive_message(QueueUrl=url), {"AccessDenied"}, "ReceiveMessage")
+    set_faults(control, {"ReceiveMessage": {"kind": "not_aws"}})
+    html = expect_not_aws(lambda: sqs.receive_message(QueueUrl=url), "sqs:ReceiveMessage")
+    set_faults(control, [])
+    sqs.receive_message(QueueUrl=url)
+    return f"{denied}; {html}"
+
+
+# ---------------------------------------------------------------------------------------------
 # Reaching accounts without AssumeRoot: role sessions, the credential report, virtual MFA
 # ---------------------------------------------------------------------------------------------
 
@@ -918,6 +1194,7 @@ def main(argv: list[str] | None = None) -> int:
     org = clients.client("organizations")
     sts = clients.client("sts")
     iam = clients.client("iam")
+    sqs = clients.client("sqs")
 
     listed: dict[str, list[dict[str, Any]]] = {}
 
@@ -1033,7 +1310,28 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
 
+    if scenario.events is None:
+        results.run("sqs: without [events] there is no queue", lambda: no_queue(sqs, scenario, args.endpoint))
+    else:
+        results.run(
+            "sqs:GetQueueUrl, ReceiveMessage, DeleteMessage(Batch): the [events] queue and its errors",
+            lambda: check_queue(sqs, scenario, args.endpoint),
+        )
+
     if args.control:
+        if scenario.events is not None:
+            results.run(
+                "sqs: a raw message, long polled, redelivered after ChangeMessageVisibility, batch deleted",
+                lambda: raw_messages(sqs, scenario, args.endpoint, args.control),
+            )
+            results.run(
+                "sqs: root credential changes arrive as EventBridge events (CloudTrail records)",
+                lambda: root_events(sqs, scenario, args.endpoint, args.control),
+            )
+            results.run(
+                "sqs: faults apply to ReceiveMessage",
+                lambda: sqs_faults(sqs, scenario, args.endpoint, args.control),
+            )
         results.run(
             "control API replaces an account's tags",
             lambda: control_changes_tags(args.control, org, scenario),
