@@ -25,6 +25,10 @@
     // AwsRootAuditFailing: refresh intervals (aws_root_exporter_refresh_interval_seconds)
     // without a successful audit of an account before it is reported.
     auditStaleFactor: 2,
+    // ... and it keeps firing this long after its condition stops holding, so that a restart of
+    // the exporter (a missed scrape, then an account of unknown state) does not resolve and
+    // re-open the ticket. Needs Prometheus 2.42 or later (keep_firing_for).
+    auditFailingKeepFiringFor: '2m',
 
     // AwsRootExporterRefreshStale: refresh intervals without a successful refresh, then this
     // `for:` before it fires.
@@ -33,6 +37,9 @@
 
     // AwsRootExporterDown `for:`.
     exporterDownFor: '5m',
+
+    // AwsRootExporterEventsQueueDown `for:` (the consumer retries after 1s, doubling to 60s).
+    eventsQueueDownFor: '10m',
 
     // The `severity` label of each alert; deploy/alertmanager/alertmanager.yml pages on
     // critical and files tickets for warning.
@@ -46,6 +53,7 @@
       AwsRootAuditFailing: 'warning',
       AwsRootExporterRefreshStale: 'critical',
       AwsRootExporterDown: 'critical',
+      AwsRootExporterEventsQueueDown: 'warning',
     },
 
     // Where docs/runbook.md is published; each alert's runbook_url is this base, '#' and the

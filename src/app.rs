@@ -12,6 +12,7 @@ use crate::aws::Caller;
 use crate::aws::access;
 use crate::aws::clients::{AwsClients, EndpointOverride};
 use crate::config::{Config, ConfigError, Loaded, LogFormat, LogLevel};
+use crate::events;
 use crate::http::{self, AppState, Limits, app};
 use crate::refresh::{self, Refresher};
 use crate::render::metrics::MetricsSource;
@@ -61,8 +62,9 @@ pub async fn refresher(config: Arc<Config>, endpoint: Option<&EndpointOverride>,
 /// SIGHUP.
 pub type Reload = Box<dyn Fn() -> Result<Loaded, ConfigError> + Send + Sync>;
 
-/// Refresh in the background and serve HTTP on `listener` until `shutdown` resolves. On
-/// `shutdown` the refresh stops at once (no AWS call starts after it) and the server gets
+/// Refresh in the background (and, with `events_queue_url`, re-audit accounts as root credential
+/// events arrive) and serve HTTP on `listener` until `shutdown` resolves. On `shutdown` the
+/// refresh and the events consumer stop at once (no AWS call starts after it) and the server gets
 /// [`Limits::grace`] to finish requests in flight. With `reload`, SIGHUP reloads the
 /// configuration.
 pub async fn serve(
@@ -75,23 +77,45 @@ pub async fn serve(
     let telemetry = Telemetry::default();
     let (config_tx, configs) = watch::channel(config.clone());
     let (tx, rx) = watch::channel(None);
+    let (refreshers_tx, refreshers_rx) = watch::channel(None);
     let metrics = Arc::new(MetricsSource::new(rx.clone(), configs.clone(), &telemetry));
     let refreshing = {
         let telemetry = telemetry.clone();
+        let endpoint = endpoint.clone();
         tokio::spawn(refresh::run(
             configs,
             move |config| {
                 let (endpoint, telemetry) = (endpoint.clone(), telemetry.clone());
                 async move { refresher(config, endpoint.as_ref(), &telemetry).await }
             },
-            tx,
+            tx.clone(),
+            refreshers_tx,
         ))
+    };
+    // Root credential events: one consumer for the process (a changed `events_queue_url` takes
+    // effect after a restart).
+    let consuming = match &config.events_queue_url {
+        Some(url) => {
+            let clients = AwsClients::new(&config, endpoint.as_ref()).await;
+            Some(tokio::spawn(events::consume(
+                clients.sqs_for_queue(url),
+                url.clone(),
+                refreshers_rx,
+                tx,
+                telemetry.clone(),
+                events::Settings::default(),
+            )))
+        }
+        None => None,
     };
     let reloading = reload.map(|reload| tokio::spawn(reload_on_sighup(reload, config_tx)));
     info!(listen = %listener.local_addr()?, refresh_interval = ?config.refresh_interval, checks = ?config.checks, access = config.access.as_str(), "serving /metrics");
     let stop = async move {
         shutdown.await;
         refreshing.abort();
+        if let Some(c) = consuming {
+            c.abort();
+        }
         if let Some(r) = reloading {
             r.abort();
         }

@@ -24,11 +24,11 @@ pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(900);
 
 /// Every configuration key and, in plain words, the values it allows. Error messages and the
 /// environment layer read this table; a test checks it lists exactly the keys of [`RawConfig`].
-pub const KEYS: [(&str, &str); 16] = [
+pub const KEYS: [(&str, &str); 17] = [
     ("listen", "an address with port, like 0.0.0.0:9312 or [::]:9312"),
     (
         "refresh_interval",
-        "a duration from 1s to 24h, like \"90s\", \"5m\" or \"1h\"",
+        "a duration from 1s to 24h, like \"90s\", \"5m\" or \"1h\" (default 5m, or 1h with events_queue_url)",
     ),
     ("concurrency", "a whole number from 1 to 256"),
     ("account_timeout", "a duration from 1s to 10m, like \"60s\""),
@@ -63,6 +63,10 @@ pub const KEYS: [(&str, &str); 16] = [
     (
         "management_account_role_arn",
         "a role ARN like arn:aws:iam::111111111111:role/RootAuditManagementRole, or empty for none",
+    ),
+    (
+        "events_queue_url",
+        "an SQS queue URL like https://sqs.us-east-1.amazonaws.com/111111111111/aws-root-events, or empty for none",
     ),
     (
         "account_tags",
@@ -169,13 +173,14 @@ pub struct RawConfig {
     pub management_account_role_arn: String,
     #[serde(deserialize_with = "string_list")]
     pub account_tags: Vec<String>,
+    pub events_queue_url: String,
 }
 
 impl Default for RawConfig {
     fn default() -> Self {
         RawConfig {
             listen: format!("0.0.0.0:{DEFAULT_PORT}"),
-            refresh_interval: "5m".into(),
+            refresh_interval: String::new(),
             concurrency: 16,
             account_timeout: "60s".into(),
             sts_region: "us-east-1".into(),
@@ -190,6 +195,7 @@ impl Default for RawConfig {
             member_role_external_id: String::new(),
             management_account_role_arn: String::new(),
             account_tags: Vec::new(),
+            events_queue_url: String::new(),
         }
     }
 }
@@ -218,6 +224,8 @@ pub struct Config {
     pub management_account_role_arn: Option<String>,
     /// Account tag keys to read and serve as `tag_<key>` labels.
     pub account_tags: Vec<String>,
+    /// The SQS queue of root credential events; `None`: no events, polling only.
+    pub events_queue_url: Option<String>,
 }
 
 impl Config {
@@ -246,6 +254,7 @@ impl Config {
             member_role_external_id: self.member_role_external_id.clone().unwrap_or_default(),
             management_account_role_arn: self.management_account_role_arn.clone().unwrap_or_default(),
             account_tags: self.account_tags.clone(),
+            events_queue_url: self.events_queue_url.clone().unwrap_or_default(),
         };
         toml::to_string(&raw).unwrap_or_default()
     }
@@ -417,9 +426,22 @@ impl RawConfig {
                 }
             })
         };
+        let events_queue_url = self.events_queue_url.trim().to_string();
+        let events_queue_url = (!events_queue_url.is_empty()).then_some(events_queue_url);
+        if let Some(url) = &events_queue_url
+            && queue_url_account(url).is_none()
+        {
+            return Err(invalid("events_queue_url", url));
+        }
+        // With events, the poll is a safety net: hourly unless set.
+        let refresh_interval_text = match (self.refresh_interval.trim(), &events_queue_url) {
+            ("", Some(_)) => "1h",
+            ("", None) => "5m",
+            (set, _) => set,
+        };
         let refresh_interval = bounded(
             "refresh_interval",
-            &self.refresh_interval,
+            refresh_interval_text,
             Duration::from_secs(1),
             Duration::from_secs(24 * 3600),
         )?;
@@ -536,8 +558,26 @@ impl RawConfig {
             member_role_external_id,
             management_account_role_arn,
             account_tags: self.account_tags,
+            events_queue_url,
         })
     }
+}
+
+/// The account id in an SQS queue URL (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`, or any
+/// http(s) endpoint with that path), when it is one.
+pub fn queue_url_account(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let mut parts = rest.split('/');
+    let (host, account, name) = (parts.next()?, parts.next()?, parts.next()?);
+    let ok = !host.is_empty()
+        && is_account_id(account)
+        && !name.is_empty()
+        && name.len() <= 80
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && parts.next().is_none_or(str::is_empty);
+    ok.then_some(account)
 }
 
 /// The label name for an account tag: `tag_` and the key with every character that a label name

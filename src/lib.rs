@@ -14,6 +14,7 @@ pub mod aws;
 pub mod config;
 pub mod credential_report;
 pub mod discovery;
+pub mod events;
 pub mod http;
 pub mod model;
 pub mod refresh;

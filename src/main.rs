@@ -126,6 +126,10 @@ struct ConfigFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     management_account_role_arn: Option<String>,
+    /// SQS queue of root credential events (re-audit an account as soon as AWS reports a change).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events_queue_url: Option<String>,
     /// Account tag keys to serve as tag_<key> labels (comma-separated).
     #[arg(long, value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use crate::audit::{self, AuditError};
-use crate::aws::access::{Route, Ways};
+use crate::aws::access::{Plan, Route, Ways};
 use crate::aws::call::{AwsCallError, Caller};
 use crate::config::Config;
 use crate::discovery;
@@ -32,6 +32,8 @@ pub struct Refresher {
     caller: Caller,
     telemetry: Telemetry,
     tags: tokio::sync::Mutex<TagCache>,
+    /// The plan of the last refresh, for event-triggered audits between refreshes.
+    last_plan: std::sync::Mutex<Option<Arc<Plan>>>,
 }
 
 /// Account tags as last read, and when: read again at most every [`TAGS_MAX_AGE`].
@@ -54,7 +56,48 @@ impl Refresher {
             caller: Caller::new(telemetry.clone()),
             telemetry,
             tags: tokio::sync::Mutex::new(HashMap::new()),
+            last_plan: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Audit these accounts now (root credential events named them) and publish the snapshot
+    /// with only them changed. Returns whether each audit succeeded. Accounts the snapshot does
+    /// not list, or does not select, are left alone (and reported as not audited).
+    pub async fn audit_accounts(&self, ids: &[String], tx: &SnapshotSender) -> Vec<(String, bool)> {
+        let Some(current) = tx.borrow().clone() else {
+            return ids.iter().map(|id| (id.clone(), false)).collect();
+        };
+        let remembered = self.last_plan.lock().expect("plan lock").clone();
+        let plan = match remembered {
+            Some(p) => p,
+            None => Arc::new(self.ways.plan().await),
+        };
+        let targets: Vec<(Account, Route)> = ids
+            .iter()
+            .filter_map(|id| current.accounts.iter().find(|e| &e.account.id == id))
+            .filter(|e| e.is_selected() && self.config.selects(&e.account.id))
+            .map(|e| (e.account.clone(), plan.route(&e.account)))
+            .filter(|(_, r)| !matches!(r, Route::Skip))
+            .collect();
+        let outcomes: HashMap<String, AuditOutcome> = futures::stream::iter(targets)
+            .map(|(account, route)| async move {
+                let outcome = self.audit_one(&account, route).await;
+                (account.id, outcome)
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+        let results: Vec<(String, bool)> = ids
+            .iter()
+            .map(|id| (id.clone(), outcomes.get(id).is_some_and(|o| o.is_ok())))
+            .collect();
+        let at = SystemTime::now();
+        tx.send_modify(|latest| {
+            if let Some(s) = latest.as_deref() {
+                *latest = Some(Arc::new(s.with_outcomes(outcomes, at)));
+            }
+        });
+        results
     }
 
     /// One full refresh. Never fails: a discovery failure yields the previous data marked stale.
@@ -68,7 +111,8 @@ impl Refresher {
                 return Snapshot::after_failed_refresh(previous, started.elapsed(), why);
             }
         };
-        let plan = self.ways.plan().await;
+        let plan = Arc::new(self.ways.plan().await);
+        *self.last_plan.lock().expect("plan lock") = Some(plan.clone());
         let mut accounts = org.accounts;
         if !self.config.account_tags.is_empty() {
             self.read_tags(&mut accounts).await;
@@ -107,7 +151,7 @@ impl Refresher {
         let facts = OrganizationFacts {
             id: Some(org.id),
             management_account_id: Some(org.management_account_id),
-            features: plan.features,
+            features: plan.features.clone(),
         };
         let snapshot = Snapshot::from_refresh(planned, outcomes, facts, previous, SystemTime::now(), started.elapsed());
         let counts = snapshot.outcome_counts();
@@ -123,8 +167,8 @@ impl Refresher {
 
     /// Count a finished refresh (once its snapshot is published, so that a scrape never sees the
     /// new count with the old data).
-    pub fn record(&self, snapshot: &Snapshot) {
-        self.telemetry.record_refresh(snapshot.refresh_ok);
+    pub fn record(&self, listed: bool) {
+        self.telemetry.record_refresh(listed);
     }
 
     /// Fill in the configured tags of every account: from the cache when it is fresh, else with
@@ -247,23 +291,33 @@ impl Schedule {
 
 /// Refresh now, then on [`Schedule`]; never two at once. `configs` carries the configuration
 /// (a reload sends a new one): each change rebuilds the refresher with `build` and applies from
-/// the next refresh on. Runs until the task is dropped.
-pub async fn run<B, F>(mut configs: watch::Receiver<Arc<Config>>, build: B, tx: SnapshotSender)
-where
+/// the next refresh on; the current refresher is published on `refreshers` (for the events
+/// consumer). A finished refresh keeps what event-triggered audits learned while it ran. Runs
+/// until the task is dropped.
+pub async fn run<B, F>(
+    mut configs: watch::Receiver<Arc<Config>>,
+    build: B,
+    tx: SnapshotSender,
+    refreshers: watch::Sender<Option<Arc<Refresher>>>,
+) where
     B: Fn(Arc<Config>) -> F,
     F: Future<Output = Refresher>,
 {
     let mut config = configs.borrow_and_update().clone();
-    let mut refresher = build(config.clone()).await;
+    let mut refresher = Arc::new(build(config.clone()).await);
+    refreshers.send_replace(Some(refresher.clone()));
     let mut schedule = Schedule::default();
     let mut reloads_open = true;
     loop {
         let started = Instant::now();
+        let started_at = SystemTime::now();
         let previous = tx.borrow().clone();
-        let snapshot = Arc::new(refresher.refresh(previous.as_deref()).await);
-        let listed = snapshot.refresh_ok;
-        tx.send_replace(Some(snapshot.clone()));
-        refresher.record(&snapshot);
+        let refreshed = refresher.refresh(previous.as_deref()).await;
+        let listed = refreshed.refresh_ok;
+        tx.send_modify(|latest| {
+            *latest = Some(Arc::new(refreshed.keep_newer(latest.as_deref(), started_at)));
+        });
+        refresher.record(listed);
         let finished = Instant::now();
         let mut next = schedule.next(listed, started, finished, config.refresh_interval);
         loop {
@@ -275,7 +329,8 @@ where
                         continue;
                     }
                     config = configs.borrow_and_update().clone();
-                    refresher = build(config.clone()).await;
+                    refresher = Arc::new(build(config.clone()).await);
+                    refreshers.send_replace(Some(refresher.clone()));
                     if listed {
                         next = started + config.refresh_interval;
                     }

@@ -70,6 +70,8 @@ pub struct AccountEntry {
     /// How the account is audited (the `method` label); `None` when it is not, or when no way in
     /// applies.
     pub method: Option<Method>,
+    /// When an attempt last set `state` (a refresh's end, or an event-triggered audit).
+    pub updated: Option<SystemTime>,
 }
 
 /// One listed account as a refresh planned it.
@@ -175,16 +177,19 @@ impl Snapshot {
                      selected,
                      method,
                  }| {
+                    let outcome = outcomes.remove(&account.id);
+                    let updated = outcome.is_some().then_some(finished);
                     let state = if selected {
-                        AuditState::next(
-                            before.get(account.id.as_str()).copied(),
-                            outcomes.remove(&account.id),
-                            finished,
-                        )
+                        AuditState::next(before.get(account.id.as_str()).copied(), outcome, finished)
                     } else {
                         AuditState::Skipped
                     };
-                    AccountEntry { account, state, method }
+                    AccountEntry {
+                        account,
+                        state,
+                        method,
+                        updated,
+                    }
                 },
             )
             .collect();
@@ -217,6 +222,57 @@ impl Snapshot {
                 last_refresh_success: None,
             },
         }
+    }
+
+    /// This snapshot with new outcomes for some accounts (an event-triggered audit at `at`);
+    /// every other account, and the organization, stay as they are.
+    pub fn with_outcomes(&self, mut outcomes: HashMap<String, AuditOutcome>, at: SystemTime) -> Snapshot {
+        let entries = self
+            .accounts
+            .iter()
+            .map(|e| match outcomes.remove(&e.account.id) {
+                Some(outcome) if e.is_selected() => AccountEntry {
+                    state: AuditState::next(Some(&e.state), Some(outcome), at),
+                    updated: Some(at),
+                    ..e.clone()
+                },
+                _ => e.clone(),
+            })
+            .collect();
+        Snapshot {
+            accounts: Arc::new(entries),
+            ..self.clone()
+        }
+    }
+
+    /// A refresh that started at `since` is about to replace `current`: keep the states that
+    /// `current` learned after `since` (event-triggered audits made while this refresh ran),
+    /// which are newer than what this refresh saw.
+    pub fn keep_newer(mut self, current: Option<&Snapshot>, since: SystemTime) -> Snapshot {
+        let Some(current) = current else { return self };
+        let newer: HashMap<&str, &AccountEntry> = current
+            .accounts
+            .iter()
+            .filter(|e| e.updated.is_some_and(|t| t > since))
+            .map(|e| (e.account.id.as_str(), e))
+            .collect();
+        if newer.is_empty() {
+            return self;
+        }
+        let entries = self
+            .accounts
+            .iter()
+            .map(|e| match newer.get(e.account.id.as_str()) {
+                Some(n) if e.is_selected() => AccountEntry {
+                    state: n.state.clone(),
+                    updated: n.updated,
+                    ..e.clone()
+                },
+                _ => e.clone(),
+            })
+            .collect();
+        self.accounts = Arc::new(entries);
+        self
     }
 
     /// Whether some refresh has listed the organization since the exporter started.
@@ -400,5 +456,53 @@ mod tests {
         );
         assert_eq!(second.accounts.len(), 1);
         assert!(second.refresh_ok);
+    }
+
+    #[test]
+    fn an_event_audit_during_a_refresh_is_not_overwritten_by_it() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let first = refresh(
+            &[("222222222222", true), ("333333333333", true)],
+            vec![
+                ("222222222222", Ok(findings(false))),
+                ("333333333333", Ok(findings(false))),
+            ],
+            None,
+            t0,
+        );
+        // A refresh starts at t0 + 10 and sees no key in 222222222222 ...
+        let started = t0 + Duration::from_secs(10);
+        // ... meanwhile an event says a key appeared, and the account is re-audited at t0 + 20.
+        let evented = first.with_outcomes(
+            HashMap::from([("222222222222".to_string(), Ok(findings(true)))]),
+            t0 + Duration::from_secs(20),
+        );
+        assert!(evented.accounts[0].findings().unwrap().summary.access_keys_present);
+        assert!(!evented.accounts[1].findings().unwrap().summary.access_keys_present);
+        // The refresh ends at t0 + 30 with what it saw before the key.
+        let refreshed = refresh(
+            &[("222222222222", true), ("333333333333", true)],
+            vec![
+                ("222222222222", Ok(findings(false))),
+                ("333333333333", Ok(findings(false))),
+            ],
+            Some(&first),
+            t0 + Duration::from_secs(30),
+        )
+        .keep_newer(Some(&evented), started);
+        assert!(
+            refreshed.accounts[0].findings().unwrap().summary.access_keys_present,
+            "the newer event audit wins"
+        );
+        assert_eq!(refreshed.accounts[1].updated, Some(t0 + Duration::from_secs(30)));
+        // An event audit from before the refresh started does not override it.
+        let later = refresh(
+            &[("222222222222", true)],
+            vec![("222222222222", Ok(findings(false)))],
+            Some(&refreshed),
+            t0 + Duration::from_secs(100),
+        )
+        .keep_newer(Some(&refreshed), t0 + Duration::from_secs(90));
+        assert!(!later.accounts[0].findings().unwrap().summary.access_keys_present);
     }
 }

@@ -4,6 +4,8 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::aws::call::Operation;
@@ -27,13 +29,42 @@ struct RefreshLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    outcome: &'static str,
+}
+
+/// Upper bounds of the event-to-snapshot latency buckets, in seconds.
+const EVENT_LATENCY_BUCKETS: [f64; 10] = [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0];
+
 /// Cheap to clone; every clone counts into the same families.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Telemetry {
     requests: Family<CallLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
     retries: Family<ErrorLabels, Counter>,
     refreshes: Family<RefreshLabels, Counter>,
+    events: Family<EventLabels, Counter>,
+    event_audits: Family<RefreshLabels, Counter>,
+    event_latency: Histogram,
+    queue_up: Gauge,
+    queue_read_failures: Counter,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            requests: Family::default(),
+            errors: Family::default(),
+            retries: Family::default(),
+            refreshes: Family::default(),
+            events: Family::default(),
+            event_audits: Family::default(),
+            event_latency: Histogram::new(EVENT_LATENCY_BUCKETS),
+            queue_up: Gauge::default(),
+            queue_read_failures: Counter::default(),
+        }
+    }
 }
 
 impl Telemetry {
@@ -58,6 +89,56 @@ impl Telemetry {
             "Finished refreshes of the organization snapshot, by result",
             self.refreshes.clone(),
         );
+    }
+
+    /// The events families, registered only when `events_queue_url` is set.
+    pub fn register_events(&self, registry: &mut Registry) {
+        registry.register(
+            "aws_root_exporter_events_received",
+            "Messages read from the events queue, by outcome: relevant (a root credential change in an audited account), irrelevant, malformed",
+            self.events.clone(),
+        );
+        registry.register(
+            "aws_root_exporter_event_audits",
+            "Audits of single accounts triggered by events, by result",
+            self.event_audits.clone(),
+        );
+        registry.register(
+            "aws_root_exporter_event_to_snapshot_seconds",
+            "Time from an event's own time (when AWS emitted it) to the published snapshot with the account re-audited",
+            self.event_latency.clone(),
+        );
+        registry.register(
+            "aws_root_exporter_events_queue_up",
+            "1 if the last read of the events queue succeeded, 0 if it failed",
+            self.queue_up.clone(),
+        );
+        registry.register(
+            "aws_root_exporter_events_queue_read_failures",
+            "Reads of the events queue that failed",
+            self.queue_read_failures.clone(),
+        );
+    }
+
+    pub fn record_queue_read(&self, ok: bool) {
+        self.queue_up.set(i64::from(ok));
+        if !ok {
+            self.queue_read_failures.inc();
+        }
+    }
+
+    /// Count one message from the events queue: `relevant`, `irrelevant` or `malformed`.
+    pub fn record_event(&self, outcome: &'static str) {
+        self.events.get_or_create(&EventLabels { outcome }).inc();
+    }
+
+    pub fn record_event_audit(&self, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.event_audits.get_or_create(&RefreshLabels { result }).inc();
+    }
+
+    pub fn observe_event_latency(&self, latency: std::time::Duration) {
+        self.event_latency.observe(latency.as_secs_f64());
     }
 
     /// Count one AWS call and, when it failed, why.

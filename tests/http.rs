@@ -3,70 +3,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_root_exporter::app;
-use aws_root_exporter::config::Config;
-use common::{DEMO, NO_ROOT_ACCESS, Sim, config, put_json, wait_ready};
+use common::{DEMO, NO_ROOT_ACCESS, Sim, config, put_json, samples, scrape, serve, value, wait_ready};
 use serde_json::json;
-
-/// `serve` on 127.0.0.1:0 until dropped.
-struct Served {
-    base: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn serve(sim: &Sim, config: Arc<Config>) -> Served {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let endpoint = sim.endpoint();
-    tokio::spawn(async move {
-        app::serve(
-            config,
-            Some(endpoint),
-            listener,
-            async {
-                let _ = rx.await;
-            },
-            None,
-        )
-        .await
-        .unwrap();
-    });
-    Served { base, _stop: tx }
-}
-
-async fn scrape(base: &str) -> String {
-    reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// Samples of one metric: labels rendered as text -> value.
-fn samples(exposition: &str, name: &str) -> BTreeMap<String, String> {
-    exposition
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, labels) = match series.split_once('{') {
-                Some((n, rest)) => (n, rest.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            (n == name).then(|| (labels.to_string(), value.to_string()))
-        })
-        .collect()
-}
-
-fn value(exposition: &str, name: &str, labels: &str) -> Option<String> {
-    samples(exposition, name).get(labels).cloned()
-}
 
 /// Values that change from run to run become `<volatile>`; samples are sorted within families.
 fn normalise(exposition: &str) -> String {

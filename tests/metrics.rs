@@ -40,7 +40,12 @@ fn account(id: &str, name: &str, status: &str, is_management: bool) -> Account {
 }
 
 fn entry(account: Account, state: AuditState, method: Option<Method>) -> AccountEntry {
-    AccountEntry { account, state, method }
+    AccountEntry {
+        account,
+        state,
+        method,
+        updated: None,
+    }
 }
 
 fn summary(mfa: bool, keys: bool, password: bool, certs: bool) -> RootSummary {
@@ -290,10 +295,15 @@ fn full_exposition() -> String {
     telemetry.record_call(Operation::GetAccountSummary, Some(FailureReason::AccessDenied));
     telemetry.record_refresh(true);
     telemetry.record_retry(Operation::AssumeRoot, FailureReason::Throttled);
+    telemetry.record_event("relevant");
+    telemetry.record_event_audit(true);
+    telemetry.observe_event_latency(std::time::Duration::from_millis(4200));
+    telemetry.record_queue_read(false);
     let (_tx, rx) = tokio::sync::watch::channel(Some(Arc::new(fixed_snapshot())));
     let config = RawConfig {
         refresh_interval: "1h".into(),
         account_tags: process().account_tags,
+        events_queue_url: "http://127.0.0.1:1/111111111111/aws-root-events".into(),
         ..RawConfig::default()
     };
     let (_config_tx, configs) = tokio::sync::watch::channel(Arc::new(config.validate().unwrap()));

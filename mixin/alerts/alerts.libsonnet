@@ -20,10 +20,11 @@ local util = import '../lib/util.libsonnet';
   prometheusAlerts+:: {
     local c = $._config,
 
-    local alert(name, expr, summary, description, forDuration=null) = {
+    local alert(name, expr, summary, description, forDuration=null, keepFiringFor=null) = {
       alert: name,
       expr: expr,
       [if forDuration != null then 'for']: forDuration,
+      [if keepFiringFor != null then 'keep_firing_for']: keepFiringFor,
       labels: { severity: c.severities[name] },
       annotations: {
         summary: summary,
@@ -274,6 +275,7 @@ local util = import '../lib/util.libsonnet';
               Last failure reason: {{ with printf `aws_root_audit_failure_reason{%(exporterSelector)s, account_id="%%s"} == 1` $labels.account_id | query }}{{ . | first | label "reason" }}{{ else }}unknown{{ end }}.
               Credential alerts for this account rely on its last known state.
             ||| % c,
+            keepFiringFor=c.auditFailingKeepFiringFor,
           ),
         ],
       },
@@ -325,6 +327,20 @@ local util = import '../lib/util.libsonnet';
               for a while, but changes go unseen.
             |||,
             forDuration=c.exporterDownFor,
+          ),
+
+          alert(
+            'AwsRootExporterEventsQueueDown',
+            |||
+              aws_root_exporter_events_queue_up{%(exporterSelector)s} == 0
+            ||| % c,
+            'aws-root-exporter cannot read its events queue{{ with $labels.instance }} on {{ . }}{{ end }}',
+            |||
+              The exporter cannot read the SQS queue of root credential events (events_queue_url).
+              Root credential changes are seen only at the next periodic refresh
+              (aws_root_exporter_refresh_interval_seconds), not within a minute.
+            |||,
+            forDuration=c.eventsQueueDownFor,
           ),
         ],
       },

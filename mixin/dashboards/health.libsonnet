@@ -104,7 +104,7 @@ local g = import '../lib/dashboard.libsonnet';
         g.timeseries(
           9,
           'AWS requests by operation',
-          'AWS API calls per second (one per SDK operation, retries inside it). They come in bursts, once per refresh.',
+          'AWS API calls per second (one per call, however many attempts it took). They come in bursts, once per refresh.',
           { h: 8, w: 12, x: 0, y: 12 },
           [g.target('A', 'sum by (service, operation) (rate(aws_root_exporter_aws_requests_total{job=~"$job", instance=~"$instance"}[$__rate_interval]))', '{{service}} {{operation}}')],
           unit='reqps',
@@ -112,7 +112,7 @@ local g = import '../lib/dashboard.libsonnet';
         g.timeseries(
           10,
           'AWS request errors by operation and reason',
-          "AWS API calls that failed after the SDK's retries, per second.",
+          "AWS API calls that failed after the exporter's retries, per second.",
           { h: 8, w: 12, x: 12, y: 12 },
           [g.target('A', 'sum by (service, operation, reason) (rate(aws_root_exporter_aws_request_errors_total{job=~"$job", instance=~"$instance"}[$__rate_interval]))', '{{service}} {{operation}} {{reason}}')],
           unit='reqps',
@@ -163,6 +163,28 @@ local g = import '../lib/dashboard.libsonnet';
           { h: 8, w: 12, x: 12, y: 28 },
           [g.target('A', 'sum by (service, operation, reason) (increase(aws_root_exporter_aws_request_errors_total{job=~"$job", instance=~"$instance"}[$__range]))', '{{service}} {{operation}} {{reason}}', instant=true)],
           'red',
+        ),
+        g.timeseries(
+          16,
+          'Root credential events',
+          'With events_queue_url: messages read from the events queue per second by outcome (relevant: re-audited; irrelevant and malformed: deleted), and the re-audits they triggered by result.',
+          { h: 8, w: 12, x: 0, y: 36 },
+          [
+            g.target('A', 'sum by (outcome) (rate(aws_root_exporter_events_received_total{job=~"$job", instance=~"$instance"}[$__rate_interval]))', 'events {{outcome}}'),
+            g.target('B', 'sum by (result) (rate(aws_root_exporter_event_audits_total{job=~"$job", instance=~"$instance"}[$__rate_interval]))', 're-audits {{result}}'),
+          ],
+          unit='reqps',
+        ),
+        g.timeseries(
+          17,
+          'Event to published snapshot',
+          "With events_queue_url: time from the event's own time (AWS's delivery included) to the snapshot with the account re-audited, median and 95th percentile.",
+          { h: 8, w: 12, x: 12, y: 36 },
+          [
+            g.target('A', 'histogram_quantile(0.5, sum by (le) (rate(aws_root_exporter_event_to_snapshot_seconds_bucket{job=~"$job", instance=~"$instance"}[$__rate_interval])))', 'p50'),
+            g.target('B', 'histogram_quantile(0.95, sum by (le) (rate(aws_root_exporter_event_to_snapshot_seconds_bucket{job=~"$job", instance=~"$instance"}[$__rate_interval])))', 'p95'),
+          ],
+          unit='s',
         ),
       ],
     ),

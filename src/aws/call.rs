@@ -37,10 +37,12 @@ pub enum Operation {
     ListOrganizationalUnitsForParent,
     ListAccountsForParent,
     ListTagsForResource,
+    ReceiveMessage,
+    DeleteMessageBatch,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 20] = [
+    pub const ALL: [Operation; 22] = [
         Self::DescribeOrganization,
         Self::ListAccounts,
         Self::ListOrganizationsFeatures,
@@ -61,6 +63,8 @@ impl Operation {
         Self::ListOrganizationalUnitsForParent,
         Self::ListAccountsForParent,
         Self::ListTagsForResource,
+        Self::ReceiveMessage,
+        Self::DeleteMessageBatch,
     ];
 
     /// The service's endpoint prefix, as in the SigV4 credential scope.
@@ -73,6 +77,7 @@ impl Operation {
             | Self::ListAccountsForParent
             | Self::ListTagsForResource => "organizations",
             Self::AssumeRoot | Self::GetCallerIdentity | Self::AssumeRole => "sts",
+            Self::ReceiveMessage | Self::DeleteMessageBatch => "sqs",
             Self::ListOrganizationsFeatures
             | Self::GetAccountSummary
             | Self::ListAccessKeys
@@ -110,6 +115,8 @@ impl Operation {
             Self::ListOrganizationalUnitsForParent => "ListOrganizationalUnitsForParent",
             Self::ListAccountsForParent => "ListAccountsForParent",
             Self::ListTagsForResource => "ListTagsForResource",
+            Self::ReceiveMessage => "ReceiveMessage",
+            Self::DeleteMessageBatch => "DeleteMessageBatch",
         }
     }
 }

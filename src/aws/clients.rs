@@ -27,6 +27,8 @@ pub struct AwsClients {
     pub sts: aws_sdk_sts::Client,
     /// IAM with the exporter's own credentials (`ListOrganizationsFeatures`).
     pub iam: aws_sdk_iam::Client,
+    /// SQS with the exporter's own credentials (the events queue).
+    pub sqs: aws_sdk_sqs::Client,
     /// The shared configuration root sessions are derived from.
     pub sdk_config: SdkConfig,
 }
@@ -73,7 +75,30 @@ impl AwsClients {
             organizations: aws_sdk_organizations::Client::new(&sdk_config),
             sts: aws_sdk_sts::Client::from_conf(sts),
             iam: aws_sdk_iam::Client::new(&sdk_config),
+            sqs: aws_sdk_sqs::Client::new(&sdk_config),
             sdk_config,
+        }
+    }
+
+    /// An SQS client for this queue: in the queue's region (from its URL,
+    /// `https://sqs.REGION.amazonaws.com/...`), or the configured one.
+    pub fn sqs_for_queue(&self, queue_url: &str) -> aws_sdk_sqs::Client {
+        let host = queue_url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or("");
+        let region = host
+            .strip_prefix("sqs.")
+            .and_then(|r| r.split('.').next())
+            .filter(|r| r.contains('-'));
+        match region {
+            Some(r) => aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&self.sdk_config)
+                    .region(Region::new(r.to_string()))
+                    .build(),
+            ),
+            None => self.sqs.clone(),
         }
     }
 

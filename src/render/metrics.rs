@@ -28,6 +28,9 @@ impl MetricsSource {
     pub fn new(snapshots: SnapshotReceiver, configs: watch::Receiver<Arc<Config>>, telemetry: &Telemetry) -> Self {
         let mut registry = Registry::default();
         telemetry.register(&mut registry);
+        if configs.borrow().events_queue_url.is_some() {
+            telemetry.register_events(&mut registry);
+        }
         MetricsSource {
             registry,
             snapshots,

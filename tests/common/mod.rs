@@ -1,11 +1,13 @@
 //! Shared test helpers: a simulator on loopback, configurations, endpoints.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_org_simulator::{RunningSimulator, Scenario};
+use aws_root_exporter::app;
 use aws_root_exporter::aws::clients::EndpointOverride;
 use aws_root_exporter::config::{Config, RawConfig};
 
@@ -161,4 +163,60 @@ pub async fn run(mut c: Command) -> Output {
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// `serve` on 127.0.0.1:0 until dropped.
+pub struct Served {
+    pub base: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn serve(sim: &Sim, config: Arc<Config>) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let endpoint = sim.endpoint();
+    tokio::spawn(async move {
+        app::serve(
+            config,
+            Some(endpoint),
+            listener,
+            async {
+                let _ = rx.await;
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    });
+    Served { base, _stop: tx }
+}
+
+pub async fn scrape(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Samples of one metric: labels rendered as text -> value.
+pub fn samples(exposition: &str, name: &str) -> BTreeMap<String, String> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, labels) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            (n == name).then(|| (labels.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+pub fn value(exposition: &str, name: &str, labels: &str) -> Option<String> {
+    samples(exposition, name).get(labels).cloned()
 }

@@ -8,8 +8,13 @@
   audit roles exactly the four IAM reads (least privilege both ways: nothing missing, nothing
   extra);
 - exporter-policy.json is exporter-common-policy.json + exporter-assume-root-policy.json;
-- the roles in the CloudFormation templates grant the same four actions as
-  member-audit-role-policy.json, trust sts:AssumeRole only, and allow 3600 s sessions.
+- the roles in the audit-role CloudFormation templates grant the same four actions as
+  member-audit-role-policy.json, trust sts:AssumeRole only, and allow 3600 s sessions;
+- the events templates: the forwarder's role may only events:PutEvents on the central bus and
+  only EventBridge may assume it; the central bus admits only the organization; only the
+  central rule may send to the queues; the exporter's cross-account grant is exactly
+  exporter-events-policy.json's actions; both rules match the same root-credential patterns;
+- every template is known here (a new one must say what is checked about it).
 
 Run with the test venv's python (scripts/test.sh): it needs PyYAML, which cfn-lint brings.
 """
@@ -36,17 +41,49 @@ COMMON = {
     "organizations:ListTagsForResource",
 } | AUDIT_ROLE_ACTIONS
 ASSUME_ROOT = {"iam:ListOrganizationsFeatures", "sts:AssumeRoot"}
+# Consuming the events queue of events-central.yaml (events_queue_url). No kms:Decrypt: the
+# queue uses SSE-SQS unless a customer managed key is chosen (deploy/iam/README.md).
+EVENTS = {
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueUrl",
+    "sqs:ReceiveMessage",
+}
 EXPECTED = {
     "exporter-common-policy.json": COMMON,
     "exporter-assume-root-policy.json": ASSUME_ROOT,
     "exporter-policy.json": COMMON | ASSUME_ROOT,
     "exporter-member-role-policy.json": {"sts:AssumeRole"},
     "exporter-management-account-role-policy.json": {"sts:AssumeRole"},
+    "exporter-events-policy.json": EVENTS,
     "member-audit-role-policy.json": AUDIT_ROLE_ACTIONS,
     "management-audit-role-policy.json": AUDIT_ROLE_ACTIONS,
     "scp-allow-root-audit-example.json": {"*"},
 }
 TASK_POLICY = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials"
+
+AUDIT_TEMPLATES = {"member-audit-role.yaml", "management-audit-role.yaml"}
+EVENTS_CENTRAL = "events-central.yaml"
+EVENTS_FORWARDER = "events-member-forwarder.yaml"
+# The IAM calls that change a root credential (domain: "Events: learning of a change without
+# polling"), matched for the root user and for AssumeRoot sessions, plus root console sign-in.
+ROOT_CREDENTIAL_CALLS = [
+    "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey",
+    "CreateLoginProfile", "UpdateLoginProfile", "DeleteLoginProfile",
+    "EnableMFADevice", "DeactivateMFADevice", "DeleteVirtualMFADevice",
+    "UploadSigningCertificate", "UpdateSigningCertificate", "DeleteSigningCertificate",
+]
+EVENT_PATTERN = {"$or": [
+    {"source": ["aws.iam"], "detail-type": ["AWS API Call via CloudTrail"],
+     "detail": {"eventSource": ["iam.amazonaws.com"], "eventName": ROOT_CREDENTIAL_CALLS,
+                "userIdentity": {"type": ["Root"]}}},
+    {"source": ["aws.iam"], "detail-type": ["AWS API Call via CloudTrail"],
+     "detail": {"eventSource": ["iam.amazonaws.com"], "eventName": ROOT_CREDENTIAL_CALLS,
+                "userIdentity": {"sessionContext": {"assumedRoot": ["true"]}}}},
+    {"source": ["aws.signin"], "detail-type": ["AWS Console Sign In via CloudTrail"],
+     "detail": {"eventSource": ["signin.amazonaws.com"], "eventName": ["ConsoleLogin"],
+                "userIdentity": {"type": ["Root"]}}},
+]}
 
 errors = []
 
@@ -138,6 +175,13 @@ def check_policy_files(known):
         fail("deploy/iam/exporter-policy.json",
              "is not exporter-common-policy.json + exporter-assume-root-policy.json")
 
+    # The events queue policy names one SQS queue, never a wildcard.
+    for st in documents.get("exporter-events-policy.json", {}).get("Statement", []):
+        for resource in as_list(st.get("Resource", [])):
+            if not str(resource).startswith("arn:aws:sqs:") or "*" in str(resource):
+                fail("deploy/iam/exporter-events-policy.json",
+                     f"Resource {resource!r} is not one SQS queue ARN")
+
     # AssumeRoot only with the audit task policy.
     for name, doc in documents.items():
         for st in doc.get("Statement", []):
@@ -171,34 +215,166 @@ def cfn_loader():
 def check_templates():
     load = cfn_loader()
     templates = sorted(CFN.glob("*.yaml"))
-    if {t.name for t in templates} < {"member-audit-role.yaml", "management-audit-role.yaml"}:
-        fail("deploy/cloudformation", "member-audit-role.yaml or management-audit-role.yaml missing")
+    known = AUDIT_TEMPLATES | {EVENTS_CENTRAL, EVENTS_FORWARDER}
+    missing = known - {t.name for t in templates}
+    if missing:
+        fail("deploy/cloudformation", f"missing {sorted(missing)}")
+    docs = {}
     for path in templates:
         where = f"deploy/cloudformation/{path.name}"
         doc = load(path.read_text())
-        roles = [r for r in doc.get("Resources", {}).values() if r.get("Type") == "AWS::IAM::Role"]
-        if len(roles) != 1:
-            fail(where, "expected exactly one AWS::IAM::Role")
-            continue
-        props = roles[0]["Properties"]
-        if props.get("MaxSessionDuration") != 3600:
-            fail(where, "MaxSessionDuration must be 3600")
-        if "ManagedPolicyArns" in props:
-            fail(where, "no managed policies: the inline policy is the whole grant")
-        actions = set()
-        for policy in props.get("Policies", []):
-            for st in policy["PolicyDocument"]["Statement"]:
-                actions |= set(check_statement(where, st, None))
-                if st.get("Effect") != "Allow" or st.get("Resource") != "*":
-                    fail(where, "audit statements are Allow on \"*\"")
-        if actions != AUDIT_ROLE_ACTIONS:
-            fail(where, f"role grants {sorted(actions)}, not {sorted(AUDIT_ROLE_ACTIONS)}")
-        for st in props["AssumeRolePolicyDocument"]["Statement"]:
-            if st.get("Action") != "sts:AssumeRole" or "aws:PrincipalArn" not in st.get(
-                    "Condition", {}).get("ArnEquals", {}):
-                fail(where, "trust must be sts:AssumeRole pinned with aws:PrincipalArn")
-        if "RoleArn" not in doc.get("Outputs", {}):
-            fail(where, "no RoleArn output")
+        docs[path.name] = doc
+        if path.name in AUDIT_TEMPLATES:
+            check_audit_template(where, doc)
+        elif path.name not in known:
+            fail(where, "not known to tests/deploy/check_policies.py: add its checks")
+    if EVENTS_CENTRAL in docs:
+        check_events_central(f"deploy/cloudformation/{EVENTS_CENTRAL}", docs[EVENTS_CENTRAL])
+    if EVENTS_FORWARDER in docs:
+        check_events_forwarder(f"deploy/cloudformation/{EVENTS_FORWARDER}", docs[EVENTS_FORWARDER])
+
+
+def check_audit_template(where, doc):
+    roles = [r for r in doc.get("Resources", {}).values() if r.get("Type") == "AWS::IAM::Role"]
+    if len(roles) != 1:
+        fail(where, "expected exactly one AWS::IAM::Role")
+        return
+    props = roles[0]["Properties"]
+    if props.get("MaxSessionDuration") != 3600:
+        fail(where, "MaxSessionDuration must be 3600")
+    if "ManagedPolicyArns" in props:
+        fail(where, "no managed policies: the inline policy is the whole grant")
+    actions = set()
+    for policy in props.get("Policies", []):
+        for st in policy["PolicyDocument"]["Statement"]:
+            actions |= set(check_statement(where, st, None))
+            if st.get("Effect") != "Allow" or st.get("Resource") != "*":
+                fail(where, "audit statements are Allow on \"*\"")
+    if actions != AUDIT_ROLE_ACTIONS:
+        fail(where, f"role grants {sorted(actions)}, not {sorted(AUDIT_ROLE_ACTIONS)}")
+    for st in props["AssumeRolePolicyDocument"]["Statement"]:
+        if st.get("Action") != "sts:AssumeRole" or "aws:PrincipalArn" not in st.get(
+                "Condition", {}).get("ArnEquals", {}):
+            fail(where, "trust must be sts:AssumeRole pinned with aws:PrincipalArn")
+    if "RoleArn" not in doc.get("Outputs", {}):
+        fail(where, "no RoleArn output")
+
+
+def resources_of(doc, kind):
+    return {name: r for name, r in doc.get("Resources", {}).items() if r.get("Type") == kind}
+
+
+def one(where, doc, kind):
+    found = resources_of(doc, kind)
+    if len(found) != 1:
+        fail(where, f"expected exactly one {kind}, found {len(found)}")
+        return None, {}
+    name, resource = next(iter(found.items()))
+    return name, resource.get("Properties", {})
+
+
+def unwrap_if(statement):
+    """A statement written as !If [condition, statement, !Ref AWS::NoValue]: the statement."""
+    if isinstance(statement, dict) and "Fn::If" in statement:
+        return statement["Fn::If"][1]
+    return statement
+
+
+def check_rule_pattern(where, props):
+    if props.get("EventPattern") != EVENT_PATTERN:
+        fail(where, "the rule's EventPattern is not the root-credential pattern of "
+                    "tests/deploy/check_policies.py (EVENT_PATTERN): change both or neither")
+    if props.get("State") != "ENABLED":
+        fail(where, "the rule must be ENABLED")
+
+
+def check_events_central(where, doc):
+    if resources_of(doc, "AWS::IAM::Role"):
+        fail(where, "the central stack needs no IAM role")
+    bus, _ = one(where, doc, "AWS::Events::EventBus")
+    _, bus_policy = one(where, doc, "AWS::Events::EventBusPolicy")
+    st = bus_policy.get("Statement", {})
+    if (st.get("Effect") != "Allow" or st.get("Action") != "events:PutEvents"
+            or st.get("Resource") != {"Fn::GetAtt": f"{bus}.Arn"}
+            or st.get("Condition") != {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}):
+        fail(where, "the bus policy must allow only events:PutEvents on the bus, "
+                    "only with aws:PrincipalOrgID = OrganizationId")
+
+    rule, rule_props = one(where, doc, "AWS::Events::Rule")
+    check_rule_pattern(where, rule_props)
+    if rule_props.get("EventBusName") != {"Ref": bus}:
+        fail(where, "the rule must sit on the central bus")
+
+    queues = resources_of(doc, "AWS::SQS::Queue")
+    main = [n for n, q in queues.items() if "RedrivePolicy" in q.get("Properties", {})]
+    if len(queues) != 2 or len(main) != 1:
+        fail(where, "expected a queue with a RedrivePolicy and its dead-letter queue")
+        return
+    queue = main[0]
+    dlq = next(n for n in queues if n != queue)
+    qprops = queues[queue]["Properties"]
+    redrive = qprops["RedrivePolicy"]
+    if redrive.get("deadLetterTargetArn") != {"Fn::GetAtt": f"{dlq}.Arn"} or not isinstance(
+            redrive.get("maxReceiveCount"), int):
+        fail(where, "the queue's RedrivePolicy must name the dead-letter queue and a maxReceiveCount")
+    if qprops.get("VisibilityTimeout") != 60:
+        fail(where, "VisibilityTimeout must be 60 s")
+    for name, q in queues.items():
+        p = q.get("Properties", {})
+        if "SqsManagedSseEnabled" not in p or "KmsMasterKeyId" not in p:
+            fail(where, f"{name}: encryption must be SSE-SQS or the KmsKeyArn key")
+    targets = rule_props.get("Targets", [])
+    if [t.get("Arn") for t in targets] != [{"Fn::GetAtt": f"{queue}.Arn"}]:
+        fail(where, "the rule's only target must be the queue")
+
+    _, queue_policy = one(where, doc, "AWS::SQS::QueuePolicy")
+    statements = [unwrap_if(st) for st in queue_policy.get("PolicyDocument", {}).get("Statement", [])]
+    senders = [st for st in statements if st.get("Effect") == "Allow"
+               and st.get("Principal") == {"Service": "events.amazonaws.com"}]
+    consumers = [st for st in statements if st.get("Effect") == "Allow" and st not in senders]
+    if len(senders) != 1 or senders[0].get("Action") != "sqs:SendMessage" or senders[0].get(
+            "Condition") != {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": f"{rule}.Arn"}}}:
+        fail(where, "EventBridge may only sqs:SendMessage, and only from the central rule (aws:SourceArn)")
+    for st in consumers:
+        if st.get("Principal") != {"AWS": {"Ref": "ExporterRoleArn"}}:
+            fail(where, f"queue policy statement {st.get('Sid')} allows an unexpected principal")
+        if set(as_list(st.get("Action", []))) != EVENTS:
+            fail(where, f"the exporter's queue grant is {sorted(as_list(st.get('Action', [])))}, "
+                        f"not exporter-events-policy.json's {sorted(EVENTS)}")
+    for output in ("EventBusArn", "QueueUrl", "QueueArn"):
+        if output not in doc.get("Outputs", {}):
+            fail(where, f"no {output} output")
+
+
+def check_events_forwarder(where, doc):
+    role, props = one(where, doc, "AWS::IAM::Role")
+    if role is None:
+        return
+    if "ManagedPolicyArns" in props:
+        fail(where, "no managed policies: the inline policy is the whole grant")
+    actions = set()
+    for policy in props.get("Policies", []):
+        for st in policy["PolicyDocument"]["Statement"]:
+            # Resource is a Ref, which check_statement (strings only) would refuse.
+            actions |= set(as_list(st.get("Action", [])))
+            if st.get("Effect") != "Allow" or st.get("Resource") != {"Ref": "CentralEventBusArn"}:
+                fail(where, "the forwarder may put events on the central bus only")
+    if actions != {"events:PutEvents"}:
+        fail(where, f"role grants {sorted(actions)}, not ['events:PutEvents']")
+    for st in props["AssumeRolePolicyDocument"]["Statement"]:
+        if st.get("Action") != "sts:AssumeRole" or st.get("Principal") != {
+                "Service": "events.amazonaws.com"}:
+            fail(where, "only EventBridge (events.amazonaws.com) may assume the forwarder's role")
+    _, rule_props = one(where, doc, "AWS::Events::Rule")
+    check_rule_pattern(where, rule_props)
+    if "EventBusName" in rule_props:
+        fail(where, "the forwarder's rule belongs on the default bus (no EventBusName)")
+    if [(t.get("Arn"), t.get("RoleArn")) for t in rule_props.get("Targets", [])] != [
+            ({"Ref": "CentralEventBusArn"}, {"Fn::GetAtt": f"{role}.Arn"})]:
+        fail(where, "the rule's only target must be the central bus, through the forwarder's role")
+    asserts = [a.get("Assert") for r in doc.get("Rules", {}).values() for a in r.get("Assertions", [])]
+    if {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]} not in asserts:
+        fail(where, "Rules must refuse every region but us-east-1")
 
 
 def main():

@@ -84,6 +84,7 @@ INACTIVE_ONLY = "444444444444"
 ALERT = "AwsRootAccessKeyPresent"
 # Account names as AWS allows them: the exporter must keep them inside their label values, or
 # Prometheus rejects the whole scrape and no account's alert works.
+EVENTS_MEMBER = "101010101010"
 HOSTILE_KEY = "777777777777"
 HOSTILE_KEY_NAME = 'say "hi" \\ back\n{x="1"} = ✓'
 HOSTILE_CR = "888888888888"
@@ -165,6 +166,12 @@ id = "{HOSTILE_CR}"
 name = {json.dumps(HOSTILE_CR_NAME, ensure_ascii=False)}
 root = {{ mfa = ["virtual"], password = false, access_keys = [], signing_certificates = [] }}
 
+# Clean; the events phase creates and deletes a root key here with the exporter polling hourly.
+[[accounts]]
+id = "{EVENTS_MEMBER}"
+name = "events-member"
+root = {{ mfa = ["virtual"], password = false, access_keys = [], signing_certificates = [] }}
+
 # Suspended: listed, skipped.
 [[accounts]]
 id = "666666666666"
@@ -172,6 +179,10 @@ name = "suspended-member"
 email = "suspended@example.com"
 status = "SUSPENDED"
 root = {{ mfa = [], password = false, access_keys = [], signing_certificates = [] }}
+
+# Root credential events reach the exporter through this queue in the events phase.
+[events]
+queue_name = "aws-root-events"
 """
 
 
@@ -344,7 +355,7 @@ def start_simulator(children, exporter_bin, tmp, timeout):
                    stdout_lines=lines)
     urls = {}
     deadline = time.monotonic() + timeout
-    while len(urls) < 2:
+    while len(urls) < 3:
         children.check_alive()
         try:
             line = lines.get(timeout=0.5)
@@ -356,17 +367,22 @@ def start_simulator(children, exporter_bin, tmp, timeout):
         match = re.match(r"simulator (control )?listening on (http://\S+)", line)
         if match:
             urls["control" if match.group(1) else "aws"] = match.group(2).rstrip("/")
-    log(f"simulator: AWS endpoint {urls['aws']}, control {urls['control']}")
-    return urls["aws"], urls["control"]
+        match = re.match(r"simulator queue url (http://\S+)", line)
+        if match:
+            urls["queue"] = match.group(1)
+    log(f"simulator: AWS endpoint {urls['aws']}, control {urls['control']}, queue {urls['queue']}")
+    return urls["aws"], urls["control"], urls["queue"]
 
 
-def start_exporter(children, exporter_bin, aws_url, checks, timeout, port=None, name="exporter"):
+def start_exporter(children, exporter_bin, aws_url, checks, timeout, port=None, name="exporter",
+                   refresh="5s", extra=()):
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"AWS_ENDPOINT_URL": aws_url, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
                 "AWS_SECRET_ACCESS_KEY": "secret", "AWS_REGION": "us-east-1",
                 "AWS_EC2_METADATA_DISABLED": "true"})
-    argv = [exporter_bin, "serve", "--listen", f"127.0.0.1:{port}", "--refresh-interval", "5s"]
+    argv = [exporter_bin, "serve", "--listen", f"127.0.0.1:{port}", "--refresh-interval", refresh,
+            *extra]
     if checks:
         argv += ["--checks", checks]
     children.start(name, argv, env=env)
@@ -459,13 +475,58 @@ def check_hostile_names(prom_url, webhook, args, children):
     log(f"hostile names scraped and stored intact; {ALERT} for {HOSTILE_KEY} paged with its name")
 
 
-def check_annotations(alert):
+def root_action(control_url, account_id, body):
+    status, text = http_request(f"{control_url}/_simulator/accounts/{account_id}/root_actions",
+                                method="POST", body=body)
+    if status != 200:
+        raise TestFailure(f"root action {body} on {account_id}: HTTP {status}: {text}")
+    return json.loads(text)
+
+
+def check_events_path(args, children, webhook, prom_url, control_url, aws_url, queue_url, port):
+    """Restart the exporter with events_queue_url and refresh_interval 1h on the same address;
+    create a root key through the simulator (which emits the CloudTrail event AWS would) and time
+    the page, then delete it and time the resolve. A poll cannot be what finds them."""
+    for name in ("exporter", "exporter-restarted"):
+        children.stop(only=name)
+    start_exporter(children, args.exporter_bin, aws_url, args.checks, args.timeout, port=port,
+                   name="exporter-events", refresh="1h", extra=("--events-queue-url", queue_url))
+    wait_for("Prometheus to scrape the events exporter (refresh interval 1h)",
+             lambda: prom_query(prom_url, f'aws_root_exporter_refresh_interval_seconds{{job="{JOB}"}} == 3600'),
+             args.timeout, children)
+    wait_for(f"Prometheus to see {EVENTS_MEMBER} audited without a key",
+             lambda: prom_query(prom_url, f'aws_root_access_keys_present{{job="{JOB}", account_id="{EVENTS_MEMBER}"}} == 0'),
+             args.timeout, children)
+    created = time.monotonic()
+    answer = root_action(control_url, EVENTS_MEMBER, {"action": "CreateAccessKey"})
+    log(f"CreateAccessKey on {EVENTS_MEMBER}'s root user: {answer}")
+    arrived, alert = wait_for(f"{ALERT} for {EVENTS_MEMBER} (firing) at the pager, by event",
+                              lambda: webhook.find("/pager", ALERT, EVENTS_MEMBER, "firing", created),
+                              args.timeout, children)
+    fired_after = arrived - created
+    check_annotations(alert, EVENTS_MEMBER, "events-member")
+    log(f"EVENTS: FIRING notification {fired_after:.1f}s after CreateAccessKey")
+    key_id = answer.get("access_key_id")
+    deleted = time.monotonic()
+    root_action(control_url, EVENTS_MEMBER, {"action": "DeleteAccessKey", "access_key_id": key_id})
+    arrived, _ = wait_for(f"{ALERT} for {EVENTS_MEMBER} (resolved) at the pager, by event",
+                          lambda: webhook.find("/pager", ALERT, EVENTS_MEMBER, "resolved", deleted),
+                          args.timeout, children)
+    resolved_after = arrived - deleted
+    log(f"EVENTS: RESOLVED notification {resolved_after:.1f}s after DeleteAccessKey")
+    polls = prom_query(prom_url, f'aws_root_exporter_refreshes_total{{job="{JOB}", result="success"}}')
+    if not polls or float(polls[0]["value"][1]) != 1:
+        raise TestFailure(f"the events exporter refreshed more than once: {polls}")
+    return fired_after, resolved_after
+
+
+def check_annotations(alert, account_id=CLEAN, account_name="clean-member"):
     annotations = alert.get("annotations", {})
     for key in ("summary", "description", "runbook_url"):
         if not annotations.get(key):
             raise TestFailure(f"the notification lacks the {key} annotation: {alert}")
     for key in ("summary", "description"):
-        if CLEAN not in annotations[key] or "clean-member" not in annotations[key]:
+        if account_id not in annotations[key] or account_name not in annotations[key]:
             raise TestFailure(f"the {key} annotation does not name the account: "
                               f"{annotations[key]!r}")
     if alert["labels"].get("severity") != "critical":
@@ -562,7 +623,8 @@ def run(args, tmp):
     webhook = Webhook()
     try:
         log(f"webhook receiver at {webhook.url}")
-        aws_url, control_url = start_simulator(children, args.exporter_bin, tmp, args.timeout)
+        aws_url, control_url, queue_url = start_simulator(children, args.exporter_bin, tmp,
+                                                          args.timeout)
         exporter_port = start_exporter(children, args.exporter_bin, aws_url, args.checks,
                                        args.timeout)
         am_port = start_alertmanager(children, tmp, webhook.url, args.timeout)
@@ -619,8 +681,22 @@ def run(args, tmp):
                 raise TestFailure(f"{ALERT} fired for {INACTIVE_ONLY}, whose only key is deactivated")
             log(f"no page for {INACTIVE_ONLY}, whose only root key is deactivated")
 
-        # 5. every rule evaluates, every shipped expression parses and has data
+        # 5. every rule evaluates
         check_rule_health(prom_url)
+
+        # 6. the key alert survives the account's state turning unknown
+        if args.skip_unknown_state:
+            log("unknown-state phase skipped (--skip-unknown-state)")
+        else:
+            check_unknown_state(args, children, webhook, prom_url, control_url, aws_url,
+                                exporter_port)
+
+        # 7. events: the exporter polls hourly, and a root key created now pages anyway
+        event_fired, event_resolved = check_events_path(
+            args, children, webhook, prom_url, control_url, aws_url, queue_url, exporter_port)
+
+        # 8. every shipped expression parses and has data (after the events phase, so that the
+        # events panels have some too)
         if args.skip_queries:
             log("query check skipped (--skip-queries)")
         elif args.checks == "summary":
@@ -631,15 +707,10 @@ def run(args, tmp):
             if failures:
                 raise TestFailure(f"check_queries found {failures} problem(s), listed above")
 
-        # 6. the key alert survives the account's state turning unknown
-        if args.skip_unknown_state:
-            log("unknown-state phase skipped (--skip-unknown-state)")
-        else:
-            check_unknown_state(args, children, webhook, prom_url, control_url, aws_url,
-                                exporter_port)
-
-        print(f"PASS: page {fired_after:.1f}s after the key was added, "
-              f"resolved {resolved_after:.1f}s after it was deleted", flush=True)
+        print(f"PASS: polling (refresh 5s): page {fired_after:.1f}s after the key was added, "
+              f"resolved {resolved_after:.1f}s after it was deleted; events (refresh 1h): page "
+              f"{event_fired:.1f}s after CreateAccessKey, resolved {event_resolved:.1f}s after "
+              f"DeleteAccessKey", flush=True)
     except BaseException:
         children.stop()
         webhook.close()

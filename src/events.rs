@@ -1,0 +1,405 @@
+//! Learning of a root credential change without polling: EventBridge delivers the CloudTrail
+//! events of root credential changes (and root console sign-ins) from every member account to an
+//! SQS queue; [`consume`] long-polls it and re-audits each named account at once, coalescing
+//! bursts, then deletes the messages. The periodic refresh stays the safety net.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::aws::call::{Caller, Operation};
+use crate::refresh::{Refresher, SnapshotSender};
+use crate::telemetry::Telemetry;
+
+/// IAM calls that change the root user's credentials.
+pub const ROOT_CREDENTIAL_EVENTS: [&str; 12] = [
+    "CreateAccessKey",
+    "UpdateAccessKey",
+    "DeleteAccessKey",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+    "DeleteLoginProfile",
+    "EnableMFADevice",
+    "DeactivateMFADevice",
+    "DeleteVirtualMFADevice",
+    "UploadSigningCertificate",
+    "UpdateSigningCertificate",
+    "DeleteSigningCertificate",
+];
+
+/// What one message is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A root credential change (or root sign-in) in this account, at this time when given.
+    Relevant {
+        account_id: String,
+        time: Option<SystemTime>,
+    },
+    /// A well-formed event that says nothing about root credentials.
+    Irrelevant(&'static str),
+    /// Not an EventBridge event (the reason, one line).
+    Malformed(String),
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Classify one message body.
+pub fn classify(body: &str) -> Verdict {
+    let event: serde_json::Value = match serde_json::from_str(body) {
+        Ok(v) => v,
+        Err(e) => return Verdict::Malformed(format!("not JSON: {e}")),
+    };
+    let Some(envelope) = event.as_object() else {
+        return Verdict::Malformed("not a JSON object".into());
+    };
+    let text = |key: &str| envelope.get(key).and_then(|v| v.as_str());
+    let (Some(source), Some(detail_type)) = (text("source"), text("detail-type")) else {
+        return Verdict::Malformed("no `source` or `detail-type`: not an EventBridge event".into());
+    };
+    let Some(detail) = envelope.get("detail").and_then(|d| d.as_object()) else {
+        return Verdict::Malformed("no `detail` object".into());
+    };
+    let field = |path: &[&str]| -> Option<&str> {
+        let mut v = detail.get(path[0])?;
+        for key in &path[1..] {
+            v = v.get(key)?;
+        }
+        v.as_str()
+    };
+    let name = field(&["eventName"]).unwrap_or("");
+    let by_root = field(&["userIdentity", "type"]) == Some("Root")
+        || field(&["userIdentity", "sessionContext", "assumedRoot"]) == Some("true");
+    let relevant = match (source, detail_type) {
+        ("aws.iam", "AWS API Call via CloudTrail") => {
+            field(&["eventSource"]) == Some("iam.amazonaws.com") && ROOT_CREDENTIAL_EVENTS.contains(&name)
+        }
+        ("aws.signin", "AWS Console Sign In via CloudTrail") => name == "ConsoleLogin",
+        _ => return Verdict::Irrelevant("not an IAM call or a console sign-in"),
+    };
+    if !relevant {
+        return Verdict::Irrelevant("not a root credential change");
+    }
+    if !by_root {
+        return Verdict::Irrelevant("not made by the root user");
+    }
+    let account = field(&["recipientAccountId"])
+        .or(text("account"))
+        .filter(|a| is_account_id(a));
+    let Some(account_id) = account else {
+        return Verdict::Malformed("no 12-digit `detail.recipientAccountId` or `account`".into());
+    };
+    let time = text("time").and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok());
+    Verdict::Relevant {
+        account_id: account_id.to_string(),
+        time,
+    }
+}
+
+/// How the consumer waits and coalesces.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Long-poll wait of one receive (at most 20 s).
+    pub wait: Duration,
+    /// After the first relevant event, keep collecting this long before auditing, so that a
+    /// burst for one account gives one audit.
+    pub coalesce: Duration,
+    /// Messages are invisible to other receives this long; an audit that fails leaves them to
+    /// come back after it.
+    pub visibility: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            wait: Duration::from_secs(20),
+            coalesce: Duration::from_secs(2),
+            visibility: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Messages waiting for one account's audit.
+#[derive(Default)]
+struct Pending {
+    receipts: Vec<String>,
+    /// The earliest event time among them.
+    first_event: Option<SystemTime>,
+}
+
+/// Long-poll `queue_url` until the task is dropped. `refreshers` carries the current refresher
+/// (it changes with the configuration); `tx` is where snapshots are published.
+pub async fn consume(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    refreshers: watch::Receiver<Option<Arc<Refresher>>>,
+    tx: SnapshotSender,
+    telemetry: Telemetry,
+    settings: Settings,
+) {
+    let caller = Caller::new(telemetry.clone());
+    let mut pause = Duration::from_secs(1);
+    // Until a refresh has listed the organization, no event can be told from a foreign one:
+    // leave the queue alone until then.
+    let mut snapshots = tx.subscribe();
+    if snapshots
+        .wait_for(|s| s.as_deref().is_some_and(|s| s.ever_listed()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    info!(queue = %queue_url, "reading root credential events");
+    loop {
+        let mut pending: HashMap<String, Pending> = HashMap::new();
+        let mut obsolete: Vec<String> = Vec::new();
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let wait = match deadline {
+                None => settings.wait,
+                Some(d) => d.saturating_duration_since(Instant::now()),
+            };
+            if deadline.is_some() && wait.is_zero() {
+                break;
+            }
+            let received = caller
+                .call(Operation::ReceiveMessage, || {
+                    sqs.receive_message()
+                        .queue_url(&queue_url)
+                        .max_number_of_messages(10)
+                        .wait_time_seconds(wait.as_secs().clamp(0, 20) as i32)
+                        .visibility_timeout(settings.visibility.as_secs() as i32)
+                        .send()
+                })
+                .await;
+            let messages = match received {
+                Ok(out) => {
+                    telemetry.record_queue_read(true);
+                    pause = Duration::from_secs(1);
+                    out.messages.unwrap_or_default()
+                }
+                Err(e) => {
+                    telemetry.record_queue_read(false);
+                    warn!(reason = %e.reason, error = ?e.message, retry_in = ?pause, "cannot read the events queue");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(60));
+                    break;
+                }
+            };
+            let snapshot = tx.borrow().clone();
+            for message in messages {
+                let Some(receipt) = message.receipt_handle else {
+                    continue;
+                };
+                let verdict = classify(message.body.as_deref().unwrap_or(""));
+                match verdict {
+                    Verdict::Relevant { account_id, time } => {
+                        let known = snapshot
+                            .as_deref()
+                            .and_then(|s| s.accounts.iter().find(|e| e.account.id == account_id));
+                        match known {
+                            Some(e) if e.is_selected() => {
+                                telemetry.record_event("relevant");
+                                let p = pending.entry(account_id).or_default();
+                                p.receipts.push(receipt);
+                                p.first_event = match (p.first_event, time) {
+                                    (Some(a), Some(b)) => Some(a.min(b)),
+                                    (a, b) => a.or(b),
+                                };
+                                deadline.get_or_insert_with(|| Instant::now() + settings.coalesce);
+                            }
+                            _ => {
+                                debug!(
+                                    account_id,
+                                    "event for an account that is not audited (outside the organization or filtered out); deleted"
+                                );
+                                telemetry.record_event("irrelevant");
+                                obsolete.push(receipt);
+                            }
+                        }
+                    }
+                    Verdict::Irrelevant(why) => {
+                        debug!(why, "irrelevant event deleted");
+                        telemetry.record_event("irrelevant");
+                        obsolete.push(receipt);
+                    }
+                    Verdict::Malformed(why) => {
+                        warn!(message_id = ?message.message_id, reason = ?why, "malformed message on the events queue; deleted");
+                        telemetry.record_event("malformed");
+                        obsolete.push(receipt);
+                    }
+                }
+            }
+            if deadline.is_none() && !obsolete.is_empty() {
+                break;
+            }
+        }
+        delete(&sqs, &caller, &queue_url, obsolete).await;
+        if pending.is_empty() {
+            continue;
+        }
+        let Some(refresher) = refreshers.borrow().clone() else {
+            // No refresher yet (first start): the messages come back after their visibility
+            // timeout, by when the first refresh has listed the organization.
+            continue;
+        };
+        let ids: Vec<String> = pending.keys().cloned().collect();
+        let audited = refresher.audit_accounts(&ids, &tx).await;
+        let published = SystemTime::now();
+        let mut done = Vec::new();
+        for (id, ok) in audited {
+            telemetry.record_event_audit(ok);
+            let Some(p) = pending.remove(&id) else { continue };
+            if ok {
+                if let Some(t) = p.first_event {
+                    telemetry.observe_event_latency(published.duration_since(t).unwrap_or_default());
+                }
+                info!(account_id = %id, events = p.receipts.len(), "re-audited after root credential events");
+                done.extend(p.receipts);
+            } else {
+                warn!(account_id = %id, "the re-audit after root credential events failed; the events come back after their visibility timeout");
+            }
+        }
+        delete(&sqs, &caller, &queue_url, done).await;
+    }
+}
+
+/// Delete handled messages, ten per call. A failure only means they come back later (and are
+/// then handled again, harmlessly).
+async fn delete(sqs: &aws_sdk_sqs::Client, caller: &Caller, queue_url: &str, receipts: Vec<String>) {
+    use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+    for chunk in receipts.chunks(10) {
+        let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(format!("m{i}"))
+                    .receipt_handle(r)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let result = caller
+            .call(Operation::DeleteMessageBatch, || {
+                sqs.delete_message_batch()
+                    .queue_url(queue_url)
+                    .set_entries(Some(entries.clone()))
+                    .send()
+            })
+            .await;
+        match result {
+            Ok(out) if !out.failed().is_empty() => {
+                warn!(
+                    failed = out.failed().len(),
+                    "some handled events could not be deleted; they will be handled again"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(reason = %e.reason, error = ?e.message, "cannot delete handled events; they will be handled again")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iam_event(name: &str, identity: serde_json::Value) -> String {
+        serde_json::json!({
+            "version": "0",
+            "id": "6f87d04b-9f74-4f04-a780-7acf4b0a9b38",
+            "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.iam",
+            "account": "222222222222",
+            "time": "2026-11-25T01:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {
+                "eventVersion": "1.09",
+                "userIdentity": identity,
+                "eventSource": "iam.amazonaws.com",
+                "eventName": name,
+                "recipientAccountId": "222222222222",
+            }
+        })
+        .to_string()
+    }
+
+    fn root() -> serde_json::Value {
+        serde_json::json!({"type": "Root", "arn": "arn:aws:iam::222222222222:root", "accountId": "222222222222"})
+    }
+
+    #[test]
+    fn root_credential_changes_are_relevant() {
+        for name in ROOT_CREDENTIAL_EVENTS {
+            assert_eq!(
+                classify(&iam_event(name, root())),
+                Verdict::Relevant {
+                    account_id: "222222222222".into(),
+                    time: Some(humantime::parse_rfc3339("2026-11-25T01:00:00Z").unwrap()),
+                },
+                "{name}"
+            );
+        }
+        let assumed_root = serde_json::json!({"type": "AssumedRoot", "sessionContext": {"assumedRoot": "true"}});
+        assert!(matches!(
+            classify(&iam_event("DeleteAccessKey", assumed_root)),
+            Verdict::Relevant { .. }
+        ));
+        let signin = serde_json::json!({
+            "source": "aws.signin", "detail-type": "AWS Console Sign In via CloudTrail",
+            "account": "333333333333", "time": "2026-11-25T01:00:00Z",
+            "detail": {"eventName": "ConsoleLogin", "userIdentity": {"type": "Root"}, "eventSource": "signin.amazonaws.com", "recipientAccountId": "333333333333"}
+        });
+        assert_eq!(
+            classify(&signin.to_string()),
+            Verdict::Relevant {
+                account_id: "333333333333".into(),
+                time: Some(humantime::parse_rfc3339("2026-11-25T01:00:00Z").unwrap())
+            }
+        );
+    }
+
+    #[test]
+    fn other_events_are_irrelevant() {
+        let user = serde_json::json!({"type": "IAMUser", "arn": "arn:aws:iam::222222222222:user/bob"});
+        assert_eq!(
+            classify(&iam_event("CreateAccessKey", user)),
+            Verdict::Irrelevant("not made by the root user")
+        );
+        assert_eq!(
+            classify(&iam_event("CreateRole", root())),
+            Verdict::Irrelevant("not a root credential change")
+        );
+        let ec2 = serde_json::json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}});
+        assert!(matches!(classify(&ec2.to_string()), Verdict::Irrelevant(_)));
+    }
+
+    #[test]
+    fn malformed_messages_say_why() {
+        for (body, why) in [
+            ("", "not JSON"),
+            ("{not json", "not JSON"),
+            ("[1,2]", "not a JSON object"),
+            ("{}", "not an EventBridge event"),
+            (
+                r#"{"source":"aws.iam","detail-type":"AWS API Call via CloudTrail"}"#,
+                "no `detail`",
+            ),
+        ] {
+            match classify(body) {
+                Verdict::Malformed(m) => assert!(m.contains(why), "{body:?}: {m}"),
+                other => panic!("{body:?}: {other:?}"),
+            }
+        }
+        let no_account = iam_event("CreateAccessKey", root()).replace("222222222222", "2222");
+        assert!(matches!(classify(&no_account), Verdict::Malformed(_)));
+    }
+}
