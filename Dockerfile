@@ -9,13 +9,20 @@
 #
 # Needs BuildKit (the default builder of current Docker) for the cache mounts.
 
+# Base images by tag. Whoever publishes the image pins both by digest, so that a rebuild cannot
+# pick up a different base behind the same tag:
+#   docker build --build-arg RUST_IMAGE=rust:1-bookworm@sha256:<digest> \
+#                --build-arg RUNTIME_IMAGE=debian:bookworm-slim@sha256:<digest> ...
+# (docker buildx imagetools inspect IMAGE:TAG prints the digest). No digest is written here:
+# none was verified from the registry when this file was written.
 ARG RUST_IMAGE=rust:1-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 # ---- build ---------------------------------------------------------------------------------
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
-# .dockerignore keeps target/, .git and local virtualenvs out of the context.
+# .dockerignore keeps target/, .git, virtualenvs and what the build never reads (deploy/, docs/,
+# mixin/, ...) out of the context.
 COPY . .
 # The registry and target caches survive between builds; the binary is copied out of the
 # cached target directory, which is not part of the image layer. Without the default `demo`
@@ -48,9 +55,14 @@ RUN apt-get update \
       --home-dir /nonexistent --shell /usr/sbin/nologin nonroot
 
 COPY --from=build /out/aws-root-exporter /usr/local/bin/aws-root-exporter
+# Apache-2.0, section 4(a): a copy of the licence goes with every copy of the binary.
+COPY LICENSE /usr/share/doc/aws-root-exporter/LICENSE
 
 # Numeric, so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 65532:65532
 EXPOSE 9312
+# HEALTHCHECK goes here, once the binary has a `healthcheck` subcommand (the image has no curl
+# or wget, on purpose): HEALTHCHECK CMD ["/usr/local/bin/aws-root-exporter", "healthcheck"].
+# Kubernetes ignores it and uses the probes of deploy/kubernetes/deployment.yaml.
 ENTRYPOINT ["/usr/local/bin/aws-root-exporter"]
 CMD ["serve"]
