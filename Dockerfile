@@ -61,8 +61,10 @@ COPY LICENSE /usr/share/doc/aws-root-exporter/LICENSE
 # Numeric, so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 65532:65532
 EXPOSE 9312
-# HEALTHCHECK goes here, once the binary has a `healthcheck` subcommand (the image has no curl
-# or wget, on purpose): HEALTHCHECK CMD ["/usr/local/bin/aws-root-exporter", "healthcheck"].
-# Kubernetes ignores it and uses the probes of deploy/kubernetes/deployment.yaml.
+# The binary asks itself (the image has no curl or wget, on purpose): GET /healthz on `listen`,
+# loopback for 0.0.0.0. Kubernetes ignores this and uses the probes of
+# deploy/kubernetes/deployment.yaml.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/aws-root-exporter", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/aws-root-exporter"]
 CMD ["serve"]

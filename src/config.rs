@@ -25,10 +25,13 @@ pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(900);
 /// Every configuration key and, in plain words, the values it allows. Error messages and the
 /// environment layer read this table; a test checks it lists exactly the keys of [`RawConfig`].
 pub const KEYS: [(&str, &str); 17] = [
-    ("listen", "an address with port, like 0.0.0.0:9312 or [::]:9312"),
+    (
+        "listen",
+        "an address or host name with port, like 0.0.0.0:9312, [::]:9312 or localhost:9312",
+    ),
     (
         "refresh_interval",
-        "a duration from 1s to 24h, like \"90s\", \"5m\" or \"1h\" (default 5m, or 1h with events_queue_url)",
+        "a duration from 1s to 24h, like \"90s\", \"5m\" or \"1h\"",
     ),
     ("concurrency", "a whole number from 1 to 256"),
     ("account_timeout", "a duration from 1s to 10m, like \"60s\""),
@@ -138,6 +141,27 @@ pub enum Checks {
     Summary,
     /// Also keys by status and last use, MFA device kinds, password dates, certificates.
     Full,
+}
+
+/// The `--help` text of a key's flag: what it allows, its default and its environment variable.
+pub fn flag_help(key: &str) -> String {
+    let defaults = serde_json::to_value(RawConfig::default()).unwrap_or_default();
+    let default = match defaults.get(key) {
+        Some(serde_json::Value::String(s)) if s.is_empty() => "empty".to_string(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Array(a)) if a.is_empty() => "none".to_string(),
+        Some(other) => other.to_string(),
+        None => "none".to_string(),
+    };
+    let default = match key {
+        "refresh_interval" => "5m, or 1h with events_queue_url".to_string(),
+        _ => default,
+    };
+    format!(
+        "{}. [default: {default}] [env: {ENV_PREFIX}{}]",
+        allowed(key),
+        key.to_ascii_uppercase()
+    )
 }
 
 /// What a key allows, in plain words.
@@ -416,7 +440,7 @@ fn figment_error_line(e: &figment::Error) -> String {
 impl RawConfig {
     pub fn validate(self) -> Result<Config, ConfigError> {
         let invalid = |key: &'static str, value: &dyn std::fmt::Display| ConfigError::invalid(key, value, allowed(key));
-        let listen: SocketAddr = self.listen.parse().map_err(|_| invalid("listen", &self.listen))?;
+        let listen = listen_address(&self.listen).ok_or_else(|| invalid("listen", &self.listen))?;
         let bounded = |key: &'static str, value: &str, min: Duration, max: Duration| {
             duration(key, value).and_then(|d| {
                 if (min..=max).contains(&d) {
@@ -586,6 +610,22 @@ pub fn tag_label(key: &str) -> String {
     let mut out = String::from("tag_");
     out.extend(key.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }));
     out
+}
+
+/// `listen` as a socket address: an IP address with port, or a host name with port resolved
+/// once (the first address; IPv4 first for `localhost`-style names that give both).
+fn listen_address(value: &str) -> Option<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let value = value.trim();
+    if let Ok(addr) = value.parse() {
+        return Some(addr);
+    }
+    let (host, port) = value.rsplit_once(':')?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return None;
+    }
+    let addrs: Vec<SocketAddr> = value.to_socket_addrs().ok()?.collect();
+    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied()
 }
 
 pub fn is_account_id(s: &str) -> bool {
@@ -834,5 +874,20 @@ mod tests {
             "{:?}",
             loaded.warnings
         );
+    }
+
+    #[test]
+    fn listen_takes_host_names() {
+        let c = load_env(&[("AWS_ROOT_EXPORTER_LISTEN", "localhost:9400")])
+            .unwrap()
+            .config;
+        assert!(c.listen.ip().is_loopback() && c.listen.port() == 9400, "{}", c.listen);
+        for bad in ["localhost", ":9312", "localhost:http"] {
+            let e = load_env(&[("AWS_ROOT_EXPORTER_LISTEN", bad)]).unwrap_err().to_string();
+            assert!(
+                e.contains("`listen`") && e.contains("host name with port"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

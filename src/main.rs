@@ -48,6 +48,13 @@ enum Command {
         #[command(flatten)]
         flags: ConfigFlags,
     },
+    /// Ask the exporter running on `listen` (loopback when it listens on every address) whether
+    /// it is alive: exit 0 when /healthz answers 200 within 3 s, else 1. For a container
+    /// HEALTHCHECK without curl.
+    Healthcheck {
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
     /// Serve the simulated AWS organization of a scenario file (the project's AWS test double).
     #[cfg(feature = "demo")]
     Simulate {
@@ -75,63 +82,55 @@ struct ConfigFlags {
     #[arg(long)]
     #[serde(skip)]
     config: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, help = config::flag_help("listen"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     listen: Option<String>,
-    #[arg(long)]
+    #[arg(long, help = config::flag_help("refresh_interval"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_interval: Option<String>,
-    #[arg(long)]
+    #[arg(long, help = config::flag_help("concurrency"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     concurrency: Option<usize>,
-    #[arg(long)]
+    #[arg(long, help = config::flag_help("account_timeout"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     account_timeout: Option<String>,
-    #[arg(long)]
+    #[arg(long, help = config::flag_help("sts_region"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     sts_region: Option<String>,
-    #[arg(long)]
+    #[arg(long, help = config::flag_help("session_duration"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     session_duration: Option<String>,
-    /// Account ids to audit (comma-separated); all when empty.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, help = config::flag_help("include_accounts"), value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     include_accounts: Vec<String>,
-    /// Account ids never to audit (comma-separated).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, help = config::flag_help("exclude_accounts"), value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     exclude_accounts: Vec<String>,
-    #[arg(long, value_enum)]
+    #[arg(long, help = config::flag_help("log_format"), value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     log_format: Option<LogFormatArg>,
-    #[arg(long, value_enum)]
+    #[arg(long, help = config::flag_help("log_level"), value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     log_level: Option<LogLevelArg>,
-    #[arg(long, value_enum)]
+    #[arg(long, help = config::flag_help("checks"), value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     checks: Option<ChecksArg>,
-    /// Way into member accounts.
-    #[arg(long, value_enum)]
+    #[arg(long, help = config::flag_help("access"), value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     access: Option<AccessArg>,
-    /// Role to assume in each member account (role mode).
-    #[arg(long)]
+    #[arg(long, help = config::flag_help("member_role_name"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     member_role_name: Option<String>,
-    /// External id for the member role.
-    #[arg(long)]
+    #[arg(long, help = config::flag_help("member_role_external_id"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     member_role_external_id: Option<String>,
-    /// Role in the management account, when the exporter does not run there.
-    #[arg(long)]
+    #[arg(long, help = config::flag_help("management_account_role_arn"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     management_account_role_arn: Option<String>,
-    /// SQS queue of root credential events (re-audit an account as soon as AWS reports a change).
-    #[arg(long)]
+    #[arg(long, help = config::flag_help("events_queue_url"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     events_queue_url: Option<String>,
-    /// Account tag keys to serve as tag_<key> labels (comma-separated).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, help = config::flag_help("account_tags"), value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     account_tags: Vec<String>,
 }
@@ -183,7 +182,10 @@ fn main() -> ExitCode {
         }
         #[cfg(feature = "demo")]
         Command::Demo { flags } => flags,
-        Command::Serve { flags } | Command::Audit { flags, .. } | Command::CheckConfig { flags } => flags,
+        Command::Serve { flags }
+        | Command::Audit { flags, .. }
+        | Command::CheckConfig { flags }
+        | Command::Healthcheck { flags } => flags,
     };
     let loaded = match config::load(flags.config.as_deref(), flags) {
         Ok(c) => c,
@@ -202,12 +204,45 @@ fn main() -> ExitCode {
             print!("{}", config.to_toml());
             ExitCode::SUCCESS
         }
+        Command::Healthcheck { .. } => match healthcheck(config.listen) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("unhealthy: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve { flags } => report_error(run_serve(config, reloader(flags))),
         Command::Audit { format, .. } => run_audit(config, format),
         #[cfg(feature = "demo")]
         Command::Demo { flags } => report_error(run_demo(config, reloader(flags))),
         #[cfg(feature = "demo")]
         Command::Simulate { .. } => unreachable!("handled above"),
+    }
+}
+
+/// GET /healthz on `listen` (loopback for an unspecified address) and expect 200.
+fn healthcheck(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+    use std::time::Duration;
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let addr = SocketAddr::new(ip, listen.port());
+    let timeout = Duration::from_secs(3);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    let mut head = [0u8; 12];
+    stream
+        .read_exact(&mut head)
+        .with_context(|| format!("no answer from {addr}"))?;
+    match &head {
+        b"HTTP/1.1 200" => Ok(()),
+        other => anyhow::bail!("{addr}/healthz answered {:?}", String::from_utf8_lossy(other)),
     }
 }
 

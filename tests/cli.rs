@@ -332,3 +332,35 @@ async fn serve_becomes_ready_and_stops_gracefully_on_sigterm() {
     assert!(stderr.contains("SIGTERM received"), "{stderr}");
     assert!(!stderr.contains("ASIA"), "no temporary credentials in the log");
 }
+
+#[tokio::test]
+async fn every_flag_shows_its_default_and_environment_variable() {
+    for command in ["serve", "audit", "check-config", "healthcheck"] {
+        let mut c = exporter();
+        c.args([command, "--help"]);
+        let out = run(c).await;
+        let help = text(&out.stdout);
+        assert!(out.status.success(), "{command}: {}", text(&out.stderr));
+        for (flag, env, default) in [
+            ("--listen", "AWS_ROOT_EXPORTER_LISTEN", "0.0.0.0:9312"),
+            (
+                "--refresh-interval",
+                "AWS_ROOT_EXPORTER_REFRESH_INTERVAL",
+                "5m, or 1h with events_queue_url",
+            ),
+            ("--concurrency", "AWS_ROOT_EXPORTER_CONCURRENCY", "16"),
+            ("--access", "AWS_ROOT_EXPORTER_ACCESS", "auto"),
+            ("--events-queue-url", "AWS_ROOT_EXPORTER_EVENTS_QUEUE_URL", "empty"),
+        ] {
+            let block = help
+                .split(flag)
+                .nth(1)
+                .unwrap_or_else(|| panic!("{command} --help lists {flag}"));
+            let block = block.split("\n      --").next().unwrap();
+            assert!(
+                block.contains(&format!("[env: {env}]")) && block.contains(&format!("[default: {default}]")),
+                "{command} {flag}: {block}"
+            );
+        }
+    }
+}

@@ -34,7 +34,7 @@ fn normalise(exposition: &str) -> String {
             continue;
         }
         let name = line.split(['{', ' ']).next().unwrap();
-        if VOLATILE.contains(&name) {
+        if VOLATILE.contains(&name) || name.starts_with("process_") {
             let (series, _) = line.rsplit_once(' ').unwrap();
             block.push(format!("{series} <volatile>"));
         } else {

@@ -357,3 +357,28 @@ async fn an_answer_that_is_not_from_aws_is_reported_with_its_http_status() {
     );
     assert!(!line.contains("unknown error code"), "{line}");
 }
+
+#[tokio::test]
+async fn healthcheck_says_whether_serve_answers() {
+    let sim = Sim::start(DEMO).await;
+    let mut c = exporter();
+    with_sim_env(&mut c, &sim);
+    let mut served = Served::start(c, &[]);
+    common::wait_ready(&served.base).await;
+    let check = |port: u16| {
+        let mut c = exporter();
+        c.args(["healthcheck", "--listen", &format!("0.0.0.0:{port}")]);
+        c
+    };
+    let out = run(check(served.port)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    served.signal("TERM");
+    assert!(served.wait_exit(Duration::from_secs(10)).is_some());
+    let out = run(check(served.port)).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("unhealthy: cannot connect to 127.0.0.1:"),
+        "{}",
+        text(&out.stderr)
+    );
+}

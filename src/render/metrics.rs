@@ -28,6 +28,7 @@ impl MetricsSource {
     pub fn new(snapshots: SnapshotReceiver, configs: watch::Receiver<Arc<Config>>, telemetry: &Telemetry) -> Self {
         let mut registry = Registry::default();
         telemetry.register(&mut registry);
+        registry.register_collector(Box::new(super::process::ProcessCollector));
         if configs.borrow().events_queue_url.is_some() {
             telemetry.register_events(&mut registry);
         }

@@ -5,4 +5,5 @@
 pub mod exposition;
 pub mod families;
 pub mod metrics;
+pub mod process;
 pub mod report;
