@@ -79,14 +79,7 @@ impl Refresher {
             .map(|e| (e.account.clone(), plan.route(&e.account)))
             .filter(|(_, r)| !matches!(r, Route::Skip))
             .collect();
-        let outcomes: HashMap<String, AuditOutcome> = futures::stream::iter(targets)
-            .map(|(account, route)| async move {
-                let outcome = self.audit_one(&account, route).await;
-                (account.id, outcome)
-            })
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
+        let outcomes = self.audit_all(targets).await;
         let results: Vec<(String, bool)> = ids
             .iter()
             .map(|id| (id.clone(), outcomes.get(id).is_some_and(|o| o.is_ok())))
@@ -139,14 +132,7 @@ impl Refresher {
                 method,
             });
         }
-        let outcomes: HashMap<String, AuditOutcome> = futures::stream::iter(targets)
-            .map(|(account, route)| async move {
-                let outcome = self.audit_one(&account, route).await;
-                (account.id, outcome)
-            })
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
+        let outcomes = self.audit_all(targets).await;
 
         let facts = OrganizationFacts {
             id: Some(org.id),
@@ -218,6 +204,18 @@ impl Refresher {
                 })
                 .collect();
         }
+    }
+
+    /// Audit these accounts, `concurrency` at a time.
+    async fn audit_all(&self, targets: Vec<(Account, Route)>) -> HashMap<String, AuditOutcome> {
+        futures::stream::iter(targets)
+            .map(|(account, route)| async move {
+                let outcome = self.audit_one(&account, route).await;
+                (account.id, outcome)
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await
     }
 
     async fn audit_one(&self, account: &Account, route: Route) -> AuditOutcome {

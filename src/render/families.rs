@@ -137,6 +137,21 @@ fn details<'a>(s: &'a Rendered<'_>) -> impl Iterator<Item = (&'a AccountEntry, &
         .filter_map(|e| e.findings()?.details.as_ref().map(|d| (e, d)))
 }
 
+/// One sample per root access key with a known time (`time` picks it), labelled by key id.
+fn key_times(
+    s: &Rendered<'_>,
+    out: &mut Samples<'_>,
+    time: fn(&crate::model::AccessKey) -> Option<std::time::SystemTime>,
+) {
+    for (e, d) in details(s) {
+        for k in d.access_keys.iter().flatten() {
+            if let Some(t) = time(k) {
+                out.account(e, &[k.id.as_str()], unix_seconds(t));
+            }
+        }
+    }
+}
+
 fn by_status(out: &mut Samples<'_>, e: &AccountEntry, statuses: impl Iterator<Item = CredentialStatus>) {
     let (mut active, mut inactive) = (0i64, 0i64);
     for s in statuses {
@@ -352,15 +367,7 @@ pub static FAMILIES: [Family; 24] = [
         freshness: Freshness::KnownOnly,
         labels: &["account_id", "account_name", "access_key_id"],
         tag_labels: false,
-        source: Source::Snapshot(|s, out| {
-            for (e, d) in details(s) {
-                for k in d.access_keys.iter().flatten() {
-                    if let Some(t) = k.created {
-                        out.account(e, &[k.id.as_str()], unix_seconds(t));
-                    }
-                }
-            }
-        }),
+        source: Source::Snapshot(|s, out| key_times(s, out, |k| k.created)),
     },
     Family {
         name: "aws_root_access_key_last_used_timestamp_seconds",
@@ -368,15 +375,7 @@ pub static FAMILIES: [Family; 24] = [
         freshness: Freshness::KnownOnly,
         labels: &["account_id", "account_name", "access_key_id"],
         tag_labels: false,
-        source: Source::Snapshot(|s, out| {
-            for (e, d) in details(s) {
-                for k in d.access_keys.iter().flatten() {
-                    if let Some(t) = k.last_used {
-                        out.account(e, &[k.id.as_str()], unix_seconds(t));
-                    }
-                }
-            }
-        }),
+        source: Source::Snapshot(|s, out| key_times(s, out, |k| k.last_used)),
     },
     Family {
         name: "aws_root_mfa_devices",
