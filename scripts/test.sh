@@ -99,7 +99,15 @@ demo_metrics_lint() {
     curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
     sleep 0.1
   done
-  body=$(curl -fs "http://127.0.0.1:$port/metrics") || body=""
+  # As Prometheus asks: gzip (curl --compressed decompresses; the header must say gzip).
+  local headers
+  headers=$(mktemp)
+  body=$(curl -fs --compressed -D "$headers" "http://127.0.0.1:$port/metrics") || body=""
+  if ! grep -qi '^content-encoding: gzip' "$headers"; then
+    echo "/metrics did not answer gzip to Accept-Encoding: gzip"
+    body=""
+  fi
+  rm -f "$headers"
   if [ -n "$body" ] && grep -q '^aws_root_audit_success{account_id="135791357913",account_name="locked-down"} 0$' <<<"$body" \
      && ! grep -q '^aws_root_access_keys_present{account_id="135791357913"' <<<"$body"; then
     promtool check metrics <<<"$body" && rc=0

@@ -382,3 +382,34 @@ async fn the_connection_limit_holds_further_clients_until_one_leaves() {
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn metrics_are_gzipped_when_asked_and_plain_otherwise() {
+    use std::io::Read;
+    let sim = Sim::start(DEMO).await;
+    let served = serve(&sim, config(|c| c.refresh_interval = "1h".into())).await;
+    wait_ready(&served.base).await;
+    let client = reqwest::Client::new();
+    let zipped = client
+        .get(format!("{}/metrics", served.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let bytes = zipped.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.contains("aws_organizations_account_info{"), "{text}");
+    assert!(
+        bytes.len() * 3 < text.len(),
+        "compressed: {} of {} bytes",
+        bytes.len(),
+        text.len()
+    );
+    let plain = client.get(format!("{}/metrics", served.base)).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert!(plain.text().await.unwrap().contains("aws_organizations_account_info{"));
+}
