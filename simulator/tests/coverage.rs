@@ -6,13 +6,12 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_org_simulator::Scenario;
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::{AssignmentStatusType, ReportFormatType, ReportStateType, SummaryKeyType as K};
 use aws_sdk_sts::types::PolicyDescriptorType;
-use common::{DEMO, Sim, put_json};
+use common::{DEMO, Sim, own_credentials, put_json, sdk_config};
 use serde_json::json;
 
 /// `simulator/tests/scenarios/coverage.toml`: the caller is the delegated administrator
@@ -22,21 +21,6 @@ const CALLER: &str = "999999999999";
 const CALLER_ARN: &str = "arn:aws:sts::999999999999:assumed-role/aws-root-exporter/simulated";
 const AUDIT: &str = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials";
 const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
-
-async fn sdk_config(sim: &Sim, creds: Credentials) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(sim.running.endpoint_url())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .load()
-        .await
-}
-
-/// The exporter's own credentials (not issued by the simulator).
-fn own() -> Credentials {
-    Credentials::new("AKIDTESTEXPORTER0001", "test-secret", None, None, "test")
-}
 
 fn role_arn(account: &str, name: &str) -> String {
     format!("arn:aws:iam::{account}:role/{name}")
@@ -89,11 +73,13 @@ async fn assume_role_as(
 }
 
 async fn assume_role(sim: &Sim, arn: &str, external_id: Option<&str>) -> Result<Credentials, (String, String)> {
-    assume_role_as(sim, own(), arn, external_id, None).await.map(|(c, _)| c)
+    assume_role_as(sim, own_credentials(), arn, external_id, None)
+        .await
+        .map(|(c, _)| c)
 }
 
 async fn assume_root(sim: &Sim, target: &str) -> Credentials {
-    let out = sts(sim, own())
+    let out = sts(sim, own_credentials())
         .await
         .assume_root()
         .target_principal(target)
@@ -116,7 +102,7 @@ async fn assume_root(sim: &Sim, target: &str) -> Credentials {
 async fn assume_role_succeeds_only_into_a_trusting_role_with_its_external_id() {
     let sim = Sim::start(COVERAGE).await;
     let arn = role_arn("222222222222", "RootAuditRole");
-    let (creds, out) = assume_role_as(&sim, own(), &arn, None, None).await.unwrap();
+    let (creds, out) = assume_role_as(&sim, own_credentials(), &arn, None, None).await.unwrap();
     assert!(creds.access_key_id().starts_with("ASIA"), "{}", creds.access_key_id());
     assert!(creds.session_token().is_some_and(|t| !t.is_empty()));
     let user = out.assumed_role_user().unwrap();
@@ -137,7 +123,9 @@ async fn assume_role_succeeds_only_into_a_trusting_role_with_its_external_id() {
         .as_secs() as i64;
     assert!((3590..=3610).contains(&(expiration - now)), "{}", expiration - now);
     // The role id is stable: the same in a second session.
-    let (_, again) = assume_role_as(&sim, own(), &arn, None, Some(900)).await.unwrap();
+    let (_, again) = assume_role_as(&sim, own_credentials(), &arn, None, Some(900))
+        .await
+        .unwrap();
     assert_eq!(
         again.assumed_role_user().unwrap().assumed_role_id(),
         user.assumed_role_id()
@@ -199,14 +187,18 @@ async fn assume_role_validates_its_parameters_like_aws() {
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         ),
     ] {
-        let (code, message) = assume_role_as(&sim, own(), &arn, None, Some(seconds))
+        let (code, message) = assume_role_as(&sim, own_credentials(), &arn, None, Some(seconds))
             .await
             .unwrap_err();
         assert_eq!(code, "ValidationError", "{seconds}");
         assert!(message.contains(needle), "{seconds}: {message}");
     }
-    assume_role_as(&sim, own(), &arn, None, Some(900)).await.unwrap();
-    assume_role_as(&sim, own(), &arn, None, Some(3600)).await.unwrap();
+    assume_role_as(&sim, own_credentials(), &arn, None, Some(900))
+        .await
+        .unwrap();
+    assume_role_as(&sim, own_credentials(), &arn, None, Some(3600))
+        .await
+        .unwrap();
     for bad in [
         "arn:aws:iam::2222:role/RootAuditRole",
         "arn:aws:iam::222222222222:user/x",
@@ -215,7 +207,7 @@ async fn assume_role_validates_its_parameters_like_aws() {
         let (code, _) = assume_role(&sim, bad, None).await.unwrap_err();
         assert_eq!(code, "ValidationError", "{bad}");
     }
-    let err = sts(&sim, own())
+    let err = sts(&sim, own_credentials())
         .await
         .assume_role()
         .role_arn(&arn)
@@ -225,7 +217,7 @@ async fn assume_role_validates_its_parameters_like_aws() {
         .unwrap_err();
     assert_eq!(err.code(), Some("ValidationError"));
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 400);
-    let err = sts(&sim, own())
+    let err = sts(&sim, own_credentials())
         .await
         .assume_role()
         .role_arn(&arn)
@@ -292,7 +284,12 @@ async fn role_chaining_needs_a_trust_in_the_sessions_account_and_at_most_an_hour
 #[tokio::test]
 async fn get_caller_identity_names_own_role_and_root_sessions() {
     let sim = Sim::start(COVERAGE).await;
-    let me = sts(&sim, own()).await.get_caller_identity().send().await.unwrap();
+    let me = sts(&sim, own_credentials())
+        .await
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.account(), Some(CALLER));
     assert_eq!(me.arn(), Some(CALLER_ARN));
 
@@ -314,7 +311,12 @@ async fn get_caller_identity_names_own_role_and_root_sessions() {
 
     // Without caller_account_id the caller is the management account, as before.
     let sim = Sim::start(DEMO).await;
-    let me = sts(&sim, own()).await.get_caller_identity().send().await.unwrap();
+    let me = sts(&sim, own_credentials())
+        .await
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.account(), Some("111111111111"));
     assert_eq!(
         me.arn(),
@@ -523,7 +525,7 @@ async fn the_credential_report_is_generated_then_in_progress_then_complete() {
 #[tokio::test]
 async fn own_credentials_read_the_callers_own_account() {
     let sim = Sim::start(COVERAGE).await;
-    let own_iam = iam(&sim, own()).await;
+    let own_iam = iam(&sim, own_credentials()).await;
     // The delegated administrator's root: a hardware device and nothing else.
     let summary = own_iam.get_account_summary().send().await.unwrap();
     let map = summary.summary_map().unwrap();
@@ -578,7 +580,7 @@ async fn own_credentials_read_the_callers_own_account() {
     let in_management = COVERAGE.replace("caller_account_id = \"999999999999\"\n", "");
     assert_ne!(in_management, COVERAGE);
     let sim = Sim::start(&in_management).await;
-    let own_iam = iam(&sim, own()).await;
+    let own_iam = iam(&sim, own_credentials()).await;
     let summary = own_iam.get_account_summary().send().await.unwrap();
     let map = summary.summary_map().unwrap();
     assert_eq!(
@@ -603,7 +605,12 @@ async fn own_credentials_read_the_callers_own_account() {
     );
     // The implicit management account (the demo): a hardware device, nothing else.
     let sim = Sim::start(DEMO).await;
-    let summary = iam(&sim, own()).await.get_account_summary().send().await.unwrap();
+    let summary = iam(&sim, own_credentials())
+        .await
+        .get_account_summary()
+        .send()
+        .await
+        .unwrap();
     let map = summary.summary_map().unwrap();
     assert_eq!(
         (
@@ -730,7 +737,7 @@ fn big_tree() -> String {
 async fn the_ou_tree_lists_page_by_page() {
     let tree = big_tree();
     let sim = Sim::start(&tree).await;
-    let org = org(&sim, own()).await;
+    let org = org(&sim, own_credentials()).await;
     let roots = org.list_roots().send().await.unwrap();
     assert_eq!(roots.roots().len(), 1);
     let root = &roots.roots()[0];
@@ -903,7 +910,7 @@ async fn the_ou_tree_lists_page_by_page() {
 
     // The same scenario gives the same ids.
     let again = Sim::start(&tree).await;
-    let again_org = aws_sdk_organizations::Client::new(&sdk_config(&again, own()).await);
+    let again_org = aws_sdk_organizations::Client::new(&sdk_config(&again, own_credentials()).await);
     let again_roots = again_org.list_roots().send().await.unwrap();
     assert_eq!(again_roots.roots()[0].id(), Some(root_id.as_str()));
     let again_top = again_org
@@ -918,7 +925,7 @@ async fn the_ou_tree_lists_page_by_page() {
 #[tokio::test]
 async fn tags_are_listed_per_account_and_replaced_by_the_control_api() {
     let sim = Sim::start(COVERAGE).await;
-    let org = org(&sim, own()).await;
+    let org = org(&sim, own_credentials()).await;
     let tags = |out: aws_sdk_organizations::operation::list_tags_for_resource::ListTagsForResourceOutput| {
         out.tags()
             .iter()
@@ -1084,7 +1091,7 @@ async fn roles_are_replaced_by_the_control_api() {
 #[tokio::test]
 async fn a_delegated_administrator_reads_the_organization_and_assumes_root() {
     let sim = Sim::start(COVERAGE).await;
-    let org = org(&sim, own()).await;
+    let org = org(&sim, own_credentials()).await;
     let described = org.describe_organization().send().await.unwrap();
     assert_eq!(
         described.organization().unwrap().master_account_id(),
@@ -1096,7 +1103,7 @@ async fn a_delegated_administrator_reads_the_organization_and_assumes_root() {
         7,
         "the listed management account is not listed twice"
     );
-    let features = iam(&sim, own())
+    let features = iam(&sim, own_credentials())
         .await
         .list_organizations_features()
         .send()
@@ -1107,7 +1114,7 @@ async fn a_delegated_administrator_reads_the_organization_and_assumes_root() {
     let root = assume_root(&sim, "222222222222").await;
     let summary = iam(&sim, root).await.get_account_summary().send().await.unwrap();
     assert_eq!(summary.summary_map().unwrap()[&K::AccountAccessKeysPresent], 1);
-    let err = sts(&sim, own())
+    let err = sts(&sim, own_credentials())
         .await
         .assume_root()
         .target_principal("111111111111")
@@ -1134,7 +1141,12 @@ async fn faults_and_latency_reach_the_new_operations() {
         .await
         .unwrap();
     // The caller's own GetAccountSummary is about its account; a role session's is not.
-    let err = iam(&sim, own()).await.get_account_summary().send().await.unwrap_err();
+    let err = iam(&sim, own_credentials())
+        .await
+        .get_account_summary()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("ServiceUnavailable"));
     let iam_role = iam(&sim, role).await;
     iam_role.get_account_summary().send().await.unwrap();

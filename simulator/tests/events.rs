@@ -6,32 +6,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
-use common::{DEMO, Sim, put_json};
+use common::{DEMO, Sim, own_credentials, put_json, sdk_config};
 use serde_json::{Value, json};
 
 const EVENTS: &str = include_str!("scenarios/events.toml");
 const ACCOUNT: &str = "222222222222";
 
-async fn sdk_config(sim: &Sim, creds: Credentials) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(sim.running.endpoint_url())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .load()
-        .await
-}
-
-fn exporter() -> Credentials {
-    Credentials::new("AKIDTESTEXPORTER0001", "test-secret", None, None, "test")
-}
-
 async fn sqs(sim: &Sim) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&sdk_config(sim, exporter()).await)
+    aws_sdk_sqs::Client::new(&sdk_config(sim, own_credentials()).await)
 }
 
 /// The scenario with other `[events]` settings.
@@ -565,7 +550,7 @@ async fn errors_have_sqs_json_shape_and_query_error_header() {
 #[tokio::test]
 async fn only_the_exporters_own_credentials_may_use_the_queue() {
     let sim = Sim::start(EVENTS).await;
-    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, exporter()).await);
+    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, own_credentials()).await);
     let out = sts
         .assume_root()
         .target_principal(ACCOUNT)
@@ -733,7 +718,7 @@ async fn create_access_key_enqueues_cloudtrails_event_and_the_audit_sees_the_key
 /// Root's access keys as the audit reads them (AssumeRoot, then ListAccessKeys):
 /// `,ID,ACTIVE,` for each, ACTIVE `true` or `false`.
 async fn root_keys(sim: &Sim, account: &str) -> String {
-    let sts = aws_sdk_sts::Client::new(&sdk_config(sim, exporter()).await);
+    let sts = aws_sdk_sts::Client::new(&sdk_config(sim, own_credentials()).await);
     let out = sts
         .assume_root()
         .target_principal(account)

@@ -4,32 +4,17 @@ mod common;
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_org_simulator::Scenario;
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_sts::types::PolicyDescriptorType;
-use common::{DEMO, Sim, put_json};
+use common::{DEMO, Sim, own_credentials, put_json, sdk_config};
 use serde_json::json;
 
 const AUDIT: &str = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials";
 
-async fn sdk_config(sim: &Sim, creds: Credentials) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(sim.running.endpoint_url())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .load()
-        .await
-}
-
-fn management() -> Credentials {
-    Credentials::new("AKIDTESTEXPORTER0001", "test-secret", None, None, "test")
-}
-
 async fn assume_root(sim: &Sim, target: &str, seconds: i32) -> Result<Credentials, String> {
-    let sts = aws_sdk_sts::Client::new(&sdk_config(sim, management()).await);
+    let sts = aws_sdk_sts::Client::new(&sdk_config(sim, own_credentials()).await);
     let out = sts
         .assume_root()
         .target_principal(target)
@@ -151,7 +136,7 @@ async fn scp_blocked_account_opens_a_session_whose_iam_calls_are_denied() {
 #[tokio::test]
 async fn list_accounts_validates_max_results_and_tokens() {
     let sim = Sim::start(DEMO).await;
-    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, management()).await);
+    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, own_credentials()).await);
     let err = org.list_accounts().max_results(21).send().await.unwrap_err();
     assert_eq!(err.code(), Some("InvalidInputException"));
     let err = org.list_accounts().next_token("forged").send().await.unwrap_err();
@@ -192,7 +177,7 @@ async fn caller_keys_can_be_restricted_and_requests_must_be_signed_for_the_right
     );
     assert_ne!(restricted, DEMO);
     let sim = Sim::start(&restricted).await;
-    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, management()).await);
+    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, own_credentials()).await);
     let err = org.list_accounts().send().await.unwrap_err();
     assert_eq!(err.code(), Some("UnrecognizedClientException"), "{err:?}");
     let allowed = Credentials::new("AKIDALLOWED000000001", "s", None, None, "test");
@@ -272,7 +257,7 @@ async fn calls_are_counted_per_operation_in_process_and_over_the_control_api() {
     assume_root(&sim, "222222222222", 60).await.unwrap();
     // Refused calls are answered, and counted, too.
     assume_root(&sim, "111111111111", 60).await.unwrap_err();
-    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, management()).await);
+    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, own_credentials()).await);
     org.describe_organization().send().await.unwrap();
     assert_eq!(sim.running.calls("AssumeRoot"), 2);
     assert_eq!(sim.running.calls("DescribeOrganization"), 1);
@@ -451,7 +436,7 @@ async fn state_fields_choose_which_of_state_and_status_list_accounts_carries() {
     assert_eq!(fields("666666666666"), (s("SUSPENDED"), None));
 
     // Through the SDK: the account without either field is listed all the same.
-    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, management()).await);
+    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, own_credentials()).await);
     let listed = org.list_accounts().send().await.unwrap();
     let none = listed
         .accounts()
@@ -531,13 +516,13 @@ async fn not_aws_fault_answers_every_served_operation_with_an_html_500() {
     assert_eq!(sim.running.calls("GetUser"), 1);
 
     // The SDK sees an error without an AWS error code, and the raw 500 HTML behind it.
-    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, management()).await);
+    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, own_credentials()).await);
     let err = org.list_accounts().send().await.unwrap_err();
     assert_eq!(err.code(), None, "{err:?}");
     let raw = err.raw_response().expect("a response was received");
     assert_eq!(raw.status().as_u16(), 500);
     assert_eq!(raw.headers().get("content-type"), Some("text/html"));
-    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, management()).await);
+    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, own_credentials()).await);
     let err = sts.get_caller_identity().send().await.unwrap_err();
     assert_eq!(err.code(), None, "{err:?}");
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 500);
@@ -658,7 +643,7 @@ async fn control_api_refuses_faults_the_scenario_file_refuses_with_the_same_mess
         }
         assert_eq!(message, file_error(faults.clone()), "{faults}");
     }
-    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, management()).await);
+    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, own_credentials()).await);
     let err = org.list_accounts().send().await.unwrap_err();
     assert_eq!(err.code(), Some("TooManyRequestsException"), "the first faults stay");
 

@@ -42,3 +42,19 @@ pub async fn put_json(url: &str, body: serde_json::Value) -> reqwest::Response {
         .await
         .expect("control API answers")
 }
+
+/// An SDK configuration for the simulator with these credentials, retries off.
+pub async fn sdk_config(sim: &Sim, creds: aws_credential_types::Credentials) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(sim.running.endpoint_url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await
+}
+
+/// The exporter's own credentials (not issued by the simulator).
+pub fn own_credentials() -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new("AKIDTESTEXPORTER0001", "test-secret", None, None, "test")
+}
