@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::scenario::{is_account_id, legacy_status};
 use super::state::{SimAccount, World};
-use super::wire::{AwsError, epoch_seconds, json_ok};
+use super::wire::{AwsError, epoch_seconds, json_ok, json_request};
 use super::{Principal, Simulator};
 
 pub(crate) const TARGET_PREFIX: &str = "AWSOrganizationsV20161128.";
@@ -34,26 +34,7 @@ pub(crate) async fn handle(
 }
 
 async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]) -> Result<Value, AwsError> {
-    let input: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| AwsError::new(400, "SerializationException", format!("request body is not JSON: {e}")))?
-    };
-    if !input.is_object() {
-        return Err(AwsError::new(
-            400,
-            "SerializationException",
-            "request body must be a JSON object",
-        ));
-    }
-    if !OPERATIONS.contains(&operation) {
-        return Err(AwsError::new(
-            400,
-            "UnknownOperationException",
-            format!("operation {operation} is not supported by this simulator"),
-        ));
-    }
+    let input = Value::Object(json_request(body, operation, &OPERATIONS)?);
     // Only the exporter's own role, in the management account or the delegated administrator,
     // reads the organization; root and role sessions act inside a member account.
     if let Principal::Root { .. } | Principal::Role { .. } = &principal {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::queue::{DeleteOutcome, Received, VisibilityOutcome};
 use super::scenario::MAX_VISIBILITY_TIMEOUT_S;
-use super::wire::{AwsError, json10_ok};
+use super::wire::{AwsError, json_request, json10_ok};
 use super::{Principal, Protocol, Simulator};
 
 pub(crate) const TARGET_PREFIX: &str = "AmazonSQS.";
@@ -157,26 +157,7 @@ fn check_queue_url(sim: &Simulator, input: &Map<String, Value>) -> Result<(), Aw
 }
 
 async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]) -> Result<Value, AwsError> {
-    let input: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| AwsError::new(400, "SerializationException", format!("request body is not JSON: {e}")))?
-    };
-    let Value::Object(input) = input else {
-        return Err(AwsError::new(
-            400,
-            "SerializationException",
-            "request body must be a JSON object",
-        ));
-    };
-    if !OPERATIONS.contains(&operation) {
-        return Err(AwsError::new(
-            400,
-            "UnknownOperationException",
-            format!("operation {operation} is not supported by this simulator"),
-        ));
-    }
+    let input = json_request(body, operation, &OPERATIONS)?;
     // Only the exporter's own credentials may use the queue; root and role sessions act inside
     // member accounts.
     if let Principal::Root { .. } | Principal::Role { .. } = &principal {

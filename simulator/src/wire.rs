@@ -259,6 +259,36 @@ pub(crate) fn query_ok(operation: &str, namespace: &str, result_inner: &str, req
         .into_response()
 }
 
+/// The input of a JSON-protocol request (Organizations, SQS): an object (an empty body is `{}`),
+/// for an operation the service serves.
+pub(crate) fn json_request(
+    body: &[u8],
+    operation: &str,
+    operations: &[&str],
+) -> Result<serde_json::Map<String, serde_json::Value>, AwsError> {
+    let input: serde_json::Value = if body.is_empty() {
+        serde_json::Value::Object(serde_json::Map::new())
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| AwsError::new(400, "SerializationException", format!("request body is not JSON: {e}")))?
+    };
+    let serde_json::Value::Object(input) = input else {
+        return Err(AwsError::new(
+            400,
+            "SerializationException",
+            "request body must be a JSON object",
+        ));
+    };
+    if !operations.contains(&operation) {
+        return Err(AwsError::new(
+            400,
+            "UnknownOperationException",
+            format!("operation {operation} is not supported by this simulator"),
+        ));
+    }
+    Ok(input)
+}
+
 pub(crate) fn json_ok(value: serde_json::Value, request_id: &str) -> Response {
     (
         StatusCode::OK,
