@@ -1,6 +1,6 @@
 //! The simulator's control API, on its own address: change an account's root user or how its
-//! root session behaves while the exporter runs, inject faults, and read call counts. The
-//! endpoints are listed in the crate documentation ("Control API") and the README.
+//! root session behaves while the exporter runs, inject faults, set rate limits, and read call
+//! counts. The endpoints are listed in the crate documentation ("Control API") and the README.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,9 +14,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::events::{Actor, RootChange, RootSession};
+use super::ratelimit::RateLimiter;
 use super::scenario::{
     AssumeRootMode, KeyStatus, MfaKind, RoleSpec, RootSpec, check_account_id, check_features, check_roles, check_tags,
-    parse_faults,
+    parse_faults, parse_rate_limits,
 };
 use super::state::{ActiveFault, RootAction, World};
 use super::wire::iso8601;
@@ -37,7 +38,9 @@ pub(crate) fn router(sim: Arc<Simulator>) -> Router {
         )
         .route("/_simulator/features", put(put_features))
         .route("/_simulator/faults", put(put_faults))
+        .route("/_simulator/rate_limits", put(put_rate_limits))
         .route("/_simulator/calls", get(get_calls))
+        .route("/_simulator/calls/throttled", get(get_throttled))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -507,9 +510,43 @@ async fn put_faults(
     Json(json!({ "updated": "faults" })).into_response()
 }
 
+const RATE_LIMITS_SHAPE: &str =
+    r#"{"AssumeRoot":{"rate":50,"burst":50},"GetAccountSummary":{"rate":20,"scope":"account"|"global"},...}"#;
+
+/// Replace the rate limits, every bucket full. The body is read and checked by the scenario
+/// file's own reader of `[rate_limits]` ([`parse_rate_limits`]); anything it refuses is 400 and
+/// changes nothing. `{}` removes every limit.
+async fn put_rate_limits(
+    State(sim): State<Arc<Simulator>>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Response {
+    let value = match body.map(|Json(v)| json_to_toml(v)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(m)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("rate_limits: {m}; expected {RATE_LIMITS_SHAPE}"),
+            );
+        }
+        Err(r) => return bad_body(r, RATE_LIMITS_SHAPE),
+    };
+    let limits = match parse_rate_limits(value) {
+        Ok(l) => l,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+    };
+    *sim.rate_limits.lock().expect("rate limits poisoned") = RateLimiter::new(&limits, tokio::time::Instant::now());
+    Json(json!({ "updated": "rate_limits", "operations": limits.keys().collect::<Vec<_>>() })).into_response()
+}
+
 async fn get_calls(State(sim): State<Arc<Simulator>>) -> Response {
     let world = sim.world.lock().expect("simulator state poisoned");
     Json(json!(world.calls)).into_response()
+}
+
+/// Calls answered with the throttling error, by operation (a subset of `GET /_simulator/calls`).
+async fn get_throttled(State(sim): State<Arc<Simulator>>) -> Response {
+    let world = sim.world.lock().expect("simulator state poisoned");
+    Json(json!(world.throttled)).into_response()
 }
 
 #[cfg(test)]

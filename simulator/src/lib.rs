@@ -27,7 +27,10 @@
 //!   organization's features;
 //! - `PUT /_simulator/faults` with a JSON list of faults (the scenario's `[[faults]]` shape) or
 //!   an object keyed by operation (the `[faults.OPERATION]` shape) replaces the injected faults;
-//! - `GET /_simulator/calls`: calls answered so far, by operation;
+//! - `PUT /_simulator/rate_limits` with an object keyed by operation (the scenario's
+//!   `[rate_limits]` shape) replaces the rate limits, their buckets full;
+//! - `GET /_simulator/calls`: calls answered so far, by operation; `GET
+//!   /_simulator/calls/throttled`: those answered with the throttling error, by operation;
 //! - `POST /_simulator/accounts/{account_id}/root_actions` with `{"action": "CreateAccessKey" |
 //!   ..., "access_key_id", "certificate_id", "status", "mfa", "session": "console" |
 //!   "assumed_root"}` performs one IAM call (or a console sign-in) on the root user and queues
@@ -51,6 +54,7 @@ mod events;
 mod iam;
 mod organizations;
 mod queue;
+mod ratelimit;
 mod scenario;
 mod sqs;
 mod state;
@@ -79,6 +83,7 @@ use tokio::sync::Notify;
 
 use events::{Actor, RootChange};
 use queue::Queue;
+use ratelimit::RateLimiter;
 use scenario::{FaultKind, LatencySpec};
 use state::{SessionKind, World};
 use wire::{AwsError, header_str, parse_authorization};
@@ -154,7 +159,7 @@ pub(crate) const CALLER_ROLE: &str = "aws-root-exporter";
 pub(crate) const CALLER_SESSION: &str = "simulated";
 
 /// Every operation the simulator serves, by service (Organizations, STS, IAM, SQS): the names
-/// that `[latency]` and faults accept.
+/// that `[latency]`, `[rate_limits]` and faults accept.
 pub fn served_operations() -> Vec<&'static str> {
     organizations::OPERATIONS
         .into_iter()
@@ -180,6 +185,20 @@ pub(crate) enum Protocol {
     Sqs,
 }
 
+/// AWS's throttling error in each protocol, for a `throttling` fault and an empty
+/// `[rate_limits]` bucket alike. Every code is one the AWS SDKs classify as throttling.
+fn throttling(protocol: Protocol) -> AwsError {
+    match protocol {
+        Protocol::Query => AwsError::new(400, "Throttling", "Rate exceeded"),
+        Protocol::Json => AwsError::new(
+            400,
+            "TooManyRequestsException",
+            "You have sent too many requests in too short a period of time.",
+        ),
+        Protocol::Sqs => AwsError::new(400, "RequestThrottled", "Rate exceeded"),
+    }
+}
+
 /// Query-protocol parameters.
 #[derive(Debug, Default)]
 pub(crate) struct Params(HashMap<String, String>);
@@ -197,6 +216,8 @@ impl Params {
 pub(crate) struct Simulator {
     pub(crate) world: Mutex<World>,
     latency: LatencySpec,
+    /// `[rate_limits]`' buckets (replaced by the control API).
+    pub(crate) rate_limits: Mutex<RateLimiter>,
     requests: AtomicU64,
     /// The `[events]` queue, if the scenario has one.
     pub(crate) queue: Option<Mutex<Queue>>,
@@ -212,6 +233,7 @@ impl Simulator {
         Simulator {
             world: Mutex::new(World::new(scenario)),
             latency: scenario.latency.clone(),
+            rate_limits: Mutex::new(RateLimiter::new(&scenario.rate_limits, tokio::time::Instant::now())),
             requests: AtomicU64::new(0),
             queue: scenario
                 .events
@@ -289,11 +311,31 @@ impl Simulator {
         format!("5e1a0000-0000-4000-8000-{n:012x}")
     }
 
-    /// Count the call, then apply the scenario's latency and any injected fault. `account_id`
-    /// is the account the call is about (AssumeRoot's target, a root session's account).
+    /// Whether the operation's `[rate_limits]` bucket (the caller's account's, for a limit
+    /// with `scope = "account"`) has a token for a call arriving now; takes it.
+    fn admit(&self, operation: &str, principal: &Principal) -> bool {
+        let mut limits = self.rate_limits.lock().expect("rate limits poisoned");
+        limits.is_empty() || limits.admit(operation, principal.acting_account(), tokio::time::Instant::now())
+    }
+
+    /// Count a throttling answer to `operation` and make it.
+    fn throttled(&self, operation: &str, protocol: Protocol) -> AwsError {
+        self.world
+            .lock()
+            .expect("simulator state poisoned")
+            .count_throttled(operation);
+        throttling(protocol)
+    }
+
+    /// Count the call, then apply the scenario's latency, any injected fault and the rate limit.
+    /// `account_id` is the account the call is about (AssumeRoot's target, a root session's
+    /// account).
     ///
     /// A delay stands for the time the request took to reach AWS: a root session that expired
-    /// meanwhile is refused with `ExpiredToken`, as one used after its expiry is on arrival.
+    /// meanwhile is refused with `ExpiredToken`, as one used after its expiry is on arrival, and
+    /// the call takes its `[rate_limits]` token then, when it reaches AWS (so a throttled answer
+    /// costs the same latency as any other). A call answered by a fault other than `slow` takes
+    /// no token.
     pub(crate) async fn gate(
         &self,
         operation: &str,
@@ -330,14 +372,7 @@ impl Simulator {
                 "AccessDeniedException",
                 format!("You don't have permissions to access this resource: {operation} (injected fault)"),
             )),
-            (Some((FaultKind::Throttling, _)), Protocol::Query) => {
-                Err(AwsError::new(400, "Throttling", "Rate exceeded"))
-            }
-            (Some((FaultKind::Throttling, _)), Protocol::Json) => Err(AwsError::new(
-                400,
-                "TooManyRequestsException",
-                "You have sent too many requests in too short a period of time.",
-            )),
+            (Some((FaultKind::Throttling, _)), _) => Err(self.throttled(operation, protocol)),
             (Some((FaultKind::ServerError, _)), Protocol::Query) => Err(AwsError::new(
                 503,
                 "ServiceUnavailable",
@@ -353,15 +388,18 @@ impl Simulator {
                 "AccessDenied",
                 format!("User is not authorized to perform: sqs:{operation} (injected fault)"),
             )),
-            (Some((FaultKind::Throttling, _)), Protocol::Sqs) => {
-                Err(AwsError::new(400, "RequestThrottled", "Rate exceeded"))
-            }
             (Some((FaultKind::ServerError, _)), Protocol::Sqs) => Err(AwsError::new(
                 500,
                 "InternalFailure",
                 "The request processing has failed because of an unknown error, exception or failure.",
             )),
-            _ => Ok(()),
+            (Some((FaultKind::Slow, _)) | None, _) => {
+                if self.admit(operation, principal) {
+                    Ok(())
+                } else {
+                    Err(self.throttled(operation, protocol))
+                }
+            }
         }
     }
 
@@ -525,6 +563,20 @@ impl RunningSimulator {
     /// returns).
     pub fn all_calls(&self) -> BTreeMap<String, u64> {
         self.world().calls.clone()
+    }
+
+    /// Calls of one operation answered with AWS's throttling error so far, by an empty
+    /// `[rate_limits]` bucket or a `throttling` fault (they are counted in [`calls`] too).
+    ///
+    /// [`calls`]: RunningSimulator::calls
+    pub fn throttled(&self, operation: &str) -> u64 {
+        self.world().throttled.get(operation).copied().unwrap_or(0)
+    }
+
+    /// Throttling answers so far, by operation (what the control API's
+    /// `GET /_simulator/calls/throttled` returns); operations never throttled are absent.
+    pub fn all_throttled(&self) -> BTreeMap<String, u64> {
+        self.world().throttled.clone()
     }
 
     /// The latest IAM credential report of an account, if one was ever generated (`None` also

@@ -1,5 +1,5 @@
 //! The simulator's scenario file: an organization, its accounts and their root users, optional
-//! generated accounts for large organizations, latency and injected faults.
+//! generated accounts for large organizations, latency, rate limits and injected faults.
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashSet};
@@ -101,6 +101,11 @@ pub struct Scenario {
     raw_faults: Option<toml::Value>,
     #[serde(skip)]
     pub(crate) faults: Vec<FaultSpec>,
+    /// `[rate_limits]`: a token bucket per operation, read by [`parse_rate_limits`].
+    #[serde(default, rename = "rate_limits")]
+    raw_rate_limits: Option<toml::Value>,
+    #[serde(skip)]
+    pub(crate) rate_limits: BTreeMap<String, RateLimitSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -609,6 +614,10 @@ pub(crate) struct GenerateSpec {
     pub(crate) mfa: f64,
     #[serde(default)]
     pub(crate) signing_certificates: f64,
+    /// Spread the generated accounts over this many OUs under the root (`generated-001`, ...),
+    /// round robin; 0 (the default): directly under the root.
+    #[serde(default)]
+    pub(crate) ous: usize,
 }
 
 /// `default_ms`, plus per-operation overrides written either as `operations = { AssumeRoot = 50 }`
@@ -846,6 +855,112 @@ impl FaultKind {
 
 pub(crate) const FAULT_KINDS: &str = "throttling, server_error, slow, not_aws, access_denied";
 
+/// One operation's token bucket (`[rate_limits] OPERATION = { rate, burst, scope }`): `burst`
+/// tokens at most, `rate` tokens added per second; a call takes one, and is throttled when none
+/// is left. Read from the scenario and the control API's `PUT /_simulator/rate_limits` alike, by
+/// [`parse_rate_limits`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RateLimitSpec {
+    /// Tokens added per second (above 0; 0.5 is one every two seconds).
+    pub(crate) rate: f64,
+    /// The bucket's size, and what it holds at the start.
+    pub(crate) burst: u32,
+    pub(crate) scope: RateLimitScope,
+}
+
+/// Whose calls share a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RateLimitScope {
+    /// One bucket for every call of the operation.
+    Global,
+    /// One bucket per account whose credentials make the call (IAM and STS operations only): a
+    /// root or role session's account, or the caller account for the caller's own credentials.
+    Account,
+}
+
+/// The largest `rate` accepted (requests per second).
+const MAX_RATE: f64 = 1_000_000.0;
+/// The largest `burst` accepted.
+const MAX_BURST: i64 = 1_000_000_000;
+
+const RATE_LIMIT_KEYS: &str = "rate, burst, scope";
+
+/// The scenario's `[rate_limits]` and the control API's `PUT /_simulator/rate_limits` body:
+/// tables keyed by operation, `{ rate, burst, scope }`. Unknown operations and keys, a `rate` not
+/// above 0, a `burst` of 0 and an unknown scope are refused with one line naming the key and what
+/// is allowed; the one reader of both.
+pub(crate) fn parse_rate_limits(value: toml::Value) -> Result<BTreeMap<String, RateLimitSpec>, String> {
+    use toml::Value as V;
+    let V::Table(table) = value else {
+        return Err(format!(
+            "rate_limits = {value}: expected tables keyed by operation, like AssumeRoot = {{ rate = 50, burst = 50 }}"
+        ));
+    };
+    let mut limits = BTreeMap::new();
+    for (operation, v) in table {
+        let at = format!("rate_limits.{operation}");
+        if !is_served(&operation) {
+            return Err(format!(
+                "{at}: {operation:?} is not an operation the simulator serves; allowed: {}",
+                allowed_operations(false)
+            ));
+        }
+        let V::Table(fields) = v else {
+            return Err(format!("{at} = {v}: expected a table {{ {RATE_LIMIT_KEYS} }}"));
+        };
+        let (mut rate, mut burst, mut scope) = (None, None, RateLimitScope::Global);
+        for (key, v) in &fields {
+            match (key.as_str(), v) {
+                ("rate", V::Float(f)) => rate = Some(*f),
+                ("rate", V::Integer(n)) => rate = Some(*n as f64),
+                ("rate", _) => return Err(format!("{at}.rate = {v} is not a number of requests per second")),
+                ("burst", V::Integer(n)) => burst = Some(*n),
+                ("burst", _) => return Err(format!("{at}.burst = {v} is not a whole number, 1 or more")),
+                ("scope", V::String(s)) if s == "global" => scope = RateLimitScope::Global,
+                ("scope", V::String(s)) if s == "account" => scope = RateLimitScope::Account,
+                ("scope", _) => {
+                    return Err(format!(
+                        "{at}.scope = {v} is not a scope; allowed: \"global\" (one bucket, the default), \"account\" (one bucket per calling account)"
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "{at}.{key} is not a key of a rate limit; allowed: {RATE_LIMIT_KEYS}"
+                    ));
+                }
+            }
+        }
+        let Some(rate) = rate else {
+            return Err(format!("{at}: rate is required (requests per second, above 0)"));
+        };
+        if !(rate > 0.0 && rate <= MAX_RATE) {
+            return Err(format!(
+                "{at}.rate = {rate} is out of range; allowed: above 0 to {MAX_RATE} requests per second (0.5 is one every two seconds)"
+            ));
+        }
+        let burst = match burst {
+            // The rate rounded up: a second's worth of calls.
+            None => rate.ceil() as i64,
+            Some(b) if (1..=MAX_BURST).contains(&b) => b,
+            Some(b) => {
+                return Err(format!(
+                    "{at}.burst = {b} is out of range; allowed: 1 to {MAX_BURST} (default: the rate rounded up)"
+                ));
+            }
+        };
+        let per_account = crate::iam::OPERATIONS.contains(&operation.as_str())
+            || crate::sts::OPERATIONS.contains(&operation.as_str());
+        if scope == RateLimitScope::Account && !per_account {
+            return Err(format!(
+                "{at}.scope = \"account\" applies to IAM and STS operations only (one bucket per account whose credentials call); {operation} is only called with the caller's own credentials: use scope = \"global\""
+            ));
+        }
+        let burst = u32::try_from(burst).expect("at most MAX_BURST");
+        limits.insert(operation, RateLimitSpec { rate, burst, scope });
+    }
+    Ok(limits)
+}
+
 impl Scenario {
     /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -872,6 +987,9 @@ impl Scenario {
 
     fn validate(mut self) -> Result<Scenario, String> {
         let raw_faults = self.raw_faults.take();
+        if let Some(raw) = self.raw_rate_limits.take() {
+            self.rate_limits = parse_rate_limits(raw)?;
+        }
         let org = &self.organization;
         if !org.id.starts_with("o-") || org.id.len() < 12 {
             return Err(format!(
@@ -949,6 +1067,9 @@ impl Scenario {
                     "generate.accounts = {} is too many; allowed: 0 to 100000",
                     g.accounts
                 ));
+            }
+            if g.ous > 1000 {
+                return Err(format!("generate.ous = {} is too many; allowed: 0 to 1000", g.ous));
             }
             for (key, v) in [
                 ("access_keys", g.access_keys),
@@ -1145,6 +1266,7 @@ management_account_id = "111111111111"
             ),
             ("\n[extra]\nx = 1\n", "organization"),
             ("\n[credential_report]\ngeneration = 5\n", "generation_ms"),
+            ("\n[rate_limits]\nAssumeRoot = { rate = 1, brust = 2 }\n", "burst"),
             (
                 "\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nroles = [{ name = \"R\", trust = [] }]\n",
                 "trusts",
@@ -1256,6 +1378,125 @@ management_account_id = "111111111111"
         assert_names(&error(&table), &["faults.AssumeRoot.operation is not allowed"]);
         let star = format!("{MINIMAL}\n[[faults]]\noperation = \"*\"\nkind = \"not_aws\"\n");
         assert_eq!(Scenario::parse(&star, "t").unwrap().faults[0].kind, FaultKind::NotAws);
+    }
+
+    #[test]
+    fn rate_limits_parse_with_defaults() {
+        let s = Scenario::parse(
+            &format!(
+                "{MINIMAL}\n[rate_limits]\nAssumeRoot = {{ rate = 50, burst = 60 }}\nGetAccountSummary = {{ rate = 20, scope = \"account\" }}\nListAccounts = {{ rate = 0.5 }}\nGetCallerIdentity = {{ rate = 2.5, scope = \"global\" }}\n"
+            ),
+            "t",
+        )
+        .unwrap();
+        let l = &s.rate_limits;
+        assert_eq!(l.len(), 4);
+        let spec = |rate, burst, scope| RateLimitSpec { rate, burst, scope };
+        assert_eq!(l["AssumeRoot"], spec(50.0, 60, RateLimitScope::Global));
+        assert_eq!(l["GetAccountSummary"], spec(20.0, 20, RateLimitScope::Account));
+        assert_eq!(
+            l["ListAccounts"],
+            spec(0.5, 1, RateLimitScope::Global),
+            "burst: the rate rounded up"
+        );
+        assert_eq!(l["GetCallerIdentity"], spec(2.5, 3, RateLimitScope::Global));
+        assert!(Scenario::parse(MINIMAL, "t").unwrap().rate_limits.is_empty());
+        // Per account: every IAM and STS operation.
+        for op in crate::iam::OPERATIONS.into_iter().chain(crate::sts::OPERATIONS) {
+            let text = format!("{MINIMAL}\n[rate_limits]\n{op} = {{ rate = 1, scope = \"account\" }}\n");
+            assert_eq!(
+                Scenario::parse(&text, "t").unwrap().rate_limits[op].scope,
+                RateLimitScope::Account
+            );
+        }
+    }
+
+    #[test]
+    fn rate_limits_refuse_what_they_cannot_mean() {
+        let limits = |body: &str| format!("{MINIMAL}\n[rate_limits]\n{body}\n");
+        for (body, parts) in [
+            (
+                "AssumeRoleWithSAML = { rate = 1 }",
+                &[
+                    "rate_limits.AssumeRoleWithSAML: \"AssumeRoleWithSAML\" is not an operation the simulator serves",
+                    "allowed: DescribeOrganization",
+                    "ChangeMessageVisibility",
+                ][..],
+            ),
+            ("\"*\" = { rate = 1 }", &["rate_limits.*: \"*\" is not an operation"]),
+            (
+                "AssumeRoot = { rate = 0 }",
+                &["rate_limits.AssumeRoot.rate = 0 is out of range", "above 0"],
+            ),
+            (
+                "AssumeRoot = { rate = -2.5 }",
+                &["rate_limits.AssumeRoot.rate = -2.5 is out of range"],
+            ),
+            (
+                "AssumeRoot = { rate = nan }",
+                &["rate_limits.AssumeRoot.rate = NaN is out of range"],
+            ),
+            (
+                "AssumeRoot = { rate = inf }",
+                &["rate_limits.AssumeRoot.rate = inf is out of range"],
+            ),
+            (
+                "AssumeRoot = { rate = \"fast\" }",
+                &["rate_limits.AssumeRoot.rate = \"fast\" is not a number"],
+            ),
+            (
+                "AssumeRoot = { rate = 1, burst = 0 }",
+                &["rate_limits.AssumeRoot.burst = 0 is out of range", "1 to"],
+            ),
+            (
+                "AssumeRoot = { rate = 1, burst = -1 }",
+                &["rate_limits.AssumeRoot.burst = -1 is out of range"],
+            ),
+            (
+                "AssumeRoot = { rate = 1, burst = 1.5 }",
+                &["rate_limits.AssumeRoot.burst = 1.5 is not a whole number"],
+            ),
+            (
+                "AssumeRoot = { burst = 3 }",
+                &["rate_limits.AssumeRoot: rate is required"],
+            ),
+            (
+                "AssumeRoot = { rate = 1, rat = 2 }",
+                &[
+                    "rate_limits.AssumeRoot.rat is not a key of a rate limit",
+                    "allowed: rate, burst, scope",
+                ],
+            ),
+            (
+                "AssumeRoot = { rate = 1, scope = \"acount\" }",
+                &[
+                    "rate_limits.AssumeRoot.scope = \"acount\" is not a scope",
+                    "\"global\"",
+                    "\"account\"",
+                ],
+            ),
+            (
+                "ListAccounts = { rate = 1, scope = \"account\" }",
+                &[
+                    "rate_limits.ListAccounts.scope = \"account\" applies to IAM and STS operations only",
+                    "\"global\"",
+                ],
+            ),
+            (
+                "ReceiveMessage = { rate = 1, scope = \"account\" }",
+                &["rate_limits.ReceiveMessage.scope = \"account\""],
+            ),
+            (
+                "AssumeRoot = 50",
+                &["rate_limits.AssumeRoot = 50: expected a table { rate, burst, scope }"],
+            ),
+        ] {
+            assert_names(&error(&limits(body)), parts);
+        }
+        assert_names(
+            &error(&format!("rate_limits = 5\n{MINIMAL}")),
+            &["rate_limits = 5: expected tables keyed by operation"],
+        );
     }
 
     #[test]

@@ -211,6 +211,9 @@ pub(crate) struct World {
     pub(crate) sessions: HashMap<String, Session>,
     pub(crate) faults: Vec<ActiveFault>,
     pub(crate) calls: BTreeMap<String, u64>,
+    /// Calls answered with the throttling error (a `[rate_limits]` bucket or a fault), by
+    /// operation; also counted in `calls`.
+    pub(crate) throttled: BTreeMap<String, u64>,
     pub(crate) rng: Rng,
 }
 
@@ -275,6 +278,31 @@ impl SimAccount {
     }
 }
 
+/// `[generate] ous`: that many OUs under the root, `generated-001` and on, with ids unlike those
+/// of `existing`.
+fn generated_ous(root_id: &str, count: usize, existing: &[SimOu]) -> Vec<SimOu> {
+    let root_suffix = root_id.trim_start_matches("r-");
+    let mut taken: HashSet<String> = existing.iter().map(|o| o.id.clone()).collect();
+    (1..=count)
+        .map(|n| {
+            let name = format!("generated-{n:03}");
+            let mut salt = 0u64;
+            let id = loop {
+                let id = format!("ou-{root_suffix}-{}", lower_id(fnv1a(&name) ^ salt, 8));
+                if taken.insert(id.clone()) {
+                    break id;
+                }
+                salt += 1;
+            };
+            SimOu {
+                id,
+                name,
+                parent_id: root_id.to_string(),
+            }
+        })
+        .collect()
+}
+
 /// The OUs the accounts' `ou` paths name, in order of first appearance, and each account's
 /// parent (by index in `accounts`): the OU of its path, or the root.
 fn build_ous(root_id: &str, accounts: &[AccountSpec]) -> (Vec<SimOu>, Vec<String>) {
@@ -327,7 +355,7 @@ impl World {
         let org = &scenario.organization;
         let caller = org.caller_account_id().to_string();
         let root_id = format!("r-{}", lower_id(fnv1a(&org.id), 4));
-        let (ous, parents) = build_ous(&root_id, &scenario.accounts);
+        let (mut ous, parents) = build_ous(&root_id, &scenario.accounts);
         let mut accounts = Vec::new();
         if !scenario.accounts.iter().any(|a| a.id == org.management_account_id) {
             // Implicit: a hardware MFA device and no other credential.
@@ -351,15 +379,21 @@ impl World {
             accounts.push(SimAccount::from_spec(a, &caller, parent, &mut rng));
         }
         if let Some(g) = &scenario.generate {
+            let generated_ous = generated_ous(&root_id, g.ous, &ous);
+            ous.extend(generated_ous.iter().cloned());
             let taken: HashSet<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
             for (n, (id, spec)) in generated_accounts(g, &taken).into_iter().enumerate() {
                 let root = RootState::from_spec(&spec, &id, &mut rng);
+                let parent = match generated_ous.is_empty() {
+                    true => &root_id,
+                    false => &generated_ous[n % generated_ous.len()].id,
+                };
                 accounts.push(SimAccount::unlisted(
                     id.clone(),
                     format!("generated-{:05}", n + 1),
                     format!("aws+{id}@example.com"),
                     root,
-                    &root_id,
+                    parent,
                 ));
             }
         }
@@ -385,6 +419,7 @@ impl World {
                 })
                 .collect(),
             calls: BTreeMap::new(),
+            throttled: BTreeMap::new(),
             rng,
         }
     }
@@ -788,6 +823,15 @@ impl World {
     pub(crate) fn count_call(&mut self, operation: &str) {
         *self.calls.entry(operation.to_string()).or_default() += 1;
     }
+
+    pub(crate) fn count_throttled(&mut self, operation: &str) {
+        match self.throttled.get_mut(operation) {
+            Some(n) => *n += 1,
+            None => {
+                self.throttled.insert(operation.to_string(), 1);
+            }
+        }
+    }
 }
 
 /// The accounts `[generate]` adds, in listing order: increasing ids from 500000000001 on that
@@ -1051,6 +1095,38 @@ mod tests {
             world.account("222222222222").unwrap().state_fields,
             StateFields::Neither
         );
+    }
+
+    #[test]
+    fn generated_accounts_are_spread_over_generated_ous() {
+        let s = Scenario::parse(
+            "[organization]\nid = \"o-exampleorg1\"\nmanagement_account_id = \"111111111111\"\n\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\nou = \"generated-001\"\n\n[generate]\naccounts = 5\nous = 2\n",
+            "t",
+        )
+        .unwrap();
+        let world = World::new(&s);
+        let ous: Vec<(&str, &str)> = world
+            .ous
+            .iter()
+            .map(|o| (o.name.as_str(), o.parent_id.as_str()))
+            .collect();
+        let root = world.root_id.as_str();
+        assert_eq!(
+            ous,
+            [
+                ("generated-001", root),
+                ("generated-001", root),
+                ("generated-002", root)
+            ]
+        );
+        let ids: HashSet<&str> = world.ous.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids.len(), 3, "a listed OU of the same name keeps its own id");
+        let parents: Vec<&str> = world.accounts[2..].iter().map(|a| a.parent_id.as_str()).collect();
+        let (a, b) = (world.ous[1].id.as_str(), world.ous[2].id.as_str());
+        assert_eq!(parents, [a, b, a, b, a]);
+        let too_many = "[organization]\nid = \"o-exampleorg1\"\nmanagement_account_id = \"111111111111\"\n\n[generate]\naccounts = 5\nous = 1001\n";
+        let e = Scenario::parse(too_many, "t").unwrap_err().to_string();
+        assert!(e.contains("generate.ous = 1001 is too many; allowed: 0 to 1000"), "{e}");
     }
 
     #[test]

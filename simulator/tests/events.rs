@@ -1052,6 +1052,48 @@ async fn faults_and_latency_apply_to_sqs_operations() {
 }
 
 #[tokio::test]
+async fn a_rate_limit_throttles_sqs_with_request_throttled() {
+    let sim = Sim::start(&format!(
+        "{EVENTS}\n[rate_limits]\nReceiveMessage = {{ rate = 0.05, burst = 2 }}\n"
+    ))
+    .await;
+    let url = sim.running.queue_url().unwrap();
+    let client = sqs(&sim).await;
+    let receive = || client.receive_message().queue_url(&url).send();
+    receive().await.unwrap();
+    receive().await.unwrap();
+    let err = receive().await.unwrap_err();
+    assert_eq!(err.code(), Some("RequestThrottled"), "{err:?}");
+    let raw = err.raw_response().unwrap();
+    assert_eq!(raw.status().as_u16(), 400);
+    assert_eq!(raw.headers().get("x-amzn-query-error"), Some("RequestThrottled;Sender"));
+    assert!(err.into_service_error().is_request_throttled());
+    // Other operations have no limit; a long poll that is throttled answers at once.
+    client
+        .get_queue_url()
+        .queue_name("aws-root-events")
+        .send()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = client
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(20)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("RequestThrottled"));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(sim.running.calls("ReceiveMessage"), 4);
+    assert_eq!(sim.running.throttled("ReceiveMessage"), 2);
+    // Lifted through the control API.
+    let r = put_json(&sim.control("/_simulator/rate_limits"), json!({})).await;
+    assert_eq!(r.status(), 200);
+    receive().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_long_poll_does_not_hold_up_the_simulators_stop() {
     let sim = Sim::start(EVENTS).await;
     let url = sim.running.queue_url().unwrap();

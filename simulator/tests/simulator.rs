@@ -739,6 +739,273 @@ async fn control_api_refuses_bad_account_ids_features_and_root_keys_like_the_fil
     );
 }
 
+// --- Rate limits: token buckets answered with each protocol's throttling error ---
+
+/// The demo with these `[rate_limits]` lines (and any other tables after them).
+fn demo_with_rate_limits(limits: &str) -> String {
+    format!("{DEMO}\n[rate_limits]\n{limits}\n")
+}
+
+async fn throttled_over_http(sim: &Sim) -> std::collections::BTreeMap<String, u64> {
+    reqwest::get(sim.control("/_simulator/calls/throttled"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// An SDK configuration whose standard retries (2 attempts, almost no backoff) retry what the
+/// SDK classifies as throttling or transient: a 400 is retried only for such a code.
+async fn retrying_sdk_config(sim: &Sim) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(sim.running.endpoint_url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(own_credentials())
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(5)),
+        )
+        .load()
+        .await
+}
+
+#[tokio::test]
+async fn a_rate_limit_throttles_sts_with_throttling_after_its_burst() {
+    // One token every 20 seconds: refills cannot make the test pass by luck.
+    let sim = Sim::start(&demo_with_rate_limits("AssumeRoot = { rate = 0.05, burst = 3 }")).await;
+    for target in ["222222222222", "333333333333", "444444444444"] {
+        assume_root(&sim, target, 60).await.unwrap();
+    }
+    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, own_credentials()).await);
+    let err = sts
+        .assume_root()
+        .target_principal("555555555555")
+        .task_policy_arn(PolicyDescriptorType::builder().arn(AUDIT).build())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("Throttling"), "{err:?}");
+    assert_eq!(err.message(), Some("Rate exceeded"));
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 400);
+    // Unlimited operations are not affected; the limit is global (any target, any caller).
+    sts.get_caller_identity().send().await.unwrap();
+    assert_eq!(sim.running.calls("AssumeRoot"), 4);
+    assert_eq!(sim.running.throttled("AssumeRoot"), 1);
+    assert_eq!(sim.running.throttled("GetCallerIdentity"), 0);
+
+    // The wire: AWS's Query-protocol error document.
+    let r = raw_call(&sim, "AssumeRoot").await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["content-type"], "text/xml");
+    let request_id = r.headers()["x-amzn-requestid"].to_str().unwrap().to_string();
+    let body = r.text().await.unwrap();
+    for part in [
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">",
+        "<Type>Sender</Type>",
+        "<Code>Throttling</Code>",
+        "<Message>Rate exceeded</Message>",
+        &format!("<RequestId>{request_id}</RequestId>"),
+    ] {
+        assert!(body.contains(part), "{part} not in {body}");
+    }
+
+    // The SDK classifies it as throttling: its standard retries retry this 400.
+    let retrying = aws_sdk_sts::Client::new(&retrying_sdk_config(&sim).await);
+    let err = retrying
+        .assume_root()
+        .target_principal("555555555555")
+        .task_policy_arn(PolicyDescriptorType::builder().arn(AUDIT).build())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("Throttling"));
+    assert_eq!(sim.running.calls("AssumeRoot"), 7, "one call, two attempts");
+    assert_eq!(sim.running.throttled("AssumeRoot"), 4);
+    assert_eq!(throttled_over_http(&sim).await, sim.running.all_throttled());
+}
+
+#[tokio::test]
+async fn an_account_scoped_rate_limit_keeps_a_bucket_per_calling_account() {
+    let sim = Sim::start(&demo_with_rate_limits(
+        "GetAccountSummary = { rate = 0.05, burst = 2, scope = \"account\" }",
+    ))
+    .await;
+    for target in ["222222222222", "333333333333"] {
+        let iam = root_iam(&sim, assume_root(&sim, target, 60).await.unwrap()).await;
+        iam.get_account_summary().send().await.unwrap();
+        iam.get_account_summary().send().await.unwrap();
+        let err = iam.get_account_summary().send().await.unwrap_err();
+        assert_eq!(err.code(), Some("Throttling"), "{target}: {err:?}");
+        assert_eq!(err.raw_response().unwrap().status().as_u16(), 400);
+        // Another operation in the same session is not limited.
+        iam.list_access_keys().send().await.unwrap();
+    }
+    // A second root session into 222222222222 shares its account's bucket.
+    let again = root_iam(&sim, assume_root(&sim, "222222222222", 60).await.unwrap()).await;
+    let err = again.get_account_summary().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("Throttling"));
+    // The caller's own credentials call in the caller (management) account: its own bucket.
+    let own = aws_sdk_iam::Client::new(&sdk_config(&sim, own_credentials()).await);
+    own.get_account_summary().send().await.unwrap();
+    assert_eq!(sim.running.calls("GetAccountSummary"), 8);
+    assert_eq!(sim.running.throttled("GetAccountSummary"), 3);
+}
+
+#[tokio::test]
+async fn a_rate_limit_throttles_organizations_with_too_many_requests() {
+    let sim = Sim::start(&demo_with_rate_limits("ListAccounts = { rate = 0.05, burst = 2 }")).await;
+    let org = aws_sdk_organizations::Client::new(&sdk_config(&sim, own_credentials()).await);
+    org.list_accounts().send().await.unwrap();
+    org.list_accounts().send().await.unwrap();
+    let err = org.list_accounts().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("TooManyRequestsException"), "{err:?}");
+    let raw = err.raw_response().unwrap();
+    assert_eq!(raw.status().as_u16(), 400);
+    assert_eq!(raw.headers().get("content-type"), Some("application/x-amz-json-1.1"));
+    assert!(err.into_service_error().is_too_many_requests_exception());
+    org.describe_organization().send().await.unwrap();
+
+    let r = raw_call(&sim, "ListAccounts").await;
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["__type"], "TooManyRequestsException");
+    assert!(
+        body["Message"].as_str().unwrap().contains("too many requests"),
+        "{body}"
+    );
+
+    let retrying = aws_sdk_organizations::Client::new(&retrying_sdk_config(&sim).await);
+    let err = retrying.list_accounts().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("TooManyRequestsException"));
+    assert_eq!(
+        sim.running.calls("ListAccounts"),
+        6,
+        "the SDK retried the throttled call"
+    );
+    assert_eq!(
+        sim.running.all_throttled(),
+        std::collections::BTreeMap::from([("ListAccounts".to_string(), 4)])
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_answer_costs_the_latency_and_refills_over_time() {
+    let sim = Sim::start(&format!(
+        "{}\n[latency]\nGetCallerIdentity = 300\n",
+        demo_with_rate_limits("GetCallerIdentity = { rate = 4, burst = 1 }")
+    ))
+    .await;
+    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, own_credentials()).await);
+    // Two calls at once: one token, so one of them is throttled, after the same latency.
+    let started = std::time::Instant::now();
+    let (a, b) = tokio::join!(sts.get_caller_identity().send(), sts.get_caller_identity().send());
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
+    let err = a.err().or(b.err()).unwrap();
+    assert_eq!(err.code(), Some("Throttling"));
+    // 4 a second: a token again 250 ms later (the 300 ms of latency are enough).
+    sts.get_caller_identity().send().await.unwrap();
+    assert_eq!(sim.running.throttled("GetCallerIdentity"), 1);
+}
+
+/// The scenario file's error for `[rate_limits]` holding `limits`, without its prefix.
+fn rate_limits_file_error(limits: serde_json::Value) -> String {
+    let table: toml::Value = toml::Value::try_from(json!({ "rate_limits": limits })).unwrap();
+    let text = format!("{DEMO}\n{}", toml::to_string(&table).unwrap());
+    let err = Scenario::parse(&text, "t").unwrap_err().to_string();
+    err.strip_prefix("scenario t: ").unwrap_or(&err).to_string()
+}
+
+#[tokio::test]
+async fn control_api_replaces_rate_limits_and_refuses_what_the_file_refuses() {
+    let sim = Sim::start(DEMO).await;
+    let url = sim.control("/_simulator/rate_limits");
+    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, own_credentials()).await);
+    sts.get_caller_identity().send().await.unwrap();
+    let r = put_json(&url, json!({ "GetCallerIdentity": { "rate": 0.05, "burst": 1 } })).await;
+    assert_eq!(r.status(), 200);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        answer,
+        json!({ "updated": "rate_limits", "operations": ["GetCallerIdentity"] })
+    );
+    sts.get_caller_identity().send().await.unwrap();
+    let err = sts.get_caller_identity().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("Throttling"));
+    // Replacing the limits refills the buckets; {} lifts them.
+    let r = put_json(&url, json!({ "GetCallerIdentity": { "rate": 0.05, "burst": 1 } })).await;
+    assert_eq!(r.status(), 200);
+    sts.get_caller_identity().send().await.unwrap();
+    sts.get_caller_identity().send().await.unwrap_err();
+    assert_eq!(put_json(&url, json!({})).await.status(), 200);
+    for _ in 0..5 {
+        sts.get_caller_identity().send().await.unwrap();
+    }
+    // A throttling fault is a throttling answer too.
+    put_json(
+        &sim.control("/_simulator/faults"),
+        json!({ "GetCallerIdentity": { "kind": "throttling", "count": 1 } }),
+    )
+    .await;
+    sts.get_caller_identity().send().await.unwrap_err();
+    assert_eq!(sim.running.throttled("GetCallerIdentity"), 3);
+    assert_eq!(sim.running.calls("GetCallerIdentity"), 11);
+    assert_eq!(
+        throttled_over_http(&sim).await,
+        std::collections::BTreeMap::from([("GetCallerIdentity".to_string(), 3)])
+    );
+
+    for (limits, names) in [
+        (
+            json!({ "AssumeRoleWithSAML": { "rate": 1 } }),
+            &[
+                "rate_limits.AssumeRoleWithSAML",
+                "not an operation the simulator serves",
+            ][..],
+        ),
+        (
+            json!({ "AssumeRoot": { "rate": 0 } }),
+            &["rate_limits.AssumeRoot.rate = 0"],
+        ),
+        (
+            json!({ "AssumeRoot": { "rate": 1, "burst": 0 } }),
+            &["rate_limits.AssumeRoot.burst = 0"],
+        ),
+        (
+            json!({ "AssumeRoot": { "rate": 1, "brust": 2 } }),
+            &["rate_limits.AssumeRoot.brust is not a key", "rate, burst, scope"],
+        ),
+        (
+            json!({ "AssumeRoot": { "rate": 1, "scope": "region" } }),
+            &["rate_limits.AssumeRoot.scope = \"region\" is not a scope"],
+        ),
+        (
+            json!({ "ListRoots": { "rate": 1, "scope": "account" } }),
+            &["rate_limits.ListRoots.scope = \"account\" applies to IAM and STS operations only"],
+        ),
+        (
+            json!({ "AssumeRoot": 5 }),
+            &["rate_limits.AssumeRoot = 5: expected a table"],
+        ),
+    ] {
+        let r = put_json(&url, limits.clone()).await;
+        assert_eq!(r.status(), 400, "{limits}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        let message = body["error"].as_str().unwrap();
+        for n in names {
+            assert!(message.contains(n), "{n:?} not in {message}");
+        }
+        assert_eq!(message, rate_limits_file_error(limits.clone()), "{limits}");
+    }
+    let r = put_json(&url, json!([{ "rate": 1 }])).await;
+    assert_eq!(r.status(), 400);
+    // Nothing refused changed the limits: none.
+    sts.get_caller_identity().send().await.unwrap();
+}
+
 #[test]
 fn the_readme_lists_the_served_operations() {
     let readme = include_str!("../README.md");

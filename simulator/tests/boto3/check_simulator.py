@@ -56,7 +56,13 @@ What it checks:
     ChangeMessageVisibility 0, and batch deleted; CreateAccessKey and DeleteAccessKey (from an
     AssumeRoot session) through POST /_simulator/accounts/ID/root_actions arrive as EventBridge
     events with the CloudTrail record's fields and no secret; ConsoleLogin of a root with a
-    password arrives as a sign-in event; access_denied and not_aws faults apply to ReceiveMessage.
+    password arrives as a sign-in event; access_denied and not_aws faults apply to ReceiveMessage;
+  * with --control, rate limits (PUT /_simulator/rate_limits, the scenario's [rate_limits]): once
+    a bucket is empty, sts:GetCallerIdentity answers HTTP 400 Throttling, organizations:ListRoots
+    TooManyRequestsException and, with [events], sqs:GetQueueUrl RequestThrottled, each a
+    ClientError with that code when botocore does not retry, and retried by botocore's standard
+    mode (it classifies the 400 as throttling); GET /_simulator/calls/throttled counts them; the
+    control API refuses a rate limit the scenario file would refuse. The check lifts every limit.
 
 Each check prints one line; the last line is "N passed, M failed". The exit status is 0 only when
 nothing failed. Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (defaults:
@@ -322,15 +328,21 @@ class Clients:
     access_key: str
     secret_key: str
 
-    def _config(self) -> botocore.config.Config:
+    def _config(self, total_max_attempts: int | None) -> botocore.config.Config:
+        # By default 2 retries (3 attempts); total_max_attempts=1 turns retries off.
+        retries: dict[str, Any] = {"max_attempts": 2, "mode": "standard"}
+        if total_max_attempts is not None:
+            retries = {"total_max_attempts": total_max_attempts, "mode": "standard"}
         return botocore.config.Config(
             region_name=self.region,
-            retries={"max_attempts": 2, "mode": "standard"},
+            retries=retries,
             connect_timeout=5,
             read_timeout=30,
         )
 
-    def client(self, service: str, credentials: dict[str, str] | None = None):
+    def client(
+        self, service: str, credentials: dict[str, str] | None = None, total_max_attempts: int | None = None
+    ):
         if credentials is None:
             creds = {
                 "aws_access_key_id": self.access_key,
@@ -344,7 +356,7 @@ class Clients:
             }
         # A bare botocore session: no profile, no config file, only what is passed here.
         session = boto3.session.Session(region_name=self.region, **creds)
-        return session.client(service, endpoint_url=self.endpoint, config=self._config())
+        return session.client(service, endpoint_url=self.endpoint, config=self._config(total_max_attempts))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -598,6 +610,64 @@ def control_refuses_bad_faults(control: str) -> str:
         require(status == 400 and isinstance(message, str), f"{fault}: {status} {body}, want 400 {{'error': ...}}")
         refused.append(message.split(";")[0][:60])
     return " | ".join(refused)
+
+
+def throttled_counts(control: str) -> dict[str, int]:
+    status, body = get_control(control, "/_simulator/calls/throttled")
+    require(status == 200 and isinstance(body, dict), f"GET /_simulator/calls/throttled: {status} {body}")
+    return body
+
+
+def expect_throttled(fn: Callable[[], Any], code: str, attempts: int, what: str) -> None:
+    """`fn` fails with HTTP 400 `code` after `attempts` attempts (botocore's RetryAttempts + 1)."""
+    try:
+        fn()
+    except botocore.exceptions.ClientError as e:
+        meta = e.response.get("ResponseMetadata", {})
+        got = (error_code(e), meta.get("HTTPStatusCode"), meta.get("RetryAttempts", 0) + 1)
+        require(got == (code, 400, attempts), f"{what}: (code, status, attempts) {got}, want {(code, 400, attempts)}")
+        return
+    raise CheckFailed(f"{what} succeeded, want {code}")
+
+
+def rate_limits_throttle(clients: Clients, control: str, scenario: Scenario) -> str:
+    """One token each, refilled every 100 s: the second call of each operation is throttled."""
+    slow = {"rate": 0.01, "burst": 1}
+    calls: list[tuple[str, str, Callable[[Any], Any], str]] = [
+        ("sts", "GetCallerIdentity", lambda c: c.get_caller_identity(), "Throttling"),
+        ("organizations", "ListRoots", lambda c: c.list_roots(), "TooManyRequestsException"),
+    ]
+    if scenario.events is not None:
+        name = scenario.events["queue_name"]
+        calls.append(("sqs", "GetQueueUrl", lambda c: c.get_queue_url(QueueName=name), "RequestThrottled"))
+    before = throttled_counts(control)
+    status, body = put_control(control, "/_simulator/rate_limits", {op: slow for _, op, _, _ in calls})
+    require(status == 200, f"PUT /_simulator/rate_limits: {status} {body}")
+    try:
+        seen = []
+        for service, op, call, code in calls:
+            once = clients.client(service, total_max_attempts=1)
+            call(once)
+            expect_throttled(lambda: call(once), code, 1, f"{service}:{op} without retries")
+            # botocore's standard mode retries a 400 only for a throttling (or transient) code.
+            retrying = clients.client(service, total_max_attempts=2)
+            expect_throttled(lambda: call(retrying), code, 2, f"{service}:{op} with retries")
+            seen.append(f"{service}:{op} {code}")
+        after = throttled_counts(control)
+        for _, op, _, _ in calls:
+            counted = after.get(op, 0) - before.get(op, 0)
+            require(counted == 3, f"/_simulator/calls/throttled counts {counted} for {op}, want 3")
+        status, body = put_control(control, "/_simulator/rate_limits", {"AssumeRoot": {"rate": 0}})
+        message = (body or {}).get("error") if isinstance(body, dict) else None
+        require(
+            status == 400 and isinstance(message, str) and "rate_limits.AssumeRoot.rate = 0" in message,
+            f"rate 0: {status} {body}, want 400 naming rate_limits.AssumeRoot.rate",
+        )
+    finally:
+        put_control(control, "/_simulator/rate_limits", {})
+    for service, _, call, _ in calls:
+        call(clients.client(service, total_max_attempts=1))
+    return "; ".join(seen) + "; counted; rate 0 refused; lifted"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1351,6 +1421,10 @@ def main(argv: list[str] | None = None) -> int:
         results.run(
             "control API refuses faults the scenario file refuses",
             lambda: control_refuses_bad_faults(args.control),
+        )
+        results.run(
+            "rate limits: each protocol's throttling error, which botocore retries as throttling",
+            lambda: rate_limits_throttle(clients, args.control, scenario),
         )
 
     print(f"{results.passed} passed, {results.failed} failed", flush=True)
