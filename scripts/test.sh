@@ -31,6 +31,8 @@ install_tools() {
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
   command -v curl >/dev/null || missing+=(curl)
+  command -v openssl >/dev/null || missing+=(openssl)  # certificates for tests/web.rs and the e2e TLS scrape
+  command -v script >/dev/null || missing+=(bsdutils)  # a terminal for the audit progress test
   command -v jsonnet >/dev/null || missing+=(jsonnet)  # mixin/build.sh, mixin/check.sh
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"

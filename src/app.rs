@@ -18,6 +18,7 @@ use crate::refresh::{self, Refresher};
 use crate::render::metrics::MetricsSource;
 use crate::snapshot::Snapshot;
 use crate::telemetry::Telemetry;
+use crate::web::{LiveWebConfig, WebConfig, WebConfigError};
 
 /// The scenario `demo` runs, shipped as `config/demo-org.toml`.
 #[cfg(feature = "demo")]
@@ -54,8 +55,9 @@ pub fn init_logging(format: LogFormat, level: LogLevel) {
 pub async fn refresher(config: Arc<Config>, endpoint: Option<&EndpointOverride>, telemetry: &Telemetry) -> Refresher {
     let clients = AwsClients::new(&config, endpoint).await;
     let organizations = clients.organizations.clone();
-    let ways = access::Ways::new(&config, clients, Caller::new(telemetry.clone()));
-    Refresher::new(organizations, ways, config, telemetry.clone())
+    let caller = Caller::new(telemetry.clone(), config.concurrency);
+    let ways = access::Ways::new(&config, clients, caller.clone());
+    Refresher::new(organizations, ways, config, caller, telemetry.clone())
 }
 
 /// Reads the configuration again (file and environment, with the flags given at start), for
@@ -66,7 +68,8 @@ pub type Reload = Box<dyn Fn() -> Result<Loaded, ConfigError> + Send + Sync>;
 /// events arrive) and serve HTTP on `listener` until `shutdown` resolves. On `shutdown` the
 /// refresh and the events consumer stop at once (no AWS call starts after it) and the server gets
 /// [`Limits::grace`] to finish requests in flight. With `reload`, SIGHUP reloads the
-/// configuration.
+/// configuration. With `web_config_file`, TLS, basic auth and headers apply as that file says,
+/// re-read whenever it or a file it names changes (`crate::web::LiveWebConfig`).
 pub async fn serve(
     config: Arc<Config>,
     endpoint: Option<EndpointOverride>,
@@ -74,6 +77,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     reload: Option<Reload>,
 ) -> std::io::Result<()> {
+    let web = match &config.web_config_file {
+        Some(path) => {
+            let live = LiveWebConfig::load(path).map_err(std::io::Error::other)?;
+            info!(path = %path.display(), "web configuration: {}", live.current().summary());
+            Some(Arc::new(live))
+        }
+        None => None,
+    };
     let telemetry = Telemetry::default();
     let (config_tx, configs) = watch::channel(config.clone());
     let (tx, rx) = watch::channel(None);
@@ -121,11 +132,12 @@ pub async fn serve(
         }
         info!("refresh stopped; closing connections");
     };
-    let result = http::serve(
+    let result = http::serve_with(
         listener,
         app(AppState { metrics, snapshots: rx }),
         stop,
         Limits::default(),
+        web,
     )
     .await;
     info!("stopped");
@@ -162,6 +174,12 @@ async fn reload_on_sighup(reload: Reload, configs: watch::Sender<Arc<Config>>) {
                 warn!(running = %running.listen, new = %new.listen, "SIGHUP: `listen` changed; it takes effect after a restart");
                 new.listen = running.listen;
             }
+            if new.web_config_file != running.web_config_file {
+                warn!(
+                    "SIGHUP: `web_config_file` changed; a new path takes effect after a restart (the running file is re-read whenever it changes)"
+                );
+                new.web_config_file = running.web_config_file.clone();
+            }
             if (new.log_format, new.log_level) != (running.log_format, running.log_level) {
                 warn!("SIGHUP: `log_format` and `log_level` take effect after a restart");
             }
@@ -179,10 +197,130 @@ async fn reload_on_sighup(reload: Reload, configs: watch::Sender<Arc<Config>>) {
     }
 }
 
+/// How `healthcheck` found the exporter alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alive {
+    /// `/healthz` answered 200 (over TLS when the web configuration turns it on).
+    Answered,
+    /// Clients must present a certificate (`RequireAnyClientCert`, `RequireAndVerifyClientCert`)
+    /// and the healthcheck has none: the server answered the TLS handshake and asked for one,
+    /// then refused it, which is as far as it can get.
+    HandshakeAnswered,
+}
+
+/// Why `healthcheck` finds the exporter not alive.
+#[derive(Debug, thiserror::Error)]
+pub enum Unhealthy {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("no answer from {addr}: {source}")]
+    NoAnswer {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{addr}/healthz answered {head:?}")]
+    Status { addr: std::net::SocketAddr, head: String },
+    #[error("{0}")]
+    WebConfig(#[from] WebConfigError),
+}
+
+/// `healthcheck`: GET /healthz on `listen` (loopback when it listens on every address) within
+/// 3 s and expect 200. With a web configuration that turns TLS on, over TLS, without checking the
+/// server certificate (the exporter's own, on loopback: liveness is all it asks; it sends nothing
+/// secret) and without a client certificate; /healthz needs no basic auth. When client
+/// certificates are required, see [`Alive::HandshakeAnswered`].
+pub fn healthcheck(config: &Config) -> Result<Alive, Unhealthy> {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+    use std::time::Duration;
+    let web = match &config.web_config_file {
+        Some(path) => Some(WebConfig::load(path)?),
+        None => None,
+    };
+    let ip = match config.listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let addr = SocketAddr::new(ip, config.listen.port());
+    let timeout = Duration::from_secs(3);
+    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|source| Unhealthy::Connect { addr, source })?;
+    let no_answer = |source| Unhealthy::NoAnswer { addr, source };
+    stream.set_read_timeout(Some(timeout)).map_err(no_answer)?;
+    stream.set_write_timeout(Some(timeout)).map_err(no_answer)?;
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut head = [0u8; 12];
+    match web.filter(|w| w.tls.is_some()) {
+        None => {
+            let mut stream = stream;
+            stream.write_all(request.as_bytes()).map_err(no_answer)?;
+            stream.read_exact(&mut head).map_err(no_answer)?;
+        }
+        Some(web) => {
+            let resolver = Arc::new(crate::web::tls::NoClientCert::default());
+            let client = crate::web::tls::healthcheck_client(resolver.clone())
+                .map_err(|e| no_answer(std::io::Error::other(e)))?;
+            let name = rustls::pki_types::ServerName::IpAddress(ip.into());
+            let connection = rustls::ClientConnection::new(Arc::new(client), name)
+                .map_err(|e| no_answer(std::io::Error::other(e)))?;
+            let mut tls = rustls::StreamOwned::new(connection, stream);
+            let exchanged = tls
+                .write_all(request.as_bytes())
+                .and_then(|()| tls.flush())
+                .and_then(|()| tls.read_exact(&mut head));
+            if let Err(e) = exchanged {
+                let alert = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .is_some_and(|inner| matches!(inner, rustls::Error::AlertReceived(_)));
+                if web.client_cert_required() && resolver.asked() && alert {
+                    return Ok(Alive::HandshakeAnswered);
+                }
+                return Err(no_answer(e));
+            }
+        }
+    }
+    match &head {
+        b"HTTP/1.1 200" => Ok(Alive::Answered),
+        other => Err(Unhealthy::Status {
+            addr,
+            head: String::from_utf8_lossy(other).into_owned(),
+        }),
+    }
+}
+
+/// One refresh, for `audit`.
 /// One refresh, for `audit`.
 pub async fn audit_once(config: Arc<Config>, endpoint: Option<&EndpointOverride>) -> Snapshot {
+    audit_with_progress(config, endpoint, false).await
+}
+
+/// [`audit_once`]; with `progress` (stderr is a terminal), a line on stderr says how far it is,
+/// rewritten four times a second and cleared at the end.
+pub async fn audit_with_progress(config: Arc<Config>, endpoint: Option<&EndpointOverride>, progress: bool) -> Snapshot {
+    use std::io::Write;
     let telemetry = Telemetry::default();
-    refresher(config, endpoint, &telemetry).await.refresh(None).await
+    let refresher = refresher(config, endpoint, &telemetry).await;
+    let refreshing = refresher.refresh(None);
+    if !progress {
+        return refreshing.await;
+    }
+    tokio::pin!(refreshing);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    let snapshot = loop {
+        tokio::select! {
+            s = &mut refreshing => break s,
+            _ = tick.tick() => {
+                let line = crate::render::report::progress_line(refresher.progress().now());
+                let _ = write!(std::io::stderr(), "\r\x1b[2K{line}");
+            }
+        }
+    };
+    let _ = write!(std::io::stderr(), "\r\x1b[2K");
+    snapshot
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

@@ -24,7 +24,7 @@ pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(900);
 
 /// Every configuration key and, in plain words, the values it allows. Error messages and the
 /// environment layer read this table; a test checks it lists exactly the keys of [`RawConfig`].
-pub const KEYS: [(&str, &str); 17] = [
+pub const KEYS: [(&str, &str); 18] = [
     (
         "listen",
         "an address or host name with port, like 0.0.0.0:9312, [::]:9312 or localhost:9312",
@@ -75,6 +75,10 @@ pub const KEYS: [(&str, &str); 17] = [
         "account_tags",
         "a list of tag keys, like [\"owner\", \"environment\"] (comma-separated in the environment and flags)",
     ),
+    (
+        "web_config_file",
+        "the path of a web configuration file in the Prometheus exporter-toolkit format (TLS, basic auth; docs/web-config.md), or empty for plain HTTP",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +93,9 @@ pub enum ConfigError {
         value: String,
         allowed: String,
     },
+    /// The file `web_config_file` names cannot be used.
+    #[error("`web_config_file`: {0}")]
+    WebConfig(#[from] crate::web::WebConfigError),
 }
 
 impl ConfigError {
@@ -198,6 +205,7 @@ pub struct RawConfig {
     #[serde(deserialize_with = "string_list")]
     pub account_tags: Vec<String>,
     pub events_queue_url: String,
+    pub web_config_file: String,
 }
 
 impl Default for RawConfig {
@@ -205,7 +213,7 @@ impl Default for RawConfig {
         RawConfig {
             listen: format!("0.0.0.0:{DEFAULT_PORT}"),
             refresh_interval: String::new(),
-            concurrency: 16,
+            concurrency: 64,
             account_timeout: "60s".into(),
             sts_region: "us-east-1".into(),
             session_duration: "120s".into(),
@@ -220,6 +228,7 @@ impl Default for RawConfig {
             management_account_role_arn: String::new(),
             account_tags: Vec::new(),
             events_queue_url: String::new(),
+            web_config_file: String::new(),
         }
     }
 }
@@ -250,6 +259,9 @@ pub struct Config {
     pub account_tags: Vec<String>,
     /// The SQS queue of root credential events; `None`: no events, polling only.
     pub events_queue_url: Option<String>,
+    /// The web configuration (TLS, basic auth, headers; `crate::web`), checked at load; `None`:
+    /// plain HTTP. Relative to the working directory.
+    pub web_config_file: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -279,6 +291,11 @@ impl Config {
             management_account_role_arn: self.management_account_role_arn.clone().unwrap_or_default(),
             account_tags: self.account_tags.clone(),
             events_queue_url: self.events_queue_url.clone().unwrap_or_default(),
+            web_config_file: self
+                .web_config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
         };
         toml::to_string(&raw).unwrap_or_default()
     }
@@ -565,6 +582,10 @@ impl RawConfig {
                 ));
             }
         }
+        let web_config_file = optional(self.web_config_file).map(std::path::PathBuf::from);
+        if let Some(path) = &web_config_file {
+            crate::web::WebConfig::load(path)?;
+        }
         Ok(Config {
             listen,
             refresh_interval,
@@ -583,6 +604,7 @@ impl RawConfig {
             management_account_role_arn,
             account_tags: self.account_tags,
             events_queue_url,
+            web_config_file,
         })
     }
 }
@@ -746,7 +768,7 @@ mod tests {
         let c = RawConfig::default().validate().unwrap();
         assert_eq!(c.listen.port(), DEFAULT_PORT);
         assert_eq!(c.refresh_interval, Duration::from_secs(300));
-        assert_eq!(c.concurrency, 16);
+        assert_eq!(c.concurrency, 64);
         assert_eq!(c.checks, Checks::Full);
     }
 
@@ -874,6 +896,37 @@ mod tests {
             "{:?}",
             loaded.warnings
         );
+    }
+
+    #[test]
+    fn web_config_file_is_checked_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.yml");
+        let var = "AWS_ROOT_EXPORTER_WEB_CONFIG_FILE";
+        let e = load_env(&[(var, path.to_str().unwrap())]).unwrap_err().to_string();
+        assert!(
+            e.starts_with("`web_config_file`: web config file ") && e.contains("cannot read it") && !e.contains('\n'),
+            "{e}"
+        );
+        std::fs::write(
+            &path,
+            "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  min_version: TLS10\n",
+        )
+        .unwrap();
+        let e = load_env(&[(var, path.to_str().unwrap())]).unwrap_err().to_string();
+        assert!(
+            e.contains("`tls_server_config.min_version`") && e.contains("TLS10"),
+            "{e}"
+        );
+        std::fs::write(
+            &path,
+            "http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n",
+        )
+        .unwrap();
+        let c = load_env(&[(var, path.to_str().unwrap())]).unwrap().config;
+        assert_eq!(c.web_config_file.as_deref(), Some(path.as_path()));
+        assert!(c.to_toml().contains("web_config_file = "), "{}", c.to_toml());
+        assert_eq!(load_env(&[(var, " ")]).unwrap().config.web_config_file, None);
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! without paths. Also: one account's tags (`ListTagsForResource`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use aws_sdk_organizations::types::Account as SdkAccount;
 
 use futures::StreamExt;
 use tracing::warn;
@@ -33,8 +36,36 @@ const MAX_DEPTH: usize = 8;
 /// Follow `NextToken` through every page of one listing; `page(token)` sends one request.
 async fn paged<T, P, F, Fut>(
     operation: Operation,
+    page: F,
+    mut items: impl FnMut(&P) -> Vec<T>,
+) -> Result<Vec<T>, AwsCallError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(P, Option<String>), AwsCallError>>,
+{
+    paged_with(operation, page, &mut items, &Ignore).await
+}
+
+/// What hears of each page of a listing as it arrives.
+trait OnPage<T> {
+    fn page(&self, items: &[T]) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// Hears nothing.
+struct Ignore;
+
+impl<T> OnPage<T> for Ignore {
+    fn page(&self, _: &[T]) -> impl std::future::Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+}
+
+/// [`paged`], telling `on_page` each page's items as it arrives.
+async fn paged_with<T, P, F, Fut>(
+    operation: Operation,
     mut page: F,
     mut items: impl FnMut(&P) -> Vec<T>,
+    on_page: &impl OnPage<T>,
 ) -> Result<Vec<T>, AwsCallError>
 where
     F: FnMut(Option<String>) -> Fut,
@@ -45,7 +76,9 @@ where
     let mut token = None;
     for _ in 0..MAX_PAGES {
         let (answer, next) = page(token.take()).await?;
-        out.extend(items(&answer));
+        let new = items(&answer);
+        on_page.page(&new).await;
+        out.extend(new);
         match next.filter(|t| !t.is_empty()) {
             Some(t) if !seen_tokens.insert(t.clone()) => {
                 return Err(AwsCallError::malformed(
@@ -63,10 +96,75 @@ where
     ))
 }
 
+/// Where accounts go as soon as a page of a listing names them, each account once, so that
+/// audits start while the listing goes on. Bounded: a listing faster than the audits waits for
+/// them instead of queueing the whole organization.
+pub type Found = tokio::sync::mpsc::Sender<Account>;
+
+/// An account as a listing page gives it, and whether it came without a state; an error for an
+/// account without `Id`.
+type Converted = Result<(Account, bool), AwsCallError>;
+
+/// Sends each newly listed account to [`Found`].
+struct Sink {
+    found: Option<Found>,
+    management_account_id: String,
+    seen: Mutex<HashSet<String>>,
+}
+
+impl OnPage<Converted> for Sink {
+    async fn page(&self, accounts: &[Converted]) {
+        let Some(found) = &self.found else { return };
+        for (account, _) in accounts.iter().flatten() {
+            let new = self.seen.lock().expect("seen lock").insert(account.id.clone());
+            // The receiver gone means the refresh is over: nothing left to tell.
+            if new && found.send(account.clone()).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Sink {
+    /// The accounts of one listing page, as the exporter keeps them.
+    fn convert(&self, accounts: &[SdkAccount], ou_path: Option<&str>) -> Vec<Converted> {
+        accounts
+            .iter()
+            .map(|a| {
+                to_account(a, ou_path.map(str::to_string), &self.management_account_id)
+                    .ok_or_else(|| AwsCallError::malformed(Operation::ListAccounts, "an account without Id"))
+            })
+            .collect()
+    }
+}
+
+/// The account as the exporter keeps it, and whether the listing gave it no state; `None`
+/// without an `Id`.
+fn to_account(a: &SdkAccount, ou_path: Option<String>, management_account_id: &str) -> Option<(Account, bool)> {
+    let id = a.id()?;
+    // `State` supersedes `Status` (retired 2026-09-09); older answers carry only the latter. An
+    // account with neither is still an account: it is audited.
+    let status = a.state().map(|s| s.as_str()).or(a.status().map(|s| s.as_str()));
+    Some((
+        Account {
+            id: id.to_string(),
+            name: a.name().unwrap_or_default().to_string(),
+            status: status.unwrap_or(UNKNOWN_STATUS).to_string(),
+            is_management: id == management_account_id,
+            ou_path,
+            tags: Vec::new(),
+        },
+        status.is_none(),
+    ))
+}
+
+/// List the organization. With `found`, every account is also sent there as soon as its page
+/// arrives (before the listing ends); `found` is dropped when the listing ends.
 pub async fn discover(
     client: &aws_sdk_organizations::Client,
     caller: &Caller,
     concurrency: usize,
+    found: Option<Found>,
 ) -> Result<Organization, AwsCallError> {
     const DESCRIBE: Operation = Operation::DescribeOrganization;
     let described = caller.call(DESCRIBE, || client.describe_organization().send()).await?;
@@ -78,46 +176,34 @@ pub async fn discover(
         .ok_or_else(|| AwsCallError::malformed(DESCRIBE, "answer holds no MasterAccountId"))?
         .to_string();
     let id = org.id().unwrap_or_default().to_string();
+    let sink = Sink {
+        found,
+        management_account_id: management_account_id.clone(),
+        seen: Mutex::new(HashSet::new()),
+    };
 
-    let listed = match walk_tree(client, caller, concurrency).await {
+    let listed = match walk_tree(client, caller, concurrency, &sink).await {
         Ok(listed) => listed,
         Err(e) if e.reason == FailureReason::AccessDenied => {
             warn!(operation = %e.operation, error = ?e.message, "cannot walk the organization tree; listing the accounts without their OU paths (grant organizations:ListRoots, ListOrganizationalUnitsForParent and ListAccountsForParent for them)");
-            list_accounts(client, caller).await?
+            list_accounts(client, caller, &sink).await?
         }
         Err(e) => return Err(e),
     };
+    drop(sink);
 
     let mut accounts = Vec::with_capacity(listed.len());
     let mut seen = HashSet::new();
     let mut stateless = Vec::new();
-    for (a, ou_path) in listed {
-        let Some(account_id) = a.id() else {
-            return Err(AwsCallError::malformed(
-                Operation::ListAccounts,
-                "an account without Id",
-            ));
-        };
-        if !seen.insert(account_id.to_string()) {
+    for converted in listed {
+        let (account, no_state) = converted?;
+        if !seen.insert(account.id.clone()) {
             continue;
         }
-        // `State` supersedes `Status` (retired 2026-09-09); older answers carry only the
-        // latter. An account with neither is still an account: it is audited.
-        let status = match a.state().map(|s| s.as_str()).or(a.status().map(|s| s.as_str())) {
-            Some(s) => s.to_string(),
-            None => {
-                stateless.push(account_id.to_string());
-                UNKNOWN_STATUS.to_string()
-            }
-        };
-        accounts.push(Account {
-            id: account_id.to_string(),
-            name: a.name().unwrap_or_default().to_string(),
-            status,
-            is_management: account_id == management_account_id,
-            ou_path,
-            tags: Vec::new(),
-        });
+        if no_state {
+            stateless.push(account.id.clone());
+        }
+        accounts.push(account);
     }
     if !stateless.is_empty() {
         warn!(
@@ -133,11 +219,13 @@ pub async fn discover(
     })
 }
 
-type Listed = (aws_sdk_organizations::types::Account, Option<String>);
-
-async fn list_accounts(client: &aws_sdk_organizations::Client, caller: &Caller) -> Result<Vec<Listed>, AwsCallError> {
+async fn list_accounts(
+    client: &aws_sdk_organizations::Client,
+    caller: &Caller,
+    sink: &Sink,
+) -> Result<Vec<Converted>, AwsCallError> {
     const LIST: Operation = Operation::ListAccounts;
-    let accounts = paged(
+    paged_with(
         LIST,
         |token| async move {
             let out = caller
@@ -152,26 +240,22 @@ async fn list_accounts(client: &aws_sdk_organizations::Client, caller: &Caller) 
             let next = out.next_token().map(str::to_string);
             Ok((out, next))
         },
-        |out| out.accounts().to_vec(),
+        |out| sink.convert(out.accounts(), None),
+        sink,
     )
-    .await?;
-    Ok(accounts.into_iter().map(|a| (a, None)).collect())
+    .await
 }
 
-/// One parent's children: its accounts and its OUs (id, name), in listing order.
-struct Children {
-    accounts: Vec<aws_sdk_organizations::types::Account>,
-    units: Vec<(String, String)>,
-}
-
-async fn children(
+/// One parent's accounts with `path`, in listing order; they also go to `sink` page by page.
+async fn accounts_of(
     client: &aws_sdk_organizations::Client,
     caller: &Caller,
     parent: &str,
-) -> Result<Children, AwsCallError> {
+    path: &str,
+    sink: &Sink,
+) -> Result<Vec<Converted>, AwsCallError> {
     const ACCOUNTS: Operation = Operation::ListAccountsForParent;
-    const UNITS: Operation = Operation::ListOrganizationalUnitsForParent;
-    let accounts = paged(
+    paged_with(
         ACCOUNTS,
         |token| async move {
             let out = caller
@@ -187,9 +271,20 @@ async fn children(
             let next = out.next_token().map(str::to_string);
             Ok((out, next))
         },
-        |out| out.accounts().to_vec(),
-    );
-    let units = paged(
+        |out| sink.convert(out.accounts(), Some(path)),
+        sink,
+    )
+    .await
+}
+
+/// One parent's OUs (id, name), in listing order.
+async fn units_of(
+    client: &aws_sdk_organizations::Client,
+    caller: &Caller,
+    parent: &str,
+) -> Result<Vec<(String, String)>, AwsCallError> {
+    const UNITS: Operation = Operation::ListOrganizationalUnitsForParent;
+    paged(
         UNITS,
         |token| async move {
             let out = caller
@@ -211,17 +306,26 @@ async fn children(
                 .filter_map(|u| Some((u.id()?.to_string(), u.name().unwrap_or_default().to_string())))
                 .collect()
         },
-    );
-    let (accounts, units) = futures::try_join!(accounts, units)?;
-    Ok(Children { accounts, units })
+    )
+    .await
 }
 
-/// Every account under the roots with its path of names, in tree order.
+/// One listing of the walk, and what it found.
+enum Listing {
+    Accounts(String, Vec<Converted>),
+    Units(String, usize, Vec<(String, String)>),
+}
+
+/// Every account under the roots with its path of names, in tree order. Each parent's accounts
+/// and OUs are two listings; an OU's own listings start as soon as its parent's OU listing ends
+/// (not when a whole level is done), at most `concurrency` listings at once, so that the walk
+/// takes as long as its longest chain of pages.
 async fn walk_tree(
     client: &aws_sdk_organizations::Client,
     caller: &Caller,
     concurrency: usize,
-) -> Result<Vec<Listed>, AwsCallError> {
+    sink: &Sink,
+) -> Result<Vec<Converted>, AwsCallError> {
     const ROOTS: Operation = Operation::ListRoots;
     let roots = paged(
         ROOTS,
@@ -240,38 +344,59 @@ async fn walk_tree(
         },
     )
     .await?;
-    // Breadth first, one level at a time in parallel; then put the tree together depth first.
-    let mut found: HashMap<String, (String, Children)> = HashMap::new();
-    let mut level: Vec<(String, String)> = roots.clone();
-    for _ in 0..=MAX_DEPTH {
-        if level.is_empty() {
-            break;
+    // (parent, its path of names, depth): listings to start.
+    let mut waiting: std::collections::VecDeque<(String, String, usize)> =
+        roots.iter().map(|(id, path)| (id.clone(), path.clone(), 0)).collect();
+    let mut paths: HashMap<String, String> = HashMap::new();
+    let mut accounts: HashMap<String, Vec<Converted>> = HashMap::new();
+    let mut units: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let mut running = futures::stream::FuturesUnordered::new();
+    loop {
+        while running.len() + 1 < concurrency.max(2) {
+            let Some((id, path, depth)) = waiting.pop_front() else {
+                break;
+            };
+            paths.insert(id.clone(), path);
+            let path = &paths[&id];
+            let (id_a, path_a) = (id.clone(), path.clone());
+            running.push(futures::future::Either::Left(async move {
+                let listed = accounts_of(client, caller, &id_a, &path_a, sink).await?;
+                Ok::<_, AwsCallError>(Listing::Accounts(id_a, listed))
+            }));
+            running.push(futures::future::Either::Right(async move {
+                let listed = units_of(client, caller, &id).await?;
+                Ok::<_, AwsCallError>(Listing::Units(id, depth, listed))
+            }));
         }
-        let listed: Vec<Result<(String, String, Children), AwsCallError>> = futures::stream::iter(level)
-            .map(|(id, path)| async move {
-                let c = children(client, caller, &id).await?;
-                Ok((id, path, c))
-            })
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
-        level = Vec::new();
-        for result in listed {
-            let (id, path, c) = result?;
-            level.extend(
-                c.units
-                    .iter()
-                    .map(|(unit, name)| (unit.clone(), format!("{path}/{name}"))),
-            );
-            found.insert(id, (path, c));
+        match running.next().await {
+            None => break,
+            Some(Err(e)) => return Err(e),
+            Some(Ok(Listing::Accounts(id, listed))) => {
+                accounts.insert(id, listed);
+            }
+            Some(Ok(Listing::Units(id, depth, listed))) => {
+                // OUs nest at most five levels below the root: deeper is a bug, not walked.
+                if depth < MAX_DEPTH {
+                    let path = &paths[&id];
+                    waiting.extend(
+                        listed
+                            .iter()
+                            .map(|(unit, name)| (unit.clone(), format!("{path}/{name}"), depth + 1)),
+                    );
+                }
+                units.insert(id, listed);
+            }
         }
     }
+    // Put the tree together depth first.
     let mut out = Vec::new();
     let mut stack: Vec<String> = roots.into_iter().rev().map(|(id, _)| id).collect();
     while let Some(id) = stack.pop() {
-        let Some((path, c)) = found.remove(&id) else { continue };
-        out.extend(c.accounts.into_iter().map(|a| (a, Some(path.clone()))));
-        stack.extend(c.units.into_iter().rev().map(|(unit, _)| unit));
+        let Some(listed) = accounts.remove(&id) else { continue };
+        out.extend(listed);
+        if let Some(children) = units.remove(&id) {
+            stack.extend(children.into_iter().rev().map(|(unit, _)| unit));
+        }
     }
     Ok(out)
 }

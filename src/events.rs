@@ -141,7 +141,8 @@ pub async fn consume(
     telemetry: Telemetry,
     settings: Settings,
 ) {
-    let caller = Caller::new(telemetry.clone());
+    // One queue read and one delete at a time: no adaptive limit to speak of.
+    let caller = Caller::new(telemetry.clone(), 1);
     let mut pause = Duration::from_secs(1);
     // Until a refresh has listed the organization, no event can be told from a foreign one:
     // leave the queue alone until then.

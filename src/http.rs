@@ -1,12 +1,13 @@
 //! The HTTP face: `/metrics`, `/healthz`, `/readyz` and a small index page, and the server that
-//! runs them. Handlers only read the latest snapshot; they never wait on AWS.
+//! runs them, over TLS and behind basic auth when a web configuration says so ([`crate::web`]).
+//! Handlers only read the latest snapshot; they never wait on AWS.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -18,7 +19,8 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::refresh::SnapshotReceiver;
-use crate::render::metrics::{MetricsSource, openmetrics_to_text};
+use crate::render::metrics::{Format, MetricsSource};
+use crate::web::{self, LiveWebConfig};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -29,10 +31,7 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
-        .route(
-            "/metrics",
-            get(metrics).layer(tower_http::compression::CompressionLayer::new().gzip(true)),
-        )
+        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found; see / for the endpoints\n") })
@@ -63,21 +62,64 @@ pub fn prefers_openmetrics(accept: Option<&str>) -> bool {
     openmetrics > 0.0 && openmetrics >= text
 }
 
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let body = state.metrics.encode_openmetrics();
-    if prefers_openmetrics(accept) {
-        ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response()
-    } else {
-        ([(header::CONTENT_TYPE, TEXT)], openmetrics_to_text(&body)).into_response()
+/// Whether the `Accept-Encoding` header accepts gzip (`gzip`, `x-gzip` or `*` with a quality
+/// above zero, and gzip not refused by name).
+pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    let (mut named, mut any) = (None, None);
+    for coding in accept_encoding.unwrap_or("").split(',') {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or("").to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match name.as_str() {
+            "gzip" | "x-gzip" => named = Some(named.unwrap_or(0.0f32).max(q)),
+            "*" => any = Some(q),
+            _ => {}
+        }
     }
+    named.or(any).is_some_and(|q| q > 0.0)
 }
 
-/// Ready once a refresh has listed the organization; until then 503 with the reason.
-async fn ready(State(state): State<AppState>) -> Response {
+/// The exposition: gzip from the prepared body when the client accepts it (Prometheus always
+/// does), else rendered as plain text.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (format, content_type) = match prefers_openmetrics(accept) {
+        true => (Format::OpenMetrics, OPENMETRICS),
+        false => (Format::Text, TEXT),
+    };
+    let encoding = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok());
+    if accepts_gzip(encoding) {
+        let body = state.metrics.gzip(format).await;
+        return (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CONTENT_ENCODING, "gzip"),
+                (header::VARY, "accept-encoding"),
+            ],
+            body,
+        )
+            .into_response();
+    }
+    use futures::StreamExt;
+    let chunks = state.metrics.plain(format).await;
+    let body = axum::body::Body::from_stream(chunks.map(Ok::<_, std::convert::Infallible>));
+    (
+        [(header::CONTENT_TYPE, content_type), (header::VARY, "accept-encoding")],
+        body,
+    )
+        .into_response()
+}
+
+/// Ready once a refresh has listed the organization; until then 503 with the reason (only
+/// "not ready" to a request that skipped basic auth: the reason may name accounts and roles).
+async fn ready(State(state): State<AppState>, anonymous: Option<Extension<web::Unauthenticated>>) -> Response {
     let snapshot = state.snapshots.borrow().clone();
     match snapshot.as_deref() {
         Some(s) if s.ever_listed() => (StatusCode::OK, "ready\n").into_response(),
+        _ if anonymous.is_some() => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response(),
         Some(s) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -135,6 +177,23 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     limits: Limits,
 ) -> std::io::Result<()> {
+    serve_with(listener, router, shutdown, limits, None).await
+}
+
+/// [`serve`] with a web configuration: TLS per connection (the handshake within
+/// `limits.header_read_timeout`, holding a connection permit like any client), basic auth and
+/// response headers per request, each from the configuration in force at that moment.
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    limits: Limits,
+    web: Option<Arc<LiveWebConfig>>,
+) -> std::io::Result<()> {
+    let router = match &web {
+        Some(live) => router.layer(axum::middleware::from_fn_with_state(live.clone(), web::guard)),
+        None => router,
+    };
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -160,10 +219,39 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         debug!(%peer, "connection");
-        let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
-        let connection = graceful.watch(connection);
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        let web = web.clone();
+        let builder = builder.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            // The configuration in force now (re-read first if its files changed).
+            let tls = web.as_ref().and_then(|w| w.current().tls.clone());
+            let served = match tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(tls) => {
+                    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                    match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+                        Ok(Ok(stream)) => {
+                            watcher
+                                .watch(builder.serve_connection(TokioIo::new(stream), service))
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            debug!(%peer, error = %e, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            debug!(%peer, timeout = ?limits.header_read_timeout, "TLS handshake timed out");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = served {
                 debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);
@@ -201,5 +289,21 @@ mod tests {
         )));
         assert!(prefers_openmetrics(Some("application/openmetrics-text")));
         assert!(prefers_openmetrics(Some("Application/OpenMetrics-Text; version=1.0.0")));
+    }
+
+    #[test]
+    fn accept_encoding_negotiation_honours_quality() {
+        // What Prometheus sends.
+        assert!(accepts_gzip(Some("gzip")));
+        assert!(accepts_gzip(Some("deflate, gzip;q=1.0, *;q=0.5")));
+        assert!(accepts_gzip(Some("x-gzip")));
+        assert!(accepts_gzip(Some("*")));
+        assert!(accepts_gzip(Some("br, GZIP ; q=0.2")));
+        assert!(!accepts_gzip(None));
+        assert!(!accepts_gzip(Some("")));
+        assert!(!accepts_gzip(Some("identity")));
+        assert!(!accepts_gzip(Some("gzip;q=0")));
+        assert!(!accepts_gzip(Some("gzip;q=0, *")), "refused by name beats the wildcard");
+        assert!(!accepts_gzip(Some("br, deflate")));
     }
 }

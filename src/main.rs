@@ -1,8 +1,9 @@
 //! The command line: parse flags, set up logging, load the configuration, run a command.
 
+use std::io::IsTerminal;
 #[cfg(feature = "demo")]
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    flags: ConfigFlags,
+    flags: ServeFlags,
 }
 
 #[derive(Subcommand)]
@@ -33,7 +34,7 @@ enum Command {
     /// Refresh in the background and serve /metrics (the default).
     Serve {
         #[command(flatten)]
-        flags: ConfigFlags,
+        flags: ServeFlags,
     },
     /// Audit the organization once, print the result on stdout, and exit: 0 when every account
     /// was audited, 1 when some failed (listed on stderr), 2 on bad configuration.
@@ -41,19 +42,20 @@ enum Command {
         #[arg(long, value_enum, default_value = "tsv")]
         format: Format,
         #[command(flatten)]
-        flags: ConfigFlags,
+        flags: AuditCommandFlags,
     },
-    /// Validate the configuration and print the effective values.
+    /// Validate the configuration (every key, whichever command uses it) and print the
+    /// effective values.
     CheckConfig {
         #[command(flatten)]
-        flags: ConfigFlags,
+        flags: ServeFlags,
     },
     /// Ask the exporter running on `listen` (loopback when it listens on every address) whether
     /// it is alive: exit 0 when /healthz answers 200 within 3 s, else 1. For a container
     /// HEALTHCHECK without curl.
     Healthcheck {
         #[command(flatten)]
-        flags: ConfigFlags,
+        flags: HealthcheckFlags,
     },
     /// Serve the simulated AWS organization of a scenario file (the project's AWS test double).
     #[cfg(feature = "demo")]
@@ -71,23 +73,54 @@ enum Command {
     #[cfg(feature = "demo")]
     Demo {
         #[command(flatten)]
-        flags: ConfigFlags,
+        flags: ServeFlags,
     },
 }
 
-/// Flags for the configuration keys; each overrides the file and the environment.
-#[derive(Args, Serialize, Default)]
-struct ConfigFlags {
+// Flags for the configuration keys, in groups by the commands that use them; each overrides the
+// file and the environment. A command offers only the groups it uses, but its file and
+// environment may still set any key (one file serves every command), and every key is validated.
+// A group serializes to the keys that were given, for the flag layer of `config::load`.
+//
+//   serve, demo, check-config: ServeFlags (every key)
+//   audit:                     AuditCommandFlags (what one refresh reads)
+//   healthcheck:               HealthcheckFlags (`listen`)
+
+/// The configuration file, for every command that reads the configuration.
+#[derive(Args, Default)]
+struct ConfigFile {
     /// TOML configuration file.
     #[arg(long)]
-    #[serde(skip)]
     config: Option<PathBuf>,
+}
+
+/// `listen` and `web_config_file`: where and how `serve` listens, and so where and how
+/// `healthcheck` asks.
+#[derive(Args, Serialize, Default)]
+struct ListenFlags {
     #[arg(long, help = config::flag_help("listen"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     listen: Option<String>,
+    #[arg(long = "web.config.file", value_name = "FILE", help = config::flag_help("web_config_file"))]
+    #[serde(rename = "web_config_file", skip_serializing_if = "Option::is_none")]
+    web_config_file: Option<String>,
+}
+
+/// Keys only a long-running exporter reads (the schedule, the events consumer). A serve-only
+/// key's flag goes here: `serve`, `demo` and `check-config` get it, `audit` does not.
+#[derive(Args, Serialize, Default)]
+struct ServeOnlyFlags {
     #[arg(long, help = config::flag_help("refresh_interval"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_interval: Option<String>,
+    #[arg(long, help = config::flag_help("events_queue_url"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events_queue_url: Option<String>,
+}
+
+/// Keys one refresh reads: discovery, the ways into accounts, the audit, and logging.
+#[derive(Args, Serialize, Default)]
+struct AuditFlags {
     #[arg(long, help = config::flag_help("concurrency"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     concurrency: Option<usize>,
@@ -127,12 +160,75 @@ struct ConfigFlags {
     #[arg(long, help = config::flag_help("management_account_role_arn"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     management_account_role_arn: Option<String>,
-    #[arg(long, help = config::flag_help("events_queue_url"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    events_queue_url: Option<String>,
     #[arg(long, help = config::flag_help("account_tags"), value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     account_tags: Vec<String>,
+}
+
+/// Every key: `serve`, `demo`, `check-config`.
+#[derive(Args, Serialize, Default)]
+struct ServeFlags {
+    #[command(flatten)]
+    #[serde(skip)]
+    file: ConfigFile,
+    #[command(flatten)]
+    #[serde(flatten)]
+    listen: ListenFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    serve: ServeOnlyFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    audit: AuditFlags,
+}
+
+/// `audit`: no `listen`, no schedule, no events.
+#[derive(Args, Serialize, Default)]
+struct AuditCommandFlags {
+    #[command(flatten)]
+    #[serde(skip)]
+    file: ConfigFile,
+    #[command(flatten)]
+    #[serde(flatten)]
+    audit: AuditFlags,
+}
+
+/// `healthcheck`: where to ask.
+#[derive(Args, Serialize, Default)]
+struct HealthcheckFlags {
+    #[command(flatten)]
+    #[serde(skip)]
+    file: ConfigFile,
+    #[command(flatten)]
+    #[serde(flatten)]
+    listen: ListenFlags,
+}
+
+/// The flags of one command, for `config::load`.
+trait CommandFlags: Serialize + Sized {
+    fn file(&self) -> Option<&Path>;
+
+    fn load(&self) -> Result<config::Loaded, config::ConfigError> {
+        config::load(self.file(), self)
+    }
+}
+
+impl CommandFlags for ServeFlags {
+    fn file(&self) -> Option<&Path> {
+        self.file.config.as_deref()
+    }
+}
+
+impl CommandFlags for AuditCommandFlags {
+    fn file(&self) -> Option<&Path> {
+        self.file.config.as_deref()
+    }
+}
+
+impl CommandFlags for HealthcheckFlags {
+    fn file(&self) -> Option<&Path> {
+        self.file.config.as_deref()
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum, Serialize)]
@@ -170,7 +266,7 @@ enum ChecksArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve { flags: cli.flags });
-    let flags = match &command {
+    let loaded = match &command {
         #[cfg(feature = "demo")]
         Command::Simulate {
             scenario,
@@ -181,13 +277,12 @@ fn main() -> ExitCode {
             return run_simulator(scenario, *listen, *control_listen);
         }
         #[cfg(feature = "demo")]
-        Command::Demo { flags } => flags,
-        Command::Serve { flags }
-        | Command::Audit { flags, .. }
-        | Command::CheckConfig { flags }
-        | Command::Healthcheck { flags } => flags,
+        Command::Demo { flags } => flags.load(),
+        Command::Serve { flags } | Command::CheckConfig { flags } => flags.load(),
+        Command::Audit { flags, .. } => flags.load(),
+        Command::Healthcheck { flags } => flags.load(),
     };
-    let loaded = match config::load(flags.config.as_deref(), flags) {
+    let loaded = match loaded {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: configuration: {e}");
@@ -204,8 +299,8 @@ fn main() -> ExitCode {
             print!("{}", config.to_toml());
             ExitCode::SUCCESS
         }
-        Command::Healthcheck { .. } => match healthcheck(config.listen) {
-            Ok(()) => ExitCode::SUCCESS,
+        Command::Healthcheck { .. } => match app::healthcheck(&config) {
+            Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("unhealthy: {e}");
                 ExitCode::FAILURE
@@ -217,32 +312,6 @@ fn main() -> ExitCode {
         Command::Demo { flags } => report_error(run_demo(config, reloader(flags))),
         #[cfg(feature = "demo")]
         Command::Simulate { .. } => unreachable!("handled above"),
-    }
-}
-
-/// GET /healthz on `listen` (loopback for an unspecified address) and expect 200.
-fn healthcheck(listen: std::net::SocketAddr) -> anyhow::Result<()> {
-    use std::io::{Read, Write};
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-    use std::time::Duration;
-    let ip = match listen.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    let addr = SocketAddr::new(ip, listen.port());
-    let timeout = Duration::from_secs(3);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())?;
-    let mut head = [0u8; 12];
-    stream
-        .read_exact(&mut head)
-        .with_context(|| format!("no answer from {addr}"))?;
-    match &head {
-        b"HTTP/1.1 200" => Ok(()),
-        other => anyhow::bail!("{addr}/healthz answered {:?}", String::from_utf8_lossy(other)),
     }
 }
 
@@ -264,8 +333,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Reads the file and environment again, with the same flags, for SIGHUP.
-fn reloader(flags: ConfigFlags) -> app::Reload {
-    Box::new(move || config::load(flags.config.as_deref(), &flags))
+fn reloader(flags: ServeFlags) -> app::Reload {
+    Box::new(move || flags.load())
 }
 
 fn run_serve(config: Arc<Config>, reload: app::Reload) -> anyhow::Result<()> {
@@ -281,7 +350,8 @@ fn run_serve(config: Arc<Config>, reload: app::Reload) -> anyhow::Result<()> {
 
 fn run_audit(config: Arc<Config>, format: Format) -> ExitCode {
     let snapshot = match runtime() {
-        Ok(rt) => rt.block_on(app::audit_once(config, None)),
+        // Progress only for a person watching: stderr on a terminal.
+        Ok(rt) => rt.block_on(app::audit_with_progress(config, None, std::io::stderr().is_terminal())),
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::FAILURE;

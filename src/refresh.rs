@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
@@ -34,6 +35,60 @@ pub struct Refresher {
     tags: tokio::sync::Mutex<TagCache>,
     /// The plan of the last refresh, for event-triggered audits between refreshes.
     last_plan: std::sync::Mutex<Option<Arc<Plan>>>,
+    progress: Progress,
+}
+
+/// How far a refresh is: accounts to audit found so far, audits done and failed, whether the
+/// listing is complete. Reset when a refresh starts.
+#[derive(Debug, Default)]
+pub struct Progress {
+    found: AtomicUsize,
+    done: AtomicUsize,
+    failed: AtomicUsize,
+    listed: AtomicBool,
+}
+
+/// What [`Progress::now`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgressNow {
+    /// Accounts to audit found so far (all of them once `listed`).
+    pub found: usize,
+    pub done: usize,
+    pub failed: usize,
+    pub listed: bool,
+}
+
+impl Progress {
+    fn start(&self) {
+        for n in [&self.found, &self.done, &self.failed] {
+            n.store(0, Ordering::Relaxed);
+        }
+        self.listed.store(false, Ordering::Relaxed);
+    }
+
+    fn found(&self) {
+        self.found.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn listed(&self) {
+        self.listed.store(true, Ordering::Relaxed);
+    }
+
+    fn audited(&self, ok: bool) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn now(&self) -> ProgressNow {
+        ProgressNow {
+            found: self.found.load(Ordering::Relaxed),
+            done: self.done.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            listed: self.listed.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Account tags as last read, and when: read again at most every [`TAGS_MAX_AGE`].
@@ -43,20 +98,23 @@ type TagCache = HashMap<String, (Instant, Vec<(String, String)>)>;
 pub const TAGS_MAX_AGE: Duration = Duration::from_secs(3600);
 
 impl Refresher {
+    /// `caller` should be the one `ways` calls through, so that both share the adaptive limits.
     pub fn new(
         organizations: aws_sdk_organizations::Client,
         ways: Ways,
         config: Arc<Config>,
+        caller: Caller,
         telemetry: Telemetry,
     ) -> Self {
         Refresher {
             organizations,
             ways,
             config,
-            caller: Caller::new(telemetry.clone()),
+            caller,
             telemetry,
             tags: tokio::sync::Mutex::new(HashMap::new()),
             last_plan: std::sync::Mutex::new(None),
+            progress: Progress::default(),
         }
     }
 
@@ -94,45 +152,74 @@ impl Refresher {
     }
 
     /// One full refresh. Never fails: a discovery failure yields the previous data marked stale.
+    /// Audits start as soon as a page of the listing names an account (the listing and the
+    /// audits overlap); the refresh ends with the last audit.
     pub async fn refresh(&self, previous: Option<&Snapshot>) -> Snapshot {
         let started = Instant::now();
-        let org = match discovery::discover(&self.organizations, &self.caller, self.config.concurrency).await {
-            Ok(org) => org,
+        self.progress.start();
+        // As many accounts queued as audits run: a faster listing waits for the audits.
+        let (found_tx, mut found) = tokio::sync::mpsc::channel::<Account>(self.config.concurrency);
+        let discovering = async {
+            let mut org = discovery::discover(
+                &self.organizations,
+                &self.caller,
+                self.config.concurrency,
+                Some(found_tx),
+            )
+            .await?;
+            // The listing is done (no more audits to start); tags are read while audits run.
+            self.progress.listed();
+            if !self.config.account_tags.is_empty() {
+                self.read_tags(&mut org.accounts).await;
+            }
+            Ok::<_, AwsCallError>(org)
+        };
+        let auditing = async {
+            let plan = Arc::new(self.ways.plan().await);
+            *self.last_plan.lock().expect("plan lock") = Some(plan.clone());
+            let targets = futures::stream::poll_fn(|cx| found.poll_recv(cx)).filter_map(|account| {
+                let route = match self.config.selects(&account.id) {
+                    true => plan.route(&account),
+                    false => Route::Skip,
+                };
+                let target = (!matches!(route, Route::Skip)).then(|| {
+                    self.progress.found();
+                    (account, route)
+                });
+                std::future::ready(target)
+            });
+            let outcomes = self.audit_stream(targets).await;
+            Ok::<_, AwsCallError>((plan, outcomes))
+        };
+        let (org, (plan, outcomes)) = match futures::try_join!(discovering, auditing) {
+            Ok(done) => done,
             Err(e) => {
                 error!(operation = %e.operation, reason = %e.reason, error = ?e.message, "cannot list the organization's accounts; keeping the previous snapshot");
                 let why = format!("{} ({}): {}", e.reason, e.operation, e.message);
                 return Snapshot::after_failed_refresh(previous, started.elapsed(), why);
             }
         };
-        let plan = Arc::new(self.ways.plan().await);
-        *self.last_plan.lock().expect("plan lock") = Some(plan.clone());
-        let mut accounts = org.accounts;
-        if !self.config.account_tags.is_empty() {
-            self.read_tags(&mut accounts).await;
-        }
 
-        let mut planned = Vec::with_capacity(accounts.len());
-        let mut targets = Vec::new();
-        for account in accounts {
-            let route = match self.config.selects(&account.id) {
-                true => plan.route(&account),
-                false => Route::Skip,
-            };
-            let (selected, method) = match &route {
-                Route::Skip => (false, None),
-                Route::Audit(access) => (true, Some(access.method())),
-                Route::Fail(_) => (true, None),
-            };
-            if selected {
-                targets.push((account.clone(), route));
-            }
-            planned.push(Planned {
-                account,
-                selected,
-                method,
-            });
-        }
-        let outcomes = self.audit_all(targets).await;
+        let planned = org
+            .accounts
+            .into_iter()
+            .map(|account| {
+                let route = match self.config.selects(&account.id) {
+                    true => plan.route(&account),
+                    false => Route::Skip,
+                };
+                let (selected, method) = match &route {
+                    Route::Skip => (false, None),
+                    Route::Audit(access) => (true, Some(access.method())),
+                    Route::Fail(_) => (true, None),
+                };
+                Planned {
+                    account,
+                    selected,
+                    method,
+                }
+            })
+            .collect();
 
         let facts = OrganizationFacts {
             id: Some(org.id),
@@ -149,6 +236,11 @@ impl Refresher {
             "refresh finished"
         );
         snapshot
+    }
+
+    /// How far the running refresh is (for a progress line).
+    pub fn progress(&self) -> &Progress {
+        &self.progress
     }
 
     /// Count a finished refresh (once its snapshot is published, so that a scrape never sees the
@@ -208,9 +300,18 @@ impl Refresher {
 
     /// Audit these accounts, `concurrency` at a time.
     async fn audit_all(&self, targets: Vec<(Account, Route)>) -> HashMap<String, AuditOutcome> {
-        futures::stream::iter(targets)
+        self.audit_stream(futures::stream::iter(targets)).await
+    }
+
+    /// Audit the accounts as they come, `concurrency` at a time.
+    async fn audit_stream(
+        &self,
+        targets: impl futures::Stream<Item = (Account, Route)>,
+    ) -> HashMap<String, AuditOutcome> {
+        targets
             .map(|(account, route)| async move {
                 let outcome = self.audit_one(&account, route).await;
+                self.progress.audited(outcome.is_ok());
                 (account.id, outcome)
             })
             .buffer_unordered(self.config.concurrency)

@@ -43,6 +43,8 @@ pub struct Telemetry {
     requests: Family<CallLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
     retries: Family<ErrorLabels, Counter>,
+    throttled: Family<CallLabels, Counter>,
+    concurrency_limit: Family<CallLabels, Gauge>,
     refreshes: Family<RefreshLabels, Counter>,
     events: Family<EventLabels, Counter>,
     event_audits: Family<RefreshLabels, Counter>,
@@ -57,6 +59,8 @@ impl Default for Telemetry {
             requests: Family::default(),
             errors: Family::default(),
             retries: Family::default(),
+            throttled: Family::default(),
+            concurrency_limit: Family::default(),
             refreshes: Family::default(),
             events: Family::default(),
             event_audits: Family::default(),
@@ -83,6 +87,16 @@ impl Telemetry {
             "aws_root_exporter_aws_request_retries",
             "Failed attempts of AWS API calls that were retried, by failure reason",
             self.retries.clone(),
+        );
+        registry.register(
+            "aws_root_exporter_aws_throttled_answers",
+            "Answers of AWS that were throttling errors (every attempt, retried or not)",
+            self.throttled.clone(),
+        );
+        registry.register(
+            "aws_root_exporter_aws_concurrency_limit",
+            "Calls of the operation the exporter currently lets run at once: the configured concurrency, lowered while AWS throttles",
+            self.concurrency_limit.clone(),
         );
         registry.register(
             "aws_root_exporter_refreshes",
@@ -170,6 +184,36 @@ impl Telemetry {
                 reason: reason.as_str(),
             })
             .inc();
+    }
+
+    /// Count one throttling answer.
+    pub fn record_throttled(&self, operation: Operation) {
+        self.throttled
+            .get_or_create(&CallLabels {
+                service: operation.service(),
+                operation: operation.name(),
+            })
+            .inc();
+    }
+
+    /// The current adaptive limit of calls in flight for `operation`.
+    pub fn set_concurrency_limit(&self, operation: Operation, limit: usize) {
+        self.concurrency_limit
+            .get_or_create(&CallLabels {
+                service: operation.service(),
+                operation: operation.name(),
+            })
+            .set(limit as i64);
+    }
+
+    /// Throttling answers counted so far for one operation (for tests and benchmarks).
+    pub fn throttled_for(&self, operation: Operation) -> u64 {
+        self.throttled
+            .get_or_create(&CallLabels {
+                service: operation.service(),
+                operation: operation.name(),
+            })
+            .get()
     }
 
     pub fn record_refresh(&self, success: bool) {

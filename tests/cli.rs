@@ -333,34 +333,247 @@ async fn serve_becomes_ready_and_stops_gracefully_on_sigterm() {
     assert!(!stderr.contains("ASIA"), "no temporary credentials in the log");
 }
 
+/// The configuration keys whose flags a command offers (the others it does not use: its file
+/// and environment may still set them). `None`: every key of `config::KEYS`.
+fn keys_of(command: &str) -> Option<&'static [&'static str]> {
+    match command {
+        "audit" => Some(&[
+            "concurrency",
+            "account_timeout",
+            "sts_region",
+            "session_duration",
+            "include_accounts",
+            "exclude_accounts",
+            "log_format",
+            "log_level",
+            "checks",
+            "access",
+            "member_role_name",
+            "member_role_external_id",
+            "management_account_role_arn",
+            "account_tags",
+        ]),
+        "healthcheck" => Some(&["listen", "web_config_file"]),
+        _ => None,
+    }
+}
+
+/// The flag of a configuration key: `--key-with-dashes`, but for `web_config_file`, named as in
+/// every Prometheus exporter.
+fn flag_of(key: &str) -> String {
+    match key {
+        "web_config_file" => "--web.config.file".to_string(),
+        _ => format!("--{}", key.replace('_', "-")),
+    }
+}
+
+/// The help block of `flag` (from its line to the next flag), if the help lists it.
+fn flag_block<'a>(help: &'a str, flag: &str) -> Option<&'a str> {
+    let start = help
+        .match_indices(flag)
+        .map(|(i, _)| i)
+        .find(|&i| help[..i].ends_with("      ") && help[i + flag.len()..].starts_with(' '))?;
+    let rest = &help[start..];
+    let end = rest[flag.len()..]
+        .find("\n      -")
+        .map_or(rest.len(), |e| e + flag.len());
+    Some(&rest[..end])
+}
+
 #[tokio::test]
 async fn every_flag_shows_its_default_and_environment_variable() {
-    for command in ["serve", "audit", "check-config", "healthcheck"] {
+    for command in ["serve", "demo", "audit", "check-config", "healthcheck"] {
         let mut c = exporter();
         c.args([command, "--help"]);
         let out = run(c).await;
         let help = text(&out.stdout);
         assert!(out.status.success(), "{command}: {}", text(&out.stderr));
-        for (flag, env, default) in [
-            ("--listen", "AWS_ROOT_EXPORTER_LISTEN", "0.0.0.0:9312"),
-            (
-                "--refresh-interval",
-                "AWS_ROOT_EXPORTER_REFRESH_INTERVAL",
-                "5m, or 1h with events_queue_url",
-            ),
-            ("--concurrency", "AWS_ROOT_EXPORTER_CONCURRENCY", "16"),
-            ("--access", "AWS_ROOT_EXPORTER_ACCESS", "auto"),
-            ("--events-queue-url", "AWS_ROOT_EXPORTER_EVENTS_QUEUE_URL", "empty"),
-        ] {
-            let block = help
-                .split(flag)
-                .nth(1)
-                .unwrap_or_else(|| panic!("{command} --help lists {flag}"));
-            let block = block.split("\n      --").next().unwrap();
+        assert!(
+            flag_block(&help, "--config").is_some_and(|b| b.contains("TOML configuration file")),
+            "{command} --help lists --config: {help}"
+        );
+        let offered = keys_of(command);
+        for (key, _) in aws_root_exporter::config::KEYS {
+            let flag = flag_of(key);
+            let block = flag_block(&help, &flag);
+            if offered.is_some_and(|keys| !keys.contains(&key)) {
+                assert!(
+                    block.is_none(),
+                    "{command} does not use {key}, yet offers {flag}: {help}"
+                );
+                continue;
+            }
+            let block = block.unwrap_or_else(|| panic!("{command} --help lists {flag}: {help}"));
+            let env = format!("[env: AWS_ROOT_EXPORTER_{}]", key.to_ascii_uppercase());
             assert!(
-                block.contains(&format!("[env: {env}]")) && block.contains(&format!("[default: {default}]")),
+                block.contains(&env) && block.contains("[default: "),
                 "{command} {flag}: {block}"
             );
         }
+        for (flag, default) in [
+            ("--listen", "0.0.0.0:9312"),
+            ("--refresh-interval", "5m, or 1h with events_queue_url"),
+            ("--concurrency", "16"),
+            ("--access", "auto"),
+            ("--checks", "full"),
+            ("--events-queue-url", "empty"),
+            ("--include-accounts", "none"),
+        ] {
+            if let Some(block) = flag_block(&help, flag) {
+                assert!(
+                    block.contains(&format!("[default: {default}]")),
+                    "{command} {flag}: {block}"
+                );
+            }
+        }
     }
+}
+
+#[tokio::test]
+async fn audit_offers_only_the_flags_it_uses() {
+    let mut c = exporter();
+    c.args(["audit", "--help"]);
+    let out = run(c).await;
+    let help = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for flag in ["--listen", "--refresh-interval", "--events-queue-url"] {
+        assert!(!help.contains(flag), "audit --help mentions {flag}: {help}");
+    }
+    let checks = flag_block(&help, "--checks").unwrap_or_else(|| panic!("audit --help lists --checks: {help}"));
+    assert!(
+        checks.contains("[default: full]") && checks.contains("[env: AWS_ROOT_EXPORTER_CHECKS]"),
+        "{checks}"
+    );
+    assert!(
+        flag_block(&help, "--format").is_some_and(|b| b.contains("[default: tsv]")),
+        "{help}"
+    );
+
+    for (flag, value) in [
+        ("--listen", "127.0.0.1:9312"),
+        ("--refresh-interval", "1m"),
+        (
+            "--events-queue-url",
+            "https://sqs.us-east-1.amazonaws.com/111111111111/q",
+        ),
+    ] {
+        let mut c = exporter();
+        c.args(["audit", flag, value]);
+        let out = run(c).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "audit {flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!("unexpected argument '{flag}'")),
+            "clap rejects {flag}, before any AWS call: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    }
+}
+
+#[tokio::test]
+async fn keys_a_command_does_not_use_are_still_accepted_from_file_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("all.toml");
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:1\"\nrefresh_interval = \"2m\"\nchecks = \"summary\"\n",
+    )
+    .unwrap();
+    // healthcheck reads `listen` from the file (nothing listens on port 1: exit 1, not 2).
+    let mut c = exporter();
+    c.env(
+        "AWS_ROOT_EXPORTER_EVENTS_QUEUE_URL",
+        "https://sqs.us-east-1.amazonaws.com/111111111111/q",
+    )
+    .args(["healthcheck", "--config"])
+    .arg(&path);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot connect to 127.0.0.1:1"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A serve-only key in the environment is still validated for every command.
+    let mut c = exporter();
+    c.env("AWS_ROOT_EXPORTER_REFRESH_INTERVAL", "forever")
+        .args(["healthcheck", "--config"])
+        .arg(&path);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("`refresh_interval`"),
+        "{}",
+        text(&out.stderr)
+    );
+    // check-config shows what the file and a flag made of them.
+    let mut c = exporter();
+    c.args(["check-config", "--checks", "full", "--config"]).arg(&path);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: toml::Value = toml::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(v["listen"].as_str(), Some("127.0.0.1:1"));
+    assert_eq!(v["refresh_interval"].as_str(), Some("2m"));
+    assert_eq!(v["checks"].as_str(), Some("full"), "flag beats file");
+}
+
+#[tokio::test]
+async fn audit_with_a_file_that_sets_serve_keys_runs() {
+    let sim = Sim::start(DEMO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("serve.toml");
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:1\"\nrefresh_interval = \"2m\"\nexclude_accounts = [\"135791357913\"]\n",
+    )
+    .unwrap();
+    let mut c = exporter();
+    with_sim_env(&mut c, &sim);
+    c.args(["audit", "--format", "tsv", "--config"]).arg(&path);
+    let out = run(c).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the file's serve keys are accepted, its exclude_accounts applies: {}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).starts_with("accountId\t"), "{}", text(&out.stdout));
+}
+
+/// `audit` on a terminal (a pseudo-terminal from `script`) shows how far it is on stderr; with
+/// stderr not a terminal it stays quiet. The report on stdout is the same either way.
+#[tokio::test]
+async fn audit_shows_progress_on_a_terminal_only() {
+    // 100 ms per call: the audit takes about a second, so several progress lines are drawn.
+    let sim = Sim::start(&format!("{DEMO}\n[latency]\ndefault_ms = 100\n")).await;
+    let bin = env!("CARGO_BIN_EXE_aws-root-exporter");
+    let mut c = Command::new("script");
+    c.args(["-qefc", &format!("{bin} audit --format tsv"), "/dev/null"]);
+    with_sim_env(&mut c, &sim);
+    c.env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = run(c).await;
+    let on_terminal = text(&out.stdout);
+    assert!(
+        on_terminal.contains("\r\x1b[2Kaudited 0 of"),
+        "progress starts at once: {on_terminal:?}"
+    );
+    let done = on_terminal.matches(" accounts").count();
+    assert!(done >= 3, "a line per quarter second: {on_terminal:?}");
+    // The line is cleared before the report, which follows intact.
+    let report = on_terminal.rsplit("\r\x1b[2K").next().unwrap();
+    assert!(report.contains("accountId\taccountName"), "{report:?}");
+
+    let mut c = exporter();
+    with_sim_env(&mut c, &sim);
+    c.args(["audit", "--format", "tsv"]);
+    let out = run(c).await;
+    let stderr = text(&out.stderr);
+    assert!(
+        !stderr.contains("audited ") && !stderr.contains('\r'),
+        "quiet without a terminal: {stderr}"
+    );
+    assert_eq!(
+        text(&out.stdout),
+        std::fs::read_to_string("tests/golden/demo-org.tsv").unwrap()
+    );
 }

@@ -14,7 +14,7 @@ use aws_root_exporter::model::{
     RootSummary,
 };
 use aws_root_exporter::render::families::{FAMILIES, Process};
-use aws_root_exporter::render::metrics::{MetricsSource, openmetrics_to_text, render_snapshot};
+use aws_root_exporter::render::metrics::{Format, MetricsSource, openmetrics_to_text, render_snapshot};
 use aws_root_exporter::snapshot::{AccountEntry, AuditState, Known, OrganizationFacts, Snapshot};
 use aws_root_exporter::telemetry::Telemetry;
 use openmetrics_parser::{
@@ -295,6 +295,8 @@ fn full_exposition() -> String {
     telemetry.record_call(Operation::GetAccountSummary, Some(FailureReason::AccessDenied));
     telemetry.record_refresh(true);
     telemetry.record_retry(Operation::AssumeRoot, FailureReason::Throttled);
+    telemetry.record_throttled(Operation::AssumeRoot);
+    telemetry.set_concurrency_limit(Operation::AssumeRoot, 8);
     telemetry.record_event("relevant");
     telemetry.record_event_audit(true);
     telemetry.observe_event_latency(std::time::Duration::from_millis(4200));
@@ -308,6 +310,103 @@ fn full_exposition() -> String {
     };
     let (_config_tx, configs) = tokio::sync::watch::channel(Arc::new(config.validate().unwrap()));
     MetricsSource::new(rx, configs, &telemetry).encode_openmetrics()
+}
+
+/// The fixed snapshot's accounts many times over (distinct ids): an exposition of several MiB.
+fn large_snapshot(copies: usize) -> Snapshot {
+    let mut s = fixed_snapshot();
+    let one: Vec<AccountEntry> = s.accounts.iter().cloned().collect();
+    let mut entries = Vec::with_capacity(one.len() * copies);
+    for n in 0..copies {
+        for e in &one {
+            let mut e = e.clone();
+            e.account.id = format!("{:012}", 500_000_000_000 + entries.len());
+            e.account.name = format!("{} #{n}", e.account.name);
+            entries.push(e);
+        }
+    }
+    s.accounts = Arc::new(entries);
+    s
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    // GzDecoder checks the trailer's CRC-32 and length.
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .expect("a valid gzip member");
+    text
+}
+
+#[tokio::test]
+async fn the_gzip_scrape_is_the_plain_exposition_compressed_and_prepared_once_per_snapshot() {
+    let telemetry = Telemetry::default();
+    telemetry.record_call(Operation::AssumeRoot, None);
+    let (tx, rx) = tokio::sync::watch::channel(Some(Arc::new(large_snapshot(400))));
+    let config = RawConfig {
+        account_tags: process().account_tags,
+        ..RawConfig::default()
+    };
+    let (config_tx, configs) = tokio::sync::watch::channel(Arc::new(config.validate().unwrap()));
+    let metrics = MetricsSource::new(rx, configs, &telemetry);
+    let plain = metrics.encode_openmetrics();
+    assert!(plain.len() > 1 << 20, "several chunks: {} bytes", plain.len());
+    let zipped = metrics.gzip(Format::OpenMetrics).await;
+    let om = gunzip(&zipped);
+    // Self-metrics first (the process_* ones differ from moment to moment), families after.
+    let families_at = |t: &str| {
+        t.find("# HELP aws_root_exporter_build_info ")
+            .expect("families are there")
+    };
+    assert_eq!(om[families_at(&om)..], plain[families_at(&plain)..]);
+    assert!(om.ends_with("\n# EOF\n") && om.matches("# EOF").count() == 1);
+    assert!(om.contains("aws_root_exporter_aws_requests_total{"));
+    assert!(
+        zipped.len() * 10 < om.len(),
+        "compressed {} of {}",
+        zipped.len(),
+        om.len()
+    );
+    parse_openmetrics(&om).expect("the decompressed body is valid OpenMetrics");
+    // Without gzip: the same text, streamed in chunks inflated from the prepared body.
+    let chunks: Vec<Vec<u8>> = futures::StreamExt::collect(metrics.plain(Format::OpenMetrics).await).await;
+    assert!(chunks.len() > 10, "{} chunks", chunks.len());
+    let streamed = String::from_utf8(chunks.concat()).unwrap();
+    assert_eq!(streamed[families_at(&streamed)..], plain[families_at(&plain)..]);
+    let chunks: Vec<Vec<u8>> = futures::StreamExt::collect(metrics.plain(Format::Text).await).await;
+    let streamed = String::from_utf8(chunks.concat()).unwrap();
+    let want = openmetrics_to_text(&plain);
+    assert_eq!(streamed[families_at(&streamed)..], want[families_at(&want)..]);
+
+    let text = gunzip(&metrics.gzip(Format::Text).await);
+    let want = openmetrics_to_text(&plain);
+    assert_eq!(text[families_at(&text)..], want[families_at(&want)..]);
+    assert!(!text.contains("# EOF"));
+    assert!(text.contains("# TYPE aws_root_exporter_aws_requests_total counter"));
+
+    // Live self-metrics, prepared families: a new count shows, the families are not rendered again.
+    let first = metrics.prepared().await;
+    telemetry.record_call(Operation::AssumeRoot, None);
+    assert!(
+        gunzip(&metrics.gzip(Format::OpenMetrics).await)
+            .contains("aws_root_exporter_aws_requests_total{service=\"sts\",operation=\"AssumeRoot\"} 2")
+    );
+    assert!(Arc::ptr_eq(&first, &metrics.prepared().await));
+    // A new snapshot, or a new configuration, is rendered anew.
+    tx.send_replace(Some(Arc::new(fixed_snapshot())));
+    let second = metrics.prepared().await;
+    assert!(!Arc::ptr_eq(&first, &second));
+    drop(first);
+    let small = gunzip(&metrics.gzip(Format::OpenMetrics).await);
+    let plain = metrics.encode_openmetrics();
+    assert_eq!(small[families_at(&small)..], plain[families_at(&plain)..]);
+    config_tx.send_replace(Arc::new(RawConfig::default().validate().unwrap()));
+    assert!(!Arc::ptr_eq(&second, &metrics.prepared().await));
+    // Before the first refresh: the families that need no snapshot, still one valid member.
+    tx.send_replace(None);
+    let empty = gunzip(&metrics.gzip(Format::OpenMetrics).await);
+    assert!(empty.ends_with("# EOF\n") && !empty.contains("aws_organizations_account_info"));
 }
 
 #[test]

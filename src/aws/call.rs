@@ -4,6 +4,7 @@
 //! enum, never strings typed at the call site.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -11,6 +12,7 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use super::limit::{Answer, Limits};
 use crate::model::FailureReason;
 use crate::telemetry::Telemetry;
 
@@ -298,19 +300,28 @@ fn retryable<E>(err: &SdkError<E, HttpResponse>, classified: &AwsCallError) -> b
     }
 }
 
-/// Performs, retries, classifies and records AWS calls. Cheap to clone.
-#[derive(Clone, Debug, Default)]
+/// Performs, retries, classifies and records AWS calls, each under its operation's adaptive
+/// limit of calls in flight ([`Limits`]). Cheap to clone; clones share the limits.
+#[derive(Clone, Debug)]
 pub struct Caller {
     telemetry: Telemetry,
     retry: RetryPolicy,
+    limits: Arc<Limits>,
 }
 
 impl Caller {
-    pub fn new(telemetry: Telemetry) -> Self {
+    /// `ceiling`: the most calls of one operation in flight at once (`concurrency`).
+    pub fn new(telemetry: Telemetry, ceiling: usize) -> Self {
         Caller {
+            limits: Arc::new(Limits::new(ceiling, telemetry.clone())),
             telemetry,
             retry: RetryPolicy::default(),
         }
+    }
+
+    /// The adaptive limits the calls go through.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -345,11 +356,30 @@ impl Caller {
     {
         let mut attempt = 1;
         let result = loop {
-            match send().await {
-                Ok(v) => break Ok(Some(v)),
-                Err(e) if e.as_service_error().is_some_and(&absent) => break Ok(None),
+            let mut permit = self.limits.acquire(operation).await;
+            let sent = send().await;
+            // An answer (a value, or an error that means "absent"), or a failure and its class.
+            let sent = match sent {
+                Ok(v) => Ok(Some(v)),
+                Err(e) if e.as_service_error().is_some_and(&absent) => Ok(None),
                 Err(e) => {
                     let classified = classify(operation, &e);
+                    Err((e, classified))
+                }
+            };
+            permit.answered(match &sent {
+                Ok(_) => Answer::Other,
+                Err((_, c)) if c.reason == FailureReason::Throttled => {
+                    self.telemetry.record_throttled(operation);
+                    Answer::Throttled
+                }
+                Err((SdkError::ServiceError(_) | SdkError::ResponseError(_), _)) => Answer::Other,
+                Err(_) => Answer::None,
+            });
+            drop(permit);
+            match sent {
+                Ok(answer) => break Ok(answer),
+                Err((e, classified)) => {
                     if attempt < self.retry.max_attempts && retryable(&e, &classified) {
                         self.telemetry.record_retry(operation, classified.reason);
                         tokio::time::sleep(self.retry.backoff(attempt)).await;

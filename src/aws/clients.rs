@@ -33,6 +33,25 @@ pub struct AwsClients {
     pub sdk_config: SdkConfig,
 }
 
+/// The HTTPS client every SDK client shares (the SDK's default: rustls with aws-lc, proxies from
+/// the environment). Left to the SDK, each client built from the configuration, one per audited
+/// account included, would get a connector of its own: a new TLS configuration (the system's
+/// root certificates parsed again) and a new connection pool, for every account.
+fn shared_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
 /// Organizations and IAM are global services served from us-east-1 in the `aws` partition.
 const DEFAULT_GLOBAL_REGION: &str = "us-east-1";
 
@@ -48,7 +67,8 @@ impl AwsClients {
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry)
-            .timeout_config(timeouts);
+            .timeout_config(timeouts)
+            .http_client(shared_http_client());
         if let Some(e) = endpoint {
             loader = loader
                 .endpoint_url(&e.url)
@@ -109,5 +129,33 @@ impl AwsClients {
             .credentials_provider(credentials)
             .build();
         aws_sdk_iam::Client::from_conf(conf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_client_shares_the_one_http_client() {
+        let config = crate::config::RawConfig::default().validate().unwrap();
+        let endpoint = EndpointOverride {
+            url: "http://127.0.0.1:9".into(),
+            access_key_id: "AKIDTESTEXPORTER0001".into(),
+            secret_access_key: "test".into(),
+        };
+        let clients = AwsClients::new(&config, Some(&endpoint)).await;
+        // The SDK puts a client of its own into each service client whose configuration has
+        // none; a configured one is what every client built from it uses.
+        assert!(clients.sdk_config.http_client().is_some());
+        let per_account = clients.iam_with(Credentials::new(
+            "ASIATEST",
+            "secret",
+            Some("token".into()),
+            None,
+            "test",
+        ));
+        assert!(per_account.config().http_client().is_some());
+        assert!(clients.organizations.config().http_client().is_some());
     }
 }

@@ -4,5 +4,6 @@
 pub mod access;
 pub mod call;
 pub mod clients;
+pub mod limit;
 
 pub use call::{AwsCallError, Caller, Operation};

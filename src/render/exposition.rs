@@ -66,19 +66,56 @@ fn write_value(out: &mut String, v: Value) {
     }
 }
 
-/// Writes gauge families into a `String`.
-#[derive(Debug, Default)]
-pub struct Writer {
+/// Writes gauge families into a `String`, or in chunks of about [`CHUNK`] bytes to a sink (so
+/// that a large exposition is never whole in memory).
+#[derive(Default)]
+pub struct Writer<'s> {
     out: String,
+    sink: Option<&'s mut dyn FnMut(&str)>,
 }
 
-impl Writer {
+/// Size of the chunks a streaming [`Writer`] hands to its sink.
+pub const CHUNK: usize = 64 * 1024;
+
+impl std::fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("buffered", &self.out.len())
+            .field("streaming", &self.sink.is_some())
+            .finish()
+    }
+}
+
+impl<'s> Writer<'s> {
     pub fn new(out: String) -> Self {
-        Writer { out }
+        Writer { out, sink: None }
     }
 
-    pub fn into_string(self) -> String {
+    /// A writer that hands its text to `sink` in chunks of whole lines.
+    pub fn streaming(sink: &'s mut dyn FnMut(&str)) -> Self {
+        Writer {
+            out: String::with_capacity(CHUNK + 4096),
+            sink: Some(sink),
+        }
+    }
+
+    /// What was written (for a streaming writer: what was not yet handed to the sink, which
+    /// gets it now, leaving the returned string empty).
+    pub fn into_string(mut self) -> String {
+        if let Some(sink) = self.sink.take() {
+            sink(&self.out);
+            self.out.clear();
+        }
         self.out
+    }
+
+    fn line_done(&mut self) {
+        if self.out.len() >= CHUNK
+            && let Some(sink) = self.sink.as_mut()
+        {
+            sink(&self.out);
+            self.out.clear();
+        }
     }
 
     /// `# HELP` and `# TYPE` lines of a gauge family.
@@ -90,6 +127,7 @@ impl Writer {
         self.out.push_str("\n# TYPE ");
         self.out.push_str(name);
         self.out.push_str(" gauge\n");
+        self.line_done();
     }
 
     /// One sample; `names` and `values` pair up.
@@ -113,6 +151,7 @@ impl Writer {
         self.out.push(' ');
         write_value(&mut self.out, value);
         self.out.push('\n');
+        self.line_done();
     }
 }
 
@@ -133,6 +172,23 @@ mod tests {
             w.into_string(),
             "m{a=\"say \\\"hi\\\" \\\\ back\",b=\"two\\nlines\t{x=1}\"} 1\n"
         );
+    }
+
+    #[test]
+    fn a_streaming_writer_hands_out_whole_lines_and_everything() {
+        let mut chunks: Vec<String> = Vec::new();
+        let mut sink = |c: &str| chunks.push(c.to_string());
+        let mut w = Writer::streaming(&mut sink);
+        let mut whole = Writer::default();
+        for i in 0..20_000 {
+            let name = format!("n{i}");
+            w.sample("m", &["a"], [name.as_str()], Value::Int(i));
+            whole.sample("m", &["a"], [name.as_str()], Value::Int(i));
+        }
+        assert!(w.into_string().is_empty());
+        assert!(chunks.len() > 2, "{} chunks", chunks.len());
+        assert!(chunks.iter().all(|c| c.ends_with('\n') && c.len() < CHUNK + 100));
+        assert_eq!(chunks.concat(), whole.into_string());
     }
 
     #[test]

@@ -29,9 +29,9 @@ pub enum Freshness {
 #[derive(Clone, Copy)]
 pub enum Source {
     /// The process itself: present before the first refresh too.
-    Process(fn(&Process, &mut Samples<'_>)),
+    Process(fn(&Process, &mut Samples<'_, '_>)),
     /// The latest snapshot: absent (no HELP/TYPE either) until the first refresh.
-    Snapshot(fn(&Rendered<'_>, &mut Samples<'_>)),
+    Snapshot(fn(&Rendered<'_>, &mut Samples<'_, '_>)),
 }
 
 /// Facts about the running exporter that families read.
@@ -54,13 +54,13 @@ pub struct Family {
 }
 
 /// Samples of the family being written.
-pub struct Samples<'w> {
-    writer: &'w mut Writer,
+pub struct Samples<'w, 's> {
+    writer: &'w mut Writer<'s>,
     family: &'static Family,
     names: Vec<&'w str>,
 }
 
-impl Samples<'_> {
+impl Samples<'_, '_> {
     /// A sample with these label values, in the order of the family's labels.
     pub fn add<'v>(&mut self, values: impl IntoIterator<Item = &'v str>, value: impl Into<Value>) {
         self.writer.sample(self.family.name, &self.names, values, value.into());
@@ -91,7 +91,7 @@ impl std::ops::Deref for Rendered<'_> {
 const CACHED: &str = "Cached from the exporter's background refresh";
 
 /// Render every family the state allows, in table order.
-pub fn render(writer: &mut Writer, process: &Process, snapshot: Option<&Snapshot>) {
+pub fn render(writer: &mut Writer<'_>, process: &Process, snapshot: Option<&Snapshot>) {
     let interval = humantime::format_duration(process.refresh_interval).to_string();
     let tag_labels: Vec<String> = process.account_tags.iter().map(|k| tag_label(k)).collect();
     for family in FAMILIES.iter() {
@@ -122,7 +122,7 @@ pub fn render(writer: &mut Writer, process: &Process, snapshot: Option<&Snapshot
     }
 }
 
-fn flag(s: &Rendered<'_>, out: &mut Samples<'_>, get: fn(&RootSummary) -> bool) {
+fn flag(s: &Rendered<'_>, out: &mut Samples<'_, '_>, get: fn(&RootSummary) -> bool) {
     for e in s.accounts.iter() {
         if let Some(f) = e.findings() {
             out.account(e, &[], get(&f.summary));
@@ -140,7 +140,7 @@ fn details<'a>(s: &'a Rendered<'_>) -> impl Iterator<Item = (&'a AccountEntry, &
 /// One sample per root access key with a known time (`time` picks it), labelled by key id.
 fn key_times(
     s: &Rendered<'_>,
-    out: &mut Samples<'_>,
+    out: &mut Samples<'_, '_>,
     time: fn(&crate::model::AccessKey) -> Option<std::time::SystemTime>,
 ) {
     for (e, d) in details(s) {
@@ -152,7 +152,7 @@ fn key_times(
     }
 }
 
-fn by_status(out: &mut Samples<'_>, e: &AccountEntry, statuses: impl Iterator<Item = CredentialStatus>) {
+fn by_status(out: &mut Samples<'_, '_>, e: &AccountEntry, statuses: impl Iterator<Item = CredentialStatus>) {
     let (mut active, mut inactive) = (0i64, 0i64);
     for s in statuses {
         match s {

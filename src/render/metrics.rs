@@ -1,8 +1,13 @@
-//! `/metrics`: the snapshot's families (the table in [`super::families`]) rendered at scrape
-//! time from the latest snapshot, after the registered self-metrics; and the conversion to the
-//! classic text format for clients that do not ask for OpenMetrics.
+//! `/metrics`: the registered self-metrics (live, at each scrape), then the snapshot's families
+//! (the table in [`super::families`]). The families are the same in both exposition formats
+//! (gauges only); they are rendered once per snapshot, straight into a compressed
+//! [`Prepared`] body, and a gzip scrape joins the live part, the prepared bytes and the end
+//! into one gzip member without compressing the families again. Also: the conversion of the
+//! self-metrics to the classic text format for clients that do not ask for OpenMetrics.
 
 use std::sync::Arc;
+
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -22,6 +27,150 @@ pub struct MetricsSource {
     snapshots: SnapshotReceiver,
     /// The running configuration (a reload may change it).
     configs: watch::Receiver<Arc<Config>>,
+    /// The families of the latest snapshot scraped, compressed, with what they were made from.
+    prepared: tokio::sync::Mutex<Option<Arc<Prepared>>>,
+}
+
+/// The exposition formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    Text,
+}
+
+/// A snapshot's families as raw deflate data, ending on a byte boundary but not final (a sync
+/// flush), so that more deflate data can follow in the same stream; with the CRC-32 and length
+/// of the text they hold, for the gzip trailer.
+pub struct Prepared {
+    snapshot: Option<Arc<Snapshot>>,
+    config: Arc<Config>,
+    deflate: Vec<u8>,
+    crc: crc32fast::Hasher,
+    /// Length of the text the deflate data holds.
+    len: u64,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("compressed", &self.deflate.len())
+            .field("text", &self.len)
+            .finish()
+    }
+}
+
+/// Compression of the prepared families: the default level (done once per snapshot).
+const LEVEL: Compression = Compression::new(6);
+
+/// Feed `input` to `c`, appending its output to `out`; with `flush`, until the flush is done.
+fn deflate(c: &mut Compress, input: &[u8], flush: FlushCompress, out: &mut Vec<u8>) {
+    let start = c.total_in();
+    loop {
+        out.reserve(input.len() / 4 + 256);
+        let consumed = (c.total_in() - start) as usize;
+        let status = c
+            .compress_vec(&input[consumed..], out, flush)
+            .expect("deflate of data in memory cannot fail");
+        let all_in = (c.total_in() - start) as usize == input.len();
+        let done = match flush {
+            FlushCompress::Finish => status == Status::StreamEnd,
+            // Output room left over means the flush is complete.
+            FlushCompress::None => all_in,
+            _ => all_in && out.len() < out.capacity(),
+        };
+        if done {
+            return;
+        }
+    }
+}
+
+impl Prepared {
+    /// Render the families of `snapshot` for `config`, compressing as they are written.
+    pub fn render(snapshot: Option<Arc<Snapshot>>, config: Arc<Config>) -> Prepared {
+        let process = Process {
+            refresh_interval: config.refresh_interval,
+            account_tags: config.account_tags.clone(),
+        };
+        let mut compress = Compress::new(LEVEL, false);
+        let mut crc = crc32fast::Hasher::new();
+        let mut out = Vec::new();
+        let mut len = 0u64;
+        {
+            let mut sink = |chunk: &str| {
+                crc.update(chunk.as_bytes());
+                len += chunk.len() as u64;
+                deflate(&mut compress, chunk.as_bytes(), FlushCompress::None, &mut out);
+            };
+            let mut writer = Writer::streaming(&mut sink);
+            families::render(&mut writer, &process, snapshot.as_deref());
+            writer.into_string();
+        }
+        deflate(&mut compress, &[], FlushCompress::Sync, &mut out);
+        out.shrink_to_fit();
+        Prepared {
+            snapshot,
+            config,
+            deflate: out,
+            crc,
+            len,
+        }
+    }
+
+    fn made_from(&self, snapshot: &Option<Arc<Snapshot>>, config: &Arc<Config>) -> bool {
+        let same_snapshot = match (&self.snapshot, snapshot) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_snapshot && Arc::ptr_eq(&self.config, config)
+    }
+
+    /// Bytes of compressed families kept.
+    pub fn compressed_len(&self) -> usize {
+        self.deflate.len()
+    }
+
+    /// The prepared families as text again, in chunks of at most [`super::exposition::CHUNK`]
+    /// bytes (a plain scrape never holds the whole exposition in memory).
+    pub fn text_chunks(self: Arc<Self>) -> impl futures::Stream<Item = Vec<u8>> + Send {
+        use flate2::{Decompress, FlushDecompress};
+        futures::stream::unfold((self, Decompress::new(false)), |(prepared, mut inflate)| async move {
+            let consumed = inflate.total_in() as usize;
+            if consumed >= prepared.deflate.len() {
+                return None;
+            }
+            let mut out = Vec::with_capacity(super::exposition::CHUNK);
+            inflate
+                .decompress_vec(&prepared.deflate[consumed..], &mut out, FlushDecompress::Sync)
+                .expect("the prepared body is valid deflate data");
+            if out.is_empty() && inflate.total_in() as usize == consumed {
+                return None;
+            }
+            Some((out, (prepared, inflate)))
+        })
+    }
+
+    /// One gzip member: `head`, the prepared families, `tail`.
+    pub fn gzip(&self, head: &str, tail: &str) -> Vec<u8> {
+        const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+        let mut out = Vec::with_capacity(self.deflate.len() + head.len() / 4 + 64);
+        out.extend_from_slice(&HEADER);
+        let mut c = Compress::new(LEVEL, false);
+        deflate(&mut c, head.as_bytes(), FlushCompress::Sync, &mut out);
+        out.extend_from_slice(&self.deflate);
+        let mut c = Compress::new(LEVEL, false);
+        deflate(&mut c, tail.as_bytes(), FlushCompress::Finish, &mut out);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(head.as_bytes());
+        crc.combine(&self.crc);
+        let mut tail_crc = crc32fast::Hasher::new();
+        tail_crc.update(tail.as_bytes());
+        crc.combine(&tail_crc);
+        let len = head.len() as u64 + self.len + tail.len() as u64;
+        out.extend_from_slice(&crc.finalize().to_le_bytes());
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+        out
+    }
 }
 
 impl MetricsSource {
@@ -36,7 +185,62 @@ impl MetricsSource {
             registry,
             snapshots,
             configs,
+            prepared: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The self-metrics alone, as OpenMetrics text without `# EOF`.
+    fn live_openmetrics(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    /// The whole exposition in `format`, gzip-compressed: the live self-metrics, then the
+    /// snapshot's families from the prepared body (rendered now if the snapshot or the
+    /// configuration changed since the last scrape; concurrent scrapes wait for one render).
+    pub async fn gzip(&self, format: Format) -> Vec<u8> {
+        let prepared = self.prepared().await;
+        let live = self.live_openmetrics();
+        match format {
+            Format::OpenMetrics => prepared.gzip(&live, "# EOF\n"),
+            Format::Text => prepared.gzip(&openmetrics_to_text(&live), ""),
+        }
+    }
+
+    /// The whole exposition in `format`, uncompressed, as a stream of chunks: the live
+    /// self-metrics, the prepared families inflated chunk by chunk, the end.
+    pub async fn plain(&self, format: Format) -> impl futures::Stream<Item = Vec<u8>> + Send + use<> {
+        use futures::StreamExt;
+        let prepared = self.prepared().await;
+        let live = self.live_openmetrics();
+        let (head, tail) = match format {
+            Format::OpenMetrics => (live, "# EOF\n"),
+            Format::Text => (openmetrics_to_text(&live), ""),
+        };
+        futures::stream::once(std::future::ready(head.into_bytes()))
+            .chain(prepared.text_chunks())
+            .chain(futures::stream::once(std::future::ready(tail.as_bytes().to_vec())))
+            .filter(|chunk| std::future::ready(!chunk.is_empty()))
+    }
+
+    /// The prepared families of the current snapshot and configuration.
+    pub async fn prepared(&self) -> Arc<Prepared> {
+        let snapshot = self.snapshots.borrow().clone();
+        let config = self.configs.borrow().clone();
+        let mut cached = self.prepared.lock().await;
+        if let Some(p) = cached.as_ref().filter(|p| p.made_from(&snapshot, &config)) {
+            return p.clone();
+        }
+        // Drop the old body first: two are never kept at once.
+        *cached = None;
+        let prepared = match tokio::task::spawn_blocking(move || Prepared::render(snapshot, config)).await {
+            Ok(p) => Arc::new(p),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        *cached = Some(prepared.clone());
+        prepared
     }
 
     /// The whole exposition as OpenMetrics text.

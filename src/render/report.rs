@@ -201,3 +201,41 @@ pub fn json(snapshot: &Snapshot) -> Value {
         "accounts": accounts,
     })
 }
+
+/// The progress line of `audit` on a terminal: audits done of the accounts found, failures so
+/// far, and whether the listing is still going on.
+pub fn progress_line(p: crate::refresh::ProgressNow) -> String {
+    let total = match p.listed {
+        true => p.found.to_string(),
+        false => format!("{}+ (still listing)", p.found),
+    };
+    let failed = match p.failed {
+        0 => String::new(),
+        n => format!(", {n} failed"),
+    };
+    format!("audited {} of {total} accounts{failed}", p.done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refresh::ProgressNow;
+
+    #[test]
+    fn progress_says_done_of_found_and_failures() {
+        let p = |found, done, failed, listed| {
+            progress_line(ProgressNow {
+                found,
+                done,
+                failed,
+                listed,
+            })
+        };
+        assert_eq!(p(0, 0, 0, false), "audited 0 of 0+ (still listing) accounts");
+        assert_eq!(
+            p(120, 40, 1, false),
+            "audited 40 of 120+ (still listing) accounts, 1 failed"
+        );
+        assert_eq!(p(10_000, 9_990, 3, true), "audited 9990 of 10000 accounts, 3 failed");
+    }
+}

@@ -14,7 +14,11 @@ with all of them (in a namespace, with an image override, as an overlay of a use
 - the promises of the manifests hold in every render: one replica with Recreate, no Kubernetes
   API token, no service links, the hardened security context, probes on /healthz and /readyz,
   the Service and the NetworkPolicy select the pod and name its port, one dashboard ConfigMap per
-  dashboards/*.json, IRSA annotations unless the eks-pod-identity component removes them;
+  dashboards/*.json, IRSA annotations unless the eks-pod-identity component removes them; with
+  the web-config component: the web config file (exporter-toolkit format: known keys, bcrypt
+  hashes, certificate files that the projected volume provides) mounted where
+  AWS_ROOT_EXPORTER_WEB_CONFIG_FILE points, probes over HTTPS, and the ServiceMonitor scraping
+  with https, the certificate's CA and basic auth from a rendered Secret of one of its users;
 - every directory under components/ is a kustomize Component and is rendered here.
 
 Usage: check_kubernetes.py [--kubectl PATH]   (default: target/test-venv/bin/kubectl, then PATH)
@@ -89,6 +93,11 @@ SERVICEMONITOR_SPEC = {
     "labelValueLengthLimit", "keepDroppedTargets", "attachMetadata", "scrapeClass",
     "bodySizeLimit", "fallbackScrapeProtocol", "selectorMechanism", "serviceDiscoveryRole",
 }
+TLS_CONFIG_FIELDS = {
+    "ca", "cert", "keySecret", "serverName", "insecureSkipVerify", "caFile", "certFile", "keyFile",
+    "minVersion", "maxVersion",
+}
+SECRET_KEY_FIELDS = {"name", "key", "optional"}
 RULE_GROUP_FIELDS = {"name", "rules", "interval", "limit", "partial_response_strategy",
                      "query_offset", "labels"}
 RULE_FIELDS = {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
@@ -109,6 +118,21 @@ def check_servicemonitor(where, doc, render):
     for i, ep in enumerate(spec["endpoints"]):
         ew = f"{where} endpoints[{i}]"
         check_keys(ew, ep, ENDPOINT_FIELDS)
+        if "scheme" in ep and ep["scheme"] not in ("http", "https"):
+            fail(ew, f"scheme {ep['scheme']!r} is not http or https")
+        tls = ep.get("tlsConfig")
+        if tls is not None and check_keys(f"{ew} tlsConfig", tls, TLS_CONFIG_FIELDS):
+            for key in ("ca", "cert"):
+                if key in tls and check_keys(f"{ew} tlsConfig.{key}", tls[key], {"secret", "configMap"}):
+                    for kind, ref in tls[key].items():
+                        check_keys(f"{ew} tlsConfig.{key}.{kind}", ref, SECRET_KEY_FIELDS, ("name", "key"))
+            if "keySecret" in tls:
+                check_keys(f"{ew} tlsConfig.keySecret", tls["keySecret"], SECRET_KEY_FIELDS, ("name", "key"))
+        auth = ep.get("basicAuth")
+        if auth is not None and check_keys(f"{ew} basicAuth", auth, {"username", "password"},
+                                           ("username", "password")):
+            for key in ("username", "password"):
+                check_keys(f"{ew} basicAuth.{key}", auth[key], SECRET_KEY_FIELDS, ("name", "key"))
         if ep.get("port") not in ports:
             fail(ew, f"port {ep.get('port')!r} is not a port name of the Service {sorted(ports)}")
         for key in ("interval", "scrapeTimeout"):
@@ -265,6 +289,98 @@ def check_promises(where, render, components, in_overlay):
         fail(where, "dashboard ConfigMaps without the grafana-dashboards component")
     if ("prometheus-rule" in components) != bool(by_kind.get("PrometheusRule")):
         fail(where, "a PrometheusRule must come with the prometheus-rule component, and only then")
+    check_web_config(where, by_kind, pod, c, "web-config" in components)
+
+
+# The top-level keys and tls_server_config keys of an exporter-toolkit web config file that the
+# exporter accepts (docs/web-config.md), and the bcrypt hashes it accepts.
+WEB_CONFIG_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users"}
+WEB_TLS_KEYS = {
+    "cert", "key", "client_ca", "cert_file", "key_file", "client_ca_file", "client_auth_type",
+    "min_version", "max_version", "cipher_suites", "prefer_server_cipher_suites",
+    "curve_preferences",
+}
+BCRYPT = re.compile(r"^\$2[abxy]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$")
+WEB_CONFIG_ENV = "AWS_ROOT_EXPORTER_WEB_CONFIG_FILE"
+
+
+def secret_data(secret):
+    """A rendered Secret's values as text (stringData, or data decoded)."""
+    import base64
+    out = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    out.update(secret.get("stringData") or {})
+    return out
+
+
+def check_web_config(where, by_kind, pod, container, on):
+    """With the web-config component: the exporter reads a web config file it can use, and the
+    ServiceMonitor scrapes through its TLS and basic auth. Without it: plain HTTP everywhere."""
+    env = {e.get("name"): e.get("value") for e in container.get("env", [])}
+    probes = [container.get(p, {}).get("httpGet", {}) for p in ("livenessProbe", "readinessProbe")]
+    endpoints = [ep for sm in by_kind.get("ServiceMonitor", []) for ep in sm["spec"].get("endpoints", [])]
+    secrets = {s["metadata"]["name"]: secret_data(s) for s in by_kind.get("Secret", [])}
+    if not on:
+        if WEB_CONFIG_ENV in env or any(p.get("scheme") == "HTTPS" for p in probes) \
+                or any(ep.get("scheme") == "https" for ep in endpoints):
+            fail(where, "TLS settings without the web-config component")
+        return
+    path = env.get(WEB_CONFIG_ENV)
+    if not path:
+        fail(where, f"web-config: the container does not set {WEB_CONFIG_ENV}")
+        return
+    directory, name = path.rsplit("/", 1)
+    mounts = {m.get("mountPath", "").rstrip("/"): m.get("name") for m in container.get("volumeMounts", [])}
+    volumes = {v.get("name"): v for v in pod.get("volumes", [])}
+    volume = volumes.get(mounts.get(directory))
+    if not volume or "projected" not in volume:
+        fail(where, f"web-config: no projected volume mounted at {directory}")
+        return
+    files = {}  # path in the volume -> (Secret name, key)
+    for source in volume["projected"].get("sources", []):
+        ref = source.get("secret", {})
+        for item in ref.get("items", []):
+            files[item["path"]] = (ref.get("name"), item["key"])
+    if name not in files or files[name][0] not in secrets:
+        fail(where, f"web-config: {name} does not come from a rendered Secret: {files}")
+        return
+    text = secrets[files[name][0]].get(files[name][1], "")
+    try:
+        web = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        fail(where, f"web-config: {name} is not YAML: {e}")
+        return
+    for key in set(web) - WEB_CONFIG_KEYS:
+        fail(where, f"web-config: {name} has the key {key!r}, which the exporter refuses")
+    tls = web.get("tls_server_config") or {}
+    for key in set(tls) - WEB_TLS_KEYS:
+        fail(where, f"web-config: tls_server_config.{key} is refused by the exporter")
+    for key in ("cert_file", "key_file"):
+        if tls.get(key) not in files:
+            fail(where, f"web-config: tls_server_config.{key} {tls.get(key)!r} is not a file of the "
+                        f"projected volume {sorted(files)}")
+    users = web.get("basic_auth_users") or {}
+    if not users:
+        fail(where, "web-config: no basic_auth_users")
+    for user, hash_ in users.items():
+        if not BCRYPT.match(str(hash_)):
+            fail(where, f"web-config: basic_auth_users.{user} is not a bcrypt hash")
+    for probe in probes:
+        if probe.get("scheme") != "HTTPS":
+            fail(where, "web-config: the probes must use scheme HTTPS")
+    tls_secret = files.get(tls.get("cert_file"), (None,))[0]
+    for i, ep in enumerate(endpoints):
+        ew = f"web-config: ServiceMonitor endpoints[{i}]"
+        if ep.get("scheme") != "https":
+            fail(ew, "must scrape with scheme https")
+        ca = ep.get("tlsConfig", {}).get("ca", {}).get("secret", {})
+        if ca.get("name") != tls_secret:
+            fail(ew, f"tlsConfig.ca must come from the certificate's Secret {tls_secret!r}")
+        auth = ep.get("basicAuth", {})
+        refs = [auth.get(k, {}) for k in ("username", "password")]
+        if any(r.get("name") not in secrets or r.get("key") not in secrets[r.get("name")] for r in refs):
+            fail(ew, f"basicAuth must name keys of a rendered Secret: {auth}")
+        elif secrets[refs[0]["name"]][refs[0]["key"]] not in users:
+            fail(ew, "basicAuth's username is not one of basic_auth_users")
 
 
 # ---- rendering --------------------------------------------------------------------------------

@@ -4,12 +4,18 @@
 Runs the whole chain on 127.0.0.1, each piece on a free port:
 
   aws-root-exporter simulate   the simulated AWS organization (scenario written by this test)
-  aws-root-exporter serve      refreshing every 5s against the simulator
-  prometheus                   scraping every 1s, evaluating the shipped rule files every 1s
+  aws-root-exporter serve      refreshing every 5s against the simulator, over TLS with basic
+                               auth (a web config file, docs/web-config.md; certificates made
+                               by this test with openssl)
+  prometheus                   scraping every 1s through TLS and basic auth (scheme https,
+                               tls_config.ca_file, basic_auth), evaluating the shipped rule
+                               files every 1s
   prometheus-alertmanager      with the shipped deploy/alertmanager/alertmanager.yml
   webhook receiver             inside this script, standing in for the pager and ticket queue
 
 Then:
+  0. checks that the exporter refuses /metrics without credentials (401) and that Prometheus's
+     scrape works through TLS + basic auth (up == 1 for the job);
   1. waits until the clean member account 222222222222 is audited and the already broken
      account 333333333333 has paged (the pipeline works end to end);
   2. PUTs an active root access key into 222222222222 through the simulator's control API,
@@ -36,7 +42,7 @@ Every wait is bounded (--timeout, 120s by default). Child processes are always s
 failure the temporary directory (configs, logs) is kept and the tail of each log printed.
 
 Python 3 standard library only. Needs prometheus and prometheus-alertmanager on PATH (Debian
-packages prometheus and prometheus-alertmanager) and a built exporter.
+packages prometheus and prometheus-alertmanager), openssl, and a built exporter.
 
 Usage: tests/e2e/paging_test.py [--exporter-bin target/debug/aws-root-exporter]
                                 [--timeout 120] [--checks full|summary] [--skip-queries]
@@ -44,6 +50,7 @@ Usage: tests/e2e/paging_test.py [--exporter-bin target/debug/aws-root-exporter]
 """
 
 import argparse
+import base64
 import datetime
 import http.server
 import json
@@ -53,6 +60,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -303,13 +311,15 @@ class Webhook:
 
 # --- HTTP helpers ----------------------------------------------------------------------------
 
-def http_request(url, method="GET", body=None, timeout=5.0):
-    """(status, text); status 0 when the connection failed."""
+def http_request(url, method="GET", body=None, timeout=5.0, context=None, headers=None):
+    """(status, text); status 0 when the connection failed. `context`: TLS settings for https."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+    headers = dict(headers or {})
+    if data:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return response.status, response.read().decode(errors="replace")
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode(errors="replace")
@@ -343,6 +353,63 @@ def put_simulator(control_url, account_id, what, body):
         raise TestFailure(f"PUT {what} of {account_id} answered {status}: {text}")
 
 
+# --- TLS and basic auth for the exporter -------------------------------------------------------
+
+class WebConfig:
+    """The exporter's web config file (exporter-toolkit format, docs/web-config.md): a test CA
+    and a server certificate for 127.0.0.1 made with openssl, and one bcrypt user. Every exporter
+    of the test serves through it and Prometheus scrapes through it."""
+
+    USER = "prometheus"
+    PASSWORD = "e2e-scrape-password"
+    # bcrypt of PASSWORD at cost 10 (made once with the bcrypt crate: the Python standard library
+    # has no bcrypt). Changing PASSWORD needs a new hash, e.g. `htpasswd -nbBC 10 "" PASSWORD`.
+    HASH = "$2b$10$dtj4rVt.YC/P6LWjLl56buqOYVDR4jcCIL.JTmi3gcTYcmnro9CYq"
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "tls")
+        os.makedirs(self.dir)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        self.openssl(["req", "-x509", *ec, "-days", "2", "-keyout", "ca.key", "-out", "ca.crt",
+                      "-subj", "/CN=paging test CA",
+                      "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        with open(os.path.join(self.dir, "server.ext"), "w") as f:
+            f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                    "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        self.openssl(["req", "-new", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=aws-root-exporter"])
+        self.openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                      "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext"])
+        self.ca_file = os.path.join(self.dir, "ca.crt")
+        self.path = os.path.join(self.dir, "web-config.yml")
+        with open(self.path, "w") as f:
+            # Paths relative to this file's directory, as exporter-toolkit reads them.
+            f.write("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+                    f"basic_auth_users:\n  {self.USER}: {self.HASH}\n")
+        self.context = ssl.create_default_context(cafile=self.ca_file)
+
+    def openssl(self, args):
+        out = subprocess.run(["openssl", *args], cwd=self.dir, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise TestFailure(f"openssl {' '.join(args)} failed: {out.stderr.strip()}")
+
+
+def check_scrape_through_tls_and_basic_auth(args, children, prom_url, exporter_port):
+    """The exporter refuses /metrics without the password; Prometheus scrapes it anyway."""
+    web = args.web
+    url = f"https://127.0.0.1:{exporter_port}/metrics"
+    status, _ = http_request(url, context=web.context)
+    if status != 401:
+        raise TestFailure(f"{url} without credentials answered {status}, expected 401")
+    token = base64.b64encode(f"{web.USER}:wrong".encode()).decode()
+    status, _ = http_request(url, context=web.context, headers={"Authorization": f"Basic {token}"})
+    if status != 401:
+        raise TestFailure(f"{url} with a wrong password answered {status}, expected 401")
+    wait_for(f"Prometheus to scrape the exporter through TLS + basic auth (up{{job=\"{JOB}\"}} == 1)",
+             lambda: prom_query(prom_url, f'up{{job="{JOB}"}} == 1'), args.timeout, children)
+    log("Prometheus scrapes through TLS + basic auth (up == 1); without the password: 401")
+
+
 # --- the test --------------------------------------------------------------------------------
 
 def start_simulator(children, exporter_bin, tmp, timeout):
@@ -374,20 +441,22 @@ def start_simulator(children, exporter_bin, tmp, timeout):
     return urls["aws"], urls["control"], urls["queue"]
 
 
-def start_exporter(children, exporter_bin, aws_url, checks, timeout, port=None, name="exporter",
-                   refresh="5s", extra=()):
+def start_exporter(children, exporter_bin, aws_url, checks, timeout, web, port=None,
+                   name="exporter", refresh="5s", extra=()):
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"AWS_ENDPOINT_URL": aws_url, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
                 "AWS_SECRET_ACCESS_KEY": "secret", "AWS_REGION": "us-east-1",
-                "AWS_EC2_METADATA_DISABLED": "true"})
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_ROOT_EXPORTER_WEB_CONFIG_FILE": web.path})
     argv = [exporter_bin, "serve", "--listen", f"127.0.0.1:{port}", "--refresh-interval", refresh,
             *extra]
     if checks:
         argv += ["--checks", checks]
     children.start(name, argv, env=env)
-    url = f"http://127.0.0.1:{port}"
-    wait_for("the exporter's /readyz", lambda: http_request(f"{url}/readyz")[0] == 200,
+    url = f"https://127.0.0.1:{port}"
+    # /readyz needs no credentials (a probe endpoint), but TLS.
+    wait_for("the exporter's /readyz", lambda: http_request(f"{url}/readyz", context=web.context)[0] == 200,
              timeout, children)
     log(f"exporter ready at {url}")
     return port
@@ -425,7 +494,7 @@ def start_alertmanager(children, tmp, webhook_url, timeout):
     return port
 
 
-def start_prometheus(children, tmp, exporter_port, alertmanager_port, timeout):
+def start_prometheus(children, tmp, exporter_port, alertmanager_port, timeout, web):
     port = free_port()
     path = os.path.join(tmp, "prometheus.yml")
     rule_files = "\n".join(f"  - {json.dumps(p)}" for p in RULE_FILES)
@@ -442,6 +511,12 @@ alerting:
         - targets: ["127.0.0.1:{alertmanager_port}"]
 scrape_configs:
   - job_name: {JOB}
+    scheme: https
+    tls_config:
+      ca_file: {json.dumps(web.ca_file)}
+    basic_auth:
+      username: {web.USER}
+      password: {web.PASSWORD}
     static_configs:
       - targets: ["127.0.0.1:{exporter_port}"]
 """)
@@ -489,8 +564,9 @@ def check_events_path(args, children, webhook, prom_url, control_url, aws_url, q
     the page, then delete it and time the resolve. A poll cannot be what finds them."""
     for name in ("exporter", "exporter-restarted"):
         children.stop(only=name)
-    start_exporter(children, args.exporter_bin, aws_url, args.checks, args.timeout, port=port,
-                   name="exporter-events", refresh="1h", extra=("--events-queue-url", queue_url))
+    start_exporter(children, args.exporter_bin, aws_url, args.checks, args.timeout, args.web,
+                   port=port, name="exporter-events", refresh="1h",
+                   extra=("--events-queue-url", queue_url))
     wait_for("Prometheus to scrape the events exporter (refresh interval 1h)",
              lambda: prom_query(prom_url, f'aws_root_exporter_refresh_interval_seconds{{job="{JOB}"}} == 3600'),
              args.timeout, children)
@@ -584,7 +660,7 @@ def check_unknown_state(args, children, webhook, prom_url, control_url, aws_url,
 
     children.stop(only="exporter")
     log("exporter stopped; restarting it on the same address")
-    start_exporter(children, args.exporter_bin, aws_url, args.checks, args.timeout,
+    start_exporter(children, args.exporter_bin, aws_url, args.checks, args.timeout, args.web,
                    port=exporter_port, name="exporter-restarted")
     wait_for(f"Prometheus to see {CLEAN} failing with no credential gauge after the restart",
              lambda: prom_query(prom_url, f'aws_root_audit_success{{job="{JOB}", account_id="{CLEAN}"}} == 0 '
@@ -610,7 +686,7 @@ def check_unknown_state(args, children, webhook, prom_url, control_url, aws_url,
 
 
 def missing_prerequisite(args):
-    for tool in ("prometheus", "prometheus-alertmanager"):
+    for tool in ("prometheus", "prometheus-alertmanager", "openssl"):
         if not shutil.which(tool):
             return f"{tool} is not on PATH (Debian package of the same name)"
     if not os.access(args.exporter_bin, os.X_OK):
@@ -625,10 +701,14 @@ def run(args, tmp):
         log(f"webhook receiver at {webhook.url}")
         aws_url, control_url, queue_url = start_simulator(children, args.exporter_bin, tmp,
                                                           args.timeout)
+        args.web = WebConfig(tmp)
         exporter_port = start_exporter(children, args.exporter_bin, aws_url, args.checks,
-                                       args.timeout)
+                                       args.timeout, args.web)
         am_port = start_alertmanager(children, tmp, webhook.url, args.timeout)
-        prom_url = start_prometheus(children, tmp, exporter_port, am_port, args.timeout)
+        prom_url = start_prometheus(children, tmp, exporter_port, am_port, args.timeout, args.web)
+
+        # 0. the scrape goes through TLS and basic auth
+        check_scrape_through_tls_and_basic_auth(args, children, prom_url, exporter_port)
 
         # 1. baseline: the clean account is audited and quiet; the broken one has paged
         wait_for(f"Prometheus to see account {CLEAN} audited",

@@ -1,0 +1,746 @@
+//! The web configuration (`web_config_file`, docs/web-config.md) end to end: the real binary
+//! serving over TLS, with basic auth and client certificates, asked by the real `curl`; reloads
+//! and certificate rotation; the healthcheck over TLS; the TLS handshake under the server's
+//! limits. Certificates are made for each test with the `openssl` command. Everything listens on
+//! and talks to 127.0.0.1 only.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_root_exporter::app::{self, Alive};
+use common::{DEMO, Sim, exporter, run, text, with_sim_env};
+
+// ---- certificates ------------------------------------------------------------------------------
+
+/// A directory with two CAs and certificates they signed, made with `openssl`:
+/// `ca` signs `server` (127.0.0.1, localhost) and `client`; `other-ca` signs `other-client` and
+/// `server2` (for rotation). EC P-256 keys, valid for two days.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+const SERVER_EXT: &str = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n";
+const CLIENT_EXT: &str = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:prometheus\n";
+
+impl Pki {
+    fn new() -> Pki {
+        let pki = Pki {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        pki.ca("ca");
+        pki.ca("other-ca");
+        pki.leaf("server", "ca", SERVER_EXT);
+        pki.leaf("client", "ca", CLIENT_EXT);
+        pki.leaf("other-client", "other-ca", CLIENT_EXT);
+        pki.leaf("server2", "other-ca", SERVER_EXT);
+        pki
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir().join(name).to_str().unwrap().to_string()
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = Command::new("openssl")
+            .current_dir(self.dir())
+            .args(args)
+            .output()
+            .expect("the openssl command runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", text(&out.stderr));
+    }
+
+    fn ca(&self, name: &str) {
+        self.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=test {name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+    }
+
+    fn leaf(&self, name: &str, ca: &str, ext: &str) {
+        self.write(&format!("{name}.ext"), ext);
+        self.openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN=test {name}"),
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]);
+    }
+}
+
+// ---- the exporter and curl ---------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `serve` with `AWS_ROOT_EXPORTER_WEB_CONFIG_FILE`, its stderr collected; killed when dropped.
+struct Exporter {
+    child: Child,
+    port: u16,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Exporter {
+    fn start(sim: &Sim, web_config: &Path) -> Exporter {
+        let port = free_port();
+        let mut c = exporter();
+        with_sim_env(&mut c, sim);
+        c.env("RUST_LOG", "info")
+            .env("AWS_ROOT_EXPORTER_WEB_CONFIG_FILE", web_config)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--refresh-interval",
+                "1h",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("serve starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Exporter { child, port, stderr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    async fn wait_log(&self, needle: &str) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if self.log().contains(needle) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// Wait until `/readyz` answers 200 to curl with `args` (the CA, a client certificate).
+    async fn wait_ready(&mut self, args: &[&str]) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("the exporter exited with {status}: {}", self.log());
+            }
+            let mut all = args.to_vec();
+            let url = self.url("/readyz");
+            all.push(&url);
+            if curl(&all).await.status == 200 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{} never became ready: {}", self.url("/readyz"), self.log());
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What `curl` got: its exit code (0: a complete HTTP exchange), the status (0 without one), the
+/// response headers (lowercase names) and body.
+#[derive(Debug)]
+struct Answer {
+    exit: i32,
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    /// curl's message, shown when an assertion fails.
+    #[allow(dead_code)]
+    stderr: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+async fn curl(args: &[&str]) -> Answer {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("curl")
+            .args(["-q", "-sS", "--max-time", "10", "-D", "-", "-w", "\n%{http_code}"])
+            .args(&args)
+            .output()
+            .expect("curl runs");
+        let stdout = text(&out.stdout);
+        let (rest, status) = stdout.rsplit_once('\n').unwrap_or(("", stdout.as_str()));
+        let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+        let headers = head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Answer {
+            exit: out.status.code().unwrap_or(-1),
+            status: status.trim().parse().unwrap_or(0),
+            headers,
+            body: body.to_string(),
+            stderr: text(&out.stderr),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// The `Config` of `healthcheck` for an exporter on `port` with `web_config`.
+fn healthcheck_config(port: u16, web_config: &Path) -> Arc<aws_root_exporter::config::Config> {
+    let path = web_config.to_str().unwrap().to_string();
+    common::config(|c| {
+        c.listen = format!("0.0.0.0:{port}");
+        c.web_config_file = path;
+    })
+}
+
+async fn healthcheck(port: u16, web_config: &Path) -> Result<Alive, String> {
+    let config = healthcheck_config(port, web_config);
+    tokio::task::spawn_blocking(move || app::healthcheck(&config).map_err(|e| e.to_string()))
+        .await
+        .unwrap()
+}
+
+const METRIC: &str = "aws_organizations_account_info{";
+
+// ---- the tests ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_basic_auth_admits_the_right_password_only() {
+    let pki = Pki::new();
+    let hash = bcrypt::hash("right-password", 10).unwrap();
+    // Relative paths: from the web config file's directory.
+    let web = pki.write(
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             basic_auth_users:\n  alice: {hash}\n\
+             http_server_config:\n  headers:\n    X-Frame-Options: deny\n    X-Content-Type-Options: nosniff\n    Strict-Transport-Security: max-age=31536000\n"
+        ),
+    );
+    let sim = Sim::start(DEMO).await;
+    let mut ex = Exporter::start(&sim, &web);
+    let ca = pki.path("ca.crt");
+    ex.wait_ready(&["--cacert", &ca]).await;
+    let metrics = ex.url("/metrics");
+
+    let none = curl(&["--cacert", &ca, &metrics]).await;
+    assert_eq!(none.status, 401, "{none:?}");
+    assert!(
+        none.header("www-authenticate").is_some_and(|v| v.starts_with("Basic")),
+        "{none:?}"
+    );
+    for (name, value) in [
+        ("x-frame-options", "deny"),
+        ("x-content-type-options", "nosniff"),
+        ("strict-transport-security", "max-age=31536000"),
+    ] {
+        assert_eq!(none.header(name), Some(value), "{name} on a 401: {none:?}");
+    }
+    for creds in [
+        "alice:wrong",
+        "mallory:right-password",
+        "alice:",
+        "ALICE:right-password",
+    ] {
+        let a = curl(&["--cacert", &ca, "-u", creds, &metrics]).await;
+        assert_eq!(a.status, 401, "{creds}: {a:?}");
+        assert!(!a.body.contains(METRIC), "{creds}");
+    }
+    let bearer = curl(&["--cacert", &ca, "-H", "Authorization: Bearer right-password", &metrics]).await;
+    assert_eq!(bearer.status, 401, "{bearer:?}");
+
+    let right = curl(&["--cacert", &ca, "-u", "alice:right-password", &metrics]).await;
+    assert_eq!(right.status, 200, "{right:?}");
+    assert!(right.body.contains(METRIC), "{right:?}");
+    assert_eq!(right.header("x-frame-options"), Some("deny"));
+    // Again (the cached check) and over TLS 1.2, which the default min_version allows.
+    let tls12 = curl(&[
+        "--cacert",
+        &ca,
+        "--tls-max",
+        "1.2",
+        "-u",
+        "alice:right-password",
+        &metrics,
+    ])
+    .await;
+    assert_eq!(tls12.status, 200, "{tls12:?}");
+    let index = curl(&["--cacert", &ca, &ex.url("/")]).await;
+    assert_eq!(index.status, 401, "the index page is behind basic auth too");
+
+    // Probes need no credentials; /readyz then gives no details.
+    let healthz = curl(&["--cacert", &ca, &ex.url("/healthz")]).await;
+    assert_eq!((healthz.status, healthz.body.as_str()), (200, "ok\n"), "{healthz:?}");
+    assert_eq!(healthz.header("x-content-type-options"), Some("nosniff"));
+    let readyz = curl(&["--cacert", &ca, &ex.url("/readyz")]).await;
+    assert_eq!(readyz.status, 200, "{readyz:?}");
+
+    // Plain HTTP to the TLS port gets no HTTP answer; a client that does not trust the CA
+    // refuses the server.
+    let plain = curl(&[&format!("http://127.0.0.1:{}/metrics", ex.port)]).await;
+    assert!(plain.exit != 0 && plain.status == 0, "{plain:?}");
+    let untrusted = curl(&["-u", "alice:right-password", &metrics]).await;
+    assert_eq!(untrusted.exit, 60, "certificate not trusted: {untrusted:?}");
+
+    assert_eq!(
+        healthcheck(ex.port, &web).await,
+        Ok(Alive::Answered),
+        "the healthcheck speaks TLS and needs no credentials"
+    );
+
+    let log = ex.log();
+    assert!(
+        log.contains("TLS on") && log.contains("basic auth on (1 user(s))"),
+        "{log}"
+    );
+    for secret in ["right-password", hash.as_str(), "PRIVATE KEY"] {
+        assert!(!log.contains(secret), "the log shows {secret:?}: {log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_admits_only_clients_of_the_client_ca() {
+    let pki = Pki::new();
+    let web = pki.write(
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n",
+            pki.path("server.crt")
+        ),
+    );
+    let sim = Sim::start(DEMO).await;
+    let mut ex = Exporter::start(&sim, &web);
+    let (ca, cert, key) = (pki.path("ca.crt"), pki.path("client.crt"), pki.path("client.key"));
+    let with_cert = ["--cacert", ca.as_str(), "--cert", cert.as_str(), "--key", key.as_str()];
+    ex.wait_ready(&with_cert).await;
+    let metrics = ex.url("/metrics");
+
+    let mut args = with_cert.to_vec();
+    args.push(&metrics);
+    let right = curl(&args).await;
+    assert_eq!(right.status, 200, "{right:?}");
+    assert!(right.body.contains(METRIC));
+
+    let none = curl(&["--cacert", &ca, &metrics]).await;
+    assert!(none.exit != 0 && none.status == 0, "no client certificate: {none:?}");
+    let (other, other_key) = (pki.path("other-client.crt"), pki.path("other-client.key"));
+    let wrong = curl(&["--cacert", &ca, "--cert", &other, "--key", &other_key, &metrics]).await;
+    assert!(
+        wrong.exit != 0 && wrong.status == 0,
+        "a client of another CA: {wrong:?}"
+    );
+    let probe = curl(&["--cacert", &ca, &ex.url("/healthz")]).await;
+    assert_eq!(probe.status, 0, "/healthz is behind the handshake too: {probe:?}");
+
+    // The healthcheck has no client certificate: the handshake answered is all it can see.
+    assert_eq!(healthcheck(ex.port, &web).await, Ok(Alive::HandshakeAnswered));
+    drop(ex);
+    let gone = healthcheck(free_port(), &web).await.unwrap_err();
+    assert!(gone.starts_with("cannot connect to 127.0.0.1:"), "{gone}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_versions_cipher_suites_and_curves_are_enforced() {
+    let pki = Pki::new();
+    let sim = Sim::start(DEMO).await;
+    let ca = pki.path("ca.crt");
+    let tls = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+
+    let web13 = pki.write("web13.yml", &format!("{tls}  min_version: TLS13\n"));
+    let mut ex13 = Exporter::start(&sim, &web13);
+    ex13.wait_ready(&["--cacert", &ca]).await;
+    let old = curl(&["--cacert", &ca, "--tls-max", "1.2", &ex13.url("/healthz")]).await;
+    assert!(old.exit != 0 && old.status == 0, "a TLS 1.2 client: {old:?}");
+    let new = curl(&["--cacert", &ca, "--tlsv1.3", &ex13.url("/healthz")]).await;
+    assert_eq!(new.status, 200, "{new:?}");
+
+    let web12 = pki.write(
+        "web12.yml",
+        &format!(
+            "{tls}  max_version: TLS12\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]\n  curve_preferences: [CurveP384]\n"
+        ),
+    );
+    let mut ex12 = Exporter::start(&sim, &web12);
+    ex12.wait_ready(&["--cacert", &ca]).await;
+    let url = ex12.url("/healthz");
+    let allowed = curl(&[
+        "--cacert",
+        &ca,
+        "--ciphers",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        // The client must also accept P-256 for the server's ECDSA P-256 certificate.
+        "--curves",
+        "P-384:P-256",
+        &url,
+    ])
+    .await;
+    assert_eq!(allowed.status, 200, "{allowed:?}");
+    let suite = curl(&["--cacert", &ca, "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256", &url]).await;
+    assert!(suite.exit != 0 && suite.status == 0, "a suite not listed: {suite:?}");
+    let curve = curl(&["--cacert", &ca, "--curves", "P-256", &url]).await;
+    assert!(curve.exit != 0 && curve.status == 0, "a curve not listed: {curve:?}");
+    let tls13 = curl(&["--cacert", &ca, "--tlsv1.3", &url]).await;
+    assert!(
+        tls13.exit != 0 && tls13.status == 0,
+        "TLS 1.3 above max_version: {tls13:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_apply_to_new_requests_and_a_broken_file_keeps_the_running_one() {
+    let pki = Pki::new();
+    let alice = bcrypt::hash("alice-password", 4).unwrap();
+    let bob = bcrypt::hash("bob-password", 4).unwrap();
+    let tls = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+    let web = pki.write("web.yml", &format!("{tls}basic_auth_users:\n  alice: {alice}\n"));
+    let sim = Sim::start(DEMO).await;
+    let mut ex = Exporter::start(&sim, &web);
+    let ca = pki.path("ca.crt");
+    ex.wait_ready(&["--cacert", &ca]).await;
+    let metrics = ex.url("/metrics");
+    let status = |ca: String, creds: &'static str| {
+        let metrics = metrics.clone();
+        async move { curl(&["--cacert", &ca, "-u", creds, &metrics]).await.status }
+    };
+    assert_eq!(status(ca.clone(), "bob:bob-password").await, 401);
+
+    // A user added: in force for the next request, no signal needed.
+    std::fs::write(
+        &web,
+        format!("{tls}basic_auth_users:\n  alice: {alice}\n  bob: {bob}\n"),
+    )
+    .unwrap();
+    assert_eq!(status(ca.clone(), "bob:bob-password").await, 200);
+    assert!(ex.wait_log("web configuration reloaded").await, "{}", ex.log());
+
+    // Broken: logged once, the running configuration stays.
+    std::fs::write(
+        &web,
+        format!("{tls}basic_auth_users:\n  alice: {alice}\n  carol: not-a-hash\n"),
+    )
+    .unwrap();
+    assert_eq!(status(ca.clone(), "bob:bob-password").await, 200);
+    assert_eq!(status(ca.clone(), "alice:alice-password").await, 200);
+    assert!(ex.wait_log("keeping the running one").await, "{}", ex.log());
+    let complaints = ex
+        .log()
+        .lines()
+        .filter(|l| l.contains("`basic_auth_users.carol`"))
+        .count();
+    assert_eq!(complaints, 1, "one error per change, not per request: {}", ex.log());
+    assert!(!ex.log().contains("not-a-hash"), "the log does not quote hashes");
+
+    // Turning TLS off takes a restart: refused, TLS stays.
+    std::fs::write(&web, format!("basic_auth_users:\n  alice: {alice}\n")).unwrap();
+    assert_eq!(status(ca.clone(), "alice:alice-password").await, 200);
+    assert!(ex.wait_log("takes a restart").await, "{}", ex.log());
+
+    // Certificate rotation (as cert-manager renews a Secret): a certificate from another CA.
+    std::fs::write(&web, format!("{tls}basic_auth_users:\n  alice: {alice}\n")).unwrap();
+    std::fs::copy(pki.path("server2.crt"), pki.path("server.crt")).unwrap();
+    std::fs::copy(pki.path("server2.key"), pki.path("server.key")).unwrap();
+    assert_eq!(status(pki.path("other-ca.crt"), "alice:alice-password").await, 200);
+    let old_ca = curl(&["--cacert", &ca, "-u", "alice:alice-password", &metrics]).await;
+    assert_eq!(old_ca.exit, 60, "the new certificate is served: {old_ca:?}");
+    assert_eq!(healthcheck(ex.port, &web).await, Ok(Alive::Answered));
+}
+
+/// With basic auth on, `/readyz` answers probes without credentials but keeps the reason (it may
+/// name accounts and roles) for those who have them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_tells_the_reason_only_with_credentials() {
+    let pki = Pki::new();
+    let hash = bcrypt::hash("right-password", 4).unwrap();
+    let web = pki.write(
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: {hash}\n"
+        ),
+    );
+    let sim = Sim::start(DEMO).await;
+    // An endpoint and a region, but no credentials: never ready, with a reason.
+    let port = free_port();
+    let mut c = exporter();
+    c.env("AWS_ENDPOINT_URL", sim.running.endpoint_url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ROOT_EXPORTER_WEB_CONFIG_FILE", &web)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let ca = pki.path("ca.crt");
+    let url = format!("https://127.0.0.1:{port}/readyz");
+    let with_reason = |r: &Answer| r.status == 503 && r.body.contains("no_credentials");
+    let mut right = curl(&["--cacert", &ca, "-u", "alice:right-password", &url]).await;
+    let start = Instant::now();
+    while !with_reason(&right) && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        right = curl(&["--cacert", &ca, "-u", "alice:right-password", &url]).await;
+    }
+    let anonymous = curl(&["--cacert", &ca, &url]).await;
+    let wrong = curl(&["--cacert", &ca, "-u", "alice:wrong", &url]).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        (anonymous.status, anonymous.body.as_str()),
+        (503, "not ready\n"),
+        "{anonymous:?}"
+    );
+    assert_eq!((wrong.status, wrong.body.as_str()), (503, "not ready\n"), "{wrong:?}");
+    assert!(with_reason(&right), "the reason, with credentials: {right:?}");
+}
+
+#[tokio::test]
+async fn a_bad_web_config_stops_the_exporter_at_start_with_one_line() {
+    let pki = Pki::new();
+    for (content, needle) in [
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS10\n",
+            "`tls_server_config.min_version`: TLS10",
+        ),
+        (
+            "tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key\n",
+            "`tls_server_config.cert_file`: cannot read",
+        ),
+        // The key of another certificate.
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: client.key\n",
+            "`tls_server_config.key_file`: cannot be used with the certificate",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.crt\n",
+            "no private key",
+        ),
+        (
+            "basic_auth_users:\n  alice: secret\n",
+            "`basic_auth_users.alice`: not a bcrypt hash",
+        ),
+    ] {
+        let web = pki.write("bad.yml", content);
+        let mut c = exporter();
+        c.env("AWS_ROOT_EXPORTER_WEB_CONFIG_FILE", &web)
+            .args(["serve", "--listen", "127.0.0.1:0"]);
+        let out = run(c).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{content}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("error: configuration: `web_config_file`: web config file ") && stderr.contains(needle),
+            "{needle}: {stderr}"
+        );
+        assert!(!stderr.contains("secret") && !stderr.contains("BEGIN"), "{stderr}");
+    }
+    let good = pki.write(
+        "good.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    );
+    let mut c = exporter();
+    c.env("AWS_ROOT_EXPORTER_WEB_CONFIG_FILE", &good).arg("check-config");
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("web_config_file = \"{}\"", good.display())));
+}
+
+/// The TLS handshake counts against the connection limit and the header read timeout: a client
+/// that connects and sends nothing, or sends plain HTTP, cannot hold a permit for long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_cannot_hold_the_handshake_open() {
+    use aws_root_exporter::http::{Limits, serve_with};
+    use aws_root_exporter::web::LiveWebConfig;
+    let pki = Pki::new();
+    let web = pki.write(
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    );
+    let live = Arc::new(LiveWebConfig::load(&web).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(1),
+        max_connections: 1,
+        grace: Duration::from_secs(2),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_with(
+        listener,
+        router,
+        async {
+            let _ = stop_rx.await;
+        },
+        limits,
+        Some(live),
+    ));
+    // The silent client takes the only permit.
+    let silent = std::net::TcpStream::connect(addr).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let ca = pki.path("ca.crt");
+    let url = format!("https://127.0.0.1:{}/", addr.port());
+    let served = curl(&["--cacert", &ca, &url]).await;
+    let waited = started.elapsed();
+    assert_eq!((served.status, served.body.as_str()), (200, "hi"), "{served:?}");
+    assert!(
+        waited >= Duration::from_millis(700) && waited < Duration::from_secs(5),
+        "served once the silent client's handshake timed out: {waited:?}"
+    );
+    let silent = tokio::task::spawn_blocking(move || {
+        let mut silent = silent;
+        silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 16];
+        silent.read(&mut buf)
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(silent, Ok(0) | Err(_)),
+        "the silent client was disconnected: {silent:?}"
+    );
+    // Plain HTTP is no handshake: cut off at once, the permit free again.
+    let plain = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    })
+    .await
+    .unwrap();
+    assert!(
+        !plain.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&plain)
+    );
+    assert_eq!(curl(&["--cacert", &ca, &url]).await.status, 200);
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops within its grace period")
+        .unwrap()
+        .unwrap();
+}
+
+/// The web config file the Kubernetes component ships is one the exporter accepts, with the
+/// certificate files its projected volume provides.
+#[test]
+fn the_kubernetes_component_ships_a_valid_web_config() {
+    use aws_root_exporter::web::{ClientAuth, WebConfig};
+    let manifest = std::fs::read_to_string("deploy/kubernetes/components/web-config/secret-web-config.yaml").unwrap();
+    let secret: serde_norway::Value = serde_norway::from_str(&manifest).unwrap();
+    let file = secret["stringData"]["web-config.yml"]
+        .as_str()
+        .expect("stringData web-config.yml");
+    let pki = Pki::new();
+    std::fs::copy(pki.path("server.crt"), pki.dir().join("tls.crt")).unwrap();
+    std::fs::copy(pki.path("server.key"), pki.dir().join("tls.key")).unwrap();
+    let path = pki.write("web-config.yml", file);
+    let web = WebConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(web.tls.is_some());
+    assert_eq!(web.client_auth, ClientAuth::None);
+    assert_eq!(web.users.keys().collect::<Vec<_>>(), ["prometheus"]);
+    let hash = &web.users["prometheus"];
+    assert!(
+        !bcrypt::verify("REPLACE-ME", hash).unwrap(),
+        "the placeholder hash is not that of the placeholder password"
+    );
+}
+
+/// The example of docs/web-config.md loads, and its hash is that of the password it names.
+#[test]
+fn the_documented_example_is_valid() {
+    use aws_root_exporter::web::WebConfig;
+    let doc = std::fs::read_to_string("docs/web-config.md").unwrap();
+    let example = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/web-config.md has a yaml example");
+    assert!(example.contains("tls_server_config:"), "{example}");
+    let pki = Pki::new();
+    let path = pki.write("web-config.yml", example);
+    let web = WebConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(web.tls.is_some() && web.headers.len() == 3);
+    assert!(bcrypt::verify("change-me", &web.users["prometheus"]).unwrap());
+}
