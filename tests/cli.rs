@@ -413,7 +413,7 @@ async fn every_flag_shows_its_default_and_environment_variable() {
         for (flag, default) in [
             ("--listen", "0.0.0.0:9312"),
             ("--refresh-interval", "5m, or 1h with events_queue_url"),
-            ("--concurrency", "16"),
+            ("--concurrency", "64"),
             ("--access", "auto"),
             ("--checks", "full"),
             ("--events-queue-url", "empty"),
