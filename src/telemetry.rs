@@ -206,28 +206,8 @@ impl Telemetry {
             .set(limit as i64);
     }
 
-    /// Throttling answers counted so far for one operation (for tests and benchmarks).
-    pub fn throttled_for(&self, operation: Operation) -> u64 {
-        self.throttled
-            .get_or_create(&CallLabels {
-                service: operation.service(),
-                operation: operation.name(),
-            })
-            .get()
-    }
-
     pub fn record_refresh(&self, success: bool) {
         let result = if success { "success" } else { "failure" };
         self.refreshes.get_or_create(&RefreshLabels { result }).inc();
-    }
-
-    /// Calls counted so far for one operation (for tests and benchmarks).
-    pub fn requests_for(&self, operation: Operation) -> u64 {
-        self.requests
-            .get_or_create(&CallLabels {
-                service: operation.service(),
-                operation: operation.name(),
-            })
-            .get()
     }
 }

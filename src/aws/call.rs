@@ -319,16 +319,6 @@ impl Caller {
         }
     }
 
-    /// The adaptive limits the calls go through.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
     /// Send one call of `operation`; `send` builds and sends the request, once per attempt.
     pub async fn call<T, E, F, Fut>(&self, operation: Operation, send: F) -> Result<T, AwsCallError>
     where

@@ -106,15 +106,6 @@ impl Limits {
         }
     }
 
-    pub fn ceiling(&self) -> usize {
-        self.ceiling
-    }
-
-    /// The current limit of `operation` (its whole part).
-    pub fn limit(&self, operation: Operation) -> usize {
-        self.limiter(operation).state.lock().expect("limit lock").limit as usize
-    }
-
     fn limiter(&self, operation: Operation) -> &Limiter {
         &self.operations[operation as usize]
     }

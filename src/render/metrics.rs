@@ -125,11 +125,6 @@ impl Prepared {
         same_snapshot && Arc::ptr_eq(&self.config, config)
     }
 
-    /// Bytes of compressed families kept.
-    pub fn compressed_len(&self) -> usize {
-        self.deflate.len()
-    }
-
     /// The prepared families as text again, in chunks of at most [`super::exposition::CHUNK`]
     /// bytes (a plain scrape never holds the whole exposition in memory).
     pub fn text_chunks(self: Arc<Self>) -> impl futures::Stream<Item = Vec<u8>> + Send {
