@@ -41,18 +41,26 @@ pub fn app(state: AppState) -> Router {
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Whether the `Accept` header prefers OpenMetrics: its best quality is above zero and not below
-/// that of the text format (`text/plain`, `text/*`, `*/*`). No header: the text format.
-pub fn prefers_openmetrics(accept: Option<&str>) -> bool {
-    let (mut openmetrics, mut text) = (0.0f32, 0.0f32);
-    for range in accept.unwrap_or("").split(',') {
-        let mut parts = range.split(';').map(str::trim);
-        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+/// The items of an `Accept` or `Accept-Encoding` header, lower-cased, each with its quality
+/// (`q`, default 1, within 0 and 1).
+fn weighted(header: Option<&str>) -> impl Iterator<Item = (String, f32)> + '_ {
+    header.unwrap_or("").split(',').map(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let name = parts.next().unwrap_or("").to_ascii_lowercase();
         let q = parts
             .filter_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
             .find_map(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0)
             .clamp(0.0, 1.0);
+        (name, q)
+    })
+}
+
+/// Whether the `Accept` header prefers OpenMetrics: its best quality is above zero and not below
+/// that of the text format (`text/plain`, `text/*`, `*/*`). No header: the text format.
+pub fn prefers_openmetrics(accept: Option<&str>) -> bool {
+    let (mut openmetrics, mut text) = (0.0f32, 0.0f32);
+    for (media, q) in weighted(accept) {
         match media.as_str() {
             "application/openmetrics-text" => openmetrics = openmetrics.max(q),
             "text/plain" | "text/*" | "*/*" => text = text.max(q),
@@ -66,14 +74,8 @@ pub fn prefers_openmetrics(accept: Option<&str>) -> bool {
 /// above zero, and gzip not refused by name).
 pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     let (mut named, mut any) = (None, None);
-    for coding in accept_encoding.unwrap_or("").split(',') {
-        let mut parts = coding.split(';').map(str::trim);
-        let name = parts.next().unwrap_or("").to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        match name.as_str() {
+    for (coding, q) in weighted(accept_encoding) {
+        match coding.as_str() {
             "gzip" | "x-gzip" => named = Some(named.unwrap_or(0.0f32).max(q)),
             "*" => any = Some(q),
             _ => {}
