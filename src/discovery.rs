@@ -9,6 +9,9 @@ use std::sync::Mutex;
 
 use aws_sdk_organizations::types::Account as SdkAccount;
 
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::StreamExt;
 use tracing::warn;
 
@@ -33,19 +36,6 @@ const MAX_PAGES: usize = 50_000;
 /// OUs nest at most five levels below the root; a deeper walk is a bug.
 const MAX_DEPTH: usize = 8;
 
-/// Follow `NextToken` through every page of one listing; `page(token)` sends one request.
-async fn paged<T, P, F, Fut>(
-    operation: Operation,
-    page: F,
-    mut items: impl FnMut(&P) -> Vec<T>,
-) -> Result<Vec<T>, AwsCallError>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<(P, Option<String>), AwsCallError>>,
-{
-    paged_with(operation, page, &mut items, &Ignore).await
-}
-
 /// What hears of each page of a listing as it arrives.
 trait OnPage<T> {
     fn page(&self, items: &[T]) -> impl std::future::Future<Output = ()> + Send;
@@ -60,22 +50,28 @@ impl<T> OnPage<T> for Ignore {
     }
 }
 
-/// [`paged`], telling `on_page` each page's items as it arrives.
-async fn paged_with<T, P, F, Fut>(
+/// Follow `NextToken` through every page of one listing of `operation`: `send(token)` sends one
+/// request (through `caller`, once per attempt), `next_token` reads the answer's, `items` takes
+/// a page's items, and `on_page` hears of them as each page arrives.
+async fn paged<T, P, E, F, Fut>(
+    caller: &Caller,
     operation: Operation,
-    mut page: F,
+    mut send: F,
+    next_token: fn(&P) -> Option<&str>,
     mut items: impl FnMut(&P) -> Vec<T>,
     on_page: &impl OnPage<T>,
 ) -> Result<Vec<T>, AwsCallError>
 where
     F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<(P, Option<String>), AwsCallError>>,
+    Fut: std::future::Future<Output = Result<P, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let mut out = Vec::new();
     let mut seen_tokens = HashSet::new();
     let mut token = None;
     for _ in 0..MAX_PAGES {
-        let (answer, next) = page(token.take()).await?;
+        let answer = caller.call(operation, || send(token.clone())).await?;
+        let next = next_token(&answer).map(str::to_string);
         let new = items(&answer);
         on_page.page(&new).await;
         out.extend(new);
@@ -225,21 +221,17 @@ async fn list_accounts(
     sink: &Sink,
 ) -> Result<Vec<Converted>, AwsCallError> {
     const LIST: Operation = Operation::ListAccounts;
-    paged_with(
+    paged(
+        caller,
         LIST,
-        |token| async move {
-            let out = caller
-                .call(LIST, || {
-                    client
-                        .list_accounts()
-                        .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
-                        .send()
-                })
-                .await?;
-            let next = out.next_token().map(str::to_string);
-            Ok((out, next))
+        |token| {
+            client
+                .list_accounts()
+                .max_results(PAGE_SIZE)
+                .set_next_token(token)
+                .send()
         },
+        |out| out.next_token(),
         |out| sink.convert(out.accounts(), None),
         sink,
     )
@@ -255,22 +247,18 @@ async fn accounts_of(
     sink: &Sink,
 ) -> Result<Vec<Converted>, AwsCallError> {
     const ACCOUNTS: Operation = Operation::ListAccountsForParent;
-    paged_with(
+    paged(
+        caller,
         ACCOUNTS,
-        |token| async move {
-            let out = caller
-                .call(ACCOUNTS, || {
-                    client
-                        .list_accounts_for_parent()
-                        .parent_id(parent)
-                        .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
-                        .send()
-                })
-                .await?;
-            let next = out.next_token().map(str::to_string);
-            Ok((out, next))
+        |token| {
+            client
+                .list_accounts_for_parent()
+                .parent_id(parent)
+                .max_results(PAGE_SIZE)
+                .set_next_token(token)
+                .send()
         },
+        |out| out.next_token(),
         |out| sink.convert(out.accounts(), Some(path)),
         sink,
     )
@@ -285,27 +273,24 @@ async fn units_of(
 ) -> Result<Vec<(String, String)>, AwsCallError> {
     const UNITS: Operation = Operation::ListOrganizationalUnitsForParent;
     paged(
+        caller,
         UNITS,
-        |token| async move {
-            let out = caller
-                .call(UNITS, || {
-                    client
-                        .list_organizational_units_for_parent()
-                        .parent_id(parent)
-                        .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
-                        .send()
-                })
-                .await?;
-            let next = out.next_token().map(str::to_string);
-            Ok((out, next))
+        |token| {
+            client
+                .list_organizational_units_for_parent()
+                .parent_id(parent)
+                .max_results(PAGE_SIZE)
+                .set_next_token(token)
+                .send()
         },
+        |out| out.next_token(),
         |out| {
             out.organizational_units()
                 .iter()
                 .filter_map(|u| Some((u.id()?.to_string(), u.name().unwrap_or_default().to_string())))
                 .collect()
         },
+        &Ignore,
     )
     .await
 }
@@ -328,20 +313,17 @@ async fn walk_tree(
 ) -> Result<Vec<Converted>, AwsCallError> {
     const ROOTS: Operation = Operation::ListRoots;
     let roots = paged(
+        caller,
         ROOTS,
-        |token| async move {
-            let out = caller
-                .call(ROOTS, || client.list_roots().set_next_token(token.clone()).send())
-                .await?;
-            let next = out.next_token().map(str::to_string);
-            Ok((out, next))
-        },
+        |token| client.list_roots().set_next_token(token).send(),
+        |out| out.next_token(),
         |out| {
             out.roots()
                 .iter()
                 .filter_map(|r| Some((r.id()?.to_string(), r.name().unwrap_or("Root").to_string())))
                 .collect()
         },
+        &Ignore,
     )
     .await?;
     // (parent, its path of names, depth): listings to start.
@@ -409,26 +391,23 @@ pub async fn account_tags(
 ) -> Result<Vec<(String, String)>, AwsCallError> {
     const TAGS: Operation = Operation::ListTagsForResource;
     paged(
+        caller,
         TAGS,
-        |token| async move {
-            let out = caller
-                .call(TAGS, || {
-                    client
-                        .list_tags_for_resource()
-                        .resource_id(account_id)
-                        .set_next_token(token.clone())
-                        .send()
-                })
-                .await?;
-            let next = out.next_token().map(str::to_string);
-            Ok((out, next))
+        |token| {
+            client
+                .list_tags_for_resource()
+                .resource_id(account_id)
+                .set_next_token(token)
+                .send()
         },
+        |out| out.next_token(),
         |out| {
             out.tags()
                 .iter()
                 .map(|t| (t.key().to_string(), t.value().to_string()))
                 .collect()
         },
+        &Ignore,
     )
     .await
 }
