@@ -87,10 +87,6 @@ impl std::fmt::Debug for Writer<'_> {
 }
 
 impl<'s> Writer<'s> {
-    pub fn new(out: String) -> Self {
-        Writer { out, sink: None }
-    }
-
     /// A writer that hands its text to `sink` in chunks of whole lines.
     pub fn streaming(sink: &'s mut dyn FnMut(&str)) -> Self {
         Writer {

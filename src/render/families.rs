@@ -42,6 +42,16 @@ pub struct Process {
     pub account_tags: Vec<String>,
 }
 
+impl Process {
+    /// What the running configuration says.
+    pub fn of(config: &crate::config::Config) -> Process {
+        Process {
+            refresh_interval: config.refresh_interval,
+            account_tags: config.account_tags.clone(),
+        }
+    }
+}
+
 pub struct Family {
     pub name: &'static str,
     pub help: &'static str,

@@ -87,10 +87,7 @@ fn deflate(c: &mut Compress, input: &[u8], flush: FlushCompress, out: &mut Vec<u
 impl Prepared {
     /// Render the families of `snapshot` for `config`, compressing as they are written.
     pub fn render(snapshot: Option<Arc<Snapshot>>, config: Arc<Config>) -> Prepared {
-        let process = Process {
-            refresh_interval: config.refresh_interval,
-            account_tags: config.account_tags.clone(),
-        };
+        let process = Process::of(&config);
         let mut compress = Compress::new(LEVEL, false);
         let mut crc = crc32fast::Hasher::new();
         let mut out = Vec::new();
@@ -238,24 +235,12 @@ impl MetricsSource {
         prepared
     }
 
-    /// The whole exposition as OpenMetrics text.
+    /// The whole exposition as OpenMetrics text, rendered from scratch: what the prepared and
+    /// streamed bodies must equal (the tests compare them).
     pub fn encode_openmetrics(&self) -> String {
         let snapshot = self.snapshots.borrow().clone();
-        let mut out = String::with_capacity(64 * 1024);
-        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
-        let process = {
-            let config = self.configs.borrow();
-            Process {
-                refresh_interval: config.refresh_interval,
-                account_tags: config.account_tags.clone(),
-            }
-        };
-        let mut writer = Writer::new(out);
-        families::render(&mut writer, &process, snapshot.as_deref());
-        let mut out = writer.into_string();
-        out.push_str("# EOF\n");
-        out
+        let process = Process::of(&self.configs.borrow());
+        self.live_openmetrics() + &render_snapshot(snapshot.as_deref(), &process)
     }
 }
 
