@@ -220,3 +220,20 @@ pub fn samples(exposition: &str, name: &str) -> BTreeMap<String, String> {
 pub fn value(exposition: &str, name: &str, labels: &str) -> Option<String> {
     samples(exposition, name).get(labels).cloned()
 }
+
+/// The child's stderr, read line by line as it comes (for assertions on the log of a process
+/// that keeps running).
+pub fn collect_stderr(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use std::io::BufRead;
+    let collected = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let pipe = child.stderr.take().expect("stderr is piped");
+    let sink = collected.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    collected
+}
