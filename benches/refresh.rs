@@ -331,7 +331,7 @@ impl Floor {
 async fn run(case: &Case, dir: &std::path::Path) {
     println!();
     println!(
-        "== {}: {} member accounts{}, {} ms per call, checks = {}{}, default settings (concurrency 64)",
+        "== {}: {} member accounts{}, {} ms per call, checks = {}{}, default settings (concurrency {})",
         case.name,
         case.accounts,
         match case.ous {
@@ -342,7 +342,8 @@ async fn run(case: &Case, dir: &std::path::Path) {
         case.checks,
         case.assume_root_rate
             .map(|(r, b)| format!(", AssumeRoot limited to {r}/s (burst {b})"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        default_concurrency()
     );
     println!("   targets: {}", case.targets.join("; "));
     let sim = Simulator::start(case, dir);
@@ -387,7 +388,7 @@ async fn run(case: &Case, dir: &std::path::Path) {
             .unwrap_or(f64::NAN),
         Err(_) => f64::NAN,
     };
-    let floor = Floor::of(case, 64);
+    let floor = Floor::of(case, default_concurrency());
     let seed = case.accounts as f64 * SEED_SECONDS_PER_ACCOUNT_AT_50MS * case.latency_ms as f64 / 50.0;
     println!("   refresh            {refresh:>8.2} s   (audited {audited}, failed {failed}; target 0 failed)");
     let (exporter_cpu, simulator_cpu) = (cpu_seconds(exporter.child.id()), cpu_seconds(sim.child.id()));
@@ -423,6 +424,11 @@ async fn run(case: &Case, dir: &std::path::Path) {
         "   throttling answers {throttled:>8.0}     (simulator counted {sim_throttled:.0}); AssumeRoot limit at the end: {limit}"
     );
     println!("   peak RSS           {:>8.1} MiB", exporter.peak_rss_mib());
+}
+
+/// The exporter's default `concurrency`, which the bench runs with.
+fn default_concurrency() -> usize {
+    aws_root_exporter::config::RawConfig::default().concurrency
 }
 
 fn cores() -> usize {
