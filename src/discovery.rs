@@ -103,18 +103,17 @@ type Converted = Result<(Account, bool), AwsCallError>;
 
 /// Sends each newly listed account to [`Found`].
 struct Sink {
-    found: Option<Found>,
+    found: Found,
     management_account_id: String,
     seen: Mutex<HashSet<String>>,
 }
 
 impl OnPage<Converted> for Sink {
     async fn page(&self, accounts: &[Converted]) {
-        let Some(found) = &self.found else { return };
         for (account, _) in accounts.iter().flatten() {
             let new = self.seen.lock().expect("seen lock").insert(account.id.clone());
             // The receiver gone means the refresh is over: nothing left to tell.
-            if new && found.send(account.clone()).await.is_err() {
+            if new && self.found.send(account.clone()).await.is_err() {
                 return;
             }
         }
@@ -154,13 +153,13 @@ fn to_account(a: &SdkAccount, ou_path: Option<String>, management_account_id: &s
     ))
 }
 
-/// List the organization. With `found`, every account is also sent there as soon as its page
-/// arrives (before the listing ends); `found` is dropped when the listing ends.
+/// List the organization. Every account is also sent to `found` as soon as its page arrives
+/// (before the listing ends); `found` is dropped when the listing ends.
 pub async fn discover(
     client: &aws_sdk_organizations::Client,
     caller: &Caller,
     concurrency: usize,
-    found: Option<Found>,
+    found: Found,
 ) -> Result<Organization, AwsCallError> {
     const DESCRIBE: Operation = Operation::DescribeOrganization;
     let described = caller.call(DESCRIBE, || client.describe_organization().send()).await?;

@@ -160,13 +160,8 @@ impl Refresher {
         // As many accounts queued as audits run: a faster listing waits for the audits.
         let (found_tx, mut found) = tokio::sync::mpsc::channel::<Account>(self.config.concurrency);
         let discovering = async {
-            let mut org = discovery::discover(
-                &self.organizations,
-                &self.caller,
-                self.config.concurrency,
-                Some(found_tx),
-            )
-            .await?;
+            let mut org =
+                discovery::discover(&self.organizations, &self.caller, self.config.concurrency, found_tx).await?;
             // The listing is done (no more audits to start); tags are read while audits run.
             self.progress.listed();
             if !self.config.account_tags.is_empty() {

@@ -31,6 +31,9 @@ pub struct Limits {
 struct Limiter {
     state: Mutex<State>,
     released: Notify,
+    /// The limit last put into the self-metric (0: none yet, so the series appears with the
+    /// operation's first call).
+    reported: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -97,6 +100,7 @@ impl Limits {
             .map(|_| Limiter {
                 state: Mutex::new(State::new(ceiling)),
                 released: Notify::new(),
+                reported: std::sync::atomic::AtomicUsize::new(0),
             })
             .collect();
         Limits {
@@ -154,9 +158,14 @@ impl Drop for Permit<'_> {
         let (more, limit) = {
             let mut state = limiter.state.lock().expect("limit lock");
             let more = state.finish(self.epoch, self.answer, self.limits.ceiling);
-            (more, state.limit as usize)
+            let limit = state.limit as usize;
+            // The self-metric only when the limit changed, not on every call; under the lock, so
+            // that two answers cannot leave it at the older value.
+            if limiter.reported.swap(limit, std::sync::atomic::Ordering::Relaxed) != limit {
+                self.limits.telemetry.set_concurrency_limit(self.operation, limit);
+            }
+            (more, limit)
         };
-        self.limits.telemetry.set_concurrency_limit(self.operation, limit);
         if more {
             limiter.released.notify_one();
             // The limit may have grown by one: a second waiter may start too.
@@ -222,6 +231,28 @@ mod tests {
         }
         assert_eq!(s.limit, 1.0);
         assert!(s.try_start().is_some(), "one call still goes");
+    }
+
+    #[tokio::test]
+    async fn the_self_metric_follows_the_limit() {
+        let telemetry = Telemetry::default();
+        let mut registry = prometheus_client::registry::Registry::default();
+        telemetry.register(&mut registry);
+        let gauge = || {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode_registry(&mut text, &registry).unwrap();
+            text.lines()
+                .find(|l| l.starts_with("aws_root_exporter_aws_concurrency_limit{") && l.contains("AssumeRoot"))
+                .map(|l| l.rsplit(' ').next().unwrap().to_string())
+        };
+        let limits = Limits::new(8, telemetry.clone());
+        assert_eq!(gauge(), None, "no series before the first call");
+        drop(limits.acquire(Operation::AssumeRoot).await);
+        assert_eq!(gauge().as_deref(), Some("8"));
+        let mut p = limits.acquire(Operation::AssumeRoot).await;
+        p.answered(Answer::Throttled);
+        drop(p);
+        assert_eq!(gauge().as_deref(), Some("4"));
     }
 
     #[tokio::test]
