@@ -69,6 +69,36 @@ impl Operation {
         Self::DeleteMessageBatch,
     ];
 
+    /// Made inside one account's audit (its way in and the calls in its session), as opposed to
+    /// the organization-wide listing and the events queue: these share the bound of
+    /// `concurrency` calls in flight at once ([`super::limit::Limits`]).
+    pub fn is_audit_call(self) -> bool {
+        match self {
+            Self::AssumeRoot
+            | Self::AssumeRole
+            | Self::GetAccountSummary
+            | Self::ListAccessKeys
+            | Self::GetAccessKeyLastUsed
+            | Self::ListMfaDevices
+            | Self::GetLoginProfile
+            | Self::GetUser
+            | Self::ListSigningCertificates
+            | Self::GenerateCredentialReport
+            | Self::GetCredentialReport
+            | Self::ListVirtualMfaDevices => true,
+            Self::DescribeOrganization
+            | Self::ListAccounts
+            | Self::ListOrganizationsFeatures
+            | Self::GetCallerIdentity
+            | Self::ListRoots
+            | Self::ListOrganizationalUnitsForParent
+            | Self::ListAccountsForParent
+            | Self::ListTagsForResource
+            | Self::ReceiveMessage
+            | Self::DeleteMessageBatch => false,
+        }
+    }
+
     /// The service's endpoint prefix, as in the SigV4 credential scope.
     pub fn service(self) -> &'static str {
         match self {
@@ -301,7 +331,7 @@ fn retryable<E>(err: &SdkError<E, HttpResponse>, classified: &AwsCallError) -> b
 }
 
 /// Performs, retries, classifies and records AWS calls, each under its operation's adaptive
-/// limit of calls in flight ([`Limits`]). Cheap to clone; clones share the limits.
+/// limit of calls in flight and, for the calls of audits, their shared bound ([`Limits`]). Cheap to clone; clones share the limits.
 #[derive(Clone, Debug)]
 pub struct Caller {
     telemetry: Telemetry,
@@ -310,7 +340,8 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// `ceiling`: the most calls of one operation in flight at once (`concurrency`).
+    /// `ceiling`: the most calls of one operation in flight at once, and of all audits' calls
+    /// together (`concurrency`).
     pub fn new(telemetry: Telemetry, ceiling: usize) -> Self {
         Caller {
             limits: Arc::new(Limits::new(ceiling, telemetry.clone())),

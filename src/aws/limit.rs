@@ -11,10 +11,17 @@
 //! grows with throttling was tried and dropped: throttling that does not depend on the
 //! exporter's own rate, another tool using up the same quota, made the gap grow until audits ran
 //! into `account_timeout`.)
+//!
+//! The calls made inside audits (every operation but the organization's listing and the events
+//! queue) also share one bound of `ceiling` calls in flight, whatever their operations: an audit
+//! in `full` mode sends up to five calls at once, and `concurrency` audits would otherwise keep
+//! five times `concurrency` requests, each with its own HTTP connection and buffers, in flight.
+//! A call takes its operation's slot first and then its share of the bound, so a call that waits
+//! for a throttled operation holds none of the bound meanwhile.
 
 use std::sync::Mutex;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 use super::call::Operation;
 use crate::telemetry::Telemetry;
@@ -24,6 +31,8 @@ use crate::telemetry::Telemetry;
 pub struct Limits {
     ceiling: usize,
     operations: Vec<Limiter>,
+    /// The calls of audits in flight, all operations together (fair: first come, first served).
+    audit_calls: Semaphore,
     telemetry: Telemetry,
 }
 
@@ -106,6 +115,7 @@ impl Limits {
         Limits {
             ceiling,
             operations,
+            audit_calls: Semaphore::new(ceiling),
             telemetry,
         }
     }
@@ -114,8 +124,8 @@ impl Limits {
         &self.operations[operation as usize]
     }
 
-    /// Wait for a slot for one call of `operation`. Cancel-safe: a slot taken is given back when
-    /// the permit drops.
+    /// Wait for a slot for one call of `operation` (and, for a call of an audit, its share of the
+    /// bound they share). Cancel-safe: what was taken is given back when the permit drops.
     pub async fn acquire(&self, operation: Operation) -> Permit<'_> {
         let limiter = self.limiter(operation);
         let epoch = loop {
@@ -128,12 +138,18 @@ impl Limits {
                 None => released.await,
             }
         };
-        Permit {
+        let mut permit = Permit {
             limits: self,
             operation,
             epoch,
             answer: Answer::None,
+            shared: None,
+        };
+        if operation.is_audit_call() {
+            // Never closed, so acquiring cannot fail.
+            permit.shared = self.audit_calls.acquire().await.ok();
         }
+        permit
     }
 }
 
@@ -144,6 +160,8 @@ pub struct Permit<'a> {
     operation: Operation,
     epoch: u64,
     answer: Answer,
+    /// The call's share of the bound on audits' calls, given back when the permit drops.
+    shared: Option<SemaphorePermit<'a>>,
 }
 
 impl Permit<'_> {
@@ -256,11 +274,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn audits_calls_share_one_bound_and_the_listing_is_outside_it() {
+        let limits = std::sync::Arc::new(Limits::new(2, Telemetry::default()));
+        // Two calls of different audit operations take the whole bound.
+        let a = limits.acquire(Operation::GetAccountSummary).await;
+        let b = limits.acquire(Operation::ListMfaDevices).await;
+        let waiting = {
+            let limits = limits.clone();
+            tokio::spawn(async move {
+                let _p = limits.acquire(Operation::ListAccessKeys).await;
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !waiting.is_finished(),
+            "a third audit call waits although its own operation has no call in flight"
+        );
+        // The organization's listing does not wait for audits.
+        let listing = tokio::time::timeout(Duration::from_secs(1), limits.acquire(Operation::ListAccountsForParent))
+            .await
+            .expect("a listing call is not held back by audits' calls");
+        drop(listing);
+        drop(a);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the waiting audit call starts once one ends")
+            .unwrap();
+        drop(b);
+    }
+
+    #[tokio::test]
+    async fn a_call_waiting_for_its_operation_holds_none_of_the_shared_bound() {
+        let limits = std::sync::Arc::new(Limits::new(2, Telemetry::default()));
+        // AssumeRoot throttled down to one call in flight.
+        let mut p = limits.acquire(Operation::AssumeRoot).await;
+        p.answered(Answer::Throttled);
+        drop(p);
+        let held = limits.acquire(Operation::AssumeRoot).await;
+        let waiting: Vec<_> = (0..4)
+            .map(|_| {
+                let limits = limits.clone();
+                tokio::spawn(async move {
+                    let _p = limits.acquire(Operation::AssumeRoot).await;
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // One of the bound's two places is AssumeRoot's call; the other is free for IAM.
+        let iam = tokio::time::timeout(Duration::from_secs(1), limits.acquire(Operation::GetAccountSummary))
+            .await
+            .expect("AssumeRoot's waiters leave the rest of the bound to other calls");
+        drop(iam);
+        drop(held);
+        for w in waiting {
+            tokio::time::timeout(Duration::from_secs(5), w).await.unwrap().unwrap();
+        }
+    }
+
+    #[tokio::test]
     async fn waiters_start_when_a_slot_is_released() {
         let limits = std::sync::Arc::new(Limits::new(2, Telemetry::default()));
         let a = limits.acquire(Operation::AssumeRoot).await;
         let b = limits.acquire(Operation::AssumeRoot).await;
-        let other = limits.acquire(Operation::GetAccountSummary).await;
+        let other = limits.acquire(Operation::ListRoots).await;
         drop(other);
         let waiting = {
             let limits = limits.clone();
