@@ -94,14 +94,17 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     };
     let encoding = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok());
     if accepts_gzip(encoding) {
-        let body = state.metrics.gzip(format).await;
+        let zipped = state.metrics.gzip(format).await;
+        let length = zipped.len().to_string();
+        let parts = futures::stream::iter(zipped.into_parts().map(Ok::<_, std::convert::Infallible>));
         return (
             [
                 (header::CONTENT_TYPE, content_type),
                 (header::CONTENT_ENCODING, "gzip"),
                 (header::VARY, "accept-encoding"),
+                (header::CONTENT_LENGTH, length.as_str()),
             ],
-            body,
+            axum::body::Body::from_stream(parts),
         )
             .into_response();
     }

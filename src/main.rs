@@ -263,7 +263,38 @@ enum ChecksArg {
     Full,
 }
 
+/// Allocations of this size or more get pages of their own, given back to the system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
+
+/// Two glibc malloc settings, each unless its `MALLOC_*_` variable in the environment says
+/// otherwise. glibc raises its threshold for mapping big allocations on their own each time one
+/// of them is freed (up to 32 MiB): after the first refresh, the snapshots, exposition chunks and
+/// compressed bodies of later refreshes would come from the heap, whose freed space glibc keeps;
+/// a fixed threshold gives that memory back (about 6 MiB at 10,000 accounts). And one arena for
+/// all threads: with one per thread, each keeps its own freed memory (2 to 3 MiB more at the peak
+/// of a refresh of 10,000 accounts, for no CPU time we could measure on two cores).
+#[allow(unsafe_code)]
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            // SAFETY: mallopt only sets a glibc malloc parameter; called before other threads.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+            }
+        }
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            // SAFETY: as above.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, 1);
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve { flags: cli.flags });
     let loaded = match &command {

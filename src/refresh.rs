@@ -330,7 +330,7 @@ impl Refresher {
             // `session`, and the temporary credentials inside it, end here.
         };
         let outcome = match tokio::time::timeout(self.config.account_timeout, work).await {
-            Ok(r) => r,
+            Ok(r) => r.map(Arc::new),
             Err(_) => Err(AuditError::Timeout(self.config.account_timeout)),
         };
         match &outcome {

@@ -37,10 +37,7 @@ impl AuditState {
     /// The state after one more attempt (`None`: no attempt finished this time).
     fn next(self_before: Option<&AuditState>, outcome: Option<AuditOutcome>, finished: SystemTime) -> AuditState {
         match outcome {
-            Some(Ok(findings)) => AuditState::Succeeded(Known {
-                findings: Arc::new(findings),
-                at: finished,
-            }),
+            Some(Ok(findings)) => AuditState::Succeeded(Known { findings, at: finished }),
             Some(Err(e)) => AuditState::Failed {
                 reason: e.reason(),
                 last_good: self_before.and_then(AuditState::known).cloned(),
@@ -140,8 +137,9 @@ pub struct Snapshot {
     pub last_refresh_success: Option<SystemTime>,
 }
 
-/// The outcome of one account's audit in this refresh.
-pub type AuditOutcome = Result<AuditFindings, AuditError>;
+/// The outcome of one account's audit in this refresh. The findings are shared from the start:
+/// the refresh holds 10,000 outcomes at once, and the snapshot keeps them without copying.
+pub type AuditOutcome = Result<Arc<AuditFindings>, AuditError>;
 
 /// Accounts by where they stand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -358,7 +356,7 @@ mod tests {
         let t1 = t0 + Duration::from_secs(300);
         let first = refresh(
             &[("222222222222", true)],
-            vec![("222222222222", Ok(findings(true)))],
+            vec![("222222222222", Ok(Arc::new(findings(true))))],
             None,
             t0,
         );
@@ -400,7 +398,7 @@ mod tests {
     fn deselected_account_forgets_its_findings() {
         let first = refresh(
             &[("222222222222", true)],
-            vec![("222222222222", Ok(findings(true)))],
+            vec![("222222222222", Ok(Arc::new(findings(true))))],
             None,
             SystemTime::now(),
         );
@@ -419,7 +417,7 @@ mod tests {
         assert_eq!(fresh.outcome_counts().failed, 1);
         let ok = refresh(
             &[("222222222222", true)],
-            vec![("222222222222", Ok(findings(false)))],
+            vec![("222222222222", Ok(Arc::new(findings(false))))],
             None,
             t0,
         );
@@ -437,8 +435,8 @@ mod tests {
         let first = refresh(
             &[("222222222222", true), ("333333333333", true)],
             vec![
-                ("222222222222", Ok(findings(false))),
-                ("333333333333", Ok(findings(true))),
+                ("222222222222", Ok(Arc::new(findings(false)))),
+                ("333333333333", Ok(Arc::new(findings(true)))),
             ],
             None,
             SystemTime::now(),
@@ -450,7 +448,7 @@ mod tests {
         assert_eq!(failed.last_refresh_success, first.last_refresh_success);
         let second = refresh(
             &[("222222222222", true)],
-            vec![("222222222222", Ok(findings(false)))],
+            vec![("222222222222", Ok(Arc::new(findings(false))))],
             Some(&failed),
             SystemTime::now(),
         );
@@ -464,8 +462,8 @@ mod tests {
         let first = refresh(
             &[("222222222222", true), ("333333333333", true)],
             vec![
-                ("222222222222", Ok(findings(false))),
-                ("333333333333", Ok(findings(false))),
+                ("222222222222", Ok(Arc::new(findings(false)))),
+                ("333333333333", Ok(Arc::new(findings(false)))),
             ],
             None,
             t0,
@@ -474,7 +472,7 @@ mod tests {
         let started = t0 + Duration::from_secs(10);
         // ... meanwhile an event says a key appeared, and the account is re-audited at t0 + 20.
         let evented = first.with_outcomes(
-            HashMap::from([("222222222222".to_string(), Ok(findings(true)))]),
+            HashMap::from([("222222222222".to_string(), Ok(Arc::new(findings(true))))]),
             t0 + Duration::from_secs(20),
         );
         assert!(evented.accounts[0].findings().unwrap().summary.access_keys_present);
@@ -483,8 +481,8 @@ mod tests {
         let refreshed = refresh(
             &[("222222222222", true), ("333333333333", true)],
             vec![
-                ("222222222222", Ok(findings(false))),
-                ("333333333333", Ok(findings(false))),
+                ("222222222222", Ok(Arc::new(findings(false)))),
+                ("333333333333", Ok(Arc::new(findings(false)))),
             ],
             Some(&first),
             t0 + Duration::from_secs(30),
@@ -498,7 +496,7 @@ mod tests {
         // An event audit from before the refresh started does not override it.
         let later = refresh(
             &[("222222222222", true)],
-            vec![("222222222222", Ok(findings(false)))],
+            vec![("222222222222", Ok(Arc::new(findings(false))))],
             Some(&refreshed),
             t0 + Duration::from_secs(100),
         )

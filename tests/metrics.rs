@@ -352,7 +352,7 @@ async fn the_gzip_scrape_is_the_plain_exposition_compressed_and_prepared_once_pe
     let metrics = MetricsSource::new(rx, configs, &telemetry);
     let plain = metrics.encode_openmetrics();
     assert!(plain.len() > 1 << 20, "several chunks: {} bytes", plain.len());
-    let zipped = metrics.gzip(Format::OpenMetrics).await;
+    let zipped = metrics.gzip(Format::OpenMetrics).await.to_vec();
     let om = gunzip(&zipped);
     // Self-metrics first (the process_* ones differ from moment to moment), families after.
     let families_at = |t: &str| {
@@ -379,7 +379,7 @@ async fn the_gzip_scrape_is_the_plain_exposition_compressed_and_prepared_once_pe
     let want = openmetrics_to_text(&plain);
     assert_eq!(streamed[families_at(&streamed)..], want[families_at(&want)..]);
 
-    let text = gunzip(&metrics.gzip(Format::Text).await);
+    let text = gunzip(&metrics.gzip(Format::Text).await.to_vec());
     let want = openmetrics_to_text(&plain);
     assert_eq!(text[families_at(&text)..], want[families_at(&want)..]);
     assert!(!text.contains("# EOF"));
@@ -389,7 +389,7 @@ async fn the_gzip_scrape_is_the_plain_exposition_compressed_and_prepared_once_pe
     let first = metrics.prepared().await;
     telemetry.record_call(Operation::AssumeRoot, None);
     assert!(
-        gunzip(&metrics.gzip(Format::OpenMetrics).await)
+        gunzip(&metrics.gzip(Format::OpenMetrics).await.to_vec())
             .contains("aws_root_exporter_aws_requests_total{service=\"sts\",operation=\"AssumeRoot\"} 2")
     );
     assert!(Arc::ptr_eq(&first, &metrics.prepared().await));
@@ -398,14 +398,14 @@ async fn the_gzip_scrape_is_the_plain_exposition_compressed_and_prepared_once_pe
     let second = metrics.prepared().await;
     assert!(!Arc::ptr_eq(&first, &second));
     drop(first);
-    let small = gunzip(&metrics.gzip(Format::OpenMetrics).await);
+    let small = gunzip(&metrics.gzip(Format::OpenMetrics).await.to_vec());
     let plain = metrics.encode_openmetrics();
     assert_eq!(small[families_at(&small)..], plain[families_at(&plain)..]);
     config_tx.send_replace(Arc::new(RawConfig::default().validate().unwrap()));
     assert!(!Arc::ptr_eq(&second, &metrics.prepared().await));
     // Before the first refresh: the families that need no snapshot, still one valid member.
     tx.send_replace(None);
-    let empty = gunzip(&metrics.gzip(Format::OpenMetrics).await);
+    let empty = gunzip(&metrics.gzip(Format::OpenMetrics).await.to_vec());
     assert!(empty.ends_with("# EOF\n") && !empty.contains("aws_organizations_account_info"));
 }
 

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress, Status};
 
 use prometheus_client::registry::Registry;
@@ -44,7 +45,8 @@ pub enum Format {
 pub struct Prepared {
     snapshot: Option<Arc<Snapshot>>,
     config: Arc<Config>,
-    deflate: Vec<u8>,
+    /// Shared, not copied, by every gzip scrape that sends it.
+    deflate: Bytes,
     crc: crc32fast::Hasher,
     /// Length of the text the deflate data holds.
     len: u64,
@@ -107,7 +109,7 @@ impl Prepared {
         Prepared {
             snapshot,
             config,
-            deflate: out,
+            deflate: Bytes::from(out),
             crc,
             len,
         }
@@ -142,16 +144,17 @@ impl Prepared {
         })
     }
 
-    /// One gzip member: `head`, the prepared families, `tail`.
-    pub fn gzip(&self, head: &str, tail: &str) -> Vec<u8> {
+    /// One gzip member: `head`, the prepared families, `tail`; the prepared bytes are shared,
+    /// not copied, so concurrent scrapes cost a few KiB each rather than the whole body.
+    pub fn gzip(&self, head: &str, tail: &str) -> Gzipped {
         const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-        let mut out = Vec::with_capacity(self.deflate.len() + head.len() / 4 + 64);
-        out.extend_from_slice(&HEADER);
+        let mut start = Vec::with_capacity(head.len() / 4 + 64);
+        start.extend_from_slice(&HEADER);
         let mut c = Compress::new(LEVEL, false);
-        deflate(&mut c, head.as_bytes(), FlushCompress::Sync, &mut out);
-        out.extend_from_slice(&self.deflate);
+        deflate(&mut c, head.as_bytes(), FlushCompress::Sync, &mut start);
+        let mut end = Vec::with_capacity(64);
         let mut c = Compress::new(LEVEL, false);
-        deflate(&mut c, tail.as_bytes(), FlushCompress::Finish, &mut out);
+        deflate(&mut c, tail.as_bytes(), FlushCompress::Finish, &mut end);
         let mut crc = crc32fast::Hasher::new();
         crc.update(head.as_bytes());
         crc.combine(&self.crc);
@@ -159,9 +162,37 @@ impl Prepared {
         tail_crc.update(tail.as_bytes());
         crc.combine(&tail_crc);
         let len = head.len() as u64 + self.len + tail.len() as u64;
-        out.extend_from_slice(&crc.finalize().to_le_bytes());
-        out.extend_from_slice(&(len as u32).to_le_bytes());
-        out
+        end.extend_from_slice(&crc.finalize().to_le_bytes());
+        end.extend_from_slice(&(len as u32).to_le_bytes());
+        Gzipped {
+            parts: [Bytes::from(start), self.deflate.clone(), Bytes::from(end)],
+        }
+    }
+}
+
+/// A gzip member in parts, to send one after the other.
+#[derive(Debug, Clone)]
+pub struct Gzipped {
+    parts: [Bytes; 3],
+}
+
+impl Gzipped {
+    /// Bytes on the wire.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn into_parts(self) -> [Bytes; 3] {
+        self.parts
+    }
+
+    /// The whole member in one buffer (tests).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.parts.concat()
     }
 }
 
@@ -192,7 +223,7 @@ impl MetricsSource {
     /// The whole exposition in `format`, gzip-compressed: the live self-metrics, then the
     /// snapshot's families from the prepared body (rendered now if the snapshot or the
     /// configuration changed since the last scrape; concurrent scrapes wait for one render).
-    pub async fn gzip(&self, format: Format) -> Vec<u8> {
+    pub async fn gzip(&self, format: Format) -> Gzipped {
         let prepared = self.prepared().await;
         let live = self.live_openmetrics();
         match format {
