@@ -91,6 +91,31 @@ impl Progress {
     }
 }
 
+/// A spawned task that is aborted when its handle is dropped, so that a task a refresh started
+/// ends with the refresh (a stop drops the refresh mid-way).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    /// The task's output; a panic in it goes on here.
+    async fn join(mut self) -> T {
+        match (&mut self.0).await {
+            Ok(out) => out,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Cancelled: only by this handle's drop or the runtime's shutdown, and either
+                // way whoever waits here is being dropped too.
+                Err(_) => std::future::pending().await,
+            },
+        }
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Account tags as last read, and when: read again at most every [`TAGS_MAX_AGE`].
 type TagCache = HashMap<String, (Instant, Vec<(String, String)>)>;
 
@@ -159,9 +184,17 @@ impl Refresher {
         self.progress.start();
         // As many accounts queued as audits run: a faster listing waits for the audits.
         let (found_tx, mut found) = tokio::sync::mpsc::channel::<Account>(self.config.concurrency);
+        // The listing runs as a task of its own: its `NextToken` chain is the longest path of a
+        // refresh, and in the refresh's task each page would wait for the audits' CPU work
+        // (signing, parsing) before the next page is asked for. Dropping the refresh (a stop)
+        // aborts it.
+        let listing = AbortOnDrop(tokio::spawn({
+            let (client, caller, concurrency) =
+                (self.organizations.clone(), self.caller.clone(), self.config.concurrency);
+            async move { discovery::discover(&client, &caller, concurrency, found_tx).await }
+        }));
         let discovering = async {
-            let mut org =
-                discovery::discover(&self.organizations, &self.caller, self.config.concurrency, found_tx).await?;
+            let mut org = listing.join().await?;
             // The listing is done (no more audits to start); tags are read while audits run.
             self.progress.listed();
             if !self.config.account_tags.is_empty() {

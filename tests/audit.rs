@@ -286,6 +286,35 @@ async fn large_organization_is_paged_completely() {
     assert_eq!(sim.calls("ListAccounts"), 0, "the tree walk lists them");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_dropped_mid_listing_makes_no_more_calls() {
+    // The listing runs in a task of its own: dropping the refresh (as a stop does) must end it.
+    let scenario = format!(
+        "{}\n[latency]\ndefault_ms = 100\n",
+        include_str!("fixtures/scenarios/paged-150.toml")
+    );
+    let sim = Sim::start(&scenario).await;
+    let endpoint = sim.endpoint();
+    let refreshing = audit_once(config(|c| c.checks = Checks::Summary), Some(&endpoint));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(650), refreshing)
+            .await
+            .is_err(),
+        "8 pages at 100 ms each take longer than the time given"
+    );
+    let pages = sim.calls("ListAccountsForParent");
+    assert!(
+        (1..8).contains(&pages),
+        "dropped while the listing was under way: {pages} pages"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        sim.calls("ListAccountsForParent"),
+        pages,
+        "no page asked for after the refresh was dropped"
+    );
+}
+
 #[tokio::test]
 async fn include_and_exclude_filters_select_accounts() {
     let sim = Sim::start(DEMO).await;
