@@ -362,7 +362,9 @@ impl Refresher {
             Ok::<_, AuditError>(audit::audit(&session, self.config.checks, &self.caller, report_wait).await?)
             // `session`, and the temporary credentials inside it, end here.
         };
-        let outcome = match tokio::time::timeout(self.config.account_timeout, work).await {
+        let deadline = Instant::now() + self.config.account_timeout;
+        let work = crate::aws::call::before_deadline(deadline, work);
+        let outcome = match tokio::time::timeout_at(deadline.into(), work).await {
             Ok(r) => r.map(Arc::new),
             Err(_) => Err(AuditError::Timeout(self.config.account_timeout)),
         };

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
@@ -284,6 +284,18 @@ fn one_line(s: &str) -> String {
         .join(" ")
 }
 
+tokio::task_local! {
+    /// When the audit whose calls this task makes must be done (`account_timeout`).
+    static DEADLINE: Instant;
+}
+
+/// Run `work` (one account's audit) with its deadline known to the calls it makes: a throttled
+/// call may then be retried past [`RetryPolicy::max_attempts`] while its next wait still ends
+/// well before the deadline.
+pub async fn before_deadline<F: Future>(deadline: Instant, work: F) -> F::Output {
+    DEADLINE.scope(deadline, work).await
+}
+
 /// How calls are retried: the same in the first refresh and the thousandth (no shared quota that
 /// sustained throttling could drain). The caller's own deadline (`account_timeout` around an
 /// audit) ends retries earlier when it passes.
@@ -291,6 +303,13 @@ fn one_line(s: &str) -> String {
 pub struct RetryPolicy {
     /// Attempts per call, the first included.
     pub max_attempts: u32,
+    /// Attempts per call of an audit that AWS keeps throttling: past `max_attempts`, a throttled
+    /// call is tried again while the longest wait before it, plus twice the last attempt's time,
+    /// ends before the audit's deadline ([`before_deadline`]). Where AWS's rate is at or below
+    /// one call per latency, about a third of the answers are throttling even at one call in
+    /// flight; the account should wait its turn rather than fail, and throttling that outlasts
+    /// `account_timeout` is still reported as throttling, not as a timeout.
+    pub max_throttled_attempts: u32,
     /// Backoff before the second attempt, doubling after each further one ...
     pub base: Duration,
     /// ... up to this; each wait is drawn uniformly from zero to that bound (full jitter).
@@ -301,6 +320,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 8,
+            max_throttled_attempts: 16,
             base: Duration::from_millis(100),
             cap: Duration::from_secs(10),
         }
@@ -308,10 +328,24 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The longest wait after failed attempt `attempt` (1-based).
+    fn bound(&self, attempt: u32) -> Duration {
+        self.base.saturating_mul(1u32 << (attempt - 1).min(20)).min(self.cap)
+    }
+
     /// The wait after failed attempt `attempt` (1-based).
     fn backoff(&self, attempt: u32) -> Duration {
-        let bound = self.base.saturating_mul(1u32 << (attempt - 1).min(20)).min(self.cap);
-        bound.mul_f64(fastrand::f64())
+        self.bound(attempt).mul_f64(fastrand::f64())
+    }
+
+    /// Whether a call whose attempt `attempt` failed with `reason` after `took` gets another.
+    fn again(&self, attempt: u32, reason: FailureReason, took: Duration, deadline: Option<Instant>) -> bool {
+        if attempt < self.max_attempts {
+            return true;
+        }
+        reason == FailureReason::Throttled
+            && attempt < self.max_throttled_attempts
+            && deadline.is_some_and(|d| Instant::now() + self.bound(attempt) + took * 2 < d)
     }
 }
 
@@ -376,9 +410,12 @@ impl Caller {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let mut attempt = 1;
+        let deadline = DEADLINE.try_with(|d| *d).ok();
         let result = loop {
             let mut permit = self.limits.acquire(operation).await;
+            let started = Instant::now();
             let sent = send().await;
+            let took = started.elapsed();
             // An answer (a value, or an error that means "absent"), or a failure and its class.
             let sent = match sent {
                 Ok(v) => Ok(Some(v)),
@@ -401,7 +438,7 @@ impl Caller {
             match sent {
                 Ok(answer) => break Ok(answer),
                 Err((e, classified)) => {
-                    if attempt < self.retry.max_attempts && retryable(&e, &classified) {
+                    if retryable(&e, &classified) && self.retry.again(attempt, classified.reason, took, deadline) {
                         self.telemetry.record_retry(operation, classified.reason);
                         tokio::time::sleep(self.retry.backoff(attempt)).await;
                         attempt += 1;
@@ -457,10 +494,33 @@ mod tests {
         let p = RetryPolicy::default();
         for attempt in 1..=30 {
             let bound = p.base.saturating_mul(1 << (attempt - 1).min(20)).min(p.cap);
+            assert_eq!(p.bound(attempt), bound);
             for _ in 0..20 {
                 assert!(p.backoff(attempt) <= bound);
             }
         }
+    }
+
+    #[test]
+    fn only_throttling_with_time_left_in_the_audit_goes_past_max_attempts() {
+        let p = RetryPolicy::default();
+        let ms = Duration::from_millis;
+        let far = Some(Instant::now() + Duration::from_secs(600));
+        for reason in [FailureReason::Throttled, FailureReason::Network, FailureReason::Other] {
+            assert!(p.again(p.max_attempts - 1, reason, ms(50), None), "{reason:?}");
+        }
+        assert!(p.again(p.max_attempts, FailureReason::Throttled, ms(50), far));
+        assert!(!p.again(p.max_attempts, FailureReason::Network, ms(50), far));
+        // Outside an audit (the listing), no deadline: no more than max_attempts.
+        assert!(!p.again(p.max_attempts, FailureReason::Throttled, ms(50), None));
+        // The next wait may be the cap (10 s): 9 s left is not enough.
+        let near = Some(Instant::now() + Duration::from_secs(9));
+        assert!(!p.again(p.max_attempts, FailureReason::Throttled, ms(50), near));
+        // A slow attempt needs room for another like it.
+        let room = Some(Instant::now() + Duration::from_secs(12));
+        assert!(p.again(p.max_attempts, FailureReason::Throttled, ms(50), room));
+        assert!(!p.again(p.max_attempts, FailureReason::Throttled, ms(1500), room));
+        assert!(!p.again(p.max_throttled_attempts, FailureReason::Throttled, ms(50), far));
     }
 
     #[test]
