@@ -3,6 +3,9 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_iam::types::SummaryKeyType;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::aws::access::{AccountSession, Blocked, SessionKind};
 use crate::aws::call::{AwsCallError, Caller, Operation};
@@ -257,28 +260,27 @@ async fn credential_report(
 /// whose user is `arn:...:root`).
 async fn root_virtual_mfa_devices(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<usize, AwsCallError> {
     use aws_sdk_iam::types::AssignmentStatusType;
-    let mut count = 0;
-    let mut marker = None;
-    for _ in 0..MAX_PAGES {
-        let page = caller
-            .call(Operation::ListVirtualMfaDevices, || {
-                iam.list_virtual_mfa_devices()
-                    .assignment_status(AssignmentStatusType::Assigned)
-                    .set_marker(marker.clone())
-                    .send()
-            })
-            .await?;
-        count += page
-            .virtual_mfa_devices()
-            .iter()
-            .filter(|d| d.user().is_some_and(|u| u.arn().ends_with(":root")))
-            .count();
-        marker = next_marker(page.is_truncated(), page.marker());
-        if marker.is_none() {
-            break;
-        }
-    }
-    Ok(count)
+    let roots = marker_pages(
+        caller,
+        Operation::ListVirtualMfaDevices,
+        |marker| {
+            iam.list_virtual_mfa_devices()
+                .assignment_status(AssignmentStatusType::Assigned)
+                .set_marker(marker)
+                .send()
+        },
+        |page| {
+            let roots = page
+                .virtual_mfa_devices()
+                .iter()
+                .filter(|d| d.user().is_some_and(|u| u.arn().ends_with(":root")))
+                .map(|_| ())
+                .collect();
+            (roots, next_marker(page.is_truncated(), page.marker()))
+        },
+    )
+    .await?;
+    Ok(roots.len())
 }
 
 /// A deeper part: its value, or `None` with the failure noted.
@@ -325,6 +327,36 @@ async fn summary(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<RootSumma
 /// a marker chain longer than this is a bug, not a bigger list.
 const MAX_PAGES: usize = 100;
 
+/// Follow IAM's `Marker` through every page of one list: `send(marker)` sends one request
+/// (through `caller`, once per attempt), `page` takes an answer's items and its next marker.
+async fn marker_pages<T, P, E, F, Fut>(
+    caller: &Caller,
+    operation: Operation,
+    mut send: F,
+    mut page: impl FnMut(&P) -> (Vec<T>, Option<String>),
+) -> Result<Vec<T>, AwsCallError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<P, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let mut out = Vec::new();
+    let mut marker = None;
+    for _ in 0..MAX_PAGES {
+        let answer = caller.call(operation, || send(marker.clone())).await?;
+        let (items, next) = page(&answer);
+        out.extend(items);
+        match next {
+            Some(m) => marker = Some(m),
+            None => return Ok(out),
+        }
+    }
+    Err(AwsCallError::malformed(
+        operation,
+        format!("more than {MAX_PAGES} pages"),
+    ))
+}
+
 /// The marker for the next page, when IAM says there is one.
 fn next_marker(truncated: bool, marker: Option<&str>) -> Option<String> {
     marker.filter(|m| truncated && !m.is_empty()).map(str::to_string)
@@ -335,31 +367,30 @@ fn to_system_time(t: &aws_smithy_types::DateTime) -> Option<SystemTime> {
 }
 
 async fn access_keys(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<AccessKey>, AwsCallError> {
-    let mut keys = Vec::new();
-    let mut marker = None;
-    for _ in 0..MAX_PAGES {
-        let page = caller
-            .call(Operation::ListAccessKeys, || {
-                iam.list_access_keys().set_marker(marker.clone()).send()
-            })
-            .await?;
-        for k in page.access_key_metadata() {
-            let Some(id) = k.access_key_id() else { continue };
-            keys.push(AccessKey {
-                id: id.to_string(),
-                status: k
-                    .status()
-                    .map(|s| CredentialStatus::parse(s.as_str()))
-                    .unwrap_or(CredentialStatus::Other),
-                created: k.create_date().and_then(to_system_time),
-                last_used: None,
-            });
-        }
-        marker = next_marker(page.is_truncated(), page.marker());
-        if marker.is_none() {
-            break;
-        }
-    }
+    let mut keys = marker_pages(
+        caller,
+        Operation::ListAccessKeys,
+        |marker| iam.list_access_keys().set_marker(marker).send(),
+        |page| {
+            let keys = page
+                .access_key_metadata()
+                .iter()
+                .filter_map(|k| {
+                    Some(AccessKey {
+                        id: k.access_key_id()?.to_string(),
+                        status: k
+                            .status()
+                            .map(|s| CredentialStatus::parse(s.as_str()))
+                            .unwrap_or(CredentialStatus::Other),
+                        created: k.create_date().and_then(to_system_time),
+                        last_used: None,
+                    })
+                })
+                .collect();
+            (keys, next_marker(page.is_truncated(), page.marker()))
+        },
+    )
+    .await?;
     // Last use of each key; a failure here leaves that key's last use unknown and fails the part.
     let lookups = futures::future::join_all(keys.iter().map(|k| async move {
         caller
@@ -381,25 +412,20 @@ async fn access_keys(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<A
 }
 
 async fn mfa_devices(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<MfaType>, AwsCallError> {
-    let mut devices = Vec::new();
-    let mut marker = None;
-    for _ in 0..MAX_PAGES {
-        let page = caller
-            .call(Operation::ListMfaDevices, || {
-                iam.list_mfa_devices().set_marker(marker.clone()).send()
-            })
-            .await?;
-        devices.extend(
-            page.mfa_devices()
+    marker_pages(
+        caller,
+        Operation::ListMfaDevices,
+        |marker| iam.list_mfa_devices().set_marker(marker).send(),
+        |page| {
+            let devices = page
+                .mfa_devices()
                 .iter()
-                .map(|d| MfaType::from_serial(d.serial_number())),
-        );
-        marker = next_marker(page.is_truncated(), page.marker());
-        if marker.is_none() {
-            break;
-        }
-    }
-    Ok(devices)
+                .map(|d| MfaType::from_serial(d.serial_number()))
+                .collect();
+            (devices, next_marker(page.is_truncated(), page.marker()))
+        },
+    )
+    .await
 }
 
 /// `None` inside: the root user has no console password (`NoSuchEntity`).
@@ -424,25 +450,20 @@ async fn signing_certificates(
     iam: &aws_sdk_iam::Client,
     caller: &Caller,
 ) -> Result<Vec<CredentialStatus>, AwsCallError> {
-    let mut certificates = Vec::new();
-    let mut marker = None;
-    for _ in 0..MAX_PAGES {
-        let page = caller
-            .call(Operation::ListSigningCertificates, || {
-                iam.list_signing_certificates().set_marker(marker.clone()).send()
-            })
-            .await?;
-        certificates.extend(
-            page.certificates()
+    marker_pages(
+        caller,
+        Operation::ListSigningCertificates,
+        |marker| iam.list_signing_certificates().set_marker(marker).send(),
+        |page| {
+            let certificates = page
+                .certificates()
                 .iter()
-                .map(|c| CredentialStatus::parse(c.status().as_str())),
-        );
-        marker = next_marker(page.is_truncated(), page.marker());
-        if marker.is_none() {
-            break;
-        }
-    }
-    Ok(certificates)
+                .map(|c| CredentialStatus::parse(c.status().as_str()))
+                .collect();
+            (certificates, next_marker(page.is_truncated(), page.marker()))
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

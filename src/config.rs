@@ -10,7 +10,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::aws::access::AccessMode;
+use crate::ids::{AccessMode, is_account_id};
 
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "AWS_ROOT_EXPORTER_";
@@ -558,7 +558,7 @@ impl RawConfig {
         }
         let management_account_role_arn = optional(self.management_account_role_arn);
         if let Some(arn) = &management_account_role_arn
-            && crate::aws::access::role_arn_account(arn).is_none()
+            && crate::ids::role_arn_account(arn).is_none()
         {
             return Err(invalid("management_account_role_arn", arn));
         }
@@ -648,10 +648,6 @@ fn listen_address(value: &str) -> Option<SocketAddr> {
     }
     let addrs: Vec<SocketAddr> = value.to_socket_addrs().ok()?.collect();
     addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied()
-}
-
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {

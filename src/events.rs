@@ -11,7 +11,9 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::aws::call::{Caller, Operation};
-use crate::refresh::{Refresher, SnapshotSender};
+use crate::ids::is_account_id;
+use crate::refresh::Refresher;
+use crate::snapshot::SnapshotSender;
 use crate::telemetry::Telemetry;
 
 /// IAM calls that change the root user's credentials.
@@ -42,10 +44,6 @@ pub enum Verdict {
     Irrelevant(&'static str),
     /// Not an EventBridge event (the reason, one line).
     Malformed(String),
-}
-
-fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Classify one message body.

@@ -18,8 +18,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
-use crate::refresh::SnapshotReceiver;
 use crate::render::metrics::{Format, MetricsSource};
+use crate::snapshot::SnapshotReceiver;
 use crate::web::{self, LiveWebConfig};
 
 #[derive(Clone)]

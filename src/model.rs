@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use crate::aws::call::AwsCallError;
+use crate::operation::Operation;
 
 /// One account of the organization, as `organizations:ListAccounts` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,6 +232,28 @@ impl std::fmt::Display for Credential {
 pub struct Failure {
     pub reason: FailureReason,
     pub message: String,
+}
+
+/// One failed AWS call, as plain data: the operation, the bounded reason, and the one-line
+/// message (classified from the SDK's error by `aws::call`). `message` comes from AWS or the SDK and never holds credentials; it
+/// goes to logs and reports, never into a label.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} failed ({reason}): {message}")]
+pub struct AwsCallError {
+    pub operation: Operation,
+    pub reason: FailureReason,
+    pub message: String,
+}
+
+impl AwsCallError {
+    /// An answer that arrived but cannot be used (a missing field, a value out of range).
+    pub fn malformed(operation: Operation, message: impl Into<String>) -> Self {
+        AwsCallError {
+            operation,
+            reason: FailureReason::BadResponse,
+            message: message.into(),
+        }
+    }
 }
 
 /// Why an audit (or one AWS call) failed. A bounded set: these strings become label values.

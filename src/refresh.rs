@@ -18,12 +18,8 @@ use crate::aws::call::{AwsCallError, Caller};
 use crate::config::Config;
 use crate::discovery;
 use crate::model::Account;
-use crate::snapshot::{AuditOutcome, OrganizationFacts, Planned, Snapshot};
+use crate::snapshot::{AuditOutcome, OrganizationFacts, Planned, Snapshot, SnapshotSender};
 use crate::telemetry::{Progress, Telemetry};
-
-/// The latest snapshot; `None` until the first refresh finished.
-pub type SnapshotSender = watch::Sender<Option<Arc<Snapshot>>>;
-pub type SnapshotReceiver = watch::Receiver<Option<Arc<Snapshot>>>;
 
 pub struct Refresher {
     organizations: aws_sdk_organizations::Client,

@@ -6,8 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::audit::AuditError;
-use crate::aws::access::Method;
+use crate::ids::Method;
 use crate::model::{Account, AuditFindings, FailureReason};
+
+/// The latest snapshot, published by the refresh loop (and event-triggered audits) to
+/// `/metrics` and `/readyz`; `None` until the first refresh finished.
+pub type SnapshotSender = tokio::sync::watch::Sender<Option<Arc<Snapshot>>>;
+pub type SnapshotReceiver = tokio::sync::watch::Receiver<Option<Arc<Snapshot>>>;
 
 /// Findings of a successful audit and when it finished.
 #[derive(Debug, Clone, PartialEq)]
@@ -306,8 +311,9 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::call::{AwsCallError, Operation};
+    use crate::model::AwsCallError;
     use crate::model::RootSummary;
+    use crate::operation::Operation;
 
     fn account(id: &str) -> Account {
         Account {

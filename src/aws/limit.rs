@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
-use super::call::Operation;
+use crate::operation::Operation;
 use crate::telemetry::Telemetry;
 
 /// The adaptive limits of every operation. Shared by all clones of a [`super::Caller`].

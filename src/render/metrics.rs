@@ -16,8 +16,8 @@ use tokio::sync::watch;
 use super::exposition::Writer;
 use super::families::{self, Process};
 use crate::config::Config;
-use crate::refresh::SnapshotReceiver;
 use crate::snapshot::Snapshot;
+use crate::snapshot::SnapshotReceiver;
 use crate::telemetry::Telemetry;
 
 /// Everything `/metrics` serves.

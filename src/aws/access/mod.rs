@@ -13,7 +13,6 @@ mod role;
 use std::sync::{Arc, OnceLock};
 
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::call::{AwsCallError, Caller, Operation};
@@ -21,62 +20,8 @@ use super::clients::AwsClients;
 use crate::config::Config;
 use crate::model::{Account, FailureReason};
 
+pub use crate::ids::{AccessMode, Method, role_arn_account};
 pub use assume_root::{AUDIT_TASK_POLICY_ARN, ORGANIZATION_FEATURES};
-
-/// The `access` configuration key: which way into member accounts the exporter uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccessMode {
-    /// AssumeRoot where centralized root access is enabled, otherwise the member role when one
-    /// is configured.
-    #[default]
-    Auto,
-    /// Centralized root access: `sts:AssumeRoot` with the audit-only task policy.
-    AssumeRoot,
-    /// `sts:AssumeRole` into `member_role_name` in each member account.
-    Role,
-}
-
-impl AccessMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccessMode::Auto => "auto",
-            AccessMode::AssumeRoot => "assume_root",
-            AccessMode::Role => "role",
-        }
-    }
-}
-
-/// How an account is audited: the bounded `method` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Method {
-    /// A root session from `sts:AssumeRoot` (member accounts, centralized root access).
-    AssumeRoot,
-    /// `sts:AssumeRole` into the member audit role.
-    MemberRole,
-    /// The exporter's own credentials, in its own account.
-    OwnCredentials,
-    /// `sts:AssumeRole` into `management_account_role_arn`.
-    ManagementRole,
-}
-
-impl Method {
-    pub const ALL: [Method; 4] = [
-        Method::AssumeRoot,
-        Method::MemberRole,
-        Method::OwnCredentials,
-        Method::ManagementRole,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::AssumeRoot => "assume_root",
-            Method::MemberRole => "member_role",
-            Method::OwnCredentials => "own_credentials",
-            Method::ManagementRole => "management_role",
-        }
-    }
-}
 
 /// What calls a session's credentials allow, and so how the audit reads the root user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +154,7 @@ impl Ways {
             .await?;
         let account = out
             .account()
-            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|a| crate::ids::is_account_id(a))
             .ok_or_else(|| AwsCallError::malformed(OP, "answer holds no 12-digit Account"))?;
         let partition = out
             .arn()
@@ -319,29 +264,6 @@ impl Plan {
             Err(b) => Route::Fail(b.clone()),
         }
     }
-}
-
-/// The account id of a role ARN (`arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`), when it is one.
-pub fn role_arn_account(arn: &str) -> Option<&str> {
-    let mut parts = arn.splitn(6, ':');
-    let (scheme, partition, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    let name = resource.strip_prefix("role/")?;
-    let ok = scheme == "arn"
-        && partition.starts_with("aws")
-        && service == "iam"
-        && region.is_empty()
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
-        && !name.is_empty()
-        && name.len() <= 512;
-    ok.then_some(account)
 }
 
 #[cfg(test)]
