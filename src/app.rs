@@ -169,19 +169,12 @@ async fn reload_on_sighup(reload: Reload, configs: watch::Sender<Arc<Config>>) {
                 warn!("{warning}");
             }
             let running = configs.borrow().clone();
-            let mut new = loaded.config;
-            if new.listen != running.listen {
-                warn!(running = %running.listen, new = %new.listen, "SIGHUP: `listen` changed; it takes effect after a restart");
-                new.listen = running.listen;
-            }
-            if new.web_config_file != running.web_config_file {
+            let (new, waiting) = running.reloaded(loaded.config);
+            for key in waiting {
                 warn!(
-                    "SIGHUP: `web_config_file` changed; a new path takes effect after a restart (the running file is re-read whenever it changes)"
+                    key,
+                    "SIGHUP: `{key}` changed; the new value takes effect after a restart (the running one is kept)"
                 );
-                new.web_config_file = running.web_config_file.clone();
-            }
-            if (new.log_format, new.log_level) != (running.log_format, running.log_level) {
-                warn!("SIGHUP: `log_format` and `log_level` take effect after a restart");
             }
             if new == *running {
                 info!("SIGHUP: configuration unchanged");

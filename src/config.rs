@@ -22,64 +22,177 @@ pub const DEFAULT_PORT: u16 = 9312;
 /// Longest audit session AWS allows for a root session.
 pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(900);
 
-/// Every configuration key and, in plain words, the values it allows. Error messages and the
-/// environment layer read this table; a test checks it lists exactly the keys of [`RawConfig`].
-pub const KEYS: [(&str, &str); 18] = [
-    (
-        "listen",
-        "an address or host name with port, like 0.0.0.0:9312, [::]:9312 or localhost:9312",
-    ),
-    (
-        "refresh_interval",
-        "a duration from 1s to 24h, like \"90s\", \"5m\" or \"1h\"",
-    ),
-    ("concurrency", "a whole number from 1 to 256"),
-    ("account_timeout", "a duration from 1s to 10m, like \"60s\""),
-    ("sts_region", "an AWS region like us-east-1"),
-    (
-        "session_duration",
-        "whole seconds from 1s to 900s (the longest audit session AWS allows), like \"120s\"",
-    ),
-    (
-        "include_accounts",
-        "a list of quoted 12-digit account ids, like [\"123456789012\"] (comma-separated in the environment and flags)",
-    ),
-    (
-        "exclude_accounts",
-        "a list of quoted 12-digit account ids, like [\"123456789012\"] (comma-separated in the environment and flags)",
-    ),
-    ("log_format", "\"text\" or \"json\""),
-    ("log_level", "\"error\", \"warn\", \"info\", \"debug\" or \"trace\""),
-    ("checks", "\"summary\" or \"full\""),
-    (
-        "access",
-        "\"auto\" (AssumeRoot where centralized root access is on, else the member role), \"assume_root\" or \"role\"",
-    ),
-    (
-        "member_role_name",
-        "an IAM role name (1-64 of letters, digits and +=,.@_-), or empty for none",
-    ),
-    (
-        "member_role_external_id",
-        "2-1224 of letters, digits and +=,.@:/-, or empty for none",
-    ),
-    (
-        "management_account_role_arn",
-        "a role ARN like arn:aws:iam::111111111111:role/RootAuditManagementRole, or empty for none",
-    ),
-    (
-        "events_queue_url",
-        "an SQS queue URL like https://sqs.us-east-1.amazonaws.com/111111111111/aws-root-events, or empty for none",
-    ),
-    (
-        "account_tags",
-        "a list of tag keys, like [\"owner\", \"environment\"] (comma-separated in the environment and flags)",
-    ),
-    (
-        "web_config_file",
-        "the path of a web configuration file in the Prometheus exporter-toolkit format (TLS, basic auth; docs/web-config.md), or empty for plain HTTP",
-    ),
+/// Which commands offer a key's flag. Every command's file and environment may set any key (one
+/// file serves every command), and every key is validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commands {
+    /// What one refresh reads (discovery, the ways into accounts, the audit, logging): `serve`,
+    /// `demo`, `check-config` and `audit`.
+    Refresh,
+    /// What only a long-running exporter reads (the schedule, the events consumer): `serve`,
+    /// `demo`, `check-config`.
+    ServeOnly,
+    /// Where and how `serve` listens, and so where and how `healthcheck` asks: `serve`, `demo`,
+    /// `check-config` and `healthcheck`.
+    Listen,
+}
+
+/// What a SIGHUP reload does with a changed key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnSighup {
+    /// The new value applies from the next refresh on.
+    Applies,
+    /// The running value is kept and a warning says the new one takes effect after a restart
+    /// (the listener, the web configuration's path, logging and the events consumer are set up
+    /// once, at start).
+    Restart,
+}
+
+/// One configuration key: its name (the TOML key; `AWS_ROOT_EXPORTER_<NAME>` in the environment;
+/// the flag `--name-with-dashes`, but `--web.config.file`), the values it allows in plain words
+/// (error messages, `--help`), the commands that offer its flag, and what a SIGHUP does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub name: &'static str,
+    pub allowed: &'static str,
+    pub commands: Commands,
+    pub on_sighup: OnSighup,
+}
+
+impl Key {
+    /// The command-line flag.
+    pub fn flag(&self) -> String {
+        match self.name {
+            "web_config_file" => "--web.config.file".to_string(),
+            name => format!("--{}", name.replace('_', "-")),
+        }
+    }
+
+    /// The environment variable.
+    pub fn env(&self) -> String {
+        format!("{ENV_PREFIX}{}", self.name.to_ascii_uppercase())
+    }
+}
+
+/// Every configuration key, once: error messages, the environment layer, `--help`, the SIGHUP
+/// reload and the tests read this table; a test checks it lists exactly the keys of
+/// [`RawConfig`], that the flags of each command are those it names, and that README's table
+/// and the example configuration show every key.
+pub const KEYS: [Key; 18] = [
+    Key {
+        name: "listen",
+        allowed: "an address or host name with port, like 0.0.0.0:9312, [::]:9312 or localhost:9312",
+        commands: Commands::Listen,
+        on_sighup: OnSighup::Restart,
+    },
+    Key {
+        name: "refresh_interval",
+        allowed: "a duration from 1s to 24h, like \"90s\", \"5m\" or \"1h\"",
+        commands: Commands::ServeOnly,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "concurrency",
+        allowed: "a whole number from 1 to 256",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "account_timeout",
+        allowed: "a duration from 1s to 10m, like \"60s\"",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "sts_region",
+        allowed: "an AWS region like us-east-1",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "session_duration",
+        allowed: "whole seconds from 1s to 900s (the longest audit session AWS allows), like \"120s\"",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "include_accounts",
+        allowed: "a list of quoted 12-digit account ids, like [\"123456789012\"] (comma-separated in the environment and flags)",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "exclude_accounts",
+        allowed: "a list of quoted 12-digit account ids, like [\"123456789012\"] (comma-separated in the environment and flags)",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "log_format",
+        allowed: "\"text\" or \"json\"",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Restart,
+    },
+    Key {
+        name: "log_level",
+        allowed: "\"error\", \"warn\", \"info\", \"debug\" or \"trace\"",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Restart,
+    },
+    Key {
+        name: "checks",
+        allowed: "\"summary\" or \"full\"",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "access",
+        allowed: "\"auto\" (AssumeRoot where centralized root access is on, else the member role), \"assume_root\" or \"role\"",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "member_role_name",
+        allowed: "an IAM role name (1-64 of letters, digits and +=,.@_-), or empty for none",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "member_role_external_id",
+        allowed: "2-1224 of letters, digits and +=,.@:/-, or empty for none",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "management_account_role_arn",
+        allowed: "a role ARN like arn:aws:iam::111111111111:role/RootAuditManagementRole, or empty for none",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "events_queue_url",
+        allowed: "an SQS queue URL like https://sqs.us-east-1.amazonaws.com/111111111111/aws-root-events, or empty for none",
+        commands: Commands::ServeOnly,
+        on_sighup: OnSighup::Restart,
+    },
+    Key {
+        name: "account_tags",
+        allowed: "a list of tag keys, like [\"owner\", \"environment\"] (comma-separated in the environment and flags)",
+        commands: Commands::Refresh,
+        on_sighup: OnSighup::Applies,
+    },
+    Key {
+        name: "web_config_file",
+        allowed: "the path of a web configuration file in the Prometheus exporter-toolkit format (TLS, basic auth; docs/web-config.md), or empty for plain HTTP",
+        commands: Commands::Listen,
+        on_sighup: OnSighup::Restart,
+    },
 ];
+
+/// The key of this name.
+pub fn key(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -110,7 +223,7 @@ impl ConfigError {
 
 /// Log verbosity of the exporter's own events (the AWS SDK's stay at `warn` unless `RUST_LOG`
 /// says otherwise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Error,
@@ -133,7 +246,7 @@ impl LogLevel {
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
@@ -141,7 +254,7 @@ pub enum LogFormat {
 }
 
 /// How deep each account is audited; ordered from shallow to deep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Checks {
     /// GetAccountSummary in the account's session: the four root flags.
@@ -172,11 +285,8 @@ pub fn flag_help(key: &str) -> String {
 }
 
 /// What a key allows, in plain words.
-pub fn allowed(key: &str) -> &'static str {
-    KEYS.iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, a)| *a)
-        .unwrap_or("a known configuration key")
+pub fn allowed(name: &str) -> &'static str {
+    key(name).map(|k| k.allowed).unwrap_or("a known configuration key")
 }
 
 /// The configuration as merged from its layers, before validation. Durations are strings like
@@ -206,6 +316,16 @@ pub struct RawConfig {
     pub account_tags: Vec<String>,
     pub events_queue_url: String,
     pub web_config_file: String,
+}
+
+impl RawConfig {
+    /// Each key's value, by name.
+    fn values(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => unreachable!("RawConfig serializes to an object"),
+        }
+    }
 }
 
 impl Default for RawConfig {
@@ -273,7 +393,12 @@ impl Config {
 
     /// The effective configuration as TOML, for `check-config`.
     pub fn to_toml(&self) -> String {
-        let raw = RawConfig {
+        toml::to_string(&self.to_raw()).unwrap_or_default()
+    }
+
+    /// The configuration as its keys' values again (validating them gives it back).
+    pub fn to_raw(&self) -> RawConfig {
+        RawConfig {
             listen: self.listen.to_string(),
             refresh_interval: humantime::format_duration(self.refresh_interval).to_string(),
             concurrency: self.concurrency,
@@ -296,8 +421,38 @@ impl Config {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+        }
+    }
+
+    /// `new` as a SIGHUP may apply it while `self` runs: every key that takes effect only after
+    /// a restart ([`OnSighup::Restart`]) keeps its running value. Returns the configuration to
+    /// run and the names of the keys whose new values wait for a restart.
+    pub fn reloaded(&self, new: Config) -> (Config, Vec<&'static str>) {
+        let (running, wanted) = (self.to_raw().values(), new.to_raw().values());
+        let waiting: Vec<&'static str> = KEYS
+            .iter()
+            .filter(|k| k.on_sighup == OnSighup::Restart && running.get(k.name) != wanted.get(k.name))
+            .map(|k| k.name)
+            .collect();
+        if waiting.is_empty() {
+            return (new, waiting);
+        }
+        let mut merged = wanted;
+        for name in &waiting {
+            if let Some(v) = running.get(*name) {
+                merged.insert(name.to_string(), v.clone());
+            }
+        }
+        // Every value came from a valid configuration: keeping some running ones keeps it
+        // valid (no check ties a restart-only key to another).
+        let raw: RawConfig =
+            serde_json::from_value(serde_json::Value::Object(merged)).expect("a valid configuration's keys");
+        let Ok(mut config) = raw.validate() else {
+            return (self.clone(), waiting);
         };
-        toml::to_string(&raw).unwrap_or_default()
+        // The running web configuration stays as it was loaded.
+        config.web_config_file = self.web_config_file.clone();
+        (config, waiting)
     }
 }
 
@@ -342,7 +497,7 @@ pub fn load_from<T: Serialize>(
         warnings.push(format!(
             "ignoring environment variables that are not configuration keys: {} (the platform may set them, e.g. Kubernetes service links; known keys: {})",
             ignored.join(", "),
-            KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+            KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
         ));
     }
     let config = raw.validate()?;
@@ -397,7 +552,7 @@ impl EnvLayer {
                 continue;
             };
             let key = key.to_ascii_lowercase();
-            if KEYS.iter().any(|(k, _)| *k == key) {
+            if self::key(&key).is_some() {
                 dict.insert(key, Value::from(value));
             } else {
                 ignored.push(name);
@@ -435,7 +590,7 @@ fn figment_error_line(e: &figment::Error) -> String {
     match &e.kind {
         Kind::UnknownField(field, _) => format!(
             "unknown key `{field}` in {source}; known keys: {}",
-            KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+            KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
         ),
         Kind::InvalidType(actual, _) | Kind::InvalidValue(actual, _) => {
             format!(
@@ -780,6 +935,47 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_keeps_the_running_value_of_every_restart_only_key() {
+        let running = RawConfig::default().validate().unwrap();
+        let new = RawConfig {
+            listen: "127.0.0.1:9999".into(),
+            events_queue_url: "https://sqs.us-east-1.amazonaws.com/111111111111/q".into(),
+            log_level: LogLevel::Debug,
+            concurrency: 8,
+            refresh_interval: "10m".into(),
+            ..RawConfig::default()
+        }
+        .validate()
+        .unwrap();
+        let (applied, waiting) = running.reloaded(new);
+        assert_eq!(waiting, ["listen", "log_level", "events_queue_url"]);
+        assert_eq!(applied.listen, running.listen);
+        assert_eq!(applied.events_queue_url, None);
+        assert_eq!(applied.log_level, LogLevel::Info);
+        // Keys a reload may change apply.
+        assert_eq!(applied.concurrency, 8);
+        assert_eq!(applied.refresh_interval, Duration::from_secs(600));
+        // Every restart-only key is named in the table, and nothing else waits.
+        let unchanged = running.reloaded(running.clone());
+        assert_eq!(unchanged, (running.clone(), vec![]));
+        let restart_only: Vec<&str> = KEYS
+            .iter()
+            .filter(|k| k.on_sighup == OnSighup::Restart)
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(
+            restart_only,
+            [
+                "listen",
+                "log_format",
+                "log_level",
+                "events_queue_url",
+                "web_config_file"
+            ]
+        );
+    }
+
+    #[test]
     fn to_toml_round_trips() {
         let c = RawConfig::default().validate().unwrap();
         let raw: RawConfig = toml::from_str(&c.to_toml()).unwrap();
@@ -873,7 +1069,7 @@ mod tests {
     fn the_key_table_lists_exactly_the_configuration_keys() {
         let raw = serde_json::to_value(RawConfig::default()).unwrap();
         let fields: Vec<&str> = raw.as_object().unwrap().keys().map(String::as_str).collect();
-        let mut keys: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+        let mut keys: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
         let mut fields = fields;
         keys.sort();
         fields.sort();

@@ -32,14 +32,18 @@ pub fn role_arn_account(arn: &str) -> Option<&str> {
 }
 
 /// The `access` configuration key: which way into member accounts the exporter uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// The flag spells the values as the file does (`--access assume_root`; `assume-root` is
+/// accepted too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum AccessMode {
     /// AssumeRoot where centralized root access is enabled, otherwise the member role when one
     /// is configured.
     #[default]
     Auto,
     /// Centralized root access: `sts:AssumeRoot` with the audit-only task policy.
+    #[value(alias = "assume-root")]
     AssumeRoot,
     /// `sts:AssumeRole` into `member_role_name` in each member account.
     Role,

@@ -141,16 +141,16 @@ struct AuditFlags {
     exclude_accounts: Vec<String>,
     #[arg(long, help = config::flag_help("log_format"), value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    log_format: Option<LogFormatArg>,
+    log_format: Option<config::LogFormat>,
     #[arg(long, help = config::flag_help("log_level"), value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    log_level: Option<LogLevelArg>,
+    log_level: Option<config::LogLevel>,
     #[arg(long, help = config::flag_help("checks"), value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    checks: Option<ChecksArg>,
+    checks: Option<config::Checks>,
     #[arg(long, help = config::flag_help("access"), value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    access: Option<AccessArg>,
+    access: Option<aws_root_exporter::ids::AccessMode>,
     #[arg(long, help = config::flag_help("member_role_name"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     member_role_name: Option<String>,
@@ -229,38 +229,6 @@ impl CommandFlags for HealthcheckFlags {
     fn file(&self) -> Option<&Path> {
         self.file.config.as_deref()
     }
-}
-
-#[derive(Clone, Copy, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum AccessArg {
-    Auto,
-    AssumeRoot,
-    Role,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum LogFormatArg {
-    Text,
-    Json,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum LogLevelArg {
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum ChecksArg {
-    Summary,
-    Full,
 }
 
 /// Allocations of this size or more get pages of their own, given back to the system when freed.

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use aws_root_exporter::config::{Commands, KEYS, Key, OnSighup};
 use common::{DEMO, Sim};
 
 use common::{exporter, run, text, with_sim_env};
@@ -341,38 +342,13 @@ async fn serve_becomes_ready_and_stops_gracefully_on_sigterm() {
     assert!(!stderr.contains("ASIA"), "no temporary credentials in the log");
 }
 
-/// The configuration keys whose flags a command offers (the others it does not use: its file
-/// and environment may still set them). `None`: every key of `config::KEYS`.
-fn keys_of(command: &str) -> Option<&'static [&'static str]> {
-    match command {
-        "audit" => Some(&[
-            "concurrency",
-            "account_timeout",
-            "sts_region",
-            "session_duration",
-            "include_accounts",
-            "exclude_accounts",
-            "log_format",
-            "log_level",
-            "checks",
-            "access",
-            "member_role_name",
-            "member_role_external_id",
-            "management_account_role_arn",
-            "account_tags",
-        ]),
-        "healthcheck" => Some(&["listen", "web_config_file"]),
-        _ => None,
-    }
-}
-
-/// The flag of a configuration key: `--key-with-dashes`, but for `web_config_file`, named as in
-/// every Prometheus exporter.
-fn flag_of(key: &str) -> String {
-    match key {
-        "web_config_file" => "--web.config.file".to_string(),
-        _ => format!("--{}", key.replace('_', "-")),
-    }
+/// Whether `command` offers the flag of `key`, by the key table's `commands` (every command's
+/// file and environment may still set any key).
+fn offers(command: &str, key: &Key) -> bool {
+    matches!(
+        (command, key.commands),
+        ("serve" | "demo" | "check-config", _) | ("audit", Commands::Refresh) | ("healthcheck", Commands::Listen)
+    )
 }
 
 /// The help block of `flag` (from its line to the next flag), if the help lists it.
@@ -400,19 +376,19 @@ async fn every_flag_shows_its_default_and_environment_variable() {
             flag_block(&help, "--config").is_some_and(|b| b.contains("TOML configuration file")),
             "{command} --help lists --config: {help}"
         );
-        let offered = keys_of(command);
-        for (key, _) in aws_root_exporter::config::KEYS {
-            let flag = flag_of(key);
+        for key in &KEYS {
+            let flag = key.flag();
             let block = flag_block(&help, &flag);
-            if offered.is_some_and(|keys| !keys.contains(&key)) {
+            if !offers(command, key) {
                 assert!(
                     block.is_none(),
-                    "{command} does not use {key}, yet offers {flag}: {help}"
+                    "{command} does not use {}, yet offers {flag}: {help}",
+                    key.name
                 );
                 continue;
             }
             let block = block.unwrap_or_else(|| panic!("{command} --help lists {flag}: {help}"));
-            let env = format!("[env: AWS_ROOT_EXPORTER_{}]", key.to_ascii_uppercase());
+            let env = format!("[env: {}]", key.env());
             assert!(
                 block.contains(&env) && block.contains("[default: "),
                 "{command} {flag}: {block}"
@@ -584,4 +560,84 @@ async fn audit_shows_progress_on_a_terminal_only() {
         text(&out.stdout),
         std::fs::read_to_string("tests/golden/demo-org.tsv").unwrap()
     );
+}
+
+/// The key names a text shows as `` `key` `` at the start of a table row (README) or as
+/// `key = ` at the start of a line (the example configuration, commented or not).
+fn keys_shown(text: &str, table: bool) -> std::collections::BTreeSet<String> {
+    let mut shown = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if table {
+            let Some(first) = line.strip_prefix("| ").and_then(|l| l.split(" | ").next()) else {
+                continue;
+            };
+            for part in first.split(" / ") {
+                if let Some(name) = part.strip_prefix('`').and_then(|p| p.strip_suffix('`')) {
+                    shown.insert(name.to_string());
+                }
+            }
+        } else if let Some((name, _)) = line.trim_start_matches("# ").split_once(" = ")
+            && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            shown.insert(name.to_string());
+        }
+    }
+    shown
+}
+
+#[test]
+fn readme_and_the_example_configuration_show_every_key_of_the_table() {
+    let keys: std::collections::BTreeSet<String> = KEYS.iter().map(|k| k.name.to_string()).collect();
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let table = readme
+        .split("| key | default | meaning |")
+        .nth(1)
+        .expect("README has the configuration table")
+        .split("\n\n")
+        .next()
+        .unwrap();
+    assert_eq!(keys_shown(table, true), keys, "README's configuration table");
+    let example = std::fs::read_to_string("config/aws-root-exporter.toml").unwrap();
+    assert_eq!(keys_shown(&example, false), keys, "config/aws-root-exporter.toml");
+    // README names the keys a SIGHUP does not change, as the table says.
+    let sighup = readme
+        .split("`SIGHUP` reloads")
+        .nth(1)
+        .and_then(|p| p.split("\n\n").next())
+        .expect("README says what SIGHUP reloads");
+    for key in KEYS.iter().filter(|k| k.on_sighup == OnSighup::Restart) {
+        assert!(
+            sighup.contains(&format!("`{}`", key.name)),
+            "README's SIGHUP paragraph names {}",
+            key.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn enum_flags_are_spelled_as_in_the_file() {
+    // `--access assume_root`, as `access = "assume_root"` in the file; the dashed spelling of
+    // earlier versions still works.
+    for value in ["assume_root", "assume-root"] {
+        let mut c = exporter();
+        c.args([
+            "check-config",
+            "--access",
+            value,
+            "--log-level",
+            "debug",
+            "--checks",
+            "summary",
+        ]);
+        let out = run(c).await;
+        assert!(out.status.success(), "{value}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("access = \"assume_root\""), "{stdout}");
+        assert!(stdout.contains("log_level = \"debug\"") && stdout.contains("checks = \"summary\""));
+    }
+    let mut c = exporter();
+    c.args(["check-config", "--access", "root"]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("assume_root"), "{}", text(&out.stderr));
 }
