@@ -577,3 +577,47 @@ async fn audit_shows_progress_on_a_terminal_only() {
         std::fs::read_to_string("tests/golden/demo-org.tsv").unwrap()
     );
 }
+
+/// `std::env::vars` panics on the first variable that is not UTF-8, and its panic message shows
+/// the value. Kubernetes and CI environments carry such variables: every command must run.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_environment_variable_that_is_not_utf8_crashes_nothing_and_is_never_shown() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let sim = Sim::start(DEMO).await;
+    let value = OsStr::from_bytes(b"hunter2-\xff");
+    for args in [
+        &["check-config"][..],
+        &["healthcheck", "--listen", "127.0.0.1:9"],
+        &["audit"],
+    ] {
+        let mut c = exporter();
+        with_sim_env(&mut c, &sim);
+        c.env("BAD", value)
+            .env(OsStr::from_bytes(b"BAD_NAME_\xfe"), "x")
+            .args(args);
+        let out = run(c).await;
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_ne!(out.status.code(), Some(101), "{args:?} panicked: {stderr}");
+        assert!(
+            !stdout.contains("hunter2") && !stderr.contains("hunter2"),
+            "{args:?}: {stdout}{stderr}"
+        );
+        if args == ["check-config"] {
+            assert_eq!(out.status.code(), Some(0), "{stderr}");
+        }
+    }
+    // One of ours: an error naming the variable, without its value.
+    let mut c = exporter();
+    c.env("AWS_ROOT_EXPORTER_MEMBER_ROLE_EXTERNAL_ID", value)
+        .arg("check-config");
+    let out = run(c).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("environment variable AWS_ROOT_EXPORTER_MEMBER_ROLE_EXTERNAL_ID is not valid UTF-8"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
