@@ -621,3 +621,52 @@ async fn an_environment_variable_that_is_not_utf8_crashes_nothing_and_is_never_s
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+/// A private key, a certificate or a bcrypt hash given where the web configuration belongs: an
+/// error that names the file and what is wrong, and shows none of it.
+#[tokio::test]
+async fn check_config_never_prints_key_material_or_hashes_from_a_wrong_web_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("openssl")
+        .current_dir(dir.path())
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.crt",
+        ])
+        .args(["-days", "2", "-subj", "/CN=localhost"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let hash = bcrypt::hash("right-password", 4).unwrap();
+    std::fs::write(dir.path().join("hash.yml"), format!("basic_auth_users: \"{hash}\"\n")).unwrap();
+    let mut secrets: Vec<String> = ["server.key", "server.crt"]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(dir.path().join(f))
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    secrets.push(hash[7..].to_string());
+    for file in ["server.key", "server.crt", "hash.yml"] {
+        let mut c = exporter();
+        c.args(["check-config", "--web.config.file"]).arg(dir.path().join(file));
+        let out = run(c).await;
+        let output = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(2), "{file}: {output}");
+        assert!(output.contains(file) && output.lines().count() == 1, "{file}: {output}");
+        for secret in &secrets {
+            assert!(!output.contains(secret.as_str()), "{file}: {secret} in {output}");
+        }
+    }
+}

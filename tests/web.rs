@@ -474,26 +474,37 @@ async fn changes_apply_to_new_requests_and_a_broken_file_keeps_the_running_one()
         let metrics = metrics.clone();
         async move { curl(&["--cacert", &ca, "-u", creds, &metrics]).await.status }
     };
+    // The status `creds` get, once it is `want` (the watcher polls twice a second).
+    let eventually = |ca: String, creds: &'static str, want: u16| async move {
+        let start = Instant::now();
+        loop {
+            let got = status(ca.clone(), creds).await;
+            if got == want || start.elapsed() > Duration::from_secs(10) {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    // As a deployment tool should: a new file renamed over the old one.
+    let replace = |content: String| {
+        let tmp = web.with_extension("tmp");
+        std::fs::write(&tmp, content).unwrap();
+        std::fs::rename(&tmp, &web).unwrap();
+    };
     assert_eq!(status(ca.clone(), "bob:bob-password").await, 401);
 
-    // A user added: in force for the next request, no signal needed.
-    std::fs::write(
-        &web,
-        format!("{tls}basic_auth_users:\n  alice: {alice}\n  bob: {bob}\n"),
-    )
-    .unwrap();
-    assert_eq!(status(ca.clone(), "bob:bob-password").await, 200);
+    // A user added: in force within a poll, no signal needed.
+    replace(format!("{tls}basic_auth_users:\n  alice: {alice}\n  bob: {bob}\n"));
+    assert_eq!(eventually(ca.clone(), "bob:bob-password", 200).await, 200);
     assert!(ex.wait_log("web configuration reloaded").await, "{}", ex.log());
 
     // Broken: logged once, the running configuration stays.
-    std::fs::write(
-        &web,
-        format!("{tls}basic_auth_users:\n  alice: {alice}\n  carol: not-a-hash\n"),
-    )
-    .unwrap();
+    replace(format!(
+        "{tls}basic_auth_users:\n  alice: {alice}\n  carol: not-a-hash\n"
+    ));
+    assert!(ex.wait_log("keeping the running one").await, "{}", ex.log());
     assert_eq!(status(ca.clone(), "bob:bob-password").await, 200);
     assert_eq!(status(ca.clone(), "alice:alice-password").await, 200);
-    assert!(ex.wait_log("keeping the running one").await, "{}", ex.log());
     let complaints = ex
         .log()
         .lines()
@@ -503,15 +514,23 @@ async fn changes_apply_to_new_requests_and_a_broken_file_keeps_the_running_one()
     assert!(!ex.log().contains("not-a-hash"), "the log does not quote hashes");
 
     // Turning TLS off takes a restart: refused, TLS stays.
-    std::fs::write(&web, format!("basic_auth_users:\n  alice: {alice}\n")).unwrap();
+    replace(format!("basic_auth_users:\n  alice: {alice}\n"));
+    assert!(
+        ex.wait_log("it turns TLS off, which takes a restart").await,
+        "{}",
+        ex.log()
+    );
     assert_eq!(status(ca.clone(), "alice:alice-password").await, 200);
-    assert!(ex.wait_log("takes a restart").await, "{}", ex.log());
 
-    // Certificate rotation (as cert-manager renews a Secret): a certificate from another CA.
-    std::fs::write(&web, format!("{tls}basic_auth_users:\n  alice: {alice}\n")).unwrap();
+    // Certificate rotation (as cert-manager renews a Secret): a certificate from another CA,
+    // written in place one file after the other.
+    replace(format!("{tls}basic_auth_users:\n  alice: {alice}\n"));
     std::fs::copy(pki.path("server2.crt"), pki.path("server.crt")).unwrap();
     std::fs::copy(pki.path("server2.key"), pki.path("server.key")).unwrap();
-    assert_eq!(status(pki.path("other-ca.crt"), "alice:alice-password").await, 200);
+    assert_eq!(
+        eventually(pki.path("other-ca.crt"), "alice:alice-password", 200).await,
+        200
+    );
     let old_ca = curl(&["--cacert", &ca, "-u", "alice:alice-password", &metrics]).await;
     assert_eq!(old_ca.exit, 60, "the new certificate is served: {old_ca:?}");
     assert_eq!(healthcheck(ex.port, &web).await, Ok(Alive::Answered));
