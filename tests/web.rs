@@ -403,6 +403,13 @@ async fn mutual_tls_admits_only_clients_of_the_client_ca() {
     );
     let probe = curl(&["--cacert", &ca, &ex.url("/healthz")]).await;
     assert_eq!(probe.status, 0, "/healthz is behind the handshake too: {probe:?}");
+    // Refused handshakes are logged at info, a line per 10 s at most, without key material.
+    assert!(ex.wait_log("TLS handshake failed").await, "{}", ex.log());
+    let log = ex.log();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("TLS handshake failed")).collect();
+    assert_eq!(lines.len(), 1, "three refused clients within 10 s, one line: {log}");
+    assert!(lines[0].contains("INFO") && lines[0].contains("peer="), "{}", lines[0]);
+    assert!(!log.contains("PRIVATE KEY") && !log.contains("BEGIN"), "{log}");
 
     // The healthcheck has no client certificate: the handshake answered is all it can see.
     assert_eq!(healthcheck(ex.port, &web).await, Ok(Alive::HandshakeAnswered));
