@@ -248,6 +248,7 @@ mod tests {
             min_version: None,
             dummy_hash,
             costs_differ,
+            system_roots: false,
             digest: [0; 32],
             watched: Vec::new(),
         }

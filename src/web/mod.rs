@@ -68,6 +68,9 @@ pub struct WebConfig {
     dummy_hash: String,
     /// Whether the users' hashes have different costs (then timing can tell users apart).
     costs_differ: bool,
+    /// Whether client certificates are verified against the system's roots (a verifying
+    /// `client_auth_type` without `client_ca_file`).
+    system_roots: bool,
     /// SHA-256 over every file read, to tell two reads of the same content.
     digest: [u8; 32],
     /// The files read, as they were read.
@@ -252,6 +255,12 @@ impl WebConfig {
     /// What the operator should hear about this configuration, one line each.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
+        if self.system_roots {
+            warnings.push(format!(
+                "tls_server_config.client_auth_type {} without client_ca_file verifies client certificates against the system's root certificates (as exporter-toolkit does): any client with a certificate from a public CA passes; set client_ca_file for mutual TLS",
+                self.client_auth.as_str()
+            ));
+        }
         if self.costs_differ {
             warnings.push(
                 "basic_auth_users: the bcrypt hashes have different costs, so the time a wrong password takes tells which user it was for; give every user the same cost (htpasswd -nBC 10 USER)"
@@ -347,6 +356,11 @@ fn load(path: &Path, reader: &mut Reader) -> Result<WebConfig, Problem> {
         users.insert(user, hash.trim().to_string());
     }
     let (dummy_hash, costs_differ) = auth::dummy_hash(users.values().map(String::as_str));
+    let ca_set_any = raw.tls_server_config.as_ref().is_some_and(|t| {
+        [&t.client_ca, &t.client_ca_file]
+            .into_iter()
+            .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
+    });
     let (tls, client_auth, min_version) = match raw.tls_server_config {
         Some(raw) => match tls_settings(raw, reader)? {
             Some(settings) => {
@@ -379,6 +393,7 @@ fn load(path: &Path, reader: &mut Reader) -> Result<WebConfig, Problem> {
         min_version,
         dummy_hash,
         costs_differ,
+        system_roots: client_auth.verifies() && !ca_set_any,
         digest: [0; 32],
         watched: Vec::new(),
     })
@@ -552,15 +567,8 @@ fn tls_settings(raw: file::RawTls, reader: &mut Reader) -> Result<Option<TlsSett
             "client_ca_file is set but client_auth_type is NoClientCert: set RequireAndVerifyClientCert for mutual TLS, or remove client_ca_file",
         ));
     }
-    if client_auth.verifies() && !ca_set {
-        return Err(invalid(
-            "tls_server_config.client_ca_file",
-            format!(
-                "missing: client_auth_type {} verifies client certificates against it",
-                client_auth.as_str()
-            ),
-        ));
-    }
+    // A verifying type without a client CA verifies against the system's roots, as in Go
+    // (`WebConfig::warnings` says so).
     let (key_name, pem) = pem_source(reader, "cert", &raw.cert, "cert_file", &raw.cert_file)?;
     let certs = parse_certs(key_name, &pem, "certificate")?;
     let (key_name, pem) = pem_source(reader, "key", &raw.key, "key_file", &raw.key_file)?;
@@ -805,15 +813,23 @@ mod tests {
     }
 
     #[test]
-    fn verifying_client_certificates_needs_a_ca_and_a_ca_needs_client_auth() {
+    fn verifying_without_a_ca_uses_the_system_roots_and_a_ca_needs_client_auth() {
+        let dir = tempfile::tempdir().unwrap();
+        self_signed(dir.path());
         for auth in ["RequireAndVerifyClientCert", "VerifyClientCertIfGiven"] {
-            let e = error(&format!(
-                "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  client_auth_type: {auth}\n"
-            ));
-            let line = e.to_string();
+            let path = dir.path().join("web.yml");
+            std::fs::write(
+                &path,
+                format!(
+                    "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: {auth}\n"
+                ),
+            )
+            .unwrap();
+            let c = WebConfig::load(&path).unwrap_or_else(|e| panic!("{auth}: {e}"));
+            let warnings = c.warnings();
             assert!(
-                line.contains("`tls_server_config.client_ca_file`: missing") && line.contains(auth),
-                "{line}"
+                warnings.len() == 1 && warnings[0].contains("system's root certificates"),
+                "{warnings:?}"
             );
         }
         let e = error("tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  client_ca_file: ca.crt\n");
