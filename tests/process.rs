@@ -311,6 +311,17 @@ async fn logs_are_single_lines_without_colour_and_debug_shows_the_exporters_own_
             stderr.contains("audit started") && stderr.contains("audit finished"),
             "{stderr}"
         );
+        if format == "json" {
+            // Names are JSON strings of the name, not of its Debug form.
+            let names: Vec<String> = events
+                .iter()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| v["fields"]["account_name"].as_str().map(str::to_string))
+                .collect();
+            assert!(names.iter().any(|n| n == "plain"), "{names:?}");
+            assert!(names.iter().any(|n| n == "say \"hi\" \\ back"), "{names:?}");
+            assert!(names.iter().all(|n| !n.starts_with('"')), "{names:?}");
+        }
         assert!(
             !stderr.contains("aws_smithy") && !stderr.contains("hyper"),
             "no SDK noise: {stderr}"
