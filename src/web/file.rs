@@ -299,6 +299,31 @@ mod tests {
         );
     }
 
+    /// Shapes that make YAML parsers slow or big, at the file size limit: each is refused (the
+    /// time they take is bounded by the size cap and the nesting limit; about half a second at
+    /// most in a debug build).
+    #[test]
+    fn adversarial_shapes_at_the_size_limit_are_refused() {
+        let mb = 1024 * 1024;
+        let mut aliases = String::from("rate_limit:\n  a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..20 {
+            let p = i - 1;
+            aliases += &format!("  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n");
+        }
+        for (name, text) in [
+            ("compact sequences", "- ".repeat(mb / 2)),
+            ("complex keys", "? ".repeat(mb / 2)),
+            (
+                "indentation",
+                (0..1400).map(|i| format!("{}a{i}:\n", " ".repeat(i))).collect(),
+            ),
+            ("alias expansion", aliases),
+            ("flow nesting", "[".repeat(mb)),
+        ] {
+            assert!(parse(&text).is_err(), "{name}");
+        }
+    }
+
     #[test]
     fn duplicate_users_are_refused() {
         let e = parse("basic_auth_users:\n  a: x\n  a: y\n").unwrap_err();

@@ -349,7 +349,7 @@ fn load(path: &Path, reader: &mut Reader) -> Result<WebConfig, Problem> {
             return Err(invalid(
                 key,
                 format!(
-                    "bcrypt cost {cost} is above {MAX_BCRYPT_COST}, the most this exporter accepts (each step doubles the time: cost 10 takes about 0.1 s per check, cost {MAX_BCRYPT_COST} about 1.5 s); make the hash with `htpasswd -nBC 10 USER`"
+                    "bcrypt cost {cost} is above {MAX_BCRYPT_COST}, the most this exporter accepts (each step doubles the time: cost 10 takes about 70 ms per check, cost {MAX_BCRYPT_COST} about 1.1 s); make the hash with `htpasswd -nBC 10 USER`"
                 ),
             ));
         }
