@@ -173,10 +173,11 @@ pub(super) fn redact(message: &str) -> String {
     if let Some((path, tail)) = rest.split_once(": ")
         && !path.contains(' ')
     {
-        let plain = path.len() <= 100
+        // Each segment short: a map key (a user name) could be a line of a key pasted there.
+        let plain = path.split('.').all(|segment| segment.len() <= 32)
             && path
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '[' | ']'));
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '[' | ']' | '@' | '+'));
         out.push_str(if plain { path } else { "(a key not shown)" });
         out.push_str(": ");
         rest = tail;
@@ -280,6 +281,10 @@ mod tests {
             (format!("{hash}: 1\n"), vec!["pQc88"]),
             (
                 "tls_server_config:\n  MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw: x\n".to_string(),
+                vec!["MIIEvQ"],
+            ),
+            (
+                "basic_auth_users:\n  MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7: [x]\n".to_string(),
                 vec!["MIIEvQ"],
             ),
         ] {

@@ -213,6 +213,20 @@ impl Reader {
     }
 }
 
+/// `section.name` for an error message, when the name is plain (a user name, a header name);
+/// otherwise the section alone: a map key can be anything pasted there.
+fn key_path(section: &str, name: &str) -> String {
+    let plain = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | '+'));
+    match plain {
+        true => format!("{section}.{name}"),
+        false => format!("{section} (an entry whose name is not shown)"),
+    }
+}
+
 /// A value of the file for an error message: shown only when it is short and plain (a name, a
 /// version, a header value), never when it could be a password, a hash or key material.
 fn shown(value: &str) -> String {
@@ -302,7 +316,7 @@ fn load(path: &Path, reader: &mut Reader) -> Result<WebConfig, Problem> {
         // `http2` is accepted for compatibility: the server speaks HTTP/1.1 only (its TLS offers
         // http/1.1 by ALPN), whatever it says.
         for (name, value) in http.headers.unwrap_or_default() {
-            let key = format!("http_server_config.headers.{name}");
+            let key = key_path("http_server_config.headers", &name);
             let Some((canonical, values)) = HEADERS.iter().find(|(h, _)| h.eq_ignore_ascii_case(&name)) else {
                 return Err(invalid(
                     key,
@@ -329,7 +343,7 @@ fn load(path: &Path, reader: &mut Reader) -> Result<WebConfig, Problem> {
     }
     let mut users = BTreeMap::new();
     for (user, hash) in raw.basic_auth_users.unwrap_or_default() {
-        let key = format!("basic_auth_users.{user}");
+        let key = key_path("basic_auth_users", &user);
         if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
             return Err(invalid(
                 key,
@@ -1064,6 +1078,14 @@ mod tests {
             ("hash.yml", format!("basic_auth_users: \"{HASH}\"\n")),
             ("hash-in-list.yml", format!("basic_auth_users:\n  alice: [\"{HASH}\"]\n")),
             ("key-as-user.yml", format!("basic_auth_users:\n  alice: |\n{}", key_text.lines().map(|l| format!("    {l}\n")).collect::<String>())),
+            (
+                "key-as-user-name.yml",
+                format!("basic_auth_users:\n  \"{}\": not-a-hash\n", body(&key_text)[0]),
+            ),
+            (
+                "key-as-header-name.yml",
+                format!("http_server_config:\n  headers:\n    \"{}\": x\n", body(&key_text)[0]),
+            ),
             ("key-as-auth-type.yml", format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: \"{}\"\n", body(&key_text)[0])),
             ("key-as-ca.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: server.key\n".to_string()),
             ("broken-cert.yml", "tls_server_config:\n  cert_file: broken.crt\n  key_file: server.key\n".to_string()),
