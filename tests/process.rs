@@ -509,11 +509,21 @@ async fn an_in_place_rewrite_of_the_web_config_never_turns_basic_auth_off() {
         refused.is_empty(),
         "of {authenticated} authenticated scrapes: {refused:?}"
     );
-    let log = served.log();
+    // Left cut (a valid configuration without basic auth): refused, logged, auth stays on.
+    let cut = content.find("basic_auth_users").unwrap();
+    std::fs::write(&web, &content[..cut]).unwrap();
     assert!(
-        log.contains("takes a restart"),
-        "the weaker reads were seen and refused: {log}"
+        served
+            .wait_log(
+                "it turns basic auth off, which takes a restart",
+                Duration::from_secs(10)
+            )
+            .await,
+        "{}",
+        served.log()
     );
+    assert_eq!(scrape_as(&client, &metrics, false).await.0, 401);
+    assert_eq!(scrape_as(&client, &metrics, true).await, (200, true));
     served.signal("TERM");
     assert!(served.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()));
 }

@@ -1157,3 +1157,86 @@ async fn exporter_toolkit_client_certificate_files_behave_as_in_go() {
     let none = curl(&["--cacert", &ca, &url]).await;
     assert!(none.exit != 0 && none.status == 0, "{none:?}");
 }
+
+/// The in-place rewrite of tests/process.rs under TLS: the file cut just before
+/// `basic_auth_users` is a valid TLS-only configuration. Rewritten 100 times a second, three
+/// clients without credentials never get `/metrics` (shorter than the plain HTTP test: each
+/// request here is a curl process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_place_rewrite_under_tls_never_turns_basic_auth_off() {
+    let pki = Pki::new();
+    let hash = bcrypt::hash("alice-password", 4).unwrap();
+    let content = format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: {hash}\n"
+    );
+    let web = pki.write("web.yml", &content);
+    let sim = Sim::start(DEMO).await;
+    let mut ex = Exporter::start(&sim, &web);
+    let ca = pki.path("ca.crt");
+    ex.wait_ready(&["--cacert", &ca]).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, web) = (stop.clone(), web.clone());
+        std::thread::spawn(move || {
+            let cut = content.find("basic_auth_users").unwrap();
+            let mut writes = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&web)
+                    .unwrap();
+                f.write_all(&content.as_bytes()[..cut]).unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+                f.write_all(&content.as_bytes()[cut..]).unwrap();
+                drop(f);
+                writes += 1;
+                std::thread::sleep(Duration::from_millis(8));
+            }
+            writes
+        })
+    };
+    let metrics = ex.url("/metrics");
+    let anonymous: Vec<_> = (0..3)
+        .map(|_| {
+            let (ca, metrics) = (ca.clone(), metrics.clone());
+            tokio::spawn(async move {
+                let (mut tries, mut leaked) = (0u32, 0u32);
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(4) {
+                    let a = curl(&["--cacert", &ca, &metrics]).await;
+                    tries += 1;
+                    if a.status == 200 || a.body.contains(METRIC) {
+                        leaked += 1;
+                    }
+                }
+                (tries, leaked)
+            })
+        })
+        .collect();
+    let mut tries = 0;
+    for task in anonymous {
+        let (t, leaked) = task.await.unwrap();
+        assert_eq!(
+            leaked,
+            0,
+            "{leaked} of {t} anonymous scrapes got /metrics: {}",
+            ex.log()
+        );
+        tries += t;
+    }
+    let right = curl(&["--cacert", &ca, "-u", "alice:alice-password", &metrics]).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.join().unwrap();
+    assert!(writes > 150 && tries > 30, "{writes} rewrites, {tries} scrapes");
+    assert_eq!(right.status, 200, "{right:?}");
+    // Left cut (TLS only, a valid configuration): refused, logged, auth stays on.
+    let cut = std::fs::read_to_string(&web).unwrap();
+    std::fs::write(&web, &cut[..cut.find("basic_auth_users").unwrap()]).unwrap();
+    assert!(
+        ex.wait_log("it turns basic auth off, which takes a restart").await,
+        "{}",
+        ex.log()
+    );
+    assert_eq!(curl(&["--cacert", &ca, &metrics]).await.status, 401);
+}
