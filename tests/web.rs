@@ -1240,3 +1240,90 @@ async fn an_in_place_rewrite_under_tls_never_turns_basic_auth_off() {
     );
     assert_eq!(curl(&["--cacert", &ca, &metrics]).await.status, 401);
 }
+
+/// 40 wrong-password requests whose clients disconnect after 50 ms, against the real server
+/// loop: at most one bcrypt hash runs at any moment, each to its end; at most 8 checks hold a
+/// place, the others are answered 429 at once; once the clients are gone only the running hash
+/// holds one; and the right password still gets in afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnecting_password_flood_runs_one_hash_at_a_time() {
+    use aws_root_exporter::http::{Limits, serve_with};
+    use aws_root_exporter::web::{LiveWebConfig, WebConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    let hash = bcrypt::hash("right-password", 8).unwrap();
+    std::fs::write(&web, format!("basic_auth_users:\n  alice: {hash}\n")).unwrap();
+    let live = Arc::new(LiveWebConfig::new(WebConfig::load(&web).unwrap()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route("/metrics", axum::routing::get(|| async { "secret" }));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_with(
+        listener,
+        router,
+        async {
+            let _ = stop_rx.await;
+        },
+        Limits::default(),
+        Some(live.clone()),
+    ));
+    let request = |password: &str| {
+        let token = aws_smithy_types::base64::encode(format!("alice:{password}"));
+        format!("GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\n\r\n")
+    };
+    let clients: Vec<_> = (0..40)
+        .map(|i| {
+            let request = request(&format!("wrong-{i}"));
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+                s.write_all(request.as_bytes()).unwrap();
+                let mut head = [0u8; 12];
+                let answered = s.read_exact(&mut head).is_ok();
+                drop(s); // gone after 50 ms, answered or not
+                answered.then(|| String::from_utf8_lossy(&head).into_owned())
+            })
+        })
+        .collect();
+    let (mut most_hashing, mut most_waiting) = (0, 0);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(300) {
+        most_hashing = most_hashing.max(live.auth().hashing());
+        most_waiting = most_waiting.max(live.auth().waiting());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let answers: Vec<Option<String>> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let busy = answers.iter().filter(|a| a.as_deref() == Some("HTTP/1.1 429")).count();
+    // 32 when all 40 arrive together; a client that arrives late (a loaded machine) may find a
+    // place freed by another's disconnect.
+    assert!(busy >= 20, "answered at once: {answers:?}");
+    assert_eq!(most_hashing, 1, "one hash at a time");
+    assert!(most_waiting <= 8, "{most_waiting} places held");
+    // The clients are gone: the queued checks ended with them, a started hash runs to its end.
+    let start = Instant::now();
+    loop {
+        let (hashing, waiting) = (live.auth().hashing(), live.auth().waiting());
+        assert!(
+            hashing <= 1 && waiting <= hashing,
+            "{hashing} hashing, {waiting} waiting"
+        );
+        if waiting == 0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "a hash never ended");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let right = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(request("right-password").as_bytes()).unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        String::from_utf8_lossy(&head).into_owned()
+    })
+    .await
+    .unwrap();
+    assert_eq!(right, "HTTP/1.1 200");
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
+}
