@@ -31,7 +31,8 @@
     auditFailingKeepFiringFor: '2m',
 
     // AwsRootExporterRefreshStale: refresh intervals without a successful refresh, then this
-    // `for:` before it fires.
+    // `for:` before it fires. AwsRootExporterRefreshStuck: refresh intervals a refresh may run
+    // (or, before the first one ends, the process may live) before it fires.
     refreshStaleFactor: 2,
     refreshStaleFor: '5m',
 
@@ -52,6 +53,7 @@
       AwsRootCredentialsManagementDisabled: 'warning',
       AwsRootAuditFailing: 'warning',
       AwsRootExporterRefreshStale: 'critical',
+      AwsRootExporterRefreshStuck: 'critical',
       AwsRootExporterDown: 'critical',
       AwsRootExporterEventsQueueDown: 'warning',
     },

@@ -9,8 +9,8 @@ use crate::aws::call::{AwsCallError, Caller, Operation};
 use crate::config::Checks;
 use crate::credential_report;
 use crate::model::{
-    AccessKey, AuditFindings, CredentialStatus, DetailSource, FailureReason, MfaType, Password, RootDetails,
-    RootSummary,
+    AccessKey, AuditFindings, Credential, CredentialStatus, DetailSource, FailureReason, MfaType, Password,
+    RootDetails, RootSummary,
 };
 
 /// Why one account's audit failed.
@@ -48,7 +48,10 @@ impl AuditError {
 /// `summary`: GetAccountSummary only. `full`: also the deeper calls, run concurrently: in a root
 /// session the root user's own lists, otherwise the credential report and the virtual MFA
 /// devices (waiting at most `report_wait` for the report). A deeper call that fails leaves its
-/// part unknown and is listed; the summary still counts.
+/// part unknown and is listed; the summary still counts. A deeper answer that is not of the form
+/// AWS documents (`bad_response`, e.g. a ragged credential report) fails the whole audit: a
+/// source that cannot be read as documented cannot be half-trusted. Deep figures that contradict
+/// the summary are withheld ([`reconcile`]).
 pub async fn audit(
     session: &AccountSession,
     checks: Checks,
@@ -61,15 +64,83 @@ pub async fn audit(
         summary,
         details: None,
         failed_operations: Vec::new(),
+        inconsistencies: Vec::new(),
     };
     if checks == Checks::Full {
         let failed = &mut findings.failed_operations;
-        findings.details = Some(match session.kind {
-            SessionKind::Root => root_session_details(iam, caller, failed).await,
+        let (mut details, report_mfa) = match session.kind {
+            SessionKind::Root => (root_session_details(iam, caller, failed).await, None),
             SessionKind::Principal => report_details(iam, caller, &summary, report_wait, failed).await,
-        });
+        };
+        if let Some(bad) = failed.iter().find(|e| e.reason == FailureReason::BadResponse) {
+            return Err(bad.clone());
+        }
+        findings.inconsistencies = reconcile(&summary, &mut details, report_mfa);
+        findings.details = Some(details);
     }
     Ok(findings)
+}
+
+/// Compare the deep figures with the summary of the same audit; withhold (set to `None`) every
+/// deep part that contradicts it, and name those credentials. The summary is the floor of
+/// truth: it is read at the moment of the audit, while the credential report may be hours old.
+///
+/// - Root session (read at the same moment as the summary): a part contradicts the summary when
+///   it lists no credential of a kind the summary says is present, or lists one the summary says
+///   is absent. A deactivated key next to `AccountAccessKeysPresent = 1` agrees (AWS counts
+///   deactivated keys there).
+/// - Credential report (cached up to 4 hours): as above, and also when the summary says keys (or
+///   certificates) are present but the report shows none active: the report cannot tell a
+///   deactivated key from one created after it was generated, so only the summary speaks.
+///   MFA: the report's `mfa_active` and the virtual devices must agree with `AccountMFAEnabled`
+///   (`report_mfa` is the report's `mfa_active`, when the report was read).
+pub fn reconcile(summary: &RootSummary, details: &mut RootDetails, report_mfa: Option<bool>) -> Vec<Credential> {
+    let cached = matches!(details.source, DetailSource::CredentialReport { .. });
+    let agrees = |present: bool, statuses: &mut dyn Iterator<Item = CredentialStatus>| {
+        let (mut any, mut active) = (false, false);
+        for s in statuses {
+            any = true;
+            active |= s == CredentialStatus::Active;
+        }
+        if present {
+            if cached { active } else { any }
+        } else {
+            !any
+        }
+    };
+    let mut contradicted = Vec::new();
+    if let Some(keys) = &details.access_keys
+        && !agrees(summary.access_keys_present, &mut keys.iter().map(|k| k.status))
+    {
+        details.access_keys = None;
+        contradicted.push(Credential::AccessKeys);
+    }
+    if let Some(certificates) = &details.signing_certificates
+        && !agrees(summary.signing_certificates_present, &mut certificates.iter().copied())
+    {
+        details.signing_certificates = None;
+        contradicted.push(Credential::SigningCertificates);
+    }
+    if let Some(devices) = &details.mfa_devices {
+        let listed = devices.iter().any(|d| *d != MfaType::NonVirtual);
+        let contradicts = match cached {
+            // Without a root session the list holds the virtual devices read now, plus a
+            // non-virtual one inferred from the summary itself.
+            true => (listed && !summary.mfa_enabled) || report_mfa.is_some_and(|m| m != summary.mfa_enabled),
+            false => listed != summary.mfa_enabled,
+        };
+        if contradicts {
+            details.mfa_devices = None;
+            contradicted.push(Credential::Mfa);
+        }
+    }
+    if let Some(password) = &details.password
+        && password.is_some() != summary.password_present
+    {
+        details.password = None;
+        contradicted.push(Credential::Password);
+    }
+    contradicted
 }
 
 async fn root_session_details(
@@ -92,13 +163,14 @@ async fn root_session_details(
     }
 }
 
+/// The deep facts without a root session, and the report's `mfa_active` (when it was read).
 async fn report_details(
     iam: &aws_sdk_iam::Client,
     caller: &Caller,
     summary: &RootSummary,
     wait: Duration,
     failed: &mut Vec<AwsCallError>,
-) -> RootDetails {
+) -> (RootDetails, Option<bool>) {
     let (report, virtual_devices) = futures::join!(
         credential_report(iam, caller, wait),
         root_virtual_mfa_devices(iam, caller)
@@ -116,9 +188,12 @@ async fn report_details(
         }
         devices
     });
-    RootDetails {
+    let report_mfa = row.as_ref().map(|r| r.mfa_active);
+    let details = RootDetails {
         access_keys: row.as_ref().map(|r| r.access_keys.clone()),
         mfa_devices,
+        // The report says `not_supported` for root's password: whether there is one is the
+        // summary's word, its last use the report's.
         password: row.as_ref().map(|r| {
             summary.password_present.then_some(Password {
                 created: None,
@@ -127,7 +202,8 @@ async fn report_details(
         }),
         signing_certificates: row.map(|r| r.signing_certificates),
         source: DetailSource::CredentialReport { generated },
-    }
+    };
+    (details, report_mfa)
 }
 
 /// Ask for a credential report until it is complete (AWS makes a new one at most every 4 hours,
@@ -156,11 +232,12 @@ async fn credential_report(
                 )
                 .await?;
             if let Some(out) = report {
-                let csv = out
+                let content = out
                     .content()
-                    .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
                     .ok_or_else(|| AwsCallError::malformed(GET, "answer holds no Content"))?;
-                let row = credential_report::root_row(&csv).map_err(|e| AwsCallError::malformed(GET, e.to_string()))?;
+                let csv = std::str::from_utf8(content.as_ref())
+                    .map_err(|_| AwsCallError::malformed(GET, "the credential report is not UTF-8 text"))?;
+                let row = credential_report::root_row(csv).map_err(|e| AwsCallError::malformed(GET, e.to_string()))?;
                 return Ok((row, out.generated_time().and_then(to_system_time)));
             }
         }
@@ -366,4 +443,152 @@ async fn signing_certificates(
         }
     }
     Ok(certificates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CredentialStatus::{Active, Inactive};
+
+    fn summary(mfa: bool, keys: bool, password: bool, certs: bool) -> RootSummary {
+        RootSummary {
+            mfa_enabled: mfa,
+            access_keys_present: keys,
+            password_present: password,
+            signing_certificates_present: certs,
+        }
+    }
+
+    fn key(status: CredentialStatus) -> AccessKey {
+        AccessKey {
+            id: "key_1".into(),
+            status,
+            created: None,
+            last_used: None,
+        }
+    }
+
+    fn details(source: DetailSource, keys: &[CredentialStatus], certs: &[CredentialStatus]) -> RootDetails {
+        RootDetails {
+            access_keys: Some(keys.iter().map(|s| key(*s)).collect()),
+            mfa_devices: Some(vec![]),
+            password: Some(None),
+            signing_certificates: Some(certs.to_vec()),
+            source,
+        }
+    }
+
+    const REPORT: DetailSource = DetailSource::CredentialReport { generated: None };
+    const ROOT: DetailSource = DetailSource::RootSession;
+
+    #[test]
+    fn deep_figures_that_contradict_the_summary_are_withheld() {
+        // (source, summary keys flag, deep keys) -> contradicted?
+        let cases: [(DetailSource, bool, &[CredentialStatus], bool); 10] = [
+            (ROOT, false, &[], false),
+            (ROOT, true, &[Active], false),
+            // AWS counts a deactivated key in AccountAccessKeysPresent.
+            (ROOT, true, &[Inactive], false),
+            (ROOT, true, &[], true),
+            (ROOT, false, &[Inactive], true),
+            (REPORT, false, &[], false),
+            (REPORT, true, &[Active, Inactive], false),
+            // A key created after the cached report: the report cannot show it.
+            (REPORT, true, &[], true),
+            // The report cannot tell a deactivated key from a newer one: the summary speaks.
+            (REPORT, true, &[Inactive], true),
+            (REPORT, false, &[Active], true),
+        ];
+        for (source, present, keys, contradicted) in cases {
+            for certificates in [false, true] {
+                let s = match certificates {
+                    false => summary(false, present, false, false),
+                    true => summary(false, false, false, present),
+                };
+                let mut d = match certificates {
+                    false => details(source, keys, &[]),
+                    true => details(source, &[], keys),
+                };
+                let before = d.clone();
+                let found = reconcile(&s, &mut d, Some(false));
+                let credential = match certificates {
+                    false => Credential::AccessKeys,
+                    true => Credential::SigningCertificates,
+                };
+                let case = format!("{source:?} present={present} deep={keys:?} {credential}");
+                match contradicted {
+                    true => {
+                        assert_eq!(found, vec![credential], "{case}");
+                        let withheld = match certificates {
+                            false => d.access_keys.is_none() && d.signing_certificates == before.signing_certificates,
+                            true => d.signing_certificates.is_none() && d.access_keys == before.access_keys,
+                        };
+                        assert!(withheld, "{case}: {d:?}");
+                    }
+                    false => {
+                        assert!(found.is_empty(), "{case}: {found:?}");
+                        assert_eq!(d, before, "{case}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mfa_and_password_are_checked_against_the_summary() {
+        // Root session: a listed device without AccountMFAEnabled, and no device with it.
+        for (mfa, devices, contradicted) in [
+            (true, vec![MfaType::Hardware], false),
+            (false, vec![], false),
+            (true, vec![], true),
+            (false, vec![MfaType::Virtual], true),
+        ] {
+            let mut d = details(ROOT, &[], &[]);
+            d.mfa_devices = Some(devices);
+            let found = reconcile(&summary(mfa, false, false, false), &mut d, None);
+            assert_eq!(found.contains(&Credential::Mfa), contradicted, "{mfa} {found:?}");
+            assert_eq!(d.mfa_devices.is_none(), contradicted);
+        }
+        // Credential report: its mfa_active must agree too; the non-virtual device is inferred
+        // from the summary and agrees by construction.
+        for (mfa, report_mfa, devices, contradicted) in [
+            (true, Some(true), vec![MfaType::NonVirtual], false),
+            (true, None, vec![MfaType::Virtual], false),
+            (true, Some(false), vec![MfaType::NonVirtual], true),
+            (false, Some(true), vec![], true),
+            (false, Some(false), vec![MfaType::Virtual], true),
+        ] {
+            let mut d = details(REPORT, &[], &[]);
+            d.mfa_devices = Some(devices);
+            let found = reconcile(&summary(mfa, false, false, false), &mut d, report_mfa);
+            assert_eq!(
+                found.contains(&Credential::Mfa),
+                contradicted,
+                "{mfa} {report_mfa:?} {found:?}"
+            );
+        }
+        // A login profile without AccountPasswordPresent, and the reverse.
+        for (present, profile, contradicted) in [
+            (true, true, false),
+            (false, false, false),
+            (true, false, true),
+            (false, true, true),
+        ] {
+            let mut d = details(ROOT, &[], &[]);
+            d.password = Some(profile.then_some(Password {
+                created: None,
+                last_used: None,
+            }));
+            let found = reconcile(&summary(false, false, present, false), &mut d, None);
+            assert_eq!(
+                found,
+                if contradicted {
+                    vec![Credential::Password]
+                } else {
+                    vec![]
+                }
+            );
+            assert_eq!(d.password.is_none(), contradicted);
+        }
+    }
 }

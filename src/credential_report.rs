@@ -27,10 +27,49 @@ pub enum ReportError {
     Csv(&'static str),
     #[error("the credential report lacks the column {0}")]
     MissingColumn(&'static str),
+    #[error("the credential report names the column {0} twice")]
+    DuplicateColumn(String),
+    #[error("the credential report's line {line} has {fields} fields, its header {header}")]
+    Ragged { line: usize, fields: usize, header: usize },
     #[error("the credential report has no row for the root user (<root_account>)")]
     NoRootRow,
+    #[error("the credential report has more than one row for the root user (<root_account>)")]
+    TwoRootRows,
     #[error("the credential report has {column} = {value:?}, expected true or false")]
     BadFlag { column: &'static str, value: String },
+    #[error(
+        "the credential report has {column} = {value:?}, expected a time like 2019-03-02T10:00:00+00:00, N/A, no_information or not_supported"
+    )]
+    BadTime { column: &'static str, value: String },
+}
+
+/// Every column this parser reads; a report without one of them is refused.
+const REQUIRED: [&str; 14] = [
+    "user",
+    "password_last_used",
+    "mfa_active",
+    "access_key_1_active",
+    "access_key_1_last_rotated",
+    "access_key_1_last_used_date",
+    "access_key_2_active",
+    "access_key_2_last_rotated",
+    "access_key_2_last_used_date",
+    "cert_1_active",
+    "cert_1_last_rotated",
+    "cert_2_active",
+    "cert_2_last_rotated",
+    "arn",
+];
+
+/// A value this long is no report value (the longest documented ones are ARNs and times);
+/// reported cut, so that an error never carries a whole report.
+const MAX_ECHO: usize = 64;
+
+fn echo(value: &str) -> String {
+    match value.char_indices().nth(MAX_ECHO) {
+        Some((cut, _)) => format!("{}...", &value[..cut]),
+        None => value.to_string(),
+    }
 }
 
 /// Split RFC 4180 CSV into rows of fields (quoted fields may hold commas, quotes and line
@@ -78,47 +117,71 @@ fn rows(text: &str) -> Result<Vec<Vec<String>>, ReportError> {
     Ok(rows)
 }
 
-/// A time of the report (`2019-03-02T10:00:00+00:00`); `None` for `N/A`, `no_information`,
-/// `not_supported` and anything else that is not a time.
-fn time(value: &str) -> Option<SystemTime> {
-    let value = value.trim();
+/// A time of the report (`2019-03-02T10:00:00+00:00`): `Ok(None)` for the documented words of
+/// "none" or "unknown" (`N/A`, `no_information`, `not_supported`), an error for anything else
+/// that is not a time.
+fn time(column: &'static str, value: &str) -> Result<Option<SystemTime>, ReportError> {
+    if matches!(value, "N/A" | "no_information" | "not_supported") {
+        return Ok(None);
+    }
     let utc = value
         .strip_suffix("+00:00")
-        .map(|v| format!("{v}Z"))
-        .unwrap_or_else(|| value.to_string());
-    humantime::parse_rfc3339_weak(utc.trim_end_matches('Z')).ok()
+        .or_else(|| value.strip_suffix('Z'))
+        .unwrap_or(value);
+    humantime::parse_rfc3339_weak(utc)
+        .map(Some)
+        .map_err(|_| ReportError::BadTime {
+            column,
+            value: echo(value),
+        })
 }
 
-/// Whether a slot holds a credential: it has a rotation time.
-fn present(value: &str) -> bool {
-    time(value).is_some()
-}
-
-/// Parse the report's CSV and return the root user's row.
+/// Parse the report's CSV and return the root user's row. Strict: every line has as many fields
+/// as the header, every column read is there once, and every value read is of its documented
+/// form; anything else is an error, never a partial read.
 pub fn root_row(csv: &str) -> Result<RootRow, ReportError> {
     let mut rows = rows(csv)?.into_iter();
     let header = rows.next().ok_or(ReportError::Csv("no header"))?;
-    let index: HashMap<&str, usize> = header.iter().enumerate().map(|(i, h)| (h.trim(), i)).collect();
-    let root = rows
-        .find(|r| index.get("user").and_then(|&i| r.get(i)).map(|u| u.as_str()) == Some("<root_account>"))
-        .ok_or(ReportError::NoRootRow)?;
-    let cell = |column: &'static str| -> Result<&str, ReportError> {
-        index
-            .get(column)
-            .and_then(|&i| root.get(i))
-            .map(|v| v.trim())
-            .ok_or(ReportError::MissingColumn(column))
-    };
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, h) in header.iter().enumerate() {
+        if index.insert(h.trim(), i).is_some() {
+            return Err(ReportError::DuplicateColumn(echo(h.trim())));
+        }
+    }
+    if let Some(missing) = REQUIRED.iter().find(|c| !index.contains_key(*c)) {
+        return Err(ReportError::MissingColumn(missing));
+    }
+    let mut root = None;
+    for (n, row) in rows.enumerate() {
+        if row.len() != header.len() {
+            return Err(ReportError::Ragged {
+                line: n + 2,
+                fields: row.len(),
+                header: header.len(),
+            });
+        }
+        if row[index["user"]] == "<root_account>" {
+            if root.is_some() {
+                return Err(ReportError::TwoRootRows);
+            }
+            root = Some(row);
+        }
+    }
+    let root = root.ok_or(ReportError::NoRootRow)?;
+    // Every column read is in REQUIRED, so it is in `index`, and every row is as long as the
+    // header.
+    let cell = |column: &'static str| root[index[column]].trim();
     let flag = |column: &'static str| -> Result<bool, ReportError> {
-        match cell(column)? {
+        match cell(column) {
             "true" | "TRUE" | "True" => Ok(true),
             "false" | "FALSE" | "False" => Ok(false),
             other => Err(ReportError::BadFlag {
                 column,
-                value: other.to_string(),
+                value: echo(other),
             }),
         }
     };
+    let at = |column: &'static str| time(column, cell(column));
     let mut access_keys = Vec::new();
     for (slot, active, rotated, used) in [
         (
@@ -134,16 +197,19 @@ pub fn root_row(csv: &str) -> Result<RootRow, ReportError> {
             "access_key_2_last_used_date",
         ),
     ] {
-        if present(cell(rotated)?) {
+        // Every value is checked, also those of an empty slot.
+        let (active, created, last_used) = (flag(active)?, at(rotated)?, at(used)?);
+        // A slot holds a key when it has a rotation time.
+        if created.is_some() {
             access_keys.push(AccessKey {
                 id: slot.to_string(),
-                status: if flag(active)? {
+                status: if active {
                     CredentialStatus::Active
                 } else {
                     CredentialStatus::Inactive
                 },
-                created: time(cell(rotated)?),
-                last_used: time(cell(used)?),
+                created,
+                last_used,
             });
         }
     }
@@ -152,8 +218,9 @@ pub fn root_row(csv: &str) -> Result<RootRow, ReportError> {
         ("cert_1_active", "cert_1_last_rotated"),
         ("cert_2_active", "cert_2_last_rotated"),
     ] {
-        if present(cell(rotated)?) {
-            signing_certificates.push(if flag(active)? {
+        let (active, rotated) = (flag(active)?, at(rotated)?);
+        if rotated.is_some() {
+            signing_certificates.push(if active {
                 CredentialStatus::Active
             } else {
                 CredentialStatus::Inactive
@@ -162,7 +229,7 @@ pub fn root_row(csv: &str) -> Result<RootRow, ReportError> {
     }
     Ok(RootRow {
         access_keys,
-        password_last_used: time(cell("password_last_used")?),
+        password_last_used: at("password_last_used")?,
         signing_certificates,
         mfa_active: flag("mfa_active")?,
     })
@@ -235,11 +302,15 @@ mod tests {
         assert_eq!(root_row(""), Err(ReportError::Csv("no header")));
         assert_eq!(
             root_row(&format!("{HEADER}\nuser1,arn,x\n")),
-            Err(ReportError::NoRootRow)
+            Err(ReportError::Ragged {
+                line: 2,
+                fields: 3,
+                header: 22
+            })
         );
         assert_eq!(
             root_row("user,arn\n<root_account>,arn:aws:iam::1:root\n"),
-            Err(ReportError::MissingColumn("access_key_1_last_rotated"))
+            Err(ReportError::MissingColumn("password_last_used"))
         );
         assert!(matches!(
             root_row(&format!(
@@ -254,5 +325,66 @@ mod tests {
             root_row("user\n\"<root_account>\n"),
             Err(ReportError::Csv("an unterminated quoted field"))
         );
+    }
+
+    /// The root row of a clean account, as AWS writes it.
+    const CLEAN_ROOT: &str = "<root_account>,arn:aws:iam::222222222222:root,2018-01-01T00:00:00+00:00,not_supported,no_information,not_supported,not_supported,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A";
+
+    #[test]
+    fn a_ragged_row_is_refused_never_read_by_position() {
+        // Key 2 active, but one field of the row went missing before it: read by position, the
+        // key would read as inactive. Fewer or more fields than the header: refused, in the root
+        // row or any other.
+        let short = "<root_account>,arn:aws:iam::2:root,2018-01-01T00:00:00+00:00,not_supported,N/A,not_supported,false,false,N/A,N/A,N/A,N/A,true,2020-06-01T00:00:00+00:00,N/A,N/A,N/A,true,2021-01-01T00:00:00+00:00,false,N/A";
+        assert!(matches!(
+            root_row(&format!("{HEADER}\n{short}\n")),
+            Err(ReportError::Ragged {
+                line: 2,
+                fields: 21,
+                header: 22
+            })
+        ));
+        let long = format!("{CLEAN_ROOT},true");
+        assert!(matches!(
+            root_row(&format!("{HEADER}\n{long}\n")),
+            Err(ReportError::Ragged { fields: 23, .. })
+        ));
+        let other_user = "u,arn:aws:iam::2:user/u,2020-01-01T00:00:00+00:00,true";
+        assert!(matches!(
+            root_row(&format!("{HEADER}\n{CLEAN_ROOT}\n{other_user}\n")),
+            Err(ReportError::Ragged { line: 3, fields: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn every_value_read_must_have_its_documented_form() {
+        // A rotation time that is no time (even in an empty slot), a duplicated column, two
+        // root rows: refused with what was wrong.
+        let bad_time = CLEAN_ROOT.replacen(
+            "N/A,N/A,N/A,N/A,false,N/A,N/A",
+            "N/A,N/A,N/A,N/A,false,yesterday,N/A",
+            1,
+        );
+        assert_eq!(
+            root_row(&format!("{HEADER}\n{bad_time}\n")),
+            Err(ReportError::BadTime {
+                column: "access_key_2_last_rotated",
+                value: "yesterday".into()
+            })
+        );
+        let dup = HEADER.replacen("cert_2_active", "cert_1_active", 1);
+        assert_eq!(
+            root_row(&format!("{dup}\n{CLEAN_ROOT}\n")),
+            Err(ReportError::DuplicateColumn("cert_1_active".into()))
+        );
+        assert_eq!(
+            root_row(&format!("{HEADER}\n{CLEAN_ROOT}\n{CLEAN_ROOT}\n")),
+            Err(ReportError::TwoRootRows)
+        );
+        // An echoed value is cut: an error never carries a whole report.
+        let long = "x".repeat(10_000);
+        let huge = CLEAN_ROOT.replacen("not_supported,no_information", &format!("not_supported,{long}"), 1);
+        let err = root_row(&format!("{HEADER}\n{huge}\n")).unwrap_err().to_string();
+        assert!(err.len() < 300, "{err}");
     }
 }

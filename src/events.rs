@@ -256,8 +256,8 @@ pub async fn consume(
             telemetry.record_event_audit(ok);
             let Some(p) = pending.remove(&id) else { continue };
             if ok {
-                if let Some(t) = p.first_event {
-                    telemetry.observe_event_latency(published.duration_since(t).unwrap_or_default());
+                if let Some(latency) = p.first_event.and_then(|t| event_latency(t, published)) {
+                    telemetry.observe_event_latency(latency);
                 }
                 info!(account_id = %id, events = p.receipts.len(), "re-audited after root credential events");
                 done.extend(p.receipts);
@@ -267,6 +267,20 @@ pub async fn consume(
         }
         delete(&sqs, &caller, &queue_url, done).await;
     }
+}
+
+/// The oldest event time that enters the latency histogram: an event older than this is a
+/// replay or a wrong clock, not a measure of how fast the pipeline is.
+const MAX_EVENT_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// The time from an event's own `time` to the snapshot that answered it, for the latency
+/// histogram; `None` for an event dated in the future or more than [`MAX_EVENT_AGE`] ago (its
+/// re-audit still happens, but one event dated 1970 would add decades to the sum for good).
+fn event_latency(event_time: SystemTime, published: SystemTime) -> Option<Duration> {
+    published
+        .duration_since(event_time)
+        .ok()
+        .filter(|age| *age <= MAX_EVENT_AGE)
 }
 
 /// Delete handled messages, ten per call. A failure only means they come back later (and are
@@ -402,5 +416,20 @@ mod tests {
         }
         let no_account = iam_event("CreateAccessKey", root()).replace("222222222222", "2222");
         assert!(matches!(classify(&no_account), Verdict::Malformed(_)));
+    }
+
+    #[test]
+    fn only_plausible_event_times_enter_the_latency() {
+        let now = SystemTime::now();
+        let secs = Duration::from_secs;
+        assert_eq!(event_latency(now - secs(3), now), Some(secs(3)));
+        assert_eq!(
+            event_latency(now - secs(13 * 24 * 3600), now),
+            Some(secs(13 * 24 * 3600))
+        );
+        // In the future, older than 14 days, 1970: re-audited, but not measured.
+        assert_eq!(event_latency(now + secs(60), now), None);
+        assert_eq!(event_latency(now - secs(15 * 24 * 3600), now), None);
+        assert_eq!(event_latency(SystemTime::UNIX_EPOCH, now), None);
     }
 }

@@ -394,11 +394,12 @@ fn run_audit(config: Arc<Config>, format: Format) -> ExitCode {
     }
     print!("{}", report::render(&snapshot, format));
     let failures = report::failures(&snapshot);
-    for (entry, reason) in &failures {
+    for (entry, reason, message) in &failures {
         eprintln!(
-            "not audited: {} ({}): {reason}",
+            "not audited: {} ({}): {reason}: {}",
             entry.account.id,
-            report::printable(&entry.account.name)
+            report::printable(&entry.account.name),
+            report::printable(message)
         );
     }
     if failures.is_empty() {

@@ -164,6 +164,18 @@ pub enum DetailSource {
 }
 
 impl DetailSource {
+    /// Where the deep facts came from, for a log line: `root session`, or the credential report
+    /// with the time AWS generated it.
+    pub fn describe(self) -> String {
+        match self {
+            DetailSource::RootSession => "root session".into(),
+            DetailSource::CredentialReport { generated: Some(t) } => {
+                format!("credential report generated {}", humantime::format_rfc3339_seconds(t))
+            }
+            DetailSource::CredentialReport { generated: None } => "credential report".into(),
+        }
+    }
+
     pub fn mfa_types(self) -> &'static [MfaType] {
         match self {
             DetailSource::RootSession => &MfaType::ALL,
@@ -180,6 +192,46 @@ pub struct AuditFindings {
     pub details: Option<RootDetails>,
     /// Deeper calls that failed while the summary was read (partial result).
     pub failed_operations: Vec<AwsCallError>,
+    /// Credentials whose deep figures contradicted `GetAccountSummary` of the same audit (a
+    /// credential report older than the change, most often): their deep parts in `details` are
+    /// withheld (`None`), so that only the summary speaks for them.
+    pub inconsistencies: Vec<Credential>,
+}
+
+/// A kind of root credential, as both the summary and the deep calls describe it: the bounded
+/// `credential` label of `aws_root_audit_inconsistency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credential {
+    AccessKeys,
+    SigningCertificates,
+    Mfa,
+    Password,
+}
+
+impl Credential {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessKeys => "access_keys",
+            Self::SigningCertificates => "signing_certificates",
+            Self::Mfa => "mfa",
+            Self::Password => "password",
+        }
+    }
+}
+
+impl std::fmt::Display for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an audit failed, as the snapshot keeps it: the bounded reason (a label value) and the
+/// one-line message for logs and reports (from AWS or the exporter; never credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: FailureReason,
+    pub message: String,
 }
 
 /// Why an audit (or one AWS call) failed. A bounded set: these strings become label values.
@@ -198,11 +250,14 @@ pub enum FailureReason {
     Throttled,
     Timeout,
     Network,
+    /// An answer arrived but does not have the form AWS documents (a missing field, a value out
+    /// of range, a ragged credential report): nothing of it is used.
+    BadResponse,
     Other,
 }
 
 impl FailureReason {
-    pub const ALL: [FailureReason; 9] = [
+    pub const ALL: [FailureReason; 10] = [
         Self::AccessDenied,
         Self::RootAccessNotEnabled,
         Self::NoCredentials,
@@ -211,6 +266,7 @@ impl FailureReason {
         Self::Throttled,
         Self::Timeout,
         Self::Network,
+        Self::BadResponse,
         Self::Other,
     ];
 
@@ -224,6 +280,7 @@ impl FailureReason {
             Self::Throttled => "throttled",
             Self::Timeout => "timeout",
             Self::Network => "network",
+            Self::BadResponse => "bad_response",
             Self::Other => "other",
         }
     }

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
@@ -20,7 +19,7 @@ use crate::config::Config;
 use crate::discovery;
 use crate::model::Account;
 use crate::snapshot::{AuditOutcome, OrganizationFacts, Planned, Snapshot};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Progress, Telemetry};
 
 /// The latest snapshot; `None` until the first refresh finished.
 pub type SnapshotSender = watch::Sender<Option<Arc<Snapshot>>>;
@@ -35,60 +34,8 @@ pub struct Refresher {
     tags: tokio::sync::Mutex<TagCache>,
     /// The plan of the last refresh, for event-triggered audits between refreshes.
     last_plan: std::sync::Mutex<Option<Arc<Plan>>>,
-    progress: Progress,
-}
-
-/// How far a refresh is: accounts to audit found so far, audits done and failed, whether the
-/// listing is complete. Reset when a refresh starts.
-#[derive(Debug, Default)]
-pub struct Progress {
-    found: AtomicUsize,
-    done: AtomicUsize,
-    failed: AtomicUsize,
-    listed: AtomicBool,
-}
-
-/// What [`Progress::now`] reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProgressNow {
-    /// Accounts to audit found so far (all of them once `listed`).
-    pub found: usize,
-    pub done: usize,
-    pub failed: usize,
-    pub listed: bool,
-}
-
-impl Progress {
-    fn start(&self) {
-        for n in [&self.found, &self.done, &self.failed] {
-            n.store(0, Ordering::Relaxed);
-        }
-        self.listed.store(false, Ordering::Relaxed);
-    }
-
-    fn found(&self) {
-        self.found.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn listed(&self) {
-        self.listed.store(true, Ordering::Relaxed);
-    }
-
-    fn audited(&self, ok: bool) {
-        self.done.fetch_add(1, Ordering::Relaxed);
-        if !ok {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub fn now(&self) -> ProgressNow {
-        ProgressNow {
-            found: self.found.load(Ordering::Relaxed),
-            done: self.done.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            listed: self.listed.load(Ordering::Relaxed),
-        }
-    }
+    /// Shared with the telemetry, which serves it while a refresh runs.
+    progress: Arc<Progress>,
 }
 
 /// A spawned task that is aborted when its handle is dropped, so that a task a refresh started
@@ -136,10 +83,10 @@ impl Refresher {
             ways,
             config,
             caller,
-            telemetry,
             tags: tokio::sync::Mutex::new(HashMap::new()),
             last_plan: std::sync::Mutex::new(None),
-            progress: Progress::default(),
+            progress: telemetry.progress(),
+            telemetry,
         }
     }
 
@@ -181,7 +128,9 @@ impl Refresher {
     /// audits overlap); the refresh ends with the last audit.
     pub async fn refresh(&self, previous: Option<&Snapshot>) -> Snapshot {
         let started = Instant::now();
-        self.progress.start();
+        // Served as running (aws_root_exporter_refresh_in_progress_seconds) until this refresh
+        // returns or is dropped.
+        let _running = self.progress.start();
         // As many accounts queued as audits run: a faster listing waits for the audits.
         let (found_tx, mut found) = tokio::sync::mpsc::channel::<Account>(self.config.concurrency);
         // The listing runs as a task of its own: its `NextToken` chain is the longest path of a
@@ -377,6 +326,11 @@ impl Refresher {
                 debug!(account_id = %account.id, account_name = ?account.name, duration_ms = started.elapsed().as_millis() as u64, "audit finished");
                 for e in &f.failed_operations {
                     warn!(account_id = %account.id, account_name = ?account.name, method, operation = %e.operation, reason = %e.reason, error = ?e.message, "part of the root audit failed; the summary flags are still served");
+                }
+                if !f.inconsistencies.is_empty() {
+                    let source = f.details.as_ref().map(|d| d.source.describe()).unwrap_or_default();
+                    let credentials: Vec<&str> = f.inconsistencies.iter().map(|c| c.as_str()).collect();
+                    warn!(account_id = %account.id, account_name = ?account.name, method, credentials = ?credentials.join(","), source = %source, "the deep figures contradict GetAccountSummary; they are withheld and the summary flags speak for these credentials");
                 }
             }
         }

@@ -29,6 +29,9 @@ pub enum AuditState {
     /// The last attempt failed; the findings of the last success, if any, are kept.
     Failed {
         reason: FailureReason,
+        /// What went wrong, one line (from AWS or the exporter; never credentials): for logs and
+        /// the one-shot reports, never a label.
+        message: String,
         last_good: Option<Known>,
     },
 }
@@ -40,6 +43,7 @@ impl AuditState {
             Some(Ok(findings)) => AuditState::Succeeded(Known { findings, at: finished }),
             Some(Err(e)) => AuditState::Failed {
                 reason: e.reason(),
+                message: e.to_string(),
                 last_good: self_before.and_then(AuditState::known).cloned(),
             },
             None => match self_before {
@@ -110,6 +114,14 @@ impl AccountEntry {
     pub fn failure(&self) -> Option<FailureReason> {
         match self.state {
             AuditState::Failed { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// What the last failed attempt said went wrong (one line); `None` as for [`Self::failure`].
+    pub fn failure_message(&self) -> Option<&str> {
+        match &self.state {
+            AuditState::Failed { message, .. } => Some(message),
             _ => None,
         }
     }
@@ -316,6 +328,7 @@ mod tests {
             },
             details: None,
             failed_operations: vec![],
+            inconsistencies: vec![],
         }
     }
 

@@ -1,9 +1,16 @@
 //! The exporter's own cumulative metrics (AWS calls, errors, refreshes), kept in ordinary
 //! registered families; everything about accounts is rendered from the snapshot instead.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
@@ -51,6 +58,111 @@ pub struct Telemetry {
     event_latency: Histogram,
     queue_up: Gauge,
     queue_read_failures: Counter,
+    progress: Arc<Progress>,
+}
+
+/// How far the running refresh is: when it started, accounts to audit found so far, audits done
+/// and failed, whether the listing is complete. Reset when a refresh starts; served by
+/// [`ProgressCollector`] while a refresh runs, and read by `audit`'s progress line.
+#[derive(Debug, Default)]
+pub struct Progress {
+    started: std::sync::Mutex<Option<Instant>>,
+    found: AtomicUsize,
+    done: AtomicUsize,
+    failed: AtomicUsize,
+    listed: AtomicBool,
+}
+
+/// What [`Progress::now`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgressNow {
+    /// Accounts to audit found so far (all of them once `listed`).
+    pub found: usize,
+    pub done: usize,
+    pub failed: usize,
+    pub listed: bool,
+}
+
+/// A refresh is running while this lives.
+#[must_use = "the refresh counts as running only while the guard lives"]
+pub struct Running<'a>(&'a Progress);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        *self.0.started.lock().expect("progress lock") = None;
+    }
+}
+
+impl Progress {
+    /// A refresh starts now; it runs until the guard is dropped.
+    pub fn start(&self) -> Running<'_> {
+        for n in [&self.found, &self.done, &self.failed] {
+            n.store(0, Ordering::Relaxed);
+        }
+        self.listed.store(false, Ordering::Relaxed);
+        *self.started.lock().expect("progress lock") = Some(Instant::now());
+        Running(self)
+    }
+
+    pub fn found(&self) {
+        self.found.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn listed(&self) {
+        self.listed.store(true, Ordering::Relaxed);
+    }
+
+    pub fn audited(&self, ok: bool) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn now(&self) -> ProgressNow {
+        ProgressNow {
+            found: self.found.load(Ordering::Relaxed),
+            done: self.done.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            listed: self.listed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How long the running refresh has been going; `None` when none runs.
+    pub fn running_for(&self) -> Option<std::time::Duration> {
+        self.started.lock().expect("progress lock").map(|t| t.elapsed())
+    }
+}
+
+/// The running refresh at scrape time: how long it has run and how far it is. Nothing while no
+/// refresh runs. Before the first refresh ends, these are the only signs of life of the audit
+/// (a first refresh that never ends pages through them).
+#[derive(Debug)]
+struct ProgressCollector(Arc<Progress>);
+
+impl Collector for ProgressCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        let Some(running) = self.0.running_for() else {
+            return Ok(());
+        };
+        let now = self.0.now();
+        ConstGauge::new(running.as_secs_f64()).encode(enc.encode_descriptor(
+            "aws_root_exporter_refresh_in_progress_seconds",
+            "Time the running refresh has taken so far; absent while no refresh runs.",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        let mut family = enc.encode_descriptor(
+            "aws_root_exporter_refresh_in_progress_accounts",
+            "Accounts of the running refresh so far: found (to audit; the listing may still be going on), audited (attempts finished), failed (of those); absent while no refresh runs.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (state, n) in [("found", now.found), ("audited", now.done), ("failed", now.failed)] {
+            ConstGauge::new(n as i64).encode(family.encode_family(&[("state", state)])?)?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for Telemetry {
@@ -67,6 +179,7 @@ impl Default for Telemetry {
             event_latency: Histogram::new(EVENT_LATENCY_BUCKETS),
             queue_up: Gauge::default(),
             queue_read_failures: Counter::default(),
+            progress: Arc::default(),
         }
     }
 }
@@ -103,6 +216,12 @@ impl Telemetry {
             "Finished refreshes of the organization snapshot, by result",
             self.refreshes.clone(),
         );
+        registry.register_collector(Box::new(ProgressCollector(self.progress.clone())));
+    }
+
+    /// The progress of refreshes, shared by every refresher built with this telemetry.
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
     }
 
     /// The events families, registered only when `events_queue_url` is set.

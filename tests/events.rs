@@ -5,18 +5,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{DEMO, Sim, config, scrape, serve, value, wait_ready};
+use common::{DEMO, Sim, config, number, post, scrape, serve, until, value, wait_ready};
 use serde_json::json;
 
 /// The demo organization with an events queue.
 fn scenario() -> String {
     format!("{DEMO}\n[events]\nqueue_name = \"aws-root-events\"\n")
-}
-
-async fn post(url: &str, body: serde_json::Value) -> serde_json::Value {
-    let r = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
-    assert!(r.status().is_success(), "{url}: {}", r.status());
-    r.json().await.unwrap_or(serde_json::Value::Null)
 }
 
 async fn queue(sim: &Sim) -> serde_json::Value {
@@ -50,23 +44,6 @@ fn root_event(account: &str, name: &str) -> String {
         }
     })
     .to_string()
-}
-
-/// Poll `/metrics` until `check` holds; how long it took.
-async fn until(base: &str, limit: Duration, what: &str, check: impl Fn(&str) -> bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        let m = scrape(base).await;
-        if check(&m) {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "{what} within {limit:?}; last scrape:\n{m}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn number(m: &str, name: &str, labels: &str) -> f64 {
-    value(m, name, labels).and_then(|v| v.parse().ok()).unwrap_or(0.0)
 }
 
 async fn served(sim: &Sim) -> common::Served {

@@ -10,8 +10,8 @@ use aws_root_exporter::aws::access::Method;
 use aws_root_exporter::aws::{AwsCallError, Operation};
 use aws_root_exporter::config::{RawConfig, tag_label};
 use aws_root_exporter::model::{
-    AccessKey, Account, AuditFindings, CredentialStatus, DetailSource, FailureReason, MfaType, Password, RootDetails,
-    RootSummary,
+    AccessKey, Account, AuditFindings, Credential, CredentialStatus, DetailSource, FailureReason, MfaType, Password,
+    RootDetails, RootSummary,
 };
 use aws_root_exporter::render::families::{FAMILIES, Process};
 use aws_root_exporter::render::metrics::{Format, MetricsSource, openmetrics_to_text, render_snapshot};
@@ -92,6 +92,7 @@ fn fixed_snapshot() -> Snapshot {
             source: DetailSource::RootSession,
         }),
         failed_operations: vec![],
+        inconsistencies: vec![],
     };
     let partial = AuditFindings {
         summary: summary(true, false, true, false),
@@ -107,11 +108,13 @@ fn fixed_snapshot() -> Snapshot {
             reason: FailureReason::Other,
             message: "ServiceUnavailable: try again".into(),
         }],
+        inconsistencies: vec![],
     };
     let summary_only = AuditFindings {
         summary: summary(false, false, false, false),
         details: None,
         failed_operations: vec![],
+        inconsistencies: vec![],
     };
     // Audited through a role: the deep facts come from the credential report.
     let from_report = AuditFindings {
@@ -134,6 +137,23 @@ fn fixed_snapshot() -> Snapshot {
             },
         }),
         failed_operations: vec![],
+        inconsistencies: vec![],
+    };
+    // A root key created after the cached credential report: the summary says present, the
+    // report none; the report's key figures are withheld, the contradiction named.
+    let stale_report = AuditFindings {
+        summary: summary(false, true, false, false),
+        details: Some(RootDetails {
+            access_keys: None,
+            mfa_devices: Some(vec![]),
+            password: Some(None),
+            signing_certificates: Some(vec![]),
+            source: DetailSource::CredentialReport {
+                generated: Some(at(1_763_990_000)),
+            },
+        }),
+        failed_operations: vec![],
+        inconsistencies: vec![Credential::AccessKeys],
     };
     let mut workload = account("999999999999", "workload", "ACTIVE", false);
     workload.ou_path = Some("Root/Workloads/Prod".into());
@@ -164,6 +184,9 @@ fn fixed_snapshot() -> Snapshot {
             account("555555555555", "scp-blocked", "ACTIVE", false),
             AuditState::Failed {
                 reason: FailureReason::AccessDenied,
+                message:
+                    "sts:AssumeRoot failed (access_denied): AccessDenied: explicit deny in a service control policy"
+                        .into(),
                 last_good: None,
             },
             Some(Method::AssumeRoot),
@@ -172,6 +195,7 @@ fn fixed_snapshot() -> Snapshot {
             account("666666666666", "flaky", "ACTIVE", false),
             AuditState::Failed {
                 reason: FailureReason::Throttled,
+                message: "iam:GetAccountSummary failed (throttled): Throttling: Rate exceeded".into(),
                 last_good: Some(known(summary_only.clone(), 1_763_990_000)),
             },
             Some(Method::AssumeRoot),
@@ -187,6 +211,11 @@ fn fixed_snapshot() -> Snapshot {
             Some(Method::AssumeRoot),
         ),
         entry(workload, ok(&from_report), Some(Method::MemberRole)),
+        entry(
+            account("123412341234", "stale-report", "ACTIVE", false),
+            ok(&stale_report),
+            Some(Method::MemberRole),
+        ),
     ];
     Snapshot {
         accounts: Arc::new(entries),
@@ -301,6 +330,11 @@ fn full_exposition() -> String {
     telemetry.record_event_audit(true);
     telemetry.observe_event_latency(std::time::Duration::from_millis(4200));
     telemetry.record_queue_read(false);
+    // A refresh running: its progress is served while it lasts.
+    let progress = telemetry.progress();
+    let _running = progress.start();
+    progress.found();
+    progress.audited(false);
     let (_tx, rx) = tokio::sync::watch::channel(Some(Arc::new(fixed_snapshot())));
     let config = RawConfig {
         refresh_interval: "1h".into(),
@@ -484,7 +518,7 @@ fn hostile_account_names_stay_inside_their_label_value() {
     let from_text = account_names(&text.families["aws_organizations_account_info"]);
     for (format, names) in [("OpenMetrics", from_om), ("text", from_text)] {
         assert!(names.iter().any(|n| n == HOSTILE), "{format}: {names:?}");
-        assert_eq!(names.len(), 9, "{format}: every account is one sample");
+        assert_eq!(names.len(), 10, "{format}: every account is one sample");
     }
 }
 

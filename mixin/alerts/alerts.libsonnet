@@ -11,6 +11,11 @@
 // finishes (every refresh_interval, 5m by default), so a `for:` shorter than that adds nothing
 // and a longer one only delays the page.
 //
+// Deep gauges never silence a summary flag: where the deep figures of an account list no key
+// (or certificate) at all while AccountAccessKeysPresent (or AccountSigningCertificatesPresent)
+// is 1, the summary pages. The exporter itself withholds deep figures that contradict the
+// summary (aws_root_audit_inconsistency); the rules hold the same line for any source.
+//
 // Label sets: per-account alerts carry account_id and account_name (and access_key_id) but not
 // job/instance, so that a restarted exporter with a new instance address, or two replicas, make
 // one alert per account. Exporter-health alerts keep job and instance.
@@ -53,11 +58,13 @@ local util = import '../lib/util.libsonnet';
                   # deep audit: number of active root keys
                   max by (account_id, account_name) (aws_root_access_keys{%(exporterSelector)s, status="active"}) > 0
                 or
-                  # summary mode (no deep metric for the account): AccountAccessKeysPresent
+                  # summary mode, or deep figures that list no key at all (withheld when they
+                  # contradict the summary; a zero contradicting a 1 never silences the page):
+                  # AccountAccessKeysPresent
                   (
                       max by (account_id, account_name) (aws_root_access_keys_present{%(exporterSelector)s}) == 1
                     unless on (account_id)
-                      aws_root_access_keys{%(exporterSelector)s}
+                      (sum by (account_id) (aws_root_access_keys{%(exporterSelector)s}) > 0)
                   )
               )
               or
@@ -68,7 +75,7 @@ local util = import '../lib/util.libsonnet';
                       (
                           max by (account_id, account_name) (last_over_time(aws_root_access_keys_present{%(exporterSelector)s}[%(credentialHoldWindow)s])) == 1
                         unless on (account_id)
-                          last_over_time(aws_root_access_keys{%(exporterSelector)s}[%(credentialHoldWindow)s])
+                          (sum by (account_id) (last_over_time(aws_root_access_keys{%(exporterSelector)s}[%(credentialHoldWindow)s])) > 0)
                       )
                   )
                 unless on (account_id)
@@ -192,11 +199,12 @@ local util = import '../lib/util.libsonnet';
                   # deep audit: number of active root signing certificates
                   max by (account_id, account_name) (aws_root_signing_certificates{%(exporterSelector)s, status="active"}) > 0
                 or
-                  # summary mode: AccountSigningCertificatesPresent
+                  # summary mode, or deep figures that list no certificate at all:
+                  # AccountSigningCertificatesPresent
                   (
                       max by (account_id, account_name) (aws_root_signing_certificates_present{%(exporterSelector)s}) == 1
                     unless on (account_id)
-                      aws_root_signing_certificates{%(exporterSelector)s}
+                      (sum by (account_id) (aws_root_signing_certificates{%(exporterSelector)s}) > 0)
                   )
               )
               or
@@ -207,7 +215,7 @@ local util = import '../lib/util.libsonnet';
                       (
                           max by (account_id, account_name) (last_over_time(aws_root_signing_certificates_present{%(exporterSelector)s}[%(credentialHoldWindow)s])) == 1
                         unless on (account_id)
-                          last_over_time(aws_root_signing_certificates{%(exporterSelector)s}[%(credentialHoldWindow)s])
+                          (sum by (account_id) (last_over_time(aws_root_signing_certificates{%(exporterSelector)s}[%(credentialHoldWindow)s])) > 0)
                       )
                   )
                 unless on (account_id)
@@ -311,6 +319,47 @@ local util = import '../lib/util.libsonnet';
               and new accounts are not audited.
             |||,
             forDuration=c.refreshStaleFor,
+          ),
+
+          // Value: seconds the running refresh has taken, or seconds since the process started
+          // when no refresh has finished yet. Before its first refresh ends the exporter serves
+          // no account and no refresh timestamp: without this, a first refresh that never ends
+          // (AWS throttling every call, a listing that hangs) is silent. No `for:`: the
+          // condition already waits refreshStaleFactor refresh intervals.
+          alert(
+            'AwsRootExporterRefreshStuck',
+            |||
+              (
+                  aws_root_exporter_refresh_in_progress_seconds{%(exporterSelector)s}
+                > on (job, instance)
+                  (
+                      aws_root_exporter_refresh_interval_seconds{%(exporterSelector)s}
+                    * %(refreshStaleFactor)d
+                  )
+              )
+              or
+              (
+                  (
+                      (time() - process_start_time_seconds{%(exporterSelector)s})
+                    > on (job, instance)
+                      (
+                          aws_root_exporter_refresh_interval_seconds{%(exporterSelector)s}
+                        * %(refreshStaleFactor)d
+                      )
+                  )
+                unless on (job, instance)
+                  aws_root_exporter_refresh_success{%(exporterSelector)s}
+              )
+            ||| % c,
+            'aws-root-exporter {{ $labels.instance }} does not finish its refresh',
+            |||
+              aws-root-exporter {{ $labels.instance }} (job {{ $labels.job }}) has not finished a
+              refresh for {{ $value | humanizeDuration }}: the running refresh takes that long, or
+              none has finished since the exporter started and it serves no account yet. Root
+              credentials are not being checked. aws_root_exporter_refresh_in_progress_accounts
+              shows how far it is; aws_root_exporter_aws_throttled_answers_total and the log say
+              why it is slow.
+            |||,
           ),
 
           alert(

@@ -212,6 +212,36 @@ local util = import '../lib/util.libsonnet';
           ],
           [{ displayName: 'Last used', desc: true }],
         ),
+
+        g.table(
+          11,
+          'Credential report age',
+          'Accounts audited without a root session (the management account, member roles) read their deep facts from the IAM credential report, which AWS makes at most every 4 hours: how old the report behind each account\'s figures is. Where it contradicts the summary flags, the next panel says so.',
+          { h: 7, w: 12, x: 0, y: 34 },
+          [g.target('A', 'time() - max by (account_id, account_name) (aws_root_credential_report_generated_timestamp_seconds{job=~"$job", instance=~"$instance"})', instant=true, format='table')],
+          [{ id: 'organize', options: { excludeByName: { Time: true }, indexByName: {}, renameByName: {} } }],
+          [
+            g.override('account_id', [['displayName', 'Account ID'], ['custom.width', 140]]),
+            g.override('account_name', [['displayName', 'Name']]),
+            g.override('Value', [['displayName', 'Report age'], ['unit', 's']]),
+          ],
+          [{ displayName: 'Report age', desc: true }],
+        ),
+
+        g.table(
+          12,
+          'Deep figures contradicting the summary',
+          'Credentials whose deep figures (credential report or root session) contradicted GetAccountSummary in the account\'s last audit (aws_root_audit_inconsistency): their deep gauges are withheld and the summary flag speaks, so the alerts page on it. Usually a credential report older than the change; it clears when AWS makes a new report.',
+          { h: 7, w: 12, x: 12, y: 34 },
+          [g.target('A', 'max by (account_id, account_name, credential) (aws_root_audit_inconsistency{job=~"$job", instance=~"$instance"} == 1)', instant=true, format='table')],
+          [{ id: 'organize', options: { excludeByName: { Time: true, Value: true }, indexByName: {}, renameByName: {} } }],
+          [
+            g.override('account_id', [['displayName', 'Account ID'], ['custom.width', 140]]),
+            g.override('account_name', [['displayName', 'Name']]),
+            g.override('credential', [['displayName', 'Credential']]),
+          ],
+          [{ displayName: 'Account ID', desc: false }],
+        ),
       ],
     ),
   },

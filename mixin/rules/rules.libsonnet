@@ -26,17 +26,23 @@
             record: 'account:aws_root_access_key_active:bool',
             expr: |||
               (
-                  max by (job, instance, account_id, account_name) (aws_root_access_keys{%(exporterSelector)s, status="active"}) > bool 0
-                or
-                  # only inactive or expired keys listed: no active key
-                  max by (job, instance, account_id, account_name) (aws_root_access_keys{%(exporterSelector)s}) * 0
+                  (
+                      max by (job, instance, account_id, account_name) (aws_root_access_keys{%(exporterSelector)s, status="active"}) > bool 0
+                    or
+                      # only inactive or expired ones listed: none active
+                      max by (job, instance, account_id, account_name) (aws_root_access_keys{%(exporterSelector)s}) * 0
+                  )
+                unless on (job, instance, account_id)
+                  # deep figures that list none while the summary flag says present: the flag
+                  # speaks (the exporter withholds such figures itself; this holds for any source)
+                  (
+                      (sum by (job, instance, account_id) (aws_root_access_keys{%(exporterSelector)s}) == 0)
+                    and on (job, instance, account_id)
+                      (aws_root_access_keys_present{%(exporterSelector)s} == 1)
+                  )
               )
               or
-              (
-                  max by (job, instance, account_id, account_name) (aws_root_access_keys_present{%(exporterSelector)s})
-                unless on (job, instance, account_id)
-                  aws_root_access_keys{%(exporterSelector)s}
-              )
+              max by (job, instance, account_id, account_name) (aws_root_access_keys_present{%(exporterSelector)s})
             ||| % c,
           },
 
@@ -45,16 +51,23 @@
             record: 'account:aws_root_signing_certificate_active:bool',
             expr: |||
               (
-                  max by (job, instance, account_id, account_name) (aws_root_signing_certificates{%(exporterSelector)s, status="active"}) > bool 0
-                or
-                  max by (job, instance, account_id, account_name) (aws_root_signing_certificates{%(exporterSelector)s}) * 0
+                  (
+                      max by (job, instance, account_id, account_name) (aws_root_signing_certificates{%(exporterSelector)s, status="active"}) > bool 0
+                    or
+                      # only inactive or expired ones listed: none active
+                      max by (job, instance, account_id, account_name) (aws_root_signing_certificates{%(exporterSelector)s}) * 0
+                  )
+                unless on (job, instance, account_id)
+                  # deep figures that list none while the summary flag says present: the flag
+                  # speaks (the exporter withholds such figures itself; this holds for any source)
+                  (
+                      (sum by (job, instance, account_id) (aws_root_signing_certificates{%(exporterSelector)s}) == 0)
+                    and on (job, instance, account_id)
+                      (aws_root_signing_certificates_present{%(exporterSelector)s} == 1)
+                  )
               )
               or
-              (
-                  max by (job, instance, account_id, account_name) (aws_root_signing_certificates_present{%(exporterSelector)s})
-                unless on (job, instance, account_id)
-                  aws_root_signing_certificates{%(exporterSelector)s}
-              )
+              max by (job, instance, account_id, account_name) (aws_root_signing_certificates_present{%(exporterSelector)s})
             ||| % c,
           },
 

@@ -424,37 +424,61 @@ async fn get_credential_report(State(sim): State<Arc<Simulator>>, Path(account_i
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AgeBody {
-    age_seconds: u64,
+struct ReportBody {
+    age_seconds: Option<u64>,
+    corrupt: Option<String>,
 }
 
 /// Make the account's report `age_seconds` old (and complete), as if generated that long ago:
-/// to test the four-hour regeneration and `ReportExpired` without waiting.
+/// to test the four-hour regeneration and `ReportExpired` without waiting; and/or `corrupt` it
+/// the way a broken report would be ([`crate::state::ReportCorruption`]) until the next
+/// generation.
 async fn put_credential_report(
     State(sim): State<Arc<Simulator>>,
     Path(account_id): Path<String>,
-    body: Result<Json<AgeBody>, JsonRejection>,
+    body: Result<Json<ReportBody>, JsonRejection>,
 ) -> Response {
+    const EXAMPLE: &str = r#"{"age_seconds":14400} or {"corrupt":"drop_field"}"#;
     let mut world = sim.world.lock().expect("simulator state poisoned");
     if let Some(r) = account_problem(&world, &account_id) {
         return r;
     }
-    let age = match body {
-        Ok(Json(b)) => b.age_seconds,
-        Err(r) => return bad_body(r, r#"{"age_seconds":14400}"#),
+    let (age, corrupt) = match body {
+        Ok(Json(ReportBody {
+            age_seconds: None,
+            corrupt: None,
+        })) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body sets nothing; expected {EXAMPLE}"),
+            );
+        }
+        Ok(Json(b)) => (b.age_seconds, b.corrupt),
+        Err(r) => return bad_body(r, EXAMPLE),
+    };
+    let corruption = match corrupt.as_deref().map(crate::state::ReportCorruption::parse) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e),
     };
     let account = world.account_mut(&account_id).expect("checked above");
     let Some(report) = account.report.as_mut() else {
         return error(
             StatusCode::CONFLICT,
-            format!("account {account_id} has no credential report to age; generate one first"),
+            format!("account {account_id} has no credential report to change; generate one first"),
         );
     };
-    let Some(generated) = std::time::SystemTime::now().checked_sub(std::time::Duration::from_secs(age)) else {
-        return error(StatusCode::BAD_REQUEST, format!("age_seconds = {age} is out of range"));
-    };
-    report.generated = generated;
-    report.ready = generated;
+    if let Some(age) = age {
+        let Some(generated) = std::time::SystemTime::now().checked_sub(std::time::Duration::from_secs(age)) else {
+            return error(StatusCode::BAD_REQUEST, format!("age_seconds = {age} is out of range"));
+        };
+        report.generated = generated;
+        report.ready = generated;
+    }
+    if let Some(c) = corruption {
+        report.csv = c.apply(&report.csv);
+    }
+    let generated = report.generated;
     Json(json!({ "account_id": account_id, "updated": "credential_report", "generated": iso8601(generated) }))
         .into_response()
 }

@@ -22,7 +22,9 @@
 //!   `PUT /_simulator/accounts/{account_id}/roles` with its `roles` shape replace them;
 //! - `GET /_simulator/accounts/{account_id}/credential_report` shows the account's latest
 //!   credential report (state, generation time, count), and `PUT` with `{"age_seconds": N}` makes
-//!   it that old;
+//!   it that old, with `{"corrupt": "drop_field" | "extra_field" | "missing_column" |
+//!   "bad_time"}` breaks it (a ragged root row, a missing column, a value that is no time) until
+//!   the next generation;
 //! - `PUT /_simulator/features` with `{"enabled": ["RootCredentialsManagement", ...]}` sets the
 //!   organization's features;
 //! - `PUT /_simulator/faults` with a JSON list of faults (the scenario's `[[faults]]` shape) or

@@ -964,6 +964,71 @@ pub(crate) fn report_time(t: SystemTime) -> String {
     }
 }
 
+/// How the control API breaks a stored credential report, as a broken report would be broken:
+/// the exporter must refuse it, never read it by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReportCorruption {
+    /// The root row loses its `password_last_changed` field: every later field shifts left.
+    DropField,
+    /// The root row gains a field at its end.
+    ExtraField,
+    /// The header loses `cert_2_active`, and every row that field.
+    MissingColumn,
+    /// The root row's `access_key_1_last_rotated` becomes a word that is no time.
+    BadTime,
+}
+
+impl ReportCorruption {
+    pub(crate) const NAMES: [&str; 4] = ["drop_field", "extra_field", "missing_column", "bad_time"];
+
+    pub(crate) fn parse(name: &str) -> Result<Self, String> {
+        Ok(match name {
+            "drop_field" => Self::DropField,
+            "extra_field" => Self::ExtraField,
+            "missing_column" => Self::MissingColumn,
+            "bad_time" => Self::BadTime,
+            other => {
+                return Err(format!(
+                    "corrupt = {other:?} is not a corruption; allowed: {}",
+                    Self::NAMES.join(", ")
+                ));
+            }
+        })
+    }
+
+    /// The report's text, broken. Fields are split on commas: the simulator's own reports quote
+    /// nothing but user names of IAM users, which none of these touch in the root row.
+    pub(crate) fn apply(self, csv: &str) -> String {
+        let column = |name: &str| {
+            REPORT_HEADER
+                .split(',')
+                .position(|c| c == name)
+                .expect("a report column")
+        };
+        let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
+        let edit = |line: &str, f: &dyn Fn(&mut Vec<String>)| -> String {
+            let mut fields: Vec<String> = line.split(',').map(str::to_string).collect();
+            f(&mut fields);
+            fields.join(",")
+        };
+        for line in lines.iter_mut() {
+            let root = line.starts_with("<root_account>,");
+            *line = match self {
+                Self::DropField if root => edit(line, &|f| {
+                    f.remove(column("password_last_changed"));
+                }),
+                Self::ExtraField if root => format!("{line},true"),
+                Self::MissingColumn => edit(line, &|f| {
+                    f.remove(column("cert_2_active"));
+                }),
+                Self::BadTime if root => edit(line, &|f| f[column("access_key_1_last_rotated")] = "yesterday".into()),
+                _ => continue,
+            };
+        }
+        lines.join("\n") + "\n"
+    }
+}
+
 /// The credential report's header, exactly AWS's.
 pub(crate) const REPORT_HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
 

@@ -523,6 +523,64 @@ async fn the_credential_report_is_generated_then_in_progress_then_complete() {
 }
 
 #[tokio::test]
+async fn a_stored_credential_report_can_be_broken_the_ways_a_reader_must_refuse() {
+    let sim = Sim::start(COVERAGE).await;
+    let role = assume_role(&sim, &role_arn("222222222222", "RootAuditRole"), None)
+        .await
+        .unwrap();
+    let iam_role = iam(&sim, role).await;
+    iam_role.generate_credential_report().send().await.unwrap();
+    let url = sim.control("/_simulator/accounts/222222222222/credential_report");
+    let read = || async {
+        let out = iam_role.get_credential_report().send().await.unwrap();
+        String::from_utf8(out.content().unwrap().as_ref().to_vec()).unwrap()
+    };
+    let clean = read().await;
+    let root_of = |csv: &str| -> Vec<String> {
+        let line = csv.lines().find(|l| l.starts_with("<root_account>,")).unwrap();
+        line.split(',').map(String::from).collect()
+    };
+    let header_len = clean.lines().next().unwrap().split(',').count();
+    // (corruption, header fields, root row fields)
+    for (corrupt, header, root) in [
+        ("drop_field", header_len, header_len - 1),
+        ("extra_field", header_len, header_len + 1),
+        ("missing_column", header_len - 1, header_len - 1),
+        ("bad_time", header_len, header_len),
+    ] {
+        // Each corruption starts from a clean report: generations make a new one.
+        put_json(&url, json!({"age_seconds": 14400})).await;
+        iam_role.generate_credential_report().send().await.unwrap();
+        assert_eq!(read().await.lines().count(), clean.lines().count());
+        let r = put_json(&url, json!({"corrupt": corrupt})).await;
+        assert_eq!(r.status(), 200, "{corrupt}");
+        let csv = read().await;
+        assert_eq!(
+            csv.lines().next().unwrap().split(',').count(),
+            header,
+            "{corrupt}: {csv}"
+        );
+        let row = root_of(&csv);
+        assert_eq!(row.len(), root, "{corrupt}: {csv}");
+        if corrupt == "missing_column" {
+            assert!(!csv.lines().next().unwrap().contains("cert_2_active"));
+            // Every row lost the field, not only root's.
+            assert!(csv.lines().all(|l| l.split(',').count() == header_len - 1), "{csv}");
+        }
+        if corrupt == "bad_time" {
+            assert!(row.contains(&"yesterday".to_string()), "{csv}");
+        }
+    }
+    // Bodies that set nothing, or an unknown corruption, are refused with what is allowed.
+    let r = put_json(&url, json!({})).await;
+    assert_eq!(r.status(), 400);
+    let r = put_json(&url, json!({"corrupt": "shuffle"})).await;
+    assert_eq!(r.status(), 400);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("bad_time") && body.contains("shuffle"), "{body}");
+}
+
+#[tokio::test]
 async fn own_credentials_read_the_callers_own_account() {
     let sim = Sim::start(COVERAGE).await;
     let own_iam = iam(&sim, own_credentials()).await;

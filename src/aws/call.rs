@@ -174,7 +174,7 @@ impl AwsCallError {
     pub fn malformed(operation: Operation, message: impl Into<String>) -> Self {
         AwsCallError {
             operation,
-            reason: FailureReason::Other,
+            reason: FailureReason::BadResponse,
             message: message.into(),
         }
     }

@@ -178,7 +178,7 @@ fn bool_str(b: bool) -> &'static str {
     if b { "true" } else { "false" }
 }
 
-pub static FAMILIES: [Family; 24] = [
+pub static FAMILIES: [Family; 25] = [
     Family {
         name: "aws_root_exporter_build_info",
         help: "The exporter's version; always 1.",
@@ -353,6 +353,20 @@ pub static FAMILIES: [Family; 24] = [
             for e in s.accounts.iter() {
                 for failed in e.findings().map(|f| f.failed_operations.as_slice()).unwrap_or_default() {
                     out.account(e, &[failed.operation.name(), failed.reason.as_str()], 1i64);
+                }
+            }
+        }),
+    },
+    Family {
+        name: "aws_root_audit_inconsistency",
+        help: "1 for each root credential whose deep figures contradicted GetAccountSummary in the account's last successful audit (most often a credential report older than the change); the deep gauges of that credential are withheld and the summary flag speaks for it.",
+        freshness: Freshness::Plain,
+        labels: &["account_id", "account_name", "credential"],
+        tag_labels: false,
+        source: Source::Snapshot(|s, out| {
+            for e in s.accounts.iter() {
+                for c in e.findings().map(|f| f.inconsistencies.as_slice()).unwrap_or_default() {
+                    out.account(e, &[c.as_str()], 1i64);
                 }
             }
         }),

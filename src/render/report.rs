@@ -68,13 +68,19 @@ pub fn tsv(snapshot: &Snapshot) -> String {
     out
 }
 
-/// Selected accounts whose last attempt did not succeed, with the reason.
-pub fn failures(snapshot: &Snapshot) -> Vec<(&AccountEntry, &'static str)> {
+/// Selected accounts whose last attempt did not succeed, with the reason and what went wrong.
+pub fn failures(snapshot: &Snapshot) -> Vec<(&AccountEntry, &'static str, &str)> {
     snapshot
         .accounts
         .iter()
         .filter(|e| e.is_selected() && !e.succeeded())
-        .map(|e| (e, e.failure().map(|r| r.as_str()).unwrap_or("not_attempted")))
+        .map(|e| {
+            (
+                e,
+                e.failure().map(|r| r.as_str()).unwrap_or("not_attempted"),
+                e.failure_message().unwrap_or("no audit attempt finished"),
+            )
+        })
         .collect()
 }
 
@@ -83,7 +89,7 @@ fn audit_success(e: &AccountEntry) -> Option<bool> {
     e.attempted().then(|| e.succeeded())
 }
 
-const CSV_HEADER: &str = "account_id,account_name,status,management,audited,audit_success,failure_reason,mfa_enabled,access_keys_present,password_present,signing_certificates_present,active_access_keys,inactive_access_keys,access_key_last_used,mfa_device_types,password_created,password_last_used,active_signing_certificates,failed_operations,method,ou_path";
+const CSV_HEADER: &str = "account_id,account_name,status,management,audited,audit_success,failure_reason,failure_message,mfa_enabled,access_keys_present,password_present,signing_certificates_present,active_access_keys,inactive_access_keys,access_key_last_used,mfa_device_types,password_created,password_last_used,active_signing_certificates,failed_operations,inconsistencies,method,ou_path";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -133,6 +139,7 @@ pub fn csv(snapshot: &Snapshot) -> String {
             e.is_selected().to_string(),
             audit_success(e).map(|ok| bit(ok).to_string()).unwrap_or_default(),
             e.failure().map(|r| r.as_str().to_string()).unwrap_or_default(),
+            csv_field(e.failure_message().unwrap_or_default()),
             flag(|s| s.mfa_enabled),
             flag(|s| s.access_keys_present),
             flag(|s| s.password_present),
@@ -149,6 +156,14 @@ pub fn csv(snapshot: &Snapshot) -> String {
                 .map(|c| c.iter().filter(|c| **c == CredentialStatus::Active).count().to_string())
                 .unwrap_or_default(),
             failed_ops,
+            f.map(|f| {
+                f.inconsistencies
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default(),
             e.method.map(|m| m.as_str()).unwrap_or("none").to_string(),
             csv_field(e.account.ou_path.as_deref().unwrap_or("")),
         ];
@@ -175,6 +190,7 @@ pub fn json(snapshot: &Snapshot) -> Value {
                 "tags": e.account.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
                 "audit_success": audit_success(e),
                 "failure_reason": e.failure().map(|r| r.as_str()),
+                "failure_message": e.failure_message(),
                 "last_success": e.last_success().map(|t| humantime::format_rfc3339_seconds(t).to_string()),
                 "last_success_unix": e.last_success().map(unix_seconds),
                 "summary": f.map(|f| json!({
@@ -190,7 +206,8 @@ pub fn json(snapshot: &Snapshot) -> Value {
                     "signing_certificates": d.signing_certificates,
                     "source": d.source,
                 })),
-                "failed_operations": f.map(|f| f.failed_operations.iter().map(|e| json!({"operation": e.operation.name(), "reason": e.reason.as_str()})).collect::<Vec<_>>()).unwrap_or_default(),
+                "failed_operations": f.map(|f| f.failed_operations.iter().map(|e| json!({"operation": e.operation.name(), "reason": e.reason.as_str(), "message": e.message})).collect::<Vec<_>>()).unwrap_or_default(),
+                "inconsistencies": f.map(|f| f.inconsistencies.iter().map(|c| c.as_str()).collect::<Vec<_>>()).unwrap_or_default(),
             })
         })
         .collect();
@@ -204,7 +221,7 @@ pub fn json(snapshot: &Snapshot) -> Value {
 
 /// The progress line of `audit` on a terminal: audits done of the accounts found, failures so
 /// far, and whether the listing is still going on.
-pub fn progress_line(p: crate::refresh::ProgressNow) -> String {
+pub fn progress_line(p: crate::telemetry::ProgressNow) -> String {
     let total = match p.listed {
         true => p.found.to_string(),
         false => format!("{}+ (still listing)", p.found),
@@ -219,7 +236,7 @@ pub fn progress_line(p: crate::refresh::ProgressNow) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::refresh::ProgressNow;
+    use crate::telemetry::ProgressNow;
 
     #[test]
     fn progress_says_done_of_found_and_failures() {

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::scrape::{AccountView, Scrape};
-use super::world::{Account, FLAG_FAMILIES, Normalised, Part, REASONS, Root, World, number, part_of};
+use super::world::{Account, FLAG_FAMILIES, Normalised, Part, Root, World, is_reason, number, part_of};
 
 /// What the previous scrape showed.
 struct Seen {
@@ -337,7 +337,7 @@ impl Checker {
                 format!("{who}: a failure reason next to a success: {:?}", v.reasons)
             });
         } else {
-            let one = v.reasons.len() == 1 && v.reasons[0].1 == 1.0 && REASONS.contains(&v.reasons[0].0.as_str());
+            let one = v.reasons.len() == 1 && v.reasons[0].1 == 1.0 && is_reason(&v.reasons[0].0);
             self.check(one, || {
                 format!(
                     "{who}: a failed audit has exactly one documented failure reason, not {:?}",
@@ -452,7 +452,7 @@ impl Checker {
     fn model(&mut self, world: &World, a: &Account, v: &AccountView, who: &str, lo: u64, hi: u64, root_session: bool) {
         for (op, reason, value) in &v.failed_operations {
             self.check(
-                *value == 1.0 && (part_of(op).is_some() || !root_session) && REASONS.contains(&reason.as_str()),
+                *value == 1.0 && (part_of(op).is_some() || !root_session) && is_reason(reason),
                 || format!("{who}: aws_root_audit_operation_failure{{operation={op:?},reason={reason:?}}} = {value}"),
             );
             if root_session {

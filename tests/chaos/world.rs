@@ -27,18 +27,12 @@ pub const DEEP_OPERATIONS: [(&str, Part); 6] = [
 /// The operations an audit of one account makes before any deep call.
 pub const AUDIT_OPERATIONS: [&str; 2] = ["AssumeRoot", "GetAccountSummary"];
 
-/// The failure reasons docs/metrics.md lists.
-pub const REASONS: [&str; 9] = [
-    "access_denied",
-    "root_access_not_enabled",
-    "not_configured",
-    "no_credentials",
-    "expired_token",
-    "throttled",
-    "timeout",
-    "network",
-    "other",
-];
+/// Whether `label` is a failure reason the exporter has (docs/metrics.md lists the same set).
+pub fn is_reason(label: &str) -> bool {
+    aws_root_exporter::model::FailureReason::ALL
+        .iter()
+        .any(|r| r.as_str() == label)
+}
 
 /// A part of a full audit, fed by one or two deep calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -79,6 +79,30 @@ pub async fn put_json(url: &str, body: serde_json::Value) -> reqwest::Response {
         .expect("control API answers")
 }
 
+pub async fn post(url: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+    r.json().await.unwrap_or(serde_json::Value::Null)
+}
+
+/// Poll `/metrics` until `check` holds; how long it took.
+pub async fn until(base: &str, limit: Duration, what: &str, check: impl Fn(&str) -> bool) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let m = scrape(base).await;
+        if check(&m) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what} within {limit:?}; last scrape:\n{m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A sample's value as a number; 0 when absent.
+pub fn number(m: &str, name: &str, labels: &str) -> f64 {
+    value(m, name, labels).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
 pub async fn wait_ready(base: &str) {
     for _ in 0..200 {
         if let Ok(r) = reqwest::get(format!("{base}/readyz")).await
@@ -236,4 +260,69 @@ pub fn collect_stderr(child: &mut std::process::Child) -> std::sync::Arc<std::sy
         }
     });
     collected
+}
+
+/// What `/metrics` served (the text format), as `promtool test rules` input series: every sample
+/// held at its value for `minutes` minutes, with the `job` and `instance` labels a Prometheus
+/// scrape adds and the scrape's own `up 1`. Timestamps (`*_timestamp_seconds`,
+/// `process_start_time_seconds`) are made relative to the scrape, which becomes promtool's time
+/// 0. Label values are copied as the exposition escapes them (the same escapes PromQL reads).
+pub fn promtool_series(exposition: &str, scraped_at: std::time::SystemTime, minutes: u32) -> String {
+    const TARGET: &str = r#"job="aws-root-exporter",instance="exporter:9312""#;
+    let now = scraped_at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let mut out = format!("      - series: 'up{{{TARGET}}}'\n        values: '1+0x{minutes}'\n");
+    for line in exposition.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (series, value) = line.rsplit_once(' ').expect("a sample line has a value");
+        let mut value: f64 = value.parse().expect("a sample value is a number");
+        if !value.is_finite() {
+            continue;
+        }
+        let name = series.split('{').next().unwrap();
+        if name.ends_with("_timestamp_seconds") || name == "process_start_time_seconds" {
+            value -= now;
+        }
+        let labelled = match series.split_once('{') {
+            Some((n, rest)) => format!("{n}{{{TARGET},{rest}"),
+            None => format!("{series}{{{TARGET}}}"),
+        };
+        // YAML single quotes: a quote is doubled.
+        out.push_str(&format!(
+            "      - series: '{}'\n        values: '{value}+0x{minutes}'\n",
+            labelled.replace('\'', "''")
+        ));
+    }
+    out
+}
+
+/// Run `promtool test rules` with the shipped alerting and recording rules on `series` (from
+/// [`promtool_series`]) and `(PromQL, eval time, expected value)` checks; the expression must
+/// give one sample without labels (wrap it in `count(...) or vector(0)`). Panics with promtool's
+/// output when a check fails.
+pub fn promtool_expect(series: &str, checks: &[(&str, &str, f64)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut tests = String::new();
+    for (expr, at, value) in checks {
+        tests.push_str(&format!(
+            "      - expr: '{}'\n        eval_time: {at}\n        exp_samples:\n          - value: {value}\n",
+            expr.replace('\'', "''")
+        ));
+    }
+    let file = format!(
+        "rule_files:\n  - {root}/deploy/prometheus/aws-root-exporter.rules.yml\n  - {root}/deploy/prometheus/aws-root-exporter.recording.yml\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    promql_expr_test:\n{tests}"
+    );
+    let path = dir.path().join("test.yaml");
+    std::fs::write(&path, &file).unwrap();
+    let out = Command::new("promtool")
+        .arg("test")
+        .arg("rules")
+        .arg(&path)
+        .output()
+        .expect("promtool runs (scripts/test.sh installs Debian's prometheus package)");
+    assert!(
+        out.status.success(),
+        "promtool test rules failed:\n{}{}\n--- test file ---\n{file}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
 }
