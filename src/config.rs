@@ -1,6 +1,7 @@
 //! Configuration: built-in defaults < TOML file < `AWS_ROOT_EXPORTER_*` environment variables <
 //! command-line flags, merged with figment, then checked by [`RawConfig::validate`].
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -467,13 +468,14 @@ pub struct Loaded {
 /// Merge the layers. `overrides` are the command-line flags that were given (serialized with
 /// unset keys skipped); `file` the `--config` path, if any.
 pub fn load<T: Serialize>(file: Option<&Path>, overrides: &T) -> Result<Loaded, ConfigError> {
-    load_from(file, std::env::vars(), overrides)
+    // `vars_os`: `vars` panics on the first variable that is not UTF-8, whoever's it is.
+    load_from(file, std::env::vars_os(), overrides)
 }
 
 /// [`load`] with an explicit environment, for tests.
-pub fn load_from<T: Serialize>(
+pub fn load_from<T: Serialize, K: Into<OsString>, V: Into<OsString>>(
     file: Option<&Path>,
-    env: impl IntoIterator<Item = (String, String)>,
+    env: impl IntoIterator<Item = (K, V)>,
     overrides: &T,
 ) -> Result<Loaded, ConfigError> {
     let mut figment = Figment::from(Layer::new("built-in defaults", &RawConfig::default())?);
@@ -486,7 +488,7 @@ pub fn load_from<T: Serialize>(
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    let (env, ignored) = EnvLayer::read(env);
+    let (env, ignored) = EnvLayer::read(env.into_iter().map(|(k, v)| (k.into(), v.into())))?;
     let raw: RawConfig = figment
         .merge(env)
         .merge(Layer::new("command-line flags", overrides)?)
@@ -540,26 +542,39 @@ impl Provider for Layer {
 /// `AWS_ROOT_EXPORTER_<KEY>` variables of known keys, as strings. The environment is shared with
 /// the platform (Kubernetes injects `AWS_ROOT_EXPORTER_SERVICE_HOST` and friends for a Service of
 /// that name), so other variables with the prefix are ignored, not errors.
+/// Variables outside the prefix are not looked at, whatever their name or value (they may be
+/// anyone's secrets, and need not be UTF-8); a value of ours that is not UTF-8 is an error naming
+/// the variable, never showing the value.
 struct EnvLayer(Dict);
 
 impl EnvLayer {
     /// The layer, and the names of the variables it ignored (sorted).
-    fn read(vars: impl IntoIterator<Item = (String, String)>) -> (EnvLayer, Vec<String>) {
+    fn read(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Result<(EnvLayer, Vec<String>), ConfigError> {
         let mut dict = Dict::new();
         let mut ignored = Vec::new();
         for (name, value) in vars {
-            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+            if !name.as_encoded_bytes().starts_with(ENV_PREFIX.as_bytes()) {
+                continue;
+            }
+            let Some(name) = name.to_str() else {
+                ignored.push(name.to_string_lossy().into_owned());
                 continue;
             };
-            let key = key.to_ascii_lowercase();
-            if self::key(&key).is_some() {
-                dict.insert(key, Value::from(value));
-            } else {
-                ignored.push(name);
+            let key = name[ENV_PREFIX.len()..].to_ascii_lowercase();
+            if self::key(&key).is_none() {
+                ignored.push(name.to_string());
+                continue;
             }
+            let Ok(value) = value.into_string() else {
+                return Err(ConfigError::Load(format!(
+                    "environment variable {name} is not valid UTF-8 (its value is not shown); expected {}",
+                    allowed(&key)
+                )));
+            };
+            dict.insert(key, Value::from(value));
         }
         ignored.sort();
-        (EnvLayer(dict), ignored)
+        Ok((EnvLayer(dict), ignored))
     }
 }
 
@@ -988,6 +1003,50 @@ mod tests {
 
     fn load_env(vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
         load_from(None, env(vars), &serde_json::json!({}))
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_environment_is_read_as_bytes_and_only_ours() {
+        use std::os::unix::ffi::OsStringExt;
+        let bytes = |b: &[u8]| OsString::from_vec(b.to_vec());
+        // Anyone else's variable, name or value not UTF-8: not looked at.
+        let loaded = load_from(
+            None,
+            [
+                (bytes(b"DB_PASSWORD"), bytes(b"hunter2-\xff")),
+                (bytes(b"X\xfe"), bytes(b"y")),
+                (bytes(b"AWS_ROOT_EXPORTER_CONCURRENCY"), bytes(b"3")),
+            ],
+            &serde_json::json!({}),
+        )
+        .unwrap();
+        assert_eq!(loaded.config.concurrency, 3);
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        // Ours, not UTF-8: an error naming the variable, without the value.
+        let e = load_from(
+            None,
+            [(
+                bytes(b"AWS_ROOT_EXPORTER_MEMBER_ROLE_EXTERNAL_ID"),
+                bytes(b"secret-\xff"),
+            )],
+            &serde_json::json!({}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("environment variable AWS_ROOT_EXPORTER_MEMBER_ROLE_EXTERNAL_ID is not valid UTF-8"),
+            "{e}"
+        );
+        assert!(!e.contains("secret"), "{e}");
+        // A name with our prefix that is not UTF-8 is ignored like any unknown one of ours.
+        let loaded = load_from(
+            None,
+            [(bytes(b"AWS_ROOT_EXPORTER_\xff"), bytes(b"1"))],
+            &serde_json::json!({}),
+        )
+        .unwrap();
+        assert_eq!(loaded.warnings.len(), 1);
     }
 
     #[test]

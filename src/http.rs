@@ -200,6 +200,7 @@ pub async fn serve_with(
         None => router,
     };
     let graceful = GracefulShutdown::new();
+    let handshakes = Arc::new(HandshakeFailures::default());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -228,8 +229,9 @@ pub async fn serve_with(
         let watcher = graceful.watcher();
         let web = web.clone();
         let builder = builder.clone();
+        let handshakes = handshakes.clone();
         tokio::spawn(async move {
-            // The configuration in force now (re-read first if its files changed).
+            // The configuration in force now (the last one the watcher published).
             let tls = web.as_ref().and_then(|w| w.current().tls.clone());
             let served = match tls {
                 None => {
@@ -246,11 +248,11 @@ pub async fn serve_with(
                                 .await
                         }
                         Ok(Err(e)) => {
-                            debug!(%peer, error = %e, "TLS handshake failed");
+                            handshakes.failed(peer, &e.to_string());
                             Ok(())
                         }
                         Err(_) => {
-                            debug!(%peer, timeout = ?limits.header_read_timeout, "TLS handshake timed out");
+                            handshakes.failed(peer, "timed out");
                             Ok(())
                         }
                     }
@@ -271,6 +273,33 @@ pub async fn serve_with(
         ),
     }
     Ok(())
+}
+
+/// TLS handshake failures (a client without the right certificate, an old TLS version, a port
+/// scanner) are logged at `info`, at most one line per [`HandshakeFailures::EVERY`] with how many
+/// more there were, so that a flood cannot fill the log; every one at `debug`. rustls's messages
+/// name the alert or the certificate problem, never key material.
+#[derive(Debug, Default)]
+struct HandshakeFailures {
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl HandshakeFailures {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn failed(&self, peer: std::net::SocketAddr, error: &str) {
+        debug!(%peer, error, "TLS handshake failed");
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        match state.0 {
+            Some(last) if now.duration_since(last) < Self::EVERY => state.1 += 1,
+            _ => {
+                let more = std::mem::take(&mut state.1);
+                state.0 = Some(now);
+                info!(%peer, error, not_logged_since_last = more, "TLS handshake failed");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

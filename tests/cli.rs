@@ -641,3 +641,96 @@ async fn enum_flags_are_spelled_as_in_the_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("assume_root"), "{}", text(&out.stderr));
 }
+
+/// `std::env::vars` panics on the first variable that is not UTF-8, and its panic message shows
+/// the value. Kubernetes and CI environments carry such variables: every command must run.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_environment_variable_that_is_not_utf8_crashes_nothing_and_is_never_shown() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let sim = Sim::start(DEMO).await;
+    let value = OsStr::from_bytes(b"hunter2-\xff");
+    for args in [
+        &["check-config"][..],
+        &["healthcheck", "--listen", "127.0.0.1:9"],
+        &["audit"],
+    ] {
+        let mut c = exporter();
+        with_sim_env(&mut c, &sim);
+        c.env("BAD", value)
+            .env(OsStr::from_bytes(b"BAD_NAME_\xfe"), "x")
+            .args(args);
+        let out = run(c).await;
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_ne!(out.status.code(), Some(101), "{args:?} panicked: {stderr}");
+        assert!(
+            !stdout.contains("hunter2") && !stderr.contains("hunter2"),
+            "{args:?}: {stdout}{stderr}"
+        );
+        if args == ["check-config"] {
+            assert_eq!(out.status.code(), Some(0), "{stderr}");
+        }
+    }
+    // One of ours: an error naming the variable, without its value.
+    let mut c = exporter();
+    c.env("AWS_ROOT_EXPORTER_MEMBER_ROLE_EXTERNAL_ID", value)
+        .arg("check-config");
+    let out = run(c).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("environment variable AWS_ROOT_EXPORTER_MEMBER_ROLE_EXTERNAL_ID is not valid UTF-8"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+/// A private key, a certificate or a bcrypt hash given where the web configuration belongs: an
+/// error that names the file and what is wrong, and shows none of it.
+#[tokio::test]
+async fn check_config_never_prints_key_material_or_hashes_from_a_wrong_web_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("openssl")
+        .current_dir(dir.path())
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.crt",
+        ])
+        .args(["-days", "2", "-subj", "/CN=localhost"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let hash = bcrypt::hash("right-password", 4).unwrap();
+    std::fs::write(dir.path().join("hash.yml"), format!("basic_auth_users: \"{hash}\"\n")).unwrap();
+    let mut secrets: Vec<String> = ["server.key", "server.crt"]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(dir.path().join(f))
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    secrets.push(hash[7..].to_string());
+    for file in ["server.key", "server.crt", "hash.yml"] {
+        let mut c = exporter();
+        c.args(["check-config", "--web.config.file"]).arg(dir.path().join(file));
+        let out = run(c).await;
+        let output = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(2), "{file}: {output}");
+        assert!(output.contains(file) && output.lines().count() == 1, "{file}: {output}");
+        for secret in &secrets {
+            assert!(!output.contains(secret.as_str()), "{file}: {secret} in {output}");
+        }
+    }
+}

@@ -226,7 +226,14 @@ async fn sighup_reloads_the_configuration_and_keeps_it_when_invalid() {
         served.log()
     );
     assert_eq!(metric(&served.base, interval).await, Some(7200.0));
-    assert!(served.log().contains("take effect after a restart"), "{}", served.log());
+    // log_level is set up once: the reload names it and keeps the running level.
+    assert!(
+        served
+            .log()
+            .contains("`log_level` changed; the new value takes effect after a restart"),
+        "{}",
+        served.log()
+    );
 
     std::fs::write(&file, "refresh_interval = \"soon\"\n").unwrap();
     served.signal("HUP");
@@ -311,6 +318,17 @@ async fn logs_are_single_lines_without_colour_and_debug_shows_the_exporters_own_
             stderr.contains("audit started") && stderr.contains("audit finished"),
             "{stderr}"
         );
+        if format == "json" {
+            // Names are JSON strings of the name, not of its Debug form.
+            let names: Vec<String> = events
+                .iter()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| v["fields"]["account_name"].as_str().map(str::to_string))
+                .collect();
+            assert!(names.iter().any(|n| n == "plain"), "{names:?}");
+            assert!(names.iter().any(|n| n == "say \"hi\" \\ back"), "{names:?}");
+            assert!(names.iter().all(|n| !n.starts_with('"')), "{names:?}");
+        }
         assert!(
             !stderr.contains("aws_smithy") && !stderr.contains("hyper"),
             "no SDK noise: {stderr}"
@@ -372,4 +390,216 @@ async fn healthcheck_says_whether_serve_answers() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A basic-auth web configuration (plain HTTP) for user `alice` with password `alice-password`,
+/// with a response header.
+fn basic_auth_web_config() -> String {
+    let hash = bcrypt::hash("alice-password", 4).unwrap();
+    format!("http_server_config:\n  headers:\n    X-Frame-Options: deny\nbasic_auth_users:\n  alice: {hash}\n")
+}
+
+/// GET `url`, as `alice` when `authenticated`; the status (0 without an answer) and whether the
+/// body is the exposition.
+async fn scrape_as(client: &reqwest::Client, url: &str, authenticated: bool) -> (u16, bool) {
+    let mut request = client.get(url);
+    if authenticated {
+        request = request.basic_auth("alice", Some("alice-password"));
+    }
+    match request.send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap_or_default();
+            (status, body.contains("aws_organizations_account_info{"))
+        }
+        Err(_) => (0, false),
+    }
+}
+
+/// An editor or `cat > web.yml` truncates the file, then writes it: for a moment the file is
+/// empty or cut short, a valid configuration without basic auth. Rewritten in place 100 times a
+/// second for 10 s (every other time in two writes 2 ms apart, cut just before
+/// `basic_auth_users`), three clients scraping without credentials never get `/metrics`, and an
+/// authenticated one always does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_place_rewrite_of_the_web_config_never_turns_basic_auth_off() {
+    let sim = Sim::start(DEMO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    let content = basic_auth_web_config();
+    std::fs::write(&web, &content).unwrap();
+    let mut c = exporter();
+    with_sim_env(&mut c, &sim);
+    c.env("RUST_LOG", "info").env("AWS_ROOT_EXPORTER_WEB_CONFIG_FILE", &web);
+    let mut served = Served::start(c, &["--refresh-interval", "1h"]);
+    let metrics = format!("{}/metrics", served.base);
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    while scrape_as(&client, &metrics, true).await != (200, true) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never ready: {}",
+            served.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, web, content) = (stop.clone(), web.clone(), content.clone());
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering;
+            let cut = content.find("basic_auth_users").unwrap();
+            let mut writes = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&web)
+                    .unwrap();
+                if writes.is_multiple_of(2) {
+                    f.write_all(content.as_bytes()).unwrap();
+                } else {
+                    f.write_all(&content.as_bytes()[..cut]).unwrap();
+                    std::thread::sleep(Duration::from_millis(2));
+                    f.write_all(&content.as_bytes()[cut..]).unwrap();
+                }
+                drop(f);
+                writes += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            writes
+        })
+    };
+    let anonymous: Vec<_> = (0..3)
+        .map(|_| {
+            let (client, metrics) = (client.clone(), metrics.clone());
+            tokio::spawn(async move {
+                let (mut tries, mut leaked) = (0u32, 0u32);
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(10) {
+                    let (status, exposition) = scrape_as(&client, &metrics, false).await;
+                    tries += 1;
+                    if status == 200 || exposition {
+                        leaked += 1;
+                    }
+                }
+                (tries, leaked)
+            })
+        })
+        .collect();
+    let (mut authenticated, mut refused) = (0u32, Vec::new());
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let answer = scrape_as(&client, &metrics, true).await;
+        authenticated += 1;
+        if answer != (200, true) {
+            refused.push(answer);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut tries = 0;
+    for task in anonymous {
+        let (t, leaked) = task.await.unwrap();
+        assert_eq!(
+            leaked,
+            0,
+            "{leaked} of {t} anonymous scrapes got /metrics: {}",
+            served.log()
+        );
+        tries += t;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.join().unwrap();
+    assert!(writes > 500, "the file was rewritten {writes} times");
+    assert!(tries > 300, "the anonymous clients scraped {tries} times");
+    assert!(
+        refused.is_empty(),
+        "of {authenticated} authenticated scrapes: {refused:?}"
+    );
+    // Left cut (a valid configuration without basic auth): refused, logged, auth stays on.
+    let cut = content.find("basic_auth_users").unwrap();
+    std::fs::write(&web, &content[..cut]).unwrap();
+    assert!(
+        served
+            .wait_log(
+                "it turns basic auth off, which takes a restart",
+                Duration::from_secs(10)
+            )
+            .await,
+        "{}",
+        served.log()
+    );
+    assert_eq!(scrape_as(&client, &metrics, false).await.0, 401);
+    assert_eq!(scrape_as(&client, &metrics, true).await, (200, true));
+    served.signal("TERM");
+    assert!(served.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()));
+}
+
+/// The web configuration replaced by a FIFO, a 1 GiB (sparse) file or an endlessly nested one:
+/// each is refused and logged by the watcher while `/healthz` and authenticated scrapes answer at
+/// once, and SIGTERM still stops `serve`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_a_huge_or_a_nested_web_config_never_stalls_requests_or_shutdown() {
+    let sim = Sim::start(DEMO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, basic_auth_web_config()).unwrap();
+    let mut c = exporter();
+    with_sim_env(&mut c, &sim);
+    c.env("RUST_LOG", "info").env("AWS_ROOT_EXPORTER_WEB_CONFIG_FILE", &web);
+    let mut served = Served::start(c, &["--refresh-interval", "1h"]);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let (healthz, metrics) = (format!("{}/healthz", served.base), format!("{}/metrics", served.base));
+    let start = Instant::now();
+    while scrape_as(&client, &metrics, true).await != (200, true) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never ready: {}",
+            served.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let replace = |make: &dyn Fn(&std::path::Path)| {
+        let _ = std::fs::remove_file(&web);
+        make(&web);
+    };
+    let fifo = |p: &std::path::Path| assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
+    let huge = |p: &std::path::Path| std::fs::File::create(p).unwrap().set_len(1 << 30).unwrap();
+    let nested = |p: &std::path::Path| std::fs::write(p, "[".repeat(100_000)).unwrap();
+    for (make, logged) in [
+        (&fifo as &dyn Fn(&std::path::Path), "not a regular file"),
+        (&huge, "larger than 1048576 bytes"),
+        (&nested, "nested more than 32 levels"),
+    ] {
+        replace(make);
+        assert!(
+            served.wait_log(logged, Duration::from_secs(10)).await,
+            "{logged}: {}",
+            served.log()
+        );
+        // Several poll intervals: every request answered within the 1 s client timeout.
+        for _ in 0..6 {
+            let (status, _) = scrape_as(&client, &healthz, false).await;
+            assert_eq!(status, 200, "/healthz with {logged}");
+            assert_eq!(
+                scrape_as(&client, &metrics, true).await,
+                (200, true),
+                "/metrics with {logged}"
+            );
+            assert_eq!(
+                scrape_as(&client, &metrics, false).await.0,
+                401,
+                "still behind basic auth"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    replace(&fifo);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    served.signal("TERM");
+    let status = served.wait_exit(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}: {}", served.log());
 }

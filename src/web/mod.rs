@@ -4,20 +4,21 @@
 //! the Go ones alike.
 //!
 //! [`WebConfig::load`] reads and checks the file and every file it names, and builds the rustls
-//! server configuration; [`LiveWebConfig`] re-reads them when one of them changes (checked at
-//! each new connection and each request, as exporter-toolkit does) and keeps the running
-//! configuration when the new one is invalid; [`guard`] is the middleware for basic auth and
-//! headers.
+//! server configuration; [`LiveWebConfig`] has a watcher thread re-read them when one of them
+//! changes, off the request path (requests and new connections only take the configuration last
+//! published), and never lets a change weaken the protections on its own; [`guard`] is the
+//! middleware for basic auth and headers.
 
 mod auth;
 mod file;
+mod live;
+pub mod read;
 pub mod tls;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -25,10 +26,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tracing::{error, info};
 
-pub use auth::{BasicAuth, is_bcrypt_hash};
+pub use auth::{BasicAuth, MAX_BCRYPT_COST, Verdict, is_bcrypt_hash};
+pub use live::{LiveWebConfig, POLL_INTERVAL};
 pub use tls::{ClientAuth, TlsVersion};
+
+use read::{ReadError, Stamp};
 
 use tls::{BuildError, Curve, Suite, TlsSettings, VersionProblem};
 
@@ -58,7 +61,19 @@ pub struct WebConfig {
     pub users: BTreeMap<String, String>,
     /// Added to every response.
     pub headers: HeaderMap,
-    /// The files read, as they were just before reading them.
+    /// The lowest TLS version accepted (`None` without TLS).
+    pub min_version: Option<TlsVersion>,
+    /// What a check for an unknown user name is verified against: a hash of the median cost of
+    /// the users' hashes, so that an unknown user costs what a known one does.
+    dummy_hash: String,
+    /// Whether the users' hashes have different costs (then timing can tell users apart).
+    costs_differ: bool,
+    /// Whether client certificates are verified against the system's roots (a verifying
+    /// `client_auth_type` without `client_ca_file`).
+    system_roots: bool,
+    /// SHA-256 over every file read, to tell two reads of the same content.
+    digest: [u8; 32],
+    /// The files read, as they were read.
     watched: Vec<Watched>,
 }
 
@@ -71,6 +86,7 @@ impl fmt::Debug for WebConfig {
             .field("client_auth", &self.client_auth)
             .field("users", &self.users.keys().collect::<Vec<_>>())
             .field("headers", &self.headers)
+            .field("min_version", &self.min_version)
             .finish()
     }
 }
@@ -97,15 +113,16 @@ impl std::error::Error for WebConfigError {}
 pub enum Problem {
     /// The web configuration file itself cannot be read.
     #[error("cannot read it: {0}")]
-    Read(std::io::Error),
+    Read(ReadError),
     /// A file it names cannot be read.
     #[error("`{key}`: cannot read {}: {error}", file.display())]
     ReadNamed {
         key: &'static str,
         file: PathBuf,
-        error: std::io::Error,
+        error: ReadError,
     },
-    /// Not YAML of the expected shape (unknown key, wrong type), with its position.
+    /// Not YAML of the expected shape (unknown key, wrong type), with its position; never with
+    /// a value of the file.
     #[error("{0}")]
     Syntax(String),
     /// A value that is not allowed.
@@ -138,48 +155,89 @@ struct Watched {
     stamp: Option<Stamp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<SystemTime>,
-    #[cfg(unix)]
-    inode: (u64, u64, i64, i64),
-}
-
 impl Watched {
-    fn now(file: &Path) -> Watched {
-        let stamp = std::fs::metadata(file).ok().map(|m| Stamp {
-            len: m.len(),
-            modified: m.modified().ok(),
-            #[cfg(unix)]
-            inode: {
-                use std::os::unix::fs::MetadataExt;
-                (m.dev(), m.ino(), m.ctime(), m.ctime_nsec())
-            },
-        });
-        Watched {
-            file: file.to_path_buf(),
-            stamp,
-        }
-    }
-
     fn changed(&self) -> bool {
-        Watched::now(&self.file) != *self
+        Stamp::now(&self.file) != self.stamp
     }
 }
 
-/// Reads files and notes them for reloads.
+/// Reads files (see [`read`]), notes them for reloads and digests what it read.
 struct Reader {
     dir: PathBuf,
     watched: Vec<Watched>,
+    digest: aws_lc_rs::digest::Context,
 }
 
 impl Reader {
+    fn new(dir: PathBuf) -> Reader {
+        Reader {
+            dir,
+            watched: Vec::new(),
+            digest: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
+        }
+    }
+
+    /// The file at `file`, noted (also when it cannot be read, so that its appearance is seen).
+    fn read_file(&mut self, file: &Path) -> Result<Vec<u8>, ReadError> {
+        match read::read(file) {
+            Ok((bytes, stamp)) => {
+                self.watched.push(Watched {
+                    file: file.to_path_buf(),
+                    stamp: Some(stamp),
+                });
+                self.digest.update(&(bytes.len() as u64).to_be_bytes());
+                self.digest.update(&bytes);
+                Ok(bytes)
+            }
+            Err(e) => {
+                // A file that kept changing while read is read again at the next poll even if it
+                // has settled by then: no stamp matches "unknown".
+                let stamp = match e {
+                    ReadError::Unsettled => None,
+                    _ => Stamp::now(file),
+                };
+                self.watched.push(Watched {
+                    file: file.to_path_buf(),
+                    stamp,
+                });
+                Err(e)
+            }
+        }
+    }
+
     /// A file named by `key`, relative to the web configuration file's directory.
     fn read(&mut self, key: &'static str, name: &str) -> Result<Vec<u8>, Problem> {
         let file = self.dir.join(name);
-        self.watched.push(Watched::now(&file));
-        std::fs::read(&file).map_err(|error| Problem::ReadNamed { key, file, error })
+        self.read_file(&file)
+            .map_err(|error| Problem::ReadNamed { key, file, error })
+    }
+}
+
+/// `section.name` for an error message, when the name is plain (a user name, a header name);
+/// otherwise the section alone: a map key can be anything pasted there.
+fn key_path(section: &str, name: &str) -> String {
+    let plain = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | '+'));
+    match plain {
+        true => format!("{section}.{name}"),
+        false => format!("{section} (an entry whose name is not shown)"),
+    }
+}
+
+/// A value of the file for an error message: shown only when it is short and plain (a name, a
+/// version, a header value), never when it could be a password, a hash or key material.
+fn shown(value: &str) -> String {
+    let plain = value.len() <= 40
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | '=' | ';'));
+    if plain && !value.is_empty() {
+        format!("{value:?}")
+    } else {
+        "the value (not shown)".to_string()
     }
 }
 
@@ -188,13 +246,11 @@ impl WebConfig {
     /// build the TLS configuration. Paths inside are relative to the file's directory.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut reader = Reader {
-            dir,
-            watched: vec![Watched::now(path)],
-        };
+        let mut reader = Reader::new(dir);
         match load(path, &mut reader) {
             Ok(mut config) => {
                 config.watched = reader.watched;
+                config.digest.copy_from_slice(reader.digest.finish().as_ref());
                 Ok(config)
             }
             Err(problem) => Err(WebConfigError {
@@ -208,6 +264,24 @@ impl WebConfig {
     /// Whether clients must present a certificate to get past the TLS handshake.
     pub fn client_cert_required(&self) -> bool {
         self.tls.is_some() && self.client_auth.mandatory()
+    }
+
+    /// What the operator should hear about this configuration, one line each.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.system_roots {
+            warnings.push(format!(
+                "tls_server_config.client_auth_type {} without client_ca_file verifies client certificates against the system's root certificates (as exporter-toolkit does): any client with a certificate from a public CA passes; set client_ca_file for mutual TLS",
+                self.client_auth.as_str()
+            ));
+        }
+        if self.costs_differ {
+            warnings.push(
+                "basic_auth_users: the bcrypt hashes have different costs, so the time a wrong password takes tells which user it was for; give every user the same cost (htpasswd -nBC 10 USER)"
+                    .to_string(),
+            );
+        }
+        warnings
     }
 
     /// One line for the log: what is on.
@@ -226,7 +300,13 @@ impl WebConfig {
 }
 
 fn load(path: &Path, reader: &mut Reader) -> Result<WebConfig, Problem> {
-    let text = std::fs::read_to_string(path).map_err(Problem::Read)?;
+    let bytes = reader.read_file(path).map_err(Problem::Read)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Problem::Syntax(format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     let raw = file::parse(&text).map_err(Problem::Syntax)?;
     if raw.rate_limit.is_some() {
         return Err(unsupported("rate_limit", "no request rate limiter; remove the section"));
@@ -236,7 +316,7 @@ fn load(path: &Path, reader: &mut Reader) -> Result<WebConfig, Problem> {
         // `http2` is accepted for compatibility: the server speaks HTTP/1.1 only (its TLS offers
         // http/1.1 by ALPN), whatever it says.
         for (name, value) in http.headers.unwrap_or_default() {
-            let key = format!("http_server_config.headers.{name}");
+            let key = key_path("http_server_config.headers", &name);
             let Some((canonical, values)) = HEADERS.iter().find(|(h, _)| h.eq_ignore_ascii_case(&name)) else {
                 return Err(invalid(
                     key,
@@ -253,7 +333,7 @@ fn load(path: &Path, reader: &mut Reader) -> Result<WebConfig, Problem> {
             if !values.is_empty() && !values.iter().any(|v| v.eq_ignore_ascii_case(value.trim())) {
                 return Err(invalid(
                     key,
-                    format!("{value:?} is not allowed; expected {}", values.join(" or ")),
+                    format!("{} is not allowed; expected {}", shown(&value), values.join(" or ")),
                 ));
             }
             let value = HeaderValue::from_str(value.trim())
@@ -263,7 +343,7 @@ fn load(path: &Path, reader: &mut Reader) -> Result<WebConfig, Problem> {
     }
     let mut users = BTreeMap::new();
     for (user, hash) in raw.basic_auth_users.unwrap_or_default() {
-        let key = format!("basic_auth_users.{user}");
+        let key = key_path("basic_auth_users", &user);
         if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
             return Err(invalid(
                 key,
@@ -278,12 +358,28 @@ fn load(path: &Path, reader: &mut Reader) -> Result<WebConfig, Problem> {
                 "not a bcrypt hash (expected 60 characters like $2y$10$..., as `htpasswd -nBC 10 USER` prints after the colon)",
             ));
         }
+        let cost = auth::cost(hash.trim()).unwrap_or(0);
+        if cost > MAX_BCRYPT_COST {
+            return Err(invalid(
+                key,
+                format!(
+                    "bcrypt cost {cost} is above {MAX_BCRYPT_COST}, the most this exporter accepts (each step doubles the time: cost 10 takes about 70 ms per check, cost {MAX_BCRYPT_COST} about 1.1 s); make the hash with `htpasswd -nBC 10 USER`"
+                ),
+            ));
+        }
         users.insert(user, hash.trim().to_string());
     }
-    let (tls, client_auth) = match raw.tls_server_config {
+    let (dummy_hash, costs_differ) = auth::dummy_hash(users.values().map(String::as_str));
+    let ca_set_any = raw.tls_server_config.as_ref().is_some_and(|t| {
+        [&t.client_ca, &t.client_ca_file]
+            .into_iter()
+            .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
+    });
+    let (tls, client_auth, min_version) = match raw.tls_server_config {
         Some(raw) => match tls_settings(raw, reader)? {
             Some(settings) => {
                 let client_auth = settings.client_auth;
+                let min_version = settings.min_version;
                 let config = tls::server_config(settings).map_err(|e| match e {
                     BuildError::Versions(e) => invalid("tls_server_config.min_version", e.to_string()),
                     BuildError::ClientCa(e) => invalid(
@@ -296,11 +392,11 @@ fn load(path: &Path, reader: &mut Reader) -> Result<WebConfig, Problem> {
                         format!("cannot be used with the certificate: {e}"),
                     ),
                 })?;
-                (Some(Arc::new(config)), client_auth)
+                (Some(Arc::new(config)), client_auth, Some(min_version))
             }
-            None => (None, ClientAuth::None),
+            None => (None, ClientAuth::None, None),
         },
-        None => (None, ClientAuth::None),
+        None => (None, ClientAuth::None, None),
     };
     Ok(WebConfig {
         path: path.to_path_buf(),
@@ -308,6 +404,11 @@ fn load(path: &Path, reader: &mut Reader) -> Result<WebConfig, Problem> {
         client_auth,
         users,
         headers,
+        min_version,
+        dummy_hash,
+        costs_differ,
+        system_roots: client_auth.verifies() && !ca_set_any,
+        digest: [0; 32],
         watched: Vec::new(),
     })
 }
@@ -374,7 +475,7 @@ fn tls_settings(raw: file::RawTls, reader: &mut Reader) -> Result<Option<TlsSett
     let client_auth = ClientAuth::parse(client_auth_name).ok_or_else(|| {
         invalid(
             "tls_server_config.client_auth_type",
-            format!("{client_auth_name:?} is not one of {}", ClientAuth::ALLOWED),
+            format!("{} is not one of {}", shown(client_auth_name), ClientAuth::ALLOWED),
         )
     })?;
     let version = |key: &'static str, value: &Option<String>, default: TlsVersion| match value.as_deref().map(str::trim)
@@ -387,7 +488,7 @@ fn tls_settings(raw: file::RawTls, reader: &mut Reader) -> Result<Option<TlsSett
             ),
             VersionProblem::Unknown => invalid(
                 format!("tls_server_config.{key}"),
-                format!("{name:?} is not a TLS version; expected TLS12 or TLS13"),
+                format!("{} is not a TLS version; expected TLS12 or TLS13", shown(name)),
             ),
         }),
     };
@@ -423,7 +524,8 @@ fn tls_settings(raw: file::RawTls, reader: &mut Reader) -> Result<Option<TlsSett
                 return Err(invalid(
                     key,
                     format!(
-                        "{name:?} is not a cipher suite name; TLS 1.2 suites available: {}",
+                        "{} is not a cipher suite name; TLS 1.2 suites available: {}",
+                        shown(&name),
                         Suite::allowed()
                     ),
                 ));
@@ -454,7 +556,7 @@ fn tls_settings(raw: file::RawTls, reader: &mut Reader) -> Result<Option<TlsSett
             Curve::Unknown => {
                 return Err(invalid(
                     key,
-                    format!("{name:?} is not a curve name; expected {}", Curve::ALLOWED),
+                    format!("{} is not a curve name; expected {}", shown(&name), Curve::ALLOWED),
                 ));
             }
         }
@@ -479,15 +581,8 @@ fn tls_settings(raw: file::RawTls, reader: &mut Reader) -> Result<Option<TlsSett
             "client_ca_file is set but client_auth_type is NoClientCert: set RequireAndVerifyClientCert for mutual TLS, or remove client_ca_file",
         ));
     }
-    if client_auth.verifies() && !ca_set {
-        return Err(invalid(
-            "tls_server_config.client_ca_file",
-            format!(
-                "missing: client_auth_type {} verifies client certificates against it",
-                client_auth.as_str()
-            ),
-        ));
-    }
+    // A verifying type without a client CA verifies against the system's roots, as in Go
+    // (`WebConfig::warnings` says so).
     let (key_name, pem) = pem_source(reader, "cert", &raw.cert, "cert_file", &raw.cert_file)?;
     let certs = parse_certs(key_name, &pem, "certificate")?;
     let (key_name, pem) = pem_source(reader, "key", &raw.key, "key_file", &raw.key_file)?;
@@ -550,10 +645,22 @@ fn pem_source(
     }
 }
 
+/// The certificates; errors never quote the file's content (rustls's PEM errors can hold a line
+/// of it).
 fn parse_certs(key: String, pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, Problem> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| invalid(&key, format!("not PEM: {e}")))?;
+    use rustls::pki_types::pem::Error;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                let message = match e {
+                    Error::MissingSectionEnd { .. } => "not PEM: a section has no END line",
+                    Error::IllegalSectionStart { .. } => "not PEM: a malformed BEGIN line",
+                    Error::Base64Decode(_) => "not PEM: a section is not valid base64",
+                    _ => "not readable PEM",
+                };
+                invalid(&key, message)
+            })?;
     if certs.is_empty() {
         return Err(invalid(
             key,
@@ -578,91 +685,14 @@ fn parse_key(key: String, pem: &[u8]) -> Result<PrivateKeyDer<'static>, Problem>
     })
 }
 
-/// The running web configuration, re-read when its file or a file it names changes.
-///
-/// Each new connection (for TLS) and each request (for basic auth and headers) asks for
-/// [`LiveWebConfig::current`], which compares the files' metadata (size, times, inode: a `stat`
-/// each, no read) with what was read last. On a change the files are read again: a valid
-/// configuration replaces the running one, an invalid one is logged once and the running one
-/// stays (until the files change again). Turning TLS on or off takes a restart.
-pub struct LiveWebConfig {
-    path: PathBuf,
-    state: Mutex<LiveState>,
-    auth: BasicAuth,
-}
-
-struct LiveState {
-    current: Arc<WebConfig>,
-    /// The files of the last attempt, successful or not.
-    watched: Vec<Watched>,
-}
-
-impl fmt::Debug for LiveWebConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LiveWebConfig").field("path", &self.path).finish()
-    }
-}
-
-impl LiveWebConfig {
-    pub fn load(path: &Path) -> Result<LiveWebConfig, WebConfigError> {
-        WebConfig::load(path).map(LiveWebConfig::new)
-    }
-
-    pub fn new(mut config: WebConfig) -> LiveWebConfig {
-        let watched = std::mem::take(&mut config.watched);
-        LiveWebConfig {
-            path: config.path.clone(),
-            state: Mutex::new(LiveState {
-                current: Arc::new(config),
-                watched,
-            }),
-            auth: BasicAuth::new(),
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn auth(&self) -> &BasicAuth {
-        &self.auth
-    }
-
-    /// The configuration in force, after reloading it if a file changed.
-    pub fn current(&self) -> Arc<WebConfig> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if !state.watched.iter().any(Watched::changed) {
-            return state.current.clone();
-        }
-        match WebConfig::load(&self.path) {
-            Ok(mut new) => {
-                state.watched = std::mem::take(&mut new.watched);
-                if new.tls.is_some() != state.current.tls.is_some() {
-                    error!(
-                        path = %self.path.display(),
-                        "web configuration changed: turning TLS on or off takes a restart; keeping the running web configuration"
-                    );
-                } else {
-                    info!(path = %self.path.display(), "web configuration reloaded: {}", new.summary());
-                    state.current = Arc::new(new);
-                }
-            }
-            Err(e) => {
-                error!(error = %e, "web configuration changed but is invalid; keeping the running one");
-                state.watched = e.watched;
-            }
-        }
-        state.current.clone()
-    }
-}
-
 /// Marks a request to an [`UNAUTHENTICATED_PATHS`] path that came without valid credentials
 /// while basic auth is on: its handler answers without details.
 #[derive(Debug, Clone, Copy)]
 pub struct Unauthenticated;
 
 /// Middleware: basic authentication (except for [`UNAUTHENTICATED_PATHS`]) and the configured
-/// response headers, from the configuration in force for each request.
+/// response headers, from the configuration in force for each request (the last one the watcher
+/// published: no file is touched here).
 pub async fn guard(State(live): State<Arc<LiveWebConfig>>, mut request: Request, next: Next) -> Response {
     let config = live.current();
     let mut response = if config.users.is_empty() {
@@ -670,26 +700,37 @@ pub async fn guard(State(live): State<Arc<LiveWebConfig>>, mut request: Request,
     } else if UNAUTHENTICATED_PATHS.contains(&request.uri().path()) {
         // Probes send no credentials (and pay no bcrypt); a person who does gets the details.
         let authorization = request.headers().get(header::AUTHORIZATION);
-        if authorization.is_none() || !live.auth().check(&config.users, authorization).await {
+        let allowed = match authorization {
+            None => false,
+            Some(_) => live.auth().check(&config, authorization).await == Verdict::Allowed,
+        };
+        if !allowed {
             request.extensions_mut().insert(Unauthenticated);
         }
         next.run(request).await
-    } else if live
-        .auth()
-        .check(&config.users, request.headers().get(header::AUTHORIZATION))
-        .await
-    {
-        next.run(request).await
     } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(
-                header::WWW_AUTHENTICATE,
-                "Basic realm=\"aws-root-exporter\", charset=\"UTF-8\"",
-            )],
-            "unauthorized\n",
-        )
-            .into_response()
+        match live
+            .auth()
+            .check(&config, request.headers().get(header::AUTHORIZATION))
+            .await
+        {
+            Verdict::Allowed => next.run(request).await,
+            Verdict::Denied => (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    header::WWW_AUTHENTICATE,
+                    "Basic realm=\"aws-root-exporter\", charset=\"UTF-8\"",
+                )],
+                "unauthorized\n",
+            )
+                .into_response(),
+            Verdict::Busy => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1")],
+                "too many password checks waiting; retry later\n",
+            )
+                .into_response(),
+        }
     };
     for (name, value) in &config.headers {
         response.headers_mut().insert(name, value.clone());
@@ -786,15 +827,23 @@ mod tests {
     }
 
     #[test]
-    fn verifying_client_certificates_needs_a_ca_and_a_ca_needs_client_auth() {
+    fn verifying_without_a_ca_uses_the_system_roots_and_a_ca_needs_client_auth() {
+        let dir = tempfile::tempdir().unwrap();
+        self_signed(dir.path());
         for auth in ["RequireAndVerifyClientCert", "VerifyClientCertIfGiven"] {
-            let e = error(&format!(
-                "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  client_auth_type: {auth}\n"
-            ));
-            let line = e.to_string();
+            let path = dir.path().join("web.yml");
+            std::fs::write(
+                &path,
+                format!(
+                    "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: {auth}\n"
+                ),
+            )
+            .unwrap();
+            let c = WebConfig::load(&path).unwrap_or_else(|e| panic!("{auth}: {e}"));
+            let warnings = c.warnings();
             assert!(
-                line.contains("`tls_server_config.client_ca_file`: missing") && line.contains(auth),
-                "{line}"
+                warnings.len() == 1 && warnings[0].contains("system's root certificates"),
+                "{warnings:?}"
             );
         }
         let e = error("tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  client_ca_file: ca.crt\n");
@@ -899,22 +948,191 @@ mod tests {
     #[test]
     fn live_configuration_reloads_on_change_and_keeps_the_last_good_one() {
         let (_dir, path) = file(&format!("basic_auth_users:\n  alice: {HASH}\n"));
-        let live = LiveWebConfig::load(&path).unwrap();
+        let live = LiveWebConfig::new(WebConfig::load(&path).unwrap());
         let first = live.current();
+        live.check_files();
         assert!(
             Arc::ptr_eq(&first, &live.current()),
             "unchanged files: the same configuration"
         );
         std::fs::write(&path, format!("basic_auth_users:\n  alice: {HASH}\n  bob: {HASH}\n")).unwrap();
+        assert_eq!(live.current().users.len(), 1, "nothing is read on the request path");
+        live.check_files();
         assert_eq!(live.current().users.len(), 2, "a valid change applies");
         std::fs::write(&path, "basic_auth_users:\n  carol: not-a-hash\n").unwrap();
+        live.check_files();
         let kept = live.current();
         assert_eq!(kept.users.len(), 2, "an invalid change keeps the running configuration");
-        assert!(
-            Arc::ptr_eq(&kept, &live.current()),
-            "and is not re-read until the file changes again"
+        std::fs::write(&path, format!("basic_auth_users:\n  carol: {HASH}\n")).unwrap();
+        live.check_files();
+        assert_eq!(
+            live.current().users.keys().collect::<Vec<_>>(),
+            ["carol"],
+            "a fixed file applies"
         );
-        std::fs::write(&path, "basic_auth_users:\n").unwrap();
-        assert!(live.current().users.is_empty(), "a fixed file applies");
+    }
+
+    #[test]
+    fn turning_basic_auth_off_takes_a_restart_even_when_the_file_says_so() {
+        let (_dir, path) = file(&format!("basic_auth_users:\n  alice: {HASH}\n"));
+        let live = LiveWebConfig::new(WebConfig::load(&path).unwrap());
+        // What `cat > web.yml` leaves for a moment: an empty file, a valid empty configuration.
+        for text in ["", "basic_auth_users:\n", "http_server_config:\n  http2: true\n"] {
+            std::fs::write(&path, text).unwrap();
+            for _ in 0..3 {
+                live.check_files();
+                assert_eq!(live.current().users.len(), 1, "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_weaker_configuration_applies_only_after_two_identical_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = self_signed(dir.path());
+        let _ = (cert, key);
+        let path = dir.path().join("web.yml");
+        let tls = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+        std::fs::write(
+            &path,
+            format!("{tls}  min_version: TLS13\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n"),
+        )
+        .unwrap();
+        let live = LiveWebConfig::new(WebConfig::load(&path).unwrap());
+        assert_eq!(live.current().min_version, Some(TlsVersion::Tls13));
+        std::fs::write(&path, tls).unwrap();
+        live.check_files();
+        assert_eq!(
+            live.current().min_version,
+            Some(TlsVersion::Tls13),
+            "one read is not enough"
+        );
+        std::fs::write(&path, format!("{tls}  min_version: TLS12\n")).unwrap();
+        live.check_files();
+        assert_eq!(
+            live.current().headers.len(),
+            1,
+            "a different weaker content starts over"
+        );
+        live.check_files();
+        assert_eq!(
+            live.current().min_version,
+            Some(TlsVersion::Tls12),
+            "the same content twice applies"
+        );
+        assert!(live.current().headers.is_empty());
+        // TLS off is not a weakening the file can ask for.
+        std::fs::write(&path, "").unwrap();
+        live.check_files();
+        live.check_files();
+        assert!(live.current().tls.is_some());
+    }
+
+    /// A self-signed server certificate and key in `dir` (server.crt, server.key), made with
+    /// openssl.
+    fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        (cert, key)
+    }
+
+    #[test]
+    fn key_material_and_hashes_never_appear_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = self_signed(dir.path());
+        let key_text = std::fs::read_to_string(&key).unwrap();
+        let cert_text = std::fs::read_to_string(&cert).unwrap();
+        let body = |pem: &str| -> Vec<String> {
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(str::to_string)
+                .collect()
+        };
+        let mut secrets = body(&key_text);
+        secrets.extend(body(&cert_text));
+        secrets.push(HASH[7..].to_string());
+        for (name, text) in [
+            ("key.pem", key_text.clone()),
+            ("cert.pem", cert_text.clone()),
+            ("hash.yml", format!("basic_auth_users: \"{HASH}\"\n")),
+            ("hash-in-list.yml", format!("basic_auth_users:\n  alice: [\"{HASH}\"]\n")),
+            ("key-as-user.yml", format!("basic_auth_users:\n  alice: |\n{}", key_text.lines().map(|l| format!("    {l}\n")).collect::<String>())),
+            (
+                "key-as-user-name.yml",
+                format!("basic_auth_users:\n  \"{}\": not-a-hash\n", body(&key_text)[0]),
+            ),
+            (
+                "key-as-header-name.yml",
+                format!("http_server_config:\n  headers:\n    \"{}\": x\n", body(&key_text)[0]),
+            ),
+            ("key-as-auth-type.yml", format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: \"{}\"\n", body(&key_text)[0])),
+            ("key-as-ca.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: server.key\n".to_string()),
+            ("broken-cert.yml", "tls_server_config:\n  cert_file: broken.crt\n  key_file: server.key\n".to_string()),
+        ] {
+            std::fs::write(dir.path().join("broken.crt"), cert_text.replace("-----END CERTIFICATE-----", "")).unwrap();
+            let path = dir.path().join(name);
+            std::fs::write(&path, &text).unwrap();
+            let e = WebConfig::load(&path).expect_err(name).to_string();
+            for secret in &secrets {
+                assert!(!e.contains(secret.as_str()), "{name}: {secret} in {e}");
+            }
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn costs_above_14_are_refused_at_load() {
+        let cost31 = format!("$2b$31${}", &HASH[7..]);
+        let e = error(&format!("basic_auth_users:\n  alice: {cost31}\n")).to_string();
+        assert!(
+            e.contains("`basic_auth_users.alice`") && e.contains("bcrypt cost 31 is above 14"),
+            "{e}"
+        );
+        assert!(!e.contains(&HASH[7..]), "{e}");
+        let cost14 = format!("$2b$14${}", &HASH[7..]);
+        let (_dir, path) = file(&format!("basic_auth_users:\n  alice: {cost14}\n"));
+        WebConfig::load(&path).unwrap();
+    }
+
+    #[test]
+    fn files_that_are_not_regular_or_too_big_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = WebConfig::load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let big = dir.path().join("big.yml");
+        std::fs::File::create(&big).unwrap().set_len(1 << 30).unwrap();
+        let e = WebConfig::load(&big).unwrap_err().to_string();
+        assert!(e.contains("larger than 1048576 bytes"), "{e}");
+        std::fs::write(
+            dir.path().join("web.yml"),
+            "tls_server_config:\n  cert_file: /dev/zero\n  key_file: big.yml\n",
+        )
+        .unwrap();
+        let e = WebConfig::load(&dir.path().join("web.yml")).unwrap_err().to_string();
+        assert!(
+            e.contains("`tls_server_config.cert_file`: cannot read /dev/zero: not a regular file"),
+            "{e}"
+        );
     }
 }

@@ -241,7 +241,8 @@ pub struct TlsSettings {
     pub certs: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
     pub client_auth: ClientAuth,
-    /// The client CA certificates; empty when none are configured.
+    /// The client CA certificates; empty when none are configured (then the verifying types
+    /// verify against the system's root certificates, as Go does).
     pub client_cas: Vec<CertificateDer<'static>>,
     pub min_version: TlsVersion,
     pub max_version: TlsVersion,
@@ -289,20 +290,39 @@ pub fn server_config(s: TlsSettings) -> Result<ServerConfig, BuildError> {
         ClientAuth::None => builder.with_no_client_auth(),
         ClientAuth::Request | ClientAuth::RequireAny => builder.with_client_cert_verifier(Arc::new(AnyClientCert {
             mandatory: s.client_auth.mandatory(),
+            accept: true,
             hints: roots.subjects(),
             provider: provider.clone(),
         })),
         ClientAuth::VerifyIfGiven | ClientAuth::RequireAndVerify => {
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-            let verifier = match s.client_auth {
-                ClientAuth::VerifyIfGiven => verifier.allow_unauthenticated(),
-                _ => verifier,
-            };
-            builder.with_client_cert_verifier(
-                verifier
+            if s.client_cas.is_empty() {
+                // As Go with `ClientCAs` nil: the system's roots.
+                for cert in system_roots() {
+                    let _ = roots.add(cert);
+                }
+            }
+            if roots.is_empty() {
+                // No system roots either: as Go with an empty pool, no certificate verifies.
+                builder.with_client_cert_verifier(Arc::new(AnyClientCert {
+                    mandatory: s.client_auth.mandatory(),
+                    accept: false,
+                    hints: Vec::new(),
+                    provider: provider.clone(),
+                }))
+            } else {
+                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+                let verifier = match s.client_auth {
+                    ClientAuth::VerifyIfGiven => verifier.allow_unauthenticated(),
+                    _ => verifier,
+                };
+                let verifier = verifier
                     .build()
-                    .map_err(|e| BuildError::ClientCaVerifier(e.to_string()))?,
-            )
+                    .map_err(|e| BuildError::ClientCaVerifier(e.to_string()))?;
+                builder.with_client_cert_verifier(Arc::new(PinnedOrChained {
+                    chained: verifier,
+                    pinned: s.client_cas.clone(),
+                }))
+            }
         }
     };
     let mut config = builder.with_single_cert(s.certs, s.key).map_err(BuildError::Key)?;
@@ -320,12 +340,20 @@ pub enum BuildError {
     Key(rustls::Error),
 }
 
+/// The system's root certificates (`SSL_CERT_FILE`, `SSL_CERT_DIR` or the distribution's
+/// bundle), read at each load of the web configuration that needs them.
+pub fn system_roots() -> Vec<CertificateDer<'static>> {
+    rustls_native_certs::load_native_certs().certs
+}
+
 /// `RequestClientCert` and `RequireAnyClientCert`: a certificate is asked for (and, for the
 /// latter, required), parsed and its handshake signature checked, but not verified against any
-/// CA. As in Go, this authenticates no one; `RequireAndVerifyClientCert` does.
+/// CA. As in Go, this authenticates no one; `RequireAndVerifyClientCert` does. With `accept`
+/// false, every certificate is refused (a verifying type with no root certificate at all).
 #[derive(Debug)]
 struct AnyClientCert {
     mandatory: bool,
+    accept: bool,
     hints: Vec<DistinguishedName>,
     provider: Arc<CryptoProvider>,
 }
@@ -346,6 +374,11 @@ impl ClientCertVerifier for AnyClientCert {
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         ParsedCertificate::try_from(end_entity)?;
+        if !self.accept {
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            ));
+        }
         Ok(ClientCertVerified::assertion())
     }
 
@@ -370,6 +403,130 @@ impl ClientCertVerifier for AnyClientCert {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.provider.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// The verifying types: a chain to the client CAs (webpki), or, as Go accepts it, a client
+/// certificate that is itself one of the client CAs, byte for byte, within its validity period.
+/// webpki refuses the latter when it is a CA certificate (`CA:TRUE`, as `openssl req -x509`
+/// makes by default): a self-signed client certificate pinned as `client_ca_file`, which
+/// exporter-toolkit's own tests use.
+#[derive(Debug)]
+struct PinnedOrChained {
+    chained: Arc<dyn ClientCertVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ClientCertVerifier for PinnedOrChained {
+    fn offer_client_auth(&self) -> bool {
+        self.chained.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.chained.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.chained.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        match self.chained.verify_client_cert(end_entity, intermediates, now) {
+            Ok(verified) => Ok(verified),
+            Err(e) => {
+                let pinned = self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref());
+                let current = validity(end_entity).is_some_and(|(from, to)| (from..=to).contains(&now.as_secs()));
+                match (pinned, current) {
+                    (true, true) => Ok(ClientCertVerified::assertion()),
+                    (true, false) => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Expired)),
+                    (false, _) => Err(e),
+                }
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chained.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chained.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.chained.supported_verify_schemes()
+    }
+}
+
+/// One DER element: its tag, its content and what follows it.
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n].iter().fold(0usize, |len, b| len << 8 | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// A certificate's validity period (`notBefore`, `notAfter`) in seconds since the epoch.
+fn validity(cert: &[u8]) -> Option<(u64, u64)> {
+    let (0x30, cert, _) = der(cert)? else { return None };
+    let (0x30, tbs, _) = der(cert)? else { return None };
+    let (tag, _, mut rest) = der(tbs)?;
+    if tag == 0xa0 {
+        rest = der(rest)?.2; // the version came first; this was the serial number
+    }
+    let (_, _, rest) = der(rest)?; // signature algorithm
+    let (_, _, rest) = der(rest)?; // issuer
+    let (0x30, validity, _) = der(rest)? else { return None };
+    let (from_tag, from, rest) = der(validity)?;
+    let (to_tag, to, _) = der(rest)?;
+    Some((time(from_tag, from)?, time(to_tag, to)?))
+}
+
+/// An X.509 UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) in seconds since the
+/// epoch.
+fn time(tag: u8, bytes: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('Z')?;
+    let (year, rest) = match (tag, text.len()) {
+        (0x17, 12) => {
+            let yy: i64 = text[..2].parse().ok()?;
+            (if yy < 50 { 2000 + yy } else { 1900 + yy }, &text[2..])
+        }
+        (0x18, 14) => (text[..4].parse().ok()?, &text[4..]),
+        _ => return None,
+    };
+    let field = |i: usize| rest.get(i..i + 2)?.parse::<i64>().ok();
+    let (month, day, hour, minute, second) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hour * 3_600 + minute * 60 + second).ok()
 }
 
 /// For `healthcheck` only: accepts any server certificate. The healthcheck talks to its own
@@ -451,4 +608,46 @@ pub fn healthcheck_client(resolver: Arc<NoClientCert>) -> Result<rustls::ClientC
         .with_client_cert_resolver(resolver);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_times_are_read() {
+        assert_eq!(time(0x17, b"700101000000Z"), Some(0));
+        assert_eq!(time(0x17, b"491231235959Z"), Some(2_524_607_999));
+        assert_eq!(time(0x18, b"20260304120000Z"), Some(1_772_625_600));
+        assert_eq!(time(0x18, b"2026030412000Z"), None);
+        assert_eq!(time(0x17, b"260304120000"), None);
+    }
+
+    #[test]
+    fn the_validity_of_a_real_certificate_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("openssl")
+            .current_dir(dir.path())
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
+            .args(["-keyout", "k.pem", "-out", "c.pem", "-days", "3", "-subj", "/CN=t"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let pem = std::fs::read(dir.path().join("c.pem")).unwrap();
+        use rustls::pki_types::pem::PemObject;
+        let cert = CertificateDer::from_pem_slice(&pem).unwrap();
+        let (from, to) = validity(&cert).unwrap();
+        let now = UnixTime::now().as_secs();
+        assert!(from <= now && now < to, "{from} {now} {to}");
+        assert_eq!(to - from, 3 * 86_400);
+        assert_eq!(validity(&cert[..cert.len() / 2]), None);
+    }
 }
