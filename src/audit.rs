@@ -3,12 +3,10 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_iam::types::SummaryKeyType;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_runtime_api::http::Response as HttpResponse;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::aws::access::{AccountSession, Blocked, SessionKind};
 use crate::aws::call::{AwsCallError, Caller, Operation};
+use crate::aws::paging;
 use crate::config::Checks;
 use crate::credential_report;
 use crate::model::{
@@ -260,24 +258,25 @@ async fn credential_report(
 /// whose user is `arn:...:root`).
 async fn root_virtual_mfa_devices(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<usize, AwsCallError> {
     use aws_sdk_iam::types::AssignmentStatusType;
-    let roots = marker_pages(
+    let roots = paging::paged(
         caller,
         Operation::ListVirtualMfaDevices,
+        MAX_PAGES,
         |marker| {
             iam.list_virtual_mfa_devices()
                 .assignment_status(AssignmentStatusType::Assigned)
                 .set_marker(marker)
                 .send()
         },
+        |page| page.marker().filter(|_| page.is_truncated()),
         |page| {
-            let roots = page
-                .virtual_mfa_devices()
+            page.virtual_mfa_devices()
                 .iter()
                 .filter(|d| d.user().is_some_and(|u| u.arn().ends_with(":root")))
                 .map(|_| ())
-                .collect();
-            (roots, next_marker(page.is_truncated(), page.marker()))
+                .collect()
         },
+        &paging::Ignore,
     )
     .await?;
     Ok(roots.len())
@@ -323,57 +322,24 @@ async fn summary(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<RootSumma
     })
 }
 
-/// IAM lists of the root user are short (at most two keys or certificates, eight MFA devices);
-/// a marker chain longer than this is a bug, not a bigger list.
+/// IAM lists of the root user are short (at most two keys or certificates, eight MFA devices):
+/// a marker chain longer than this is a bug, not a bigger list. Each list is read page by page
+/// with [`paging::paged`], the next `Marker` taken while `IsTruncated`.
 const MAX_PAGES: usize = 100;
-
-/// Follow IAM's `Marker` through every page of one list: `send(marker)` sends one request
-/// (through `caller`, once per attempt), `page` takes an answer's items and its next marker.
-async fn marker_pages<T, P, E, F, Fut>(
-    caller: &Caller,
-    operation: Operation,
-    mut send: F,
-    mut page: impl FnMut(&P) -> (Vec<T>, Option<String>),
-) -> Result<Vec<T>, AwsCallError>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<P, SdkError<E, HttpResponse>>>,
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let mut out = Vec::new();
-    let mut marker = None;
-    for _ in 0..MAX_PAGES {
-        let answer = caller.call(operation, || send(marker.clone())).await?;
-        let (items, next) = page(&answer);
-        out.extend(items);
-        match next {
-            Some(m) => marker = Some(m),
-            None => return Ok(out),
-        }
-    }
-    Err(AwsCallError::malformed(
-        operation,
-        format!("more than {MAX_PAGES} pages"),
-    ))
-}
-
-/// The marker for the next page, when IAM says there is one.
-fn next_marker(truncated: bool, marker: Option<&str>) -> Option<String> {
-    marker.filter(|m| truncated && !m.is_empty()).map(str::to_string)
-}
 
 fn to_system_time(t: &aws_smithy_types::DateTime) -> Option<SystemTime> {
     SystemTime::try_from(*t).ok()
 }
 
 async fn access_keys(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<AccessKey>, AwsCallError> {
-    let mut keys = marker_pages(
+    let mut keys = paging::paged(
         caller,
         Operation::ListAccessKeys,
+        MAX_PAGES,
         |marker| iam.list_access_keys().set_marker(marker).send(),
+        |page| page.marker().filter(|_| page.is_truncated()),
         |page| {
-            let keys = page
-                .access_key_metadata()
+            page.access_key_metadata()
                 .iter()
                 .filter_map(|k| {
                     Some(AccessKey {
@@ -386,9 +352,9 @@ async fn access_keys(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<A
                         last_used: None,
                     })
                 })
-                .collect();
-            (keys, next_marker(page.is_truncated(), page.marker()))
+                .collect()
         },
+        &paging::Ignore,
     )
     .await?;
     // Last use of each key; a failure here leaves that key's last use unknown and fails the part.
@@ -412,18 +378,19 @@ async fn access_keys(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<A
 }
 
 async fn mfa_devices(iam: &aws_sdk_iam::Client, caller: &Caller) -> Result<Vec<MfaType>, AwsCallError> {
-    marker_pages(
+    paging::paged(
         caller,
         Operation::ListMfaDevices,
+        MAX_PAGES,
         |marker| iam.list_mfa_devices().set_marker(marker).send(),
+        |page| page.marker().filter(|_| page.is_truncated()),
         |page| {
-            let devices = page
-                .mfa_devices()
+            page.mfa_devices()
                 .iter()
                 .map(|d| MfaType::from_serial(d.serial_number()))
-                .collect();
-            (devices, next_marker(page.is_truncated(), page.marker()))
+                .collect()
         },
+        &paging::Ignore,
     )
     .await
 }
@@ -450,18 +417,19 @@ async fn signing_certificates(
     iam: &aws_sdk_iam::Client,
     caller: &Caller,
 ) -> Result<Vec<CredentialStatus>, AwsCallError> {
-    marker_pages(
+    paging::paged(
         caller,
         Operation::ListSigningCertificates,
+        MAX_PAGES,
         |marker| iam.list_signing_certificates().set_marker(marker).send(),
+        |page| page.marker().filter(|_| page.is_truncated()),
         |page| {
-            let certificates = page
-                .certificates()
+            page.certificates()
                 .iter()
                 .map(|c| CredentialStatus::parse(c.status().as_str()))
-                .collect();
-            (certificates, next_marker(page.is_truncated(), page.marker()))
+                .collect()
         },
+        &paging::Ignore,
     )
     .await
 }

@@ -9,13 +9,11 @@ use std::sync::Mutex;
 
 use aws_sdk_organizations::types::Account as SdkAccount;
 
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_runtime_api::http::Response as HttpResponse;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::StreamExt;
 use tracing::warn;
 
 use crate::aws::call::{AwsCallError, Caller, Operation};
+use crate::aws::paging::{self, Ignore, OnPage};
 use crate::model::{Account, FailureReason, UNKNOWN_STATUS};
 
 /// The organization as `DescribeOrganization` and the listings describe it.
@@ -33,64 +31,9 @@ const PAGE_SIZE: i32 = 20;
 /// Stop following `NextToken` after this many pages (AWS organizations hold at most tens of
 /// thousands of accounts): a token that never ends is a bug, not a bigger organization.
 const MAX_PAGES: usize = 50_000;
+
 /// OUs nest at most five levels below the root; a deeper walk is a bug.
 const MAX_DEPTH: usize = 8;
-
-/// What hears of each page of a listing as it arrives.
-trait OnPage<T> {
-    fn page(&self, items: &[T]) -> impl std::future::Future<Output = ()> + Send;
-}
-
-/// Hears nothing.
-struct Ignore;
-
-impl<T> OnPage<T> for Ignore {
-    fn page(&self, _: &[T]) -> impl std::future::Future<Output = ()> + Send {
-        std::future::ready(())
-    }
-}
-
-/// Follow `NextToken` through every page of one listing of `operation`: `send(token)` sends one
-/// request (through `caller`, once per attempt), `next_token` reads the answer's, `items` takes
-/// a page's items, and `on_page` hears of them as each page arrives.
-async fn paged<T, P, E, F, Fut>(
-    caller: &Caller,
-    operation: Operation,
-    mut send: F,
-    next_token: fn(&P) -> Option<&str>,
-    mut items: impl FnMut(&P) -> Vec<T>,
-    on_page: &impl OnPage<T>,
-) -> Result<Vec<T>, AwsCallError>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<P, SdkError<E, HttpResponse>>>,
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let mut out = Vec::new();
-    let mut seen_tokens = HashSet::new();
-    let mut token = None;
-    for _ in 0..MAX_PAGES {
-        let answer = caller.call(operation, || send(token.clone())).await?;
-        let next = next_token(&answer).map(str::to_string);
-        let new = items(&answer);
-        on_page.page(&new).await;
-        out.extend(new);
-        match next.filter(|t| !t.is_empty()) {
-            Some(t) if !seen_tokens.insert(t.clone()) => {
-                return Err(AwsCallError::malformed(
-                    operation,
-                    "NextToken repeats; stopping instead of looping",
-                ));
-            }
-            Some(t) => token = Some(t),
-            None => return Ok(out),
-        }
-    }
-    Err(AwsCallError::malformed(
-        operation,
-        format!("more than {MAX_PAGES} pages"),
-    ))
-}
 
 /// Where accounts go as soon as a page of a listing names them, each account once, so that
 /// audits start while the listing goes on. Bounded: a listing faster than the audits waits for
@@ -220,9 +163,10 @@ async fn list_accounts(
     sink: &Sink,
 ) -> Result<Vec<Converted>, AwsCallError> {
     const LIST: Operation = Operation::ListAccounts;
-    paged(
+    paging::paged(
         caller,
         LIST,
+        MAX_PAGES,
         |token| {
             client
                 .list_accounts()
@@ -246,9 +190,10 @@ async fn accounts_of(
     sink: &Sink,
 ) -> Result<Vec<Converted>, AwsCallError> {
     const ACCOUNTS: Operation = Operation::ListAccountsForParent;
-    paged(
+    paging::paged(
         caller,
         ACCOUNTS,
+        MAX_PAGES,
         |token| {
             client
                 .list_accounts_for_parent()
@@ -271,9 +216,10 @@ async fn units_of(
     parent: &str,
 ) -> Result<Vec<(String, String)>, AwsCallError> {
     const UNITS: Operation = Operation::ListOrganizationalUnitsForParent;
-    paged(
+    paging::paged(
         caller,
         UNITS,
+        MAX_PAGES,
         |token| {
             client
                 .list_organizational_units_for_parent()
@@ -311,9 +257,10 @@ async fn walk_tree(
     sink: &Sink,
 ) -> Result<Vec<Converted>, AwsCallError> {
     const ROOTS: Operation = Operation::ListRoots;
-    let roots = paged(
+    let roots = paging::paged(
         caller,
         ROOTS,
+        MAX_PAGES,
         |token| client.list_roots().set_next_token(token).send(),
         |out| out.next_token(),
         |out| {
@@ -389,9 +336,10 @@ pub async fn account_tags(
     account_id: &str,
 ) -> Result<Vec<(String, String)>, AwsCallError> {
     const TAGS: Operation = Operation::ListTagsForResource;
-    paged(
+    paging::paged(
         caller,
         TAGS,
+        MAX_PAGES,
         |token| {
             client
                 .list_tags_for_resource()

@@ -5,5 +5,6 @@ pub mod access;
 pub mod call;
 pub mod clients;
 pub mod limit;
+pub mod paging;
 
 pub use call::{AwsCallError, Caller, Operation};
