@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::label::labels;
+
 /// An AWS account id: exactly 12 ASCII digits.
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
@@ -59,26 +61,16 @@ impl AccessMode {
     }
 }
 
-/// How an account is audited: the bounded `method` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Method {
-    /// A root session from `sts:AssumeRoot` (member accounts, centralized root access).
-    AssumeRoot,
-    /// `sts:AssumeRole` into the member audit role.
-    MemberRole,
-    /// The exporter's own credentials, in its own account.
-    OwnCredentials,
-    /// `sts:AssumeRole` into `management_account_role_arn`.
-    ManagementRole,
-}
-
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::AssumeRoot => "assume_root",
-            Method::MemberRole => "member_role",
-            Method::OwnCredentials => "own_credentials",
-            Method::ManagementRole => "management_role",
-        }
+labels! {
+    /// How an account is audited: the bounded `method` label.
+    pub enum Method {
+        /// A root session from `sts:AssumeRoot` (member accounts, centralized root access).
+        AssumeRoot => "assume_root",
+        /// `sts:AssumeRole` into the member audit role.
+        MemberRole => "member_role",
+        /// The exporter's own credentials, in its own account.
+        OwnCredentials => "own_credentials",
+        /// `sts:AssumeRole` into `management_account_role_arn`.
+        ManagementRole => "management_role",
     }
 }

@@ -18,6 +18,7 @@ pub mod discovery;
 pub mod events;
 pub mod http;
 pub mod ids;
+mod label;
 pub mod model;
 pub mod operation;
 pub mod refresh;

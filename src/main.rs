@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 #[cfg(feature = "demo")]
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -165,12 +165,27 @@ struct AuditFlags {
     account_tags: Vec<String>,
 }
 
-/// Every key: `serve`, `demo`, `check-config`.
+/// A command's flags: the configuration file, and the flags of the key groups it uses (`G`),
+/// which serialize to the keys that were given, for the flag layer of `config::load`.
 #[derive(Args, Serialize, Default)]
-struct ServeFlags {
+struct Flags<G: Args> {
     #[command(flatten)]
     #[serde(skip)]
     file: ConfigFile,
+    #[command(flatten)]
+    #[serde(flatten)]
+    keys: G,
+}
+
+impl<G: Args + Serialize> Flags<G> {
+    fn load(&self) -> Result<config::Loaded, config::ConfigError> {
+        config::load(self.file.config.as_deref(), self)
+    }
+}
+
+/// Every key: `serve`, `demo`, `check-config`.
+#[derive(Args, Serialize, Default)]
+struct EveryKey {
     #[command(flatten)]
     #[serde(flatten)]
     listen: ListenFlags,
@@ -182,54 +197,11 @@ struct ServeFlags {
     audit: AuditFlags,
 }
 
+type ServeFlags = Flags<EveryKey>;
 /// `audit`: no `listen`, no schedule, no events.
-#[derive(Args, Serialize, Default)]
-struct AuditCommandFlags {
-    #[command(flatten)]
-    #[serde(skip)]
-    file: ConfigFile,
-    #[command(flatten)]
-    #[serde(flatten)]
-    audit: AuditFlags,
-}
-
+type AuditCommandFlags = Flags<AuditFlags>;
 /// `healthcheck`: where to ask.
-#[derive(Args, Serialize, Default)]
-struct HealthcheckFlags {
-    #[command(flatten)]
-    #[serde(skip)]
-    file: ConfigFile,
-    #[command(flatten)]
-    #[serde(flatten)]
-    listen: ListenFlags,
-}
-
-/// The flags of one command, for `config::load`.
-trait CommandFlags: Serialize + Sized {
-    fn file(&self) -> Option<&Path>;
-
-    fn load(&self) -> Result<config::Loaded, config::ConfigError> {
-        config::load(self.file(), self)
-    }
-}
-
-impl CommandFlags for ServeFlags {
-    fn file(&self) -> Option<&Path> {
-        self.file.config.as_deref()
-    }
-}
-
-impl CommandFlags for AuditCommandFlags {
-    fn file(&self) -> Option<&Path> {
-        self.file.config.as_deref()
-    }
-}
-
-impl CommandFlags for HealthcheckFlags {
-    fn file(&self) -> Option<&Path> {
-        self.file.config.as_deref()
-    }
-}
+type HealthcheckFlags = Flags<ListenFlags>;
 
 /// Allocations of this size or more get pages of their own, given back to the system when freed.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

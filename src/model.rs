@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use crate::label::labels;
 use crate::operation::Operation;
 
 /// One account of the organization, as `organizations:ListAccounts` describes it.
@@ -198,31 +199,14 @@ pub struct AuditFindings {
     pub inconsistencies: Vec<Credential>,
 }
 
-/// A kind of root credential, as both the summary and the deep calls describe it: the bounded
-/// `credential` label of `aws_root_audit_inconsistency`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Credential {
-    AccessKeys,
-    SigningCertificates,
-    Mfa,
-    Password,
-}
-
-impl Credential {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AccessKeys => "access_keys",
-            Self::SigningCertificates => "signing_certificates",
-            Self::Mfa => "mfa",
-            Self::Password => "password",
-        }
-    }
-}
-
-impl std::fmt::Display for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+labels! {
+    /// A kind of root credential, as both the summary and the deep calls describe it: the
+    /// bounded `credential` label of `aws_root_audit_inconsistency`.
+    pub enum Credential {
+        AccessKeys => "access_keys",
+        SigningCertificates => "signing_certificates",
+        Mfa => "mfa",
+        Password => "password",
     }
 }
 
@@ -256,61 +240,25 @@ impl AwsCallError {
     }
 }
 
-/// Why an audit (or one AWS call) failed. A bounded set: these strings become label values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureReason {
-    AccessDenied,
-    RootAccessNotEnabled,
-    /// The exporter found no AWS credentials of its own.
-    NoCredentials,
-    /// A session's credentials expired before the calls made with them.
-    ExpiredToken,
-    /// No way into the account is configured (e.g. the management account, from elsewhere,
-    /// without `management_account_role_arn`).
-    NotConfigured,
-    Throttled,
-    Timeout,
-    Network,
-    /// An answer arrived but does not have the form AWS documents (a missing field, a value out
-    /// of range, a ragged credential report): nothing of it is used.
-    BadResponse,
-    Other,
-}
-
-impl FailureReason {
-    pub const ALL: [FailureReason; 10] = [
-        Self::AccessDenied,
-        Self::RootAccessNotEnabled,
-        Self::NoCredentials,
-        Self::ExpiredToken,
-        Self::NotConfigured,
-        Self::Throttled,
-        Self::Timeout,
-        Self::Network,
-        Self::BadResponse,
-        Self::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AccessDenied => "access_denied",
-            Self::RootAccessNotEnabled => "root_access_not_enabled",
-            Self::NoCredentials => "no_credentials",
-            Self::ExpiredToken => "expired_token",
-            Self::NotConfigured => "not_configured",
-            Self::Throttled => "throttled",
-            Self::Timeout => "timeout",
-            Self::Network => "network",
-            Self::BadResponse => "bad_response",
-            Self::Other => "other",
-        }
-    }
-}
-
-impl std::fmt::Display for FailureReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+labels! {
+    /// Why an audit (or one AWS call) failed. A bounded set: these strings become label values.
+    pub enum FailureReason {
+        AccessDenied => "access_denied",
+        RootAccessNotEnabled => "root_access_not_enabled",
+        /// The exporter found no AWS credentials of its own.
+        NoCredentials => "no_credentials",
+        /// A session's credentials expired before the calls made with them.
+        ExpiredToken => "expired_token",
+        /// No way into the account is configured (e.g. the management account, from elsewhere,
+        /// without `management_account_role_arn`).
+        NotConfigured => "not_configured",
+        Throttled => "throttled",
+        Timeout => "timeout",
+        Network => "network",
+        /// An answer arrived but does not have the form AWS documents (a missing field, a value
+        /// out of range, a ragged credential report): nothing of it is used.
+        BadResponse => "bad_response",
+        Other => "other",
     }
 }
 
@@ -338,24 +286,22 @@ mod tests {
 
     #[test]
     fn mfa_type_from_serial_forms() {
-        assert_eq!(
-            MfaType::from_serial("arn:aws:iam::123456789012:mfa/root-account-mfa-device"),
-            MfaType::Virtual
-        );
-        assert_eq!(
-            MfaType::from_serial("arn:aws:iam::123456789012:u2f/root/yubi-ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
-            MfaType::Passkey
-        );
-        assert_eq!(MfaType::from_serial("GAHT12345678"), MfaType::Hardware);
-        assert_eq!(
-            MfaType::from_serial("arn:aws:iam::123456789012:sms-mfa/root"),
-            MfaType::Sms
-        );
-        // A virtual device whose name contains "u2f" is still virtual.
-        assert_eq!(
-            MfaType::from_serial("arn:aws:iam::123456789012:mfa/u2f-backup"),
-            MfaType::Virtual
-        );
+        for (serial, kind) in [
+            (
+                "arn:aws:iam::123456789012:mfa/root-account-mfa-device",
+                MfaType::Virtual,
+            ),
+            (
+                "arn:aws:iam::123456789012:u2f/root/yubi-ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                MfaType::Passkey,
+            ),
+            ("GAHT12345678", MfaType::Hardware),
+            ("arn:aws:iam::123456789012:sms-mfa/root", MfaType::Sms),
+            // A virtual device whose name contains "u2f" is still virtual.
+            ("arn:aws:iam::123456789012:mfa/u2f-backup", MfaType::Virtual),
+        ] {
+            assert_eq!(MfaType::from_serial(serial), kind, "{serial}");
+        }
     }
 
     #[test]

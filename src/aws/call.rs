@@ -298,28 +298,18 @@ mod tests {
 
     #[test]
     fn codes_map_to_reasons() {
-        assert_eq!(reason_for_code(Some("Throttling"), Some(400)), FailureReason::Throttled);
-        assert_eq!(
-            reason_for_code(Some("TooManyRequestsException"), Some(400)),
-            FailureReason::Throttled
-        );
-        assert_eq!(
-            reason_for_code(Some("AccessDenied"), Some(403)),
-            FailureReason::AccessDenied
-        );
-        assert_eq!(
-            reason_for_code(Some("AccessDeniedException"), Some(400)),
-            FailureReason::AccessDenied
-        );
-        assert_eq!(
-            reason_for_code(Some("ExpiredToken"), Some(403)),
-            FailureReason::ExpiredToken
-        );
-        assert_eq!(reason_for_code(None, Some(429)), FailureReason::Throttled);
-        assert_eq!(
-            reason_for_code(Some("ServiceUnavailable"), Some(503)),
-            FailureReason::Other
-        );
+        use FailureReason::*;
+        for (code, status, reason) in [
+            (Some("Throttling"), 400, Throttled),
+            (Some("TooManyRequestsException"), 400, Throttled),
+            (Some("AccessDenied"), 403, AccessDenied),
+            (Some("AccessDeniedException"), 400, AccessDenied),
+            (Some("ExpiredToken"), 403, ExpiredToken),
+            (None, 429, Throttled),
+            (Some("ServiceUnavailable"), 503, Other),
+        ] {
+            assert_eq!(reason_for_code(code, Some(status)), reason, "{code:?} {status}");
+        }
     }
 
     #[test]

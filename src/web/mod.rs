@@ -1028,9 +1028,12 @@ mod tests {
         assert!(live.current().tls.is_some());
     }
 
+    /// How long [`self_signed`] certificates are valid.
+    pub(super) const CERT_DAYS: u64 = 2;
+
     /// A self-signed server certificate and key in `dir` (server.crt, server.key), made with
     /// openssl.
-    fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    pub(super) fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
         let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
         let status = std::process::Command::new("openssl")
             .args([
@@ -1042,7 +1045,7 @@ mod tests {
                 "ec_paramgen_curve:P-256",
                 "-nodes",
                 "-days",
-                "2",
+                &CERT_DAYS.to_string(),
                 "-subj",
                 "/CN=localhost",
                 "-keyout",

@@ -253,6 +253,29 @@ pub struct TlsSettings {
     pub prefer_server_cipher_suites: bool,
 }
 
+/// The signature checks of a certificate verifier, by the crypto provider in field `$field`
+/// (the same for every verifier here).
+macro_rules! signatures_by {
+    ($field:tt) => {
+        signatures_by!(@check $field, verify_tls12_signature);
+        signatures_by!(@check $field, verify_tls13_signature);
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.$field.signature_verification_algorithms.supported_schemes()
+        }
+    };
+    (@check $field:tt, $check:ident) => {
+        fn $check(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::$check(message, cert, dss, &self.$field.signature_verification_algorithms)
+        }
+    };
+}
+
 /// The crypto provider every TLS configuration here uses: aws-lc-rs, as the AWS SDK's rustls.
 pub fn provider() -> CryptoProvider {
     aws_lc_rs::default_provider()
@@ -321,6 +344,7 @@ pub fn server_config(s: TlsSettings) -> Result<ServerConfig, BuildError> {
                 builder.with_client_cert_verifier(Arc::new(PinnedOrChained {
                     chained: verifier,
                     pinned: s.client_cas.clone(),
+                    provider: provider.clone(),
                 }))
             }
         }
@@ -382,27 +406,7 @@ impl ClientCertVerifier for AnyClientCert {
         Ok(ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
+    signatures_by!(provider);
 }
 
 /// The verifying types: a chain to the client CAs (webpki), or, as Go accepts it, a client
@@ -414,6 +418,8 @@ impl ClientCertVerifier for AnyClientCert {
 struct PinnedOrChained {
     chained: Arc<dyn ClientCertVerifier>,
     pinned: Vec<CertificateDer<'static>>,
+    /// The provider `chained` was built with: its signature checks are the same.
+    provider: Arc<CryptoProvider>,
 }
 
 impl ClientCertVerifier for PinnedOrChained {
@@ -449,27 +455,7 @@ impl ClientCertVerifier for PinnedOrChained {
         }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chained.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chained.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.chained.supported_verify_schemes()
-    }
+    signatures_by!(provider);
 }
 
 /// One DER element: its tag, its content and what follows it.
@@ -547,27 +533,7 @@ impl ServerCertVerifier for AnyServerCert {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    signatures_by!(0);
 }
 
 /// The healthcheck presents no client certificate; this notes whether the server asked for one.
@@ -626,28 +592,14 @@ mod tests {
     #[test]
     fn the_validity_of_a_real_certificate_is_read() {
         let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new("openssl")
-            .current_dir(dir.path())
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-            ])
-            .args(["-keyout", "k.pem", "-out", "c.pem", "-days", "3", "-subj", "/CN=t"])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let pem = std::fs::read(dir.path().join("c.pem")).unwrap();
+        let (cert, _) = super::super::tests::self_signed(dir.path());
+        let pem = std::fs::read(cert).unwrap();
         use rustls::pki_types::pem::PemObject;
         let cert = CertificateDer::from_pem_slice(&pem).unwrap();
         let (from, to) = validity(&cert).unwrap();
         let now = UnixTime::now().as_secs();
         assert!(from <= now && now < to, "{from} {now} {to}");
-        assert_eq!(to - from, 3 * 86_400);
+        assert_eq!(to - from, super::super::tests::CERT_DAYS * 86_400);
         assert_eq!(validity(&cert[..cert.len() / 2]), None);
     }
 }

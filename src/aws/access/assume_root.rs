@@ -1,9 +1,8 @@
 //! Centralized root access: `sts:AssumeRoot` scoped by the `IAMAuditRootUserCredentials` task
 //! policy, from the management account or the IAM delegated administrator.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_credential_types::Credentials;
 use aws_sdk_sts::types::PolicyDescriptorType;
 use futures::future::BoxFuture;
 use tracing::{error, warn};
@@ -108,24 +107,12 @@ impl Access for AssumeRoot {
                         .send()
                 })
                 .await?;
-            let Some(c) = output.credentials() else {
-                return Err(AwsCallError::malformed(
-                    Operation::AssumeRoot,
-                    "answer holds no Credentials",
-                ));
-            };
-            let expiry = SystemTime::try_from(*c.expiration()).ok();
-            let credentials = Credentials::new(
-                c.access_key_id(),
-                c.secret_access_key(),
-                Some(c.session_token().to_string()),
-                expiry,
-                "AssumeRoot",
-            );
-            Ok(AccountSession {
-                iam: self.clients.iam_with(credentials),
-                kind: SessionKind::Root,
-            })
+            AccountSession::from_sts(
+                &self.clients,
+                Operation::AssumeRoot,
+                SessionKind::Root,
+                output.credentials(),
+            )
         })
     }
 }

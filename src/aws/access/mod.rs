@@ -41,6 +41,30 @@ pub struct AccountSession {
     pub kind: SessionKind,
 }
 
+impl AccountSession {
+    /// A session with the temporary credentials of an STS answer (`AssumeRoot`, `AssumeRole`);
+    /// an answer without them is a `bad_response` of `operation`.
+    fn from_sts(
+        clients: &AwsClients,
+        operation: Operation,
+        kind: SessionKind,
+        credentials: Option<&aws_sdk_sts::types::Credentials>,
+    ) -> Result<AccountSession, AwsCallError> {
+        let c = credentials.ok_or_else(|| AwsCallError::malformed(operation, "answer holds no Credentials"))?;
+        let credentials = aws_credential_types::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            operation.name(),
+        );
+        Ok(AccountSession {
+            iam: clients.iam_with(credentials),
+            kind,
+        })
+    }
+}
+
 impl std::fmt::Debug for AccountSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "AccountSession {{ kind: {:?}, .. }}", self.kind)

@@ -4,9 +4,7 @@
 //! devices (a [`SessionKind::Principal`] session).
 
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
 
-use aws_credential_types::Credentials;
 use futures::future::BoxFuture;
 
 use super::{Access, AccountSession, Method, Precheck, SessionKind};
@@ -101,23 +99,12 @@ impl Access for Role {
                         .send()
                 })
                 .await?;
-            let Some(c) = output.credentials() else {
-                return Err(AwsCallError::malformed(
-                    Operation::AssumeRole,
-                    "answer holds no Credentials",
-                ));
-            };
-            let credentials = Credentials::new(
-                c.access_key_id(),
-                c.secret_access_key(),
-                Some(c.session_token().to_string()),
-                SystemTime::try_from(*c.expiration()).ok(),
-                "AssumeRole",
-            );
-            Ok(AccountSession {
-                iam: self.clients.iam_with(credentials),
-                kind: SessionKind::Principal,
-            })
+            AccountSession::from_sts(
+                &self.clients,
+                Operation::AssumeRole,
+                SessionKind::Principal,
+                output.credentials(),
+            )
         })
     }
 }
