@@ -12,6 +12,7 @@
 
 #[path = "chaos/check.rs"]
 mod check;
+mod common;
 #[path = "chaos/procs.rs"]
 mod procs;
 #[path = "chaos/scrape.rs"]

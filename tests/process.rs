@@ -9,16 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{DEMO, Sim, exporter, run, text, with_sim_env};
+use common::{DEMO, Sim, exporter, free_port, run, text, with_sim_env};
 use serde_json::json;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A running `serve` whose stderr is collected as it comes; killed when dropped.
 struct Served {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_root_exporter::app::{self, Alive};
-use common::{DEMO, Sim, exporter, run, text, with_sim_env};
+use common::{DEMO, Sim, exporter, free_port, run, text, with_sim_env};
 
 // ---- certificates ------------------------------------------------------------------------------
 
@@ -126,14 +126,6 @@ impl Pki {
 }
 
 // ---- the exporter and curl ---------------------------------------------------------------------
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `serve` with `AWS_ROOT_EXPORTER_WEB_CONFIG_FILE`, its stderr collected; killed when dropped.
 struct Exporter {

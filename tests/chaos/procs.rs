@@ -273,14 +273,6 @@ impl Simulator {
     }
 }
 
-/// A free port on 127.0.0.1 (free when asked; the exporter binds it right after).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// The exporter's `serve` as a process.
 pub struct Exporter {
     pub proc: Proc,
@@ -289,7 +281,7 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn start(endpoint: SocketAddr, args: &[&str]) -> Result<Exporter, String> {
-        let port = free_port();
+        let port = crate::common::free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut c = clean(Path::new(EXPORTER));
         c.arg("serve")

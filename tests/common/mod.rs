@@ -60,6 +60,14 @@ impl Sim {
     }
 }
 
+/// A free port on 127.0.0.1 (free when asked; whoever asked binds it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 pub fn config(edit: impl FnOnce(&mut RawConfig)) -> Arc<Config> {
     let mut raw = RawConfig {
         listen: "127.0.0.1:0".into(),
