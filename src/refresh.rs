@@ -101,9 +101,8 @@ impl Refresher {
         let targets: Vec<(Account, Route)> = ids
             .iter()
             .filter_map(|id| current.accounts.iter().find(|e| &e.account.id == id))
-            .filter(|e| e.is_selected() && self.config.selects(&e.account.id))
-            .map(|e| (e.account.clone(), plan.route(&e.account)))
-            .filter(|(_, r)| !matches!(r, Route::Skip))
+            .filter(|e| e.is_selected())
+            .filter_map(|e| Some((e.account.clone(), self.route(&plan, &e.account)?)))
             .collect();
         let outcomes = self.audit_all(targets).await;
         let results: Vec<(String, bool)> = ids
@@ -151,11 +150,7 @@ impl Refresher {
             let plan = Arc::new(self.ways.plan().await);
             *self.last_plan.lock().expect("plan lock") = Some(plan.clone());
             let targets = futures::stream::poll_fn(|cx| found.poll_recv(cx)).filter_map(|account| {
-                let route = match self.config.selects(&account.id) {
-                    true => plan.route(&account),
-                    false => Route::Skip,
-                };
-                let target = (!matches!(route, Route::Skip)).then(|| {
+                let target = self.route(&plan, &account).map(|route| {
                     self.progress.found();
                     (account, route)
                 });
@@ -177,14 +172,10 @@ impl Refresher {
             .accounts
             .into_iter()
             .map(|account| {
-                let route = match self.config.selects(&account.id) {
-                    true => plan.route(&account),
-                    false => Route::Skip,
-                };
-                let (selected, method) = match &route {
-                    Route::Skip => (false, None),
-                    Route::Audit(access) => (true, Some(access.method())),
-                    Route::Fail(_) => (true, None),
+                let (selected, method) = match self.route(&plan, &account) {
+                    None => (false, None),
+                    Some(Route::Audit(access)) => (true, Some(access.method())),
+                    Some(Route::Fail(_)) => (true, None),
                 };
                 Planned {
                     account,
@@ -209,6 +200,12 @@ impl Refresher {
             "refresh finished"
         );
         snapshot
+    }
+
+    /// How `account` is audited under `plan`; `None` when it is not selected (`include_accounts`,
+    /// `exclude_accounts`) or not active.
+    fn route(&self, plan: &Plan, account: &Account) -> Option<Route> {
+        self.config.selects(&account.id).then(|| plan.route(account)).flatten()
     }
 
     /// How far the running refresh is (for a progress line).
@@ -296,7 +293,6 @@ impl Refresher {
         let access = match route {
             Route::Audit(access) => access,
             Route::Fail(b) => return Err(AuditError::Blocked(b)),
-            Route::Skip => unreachable!("skipped accounts are not audited"),
         };
         let started = Instant::now();
         let method = access.method().as_str();

@@ -206,33 +206,13 @@ impl Ways {
             AccessMode::Auto | AccessMode::AssumeRoot => Some(self.assume_root.precheck().await),
         };
         let features = assume_root.as_ref().and_then(|p| p.features.clone());
-        let member = match (self.mode, assume_root, &self.member_role) {
-            (AccessMode::Role, _, Some(role)) => Ok(role.clone()),
-            (AccessMode::Role, _, None) => Err(Blocked {
-                reason: FailureReason::NotConfigured,
-                message: "access = \"role\" needs member_role_name".into(),
-            }),
-            (AccessMode::AssumeRoot, Some(p), _) => match p.blocked {
-                Some(b) => Err(b),
-                None => Ok(self.assume_root.clone()),
-            },
-            // auto: AssumeRoot when centralized root access is on (or cannot be read and no role
-            // is configured), the member role otherwise.
-            (_, Some(p), role) => match (p.blocked, role) {
-                (None, None) => Ok(self.assume_root.clone()),
-                (None, Some(role)) if p.features.is_none() => Ok(role.clone()),
-                (None, Some(_)) => Ok(self.assume_root.clone()),
-                (Some(_), Some(role)) => Ok(role.clone()),
-                (Some(b), None) => Err(Blocked {
-                    reason: b.reason,
-                    message: format!(
-                        "{}; or set member_role_name to audit through a role in each account",
-                        b.message
-                    ),
-                }),
-            },
-            (_, None, _) => Ok(self.assume_root.clone()),
-        };
+        let member = member_way(self.mode, assume_root, self.member_role.is_some()).map(|way| match way {
+            MemberWay::AssumeRoot => self.assume_root.clone(),
+            MemberWay::Role => self
+                .member_role
+                .clone()
+                .expect("member_way picks the role only when it is set"),
+        });
         Plan {
             caller_account_id,
             features,
@@ -240,6 +220,45 @@ impl Ways {
             own: self.own.clone(),
             management_role: self.management_role.clone(),
         }
+    }
+}
+
+/// The way into member accounts a refresh uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberWay {
+    AssumeRoot,
+    Role,
+}
+
+/// Which way reaches member accounts, from the plan's inputs alone: the `access` mode, what the
+/// AssumeRoot precheck found (`None`: not asked, in `role` mode) and whether `member_role_name`
+/// is set. `auto`: AssumeRoot when centralized root access is on, or when it cannot be read and
+/// no role is set; the member role when the feature is off, or cannot be read and a role is set.
+pub fn member_way(mode: AccessMode, assume_root: Option<Precheck>, role: bool) -> Result<MemberWay, Blocked> {
+    match (mode, assume_root, role) {
+        (AccessMode::Role, _, true) => Ok(MemberWay::Role),
+        (AccessMode::Role, _, false) => Err(Blocked {
+            reason: FailureReason::NotConfigured,
+            message: "access = \"role\" needs member_role_name".into(),
+        }),
+        (AccessMode::AssumeRoot, Some(p), _) => match p.blocked {
+            Some(b) => Err(b),
+            None => Ok(MemberWay::AssumeRoot),
+        },
+        (_, Some(p), role) => match (p.blocked, role) {
+            (None, false) => Ok(MemberWay::AssumeRoot),
+            (None, true) if p.features.is_none() => Ok(MemberWay::Role),
+            (None, true) => Ok(MemberWay::AssumeRoot),
+            (Some(_), true) => Ok(MemberWay::Role),
+            (Some(b), false) => Err(Blocked {
+                reason: b.reason,
+                message: format!(
+                    "{}; or set member_role_name to audit through a role in each account",
+                    b.message
+                ),
+            }),
+        },
+        (_, None, _) => Ok(MemberWay::AssumeRoot),
     }
 }
 
@@ -254,11 +273,10 @@ pub struct Plan {
     management_role: Option<Arc<dyn Access>>,
 }
 
-/// What happens to one account in this refresh.
+/// How one selected account is audited in this refresh (an account that is not may not be
+/// audited at all: [`Plan::route`] gives `None`).
 #[derive(Clone)]
 pub enum Route {
-    /// Not audited: the account is not active (suspended, closed, ...).
-    Skip,
     /// Audited through this way in.
     Audit(Arc<dyn Access>),
     /// Selected, but no way in applies; the account fails with this, and no call is made.
@@ -266,10 +284,16 @@ pub enum Route {
 }
 
 impl Plan {
-    pub fn route(&self, account: &Account) -> Route {
+    /// The way into `account`; `None` when it is not audited (not active: suspended, closed,
+    /// ...).
+    pub fn route(&self, account: &Account) -> Option<Route> {
         if !account.may_be_active() {
-            return Route::Skip;
+            return None;
         }
+        Some(self.route_active(account))
+    }
+
+    fn route_active(&self, account: &Account) -> Route {
         let own = self.caller_account_id.as_deref() == Some(account.id.as_str());
         if own {
             return Route::Audit(self.own.clone());
@@ -313,5 +337,52 @@ mod tests {
         ] {
             assert_eq!(role_arn_account(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_way_into_member_accounts_follows_the_mode_the_feature_and_the_role() {
+        use AccessMode::{AssumeRoot as Root, Auto, Role};
+        use MemberWay::{AssumeRoot as ByRoot, Role as ByRole};
+        let on = || {
+            Some(Precheck {
+                features: Some(vec![("RootCredentialsManagement", true)]),
+                blocked: None,
+            })
+        };
+        let unreadable = || Some(Precheck::default());
+        let off = || {
+            Some(Precheck {
+                features: Some(vec![("RootCredentialsManagement", false)]),
+                blocked: Some(Blocked {
+                    reason: FailureReason::RootAccessNotEnabled,
+                    message: "off".into(),
+                }),
+            })
+        };
+        // (mode, precheck, role set) -> way, or the reason it is blocked
+        type Case = (AccessMode, Option<Precheck>, bool, Result<MemberWay, FailureReason>);
+        let cases: Vec<Case> = vec![
+            (Auto, on(), false, Ok(ByRoot)),
+            (Auto, on(), true, Ok(ByRoot)),
+            (Auto, unreadable(), false, Ok(ByRoot)),
+            (Auto, unreadable(), true, Ok(ByRole)),
+            (Auto, off(), true, Ok(ByRole)),
+            (Auto, off(), false, Err(FailureReason::RootAccessNotEnabled)),
+            (Root, on(), true, Ok(ByRoot)),
+            (Root, unreadable(), false, Ok(ByRoot)),
+            (Root, off(), true, Err(FailureReason::RootAccessNotEnabled)),
+            (Role, None, true, Ok(ByRole)),
+            (Role, None, false, Err(FailureReason::NotConfigured)),
+            // Not asked (never in auto or assume_root, but the decision is total).
+            (Auto, None, false, Ok(ByRoot)),
+        ];
+        for (mode, precheck, role, want) in cases {
+            let case = format!("{mode:?} {precheck:?} role={role}");
+            let got = member_way(mode, precheck, role).map_err(|b| b.reason);
+            assert_eq!(got, want, "{case}");
+        }
+        // Blocked in auto without a role: the message says how to get around it.
+        let b = member_way(Auto, off(), false).unwrap_err();
+        assert!(b.message.contains("member_role_name"), "{}", b.message);
     }
 }
