@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 use crate::aws::call::{Caller, Operation};
 use crate::ids::is_account_id;
 use crate::refresh::Refresher;
-use crate::snapshot::SnapshotSender;
+use crate::snapshot::{Snapshot, SnapshotSender};
 use crate::telemetry::Telemetry;
 
 /// IAM calls that change the root user's credentials.
@@ -129,6 +129,156 @@ struct Pending {
     first_event: Option<SystemTime>,
 }
 
+/// What one round of reading the queue collected: the accounts to re-audit with their messages,
+/// and the messages to delete unread by any audit.
+#[derive(Default)]
+struct Batch {
+    pending: HashMap<String, Pending>,
+    obsolete: Vec<String>,
+    /// When the round ends: set by its first relevant event (`Settings::coalesce` later).
+    deadline: Option<Instant>,
+}
+
+impl Batch {
+    /// Sort one received message: relevant to an audited account (pending), or not (obsolete).
+    fn sort(&mut self, message: aws_sdk_sqs::types::Message, snapshot: Option<&Snapshot>, consumer: &Consumer) {
+        let Some(receipt) = message.receipt_handle else {
+            return;
+        };
+        let telemetry = &consumer.telemetry;
+        match classify(message.body.as_deref().unwrap_or("")) {
+            Verdict::Relevant { account_id, time } => {
+                let known = snapshot.and_then(|s| s.accounts.iter().find(|e| e.account.id == account_id));
+                if !known.is_some_and(|e| e.is_selected()) {
+                    debug!(
+                        account_id,
+                        "event for an account that is not audited (outside the organization or filtered out); deleted"
+                    );
+                    telemetry.record_event("irrelevant");
+                    self.obsolete.push(receipt);
+                    return;
+                }
+                telemetry.record_event("relevant");
+                let p = self.pending.entry(account_id).or_default();
+                p.receipts.push(receipt);
+                p.first_event = match (p.first_event, time) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                self.deadline
+                    .get_or_insert_with(|| Instant::now() + consumer.settings.coalesce);
+            }
+            Verdict::Irrelevant(why) => {
+                debug!(why, "irrelevant event deleted");
+                telemetry.record_event("irrelevant");
+                self.obsolete.push(receipt);
+            }
+            Verdict::Malformed(why) => {
+                warn!(message_id = ?message.message_id, reason = ?why, "malformed message on the events queue; deleted");
+                telemetry.record_event("malformed");
+                self.obsolete.push(receipt);
+            }
+        }
+    }
+}
+
+/// The queue and how it is read.
+struct Consumer {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    /// One queue read and one delete at a time: no adaptive limit to speak of.
+    caller: Caller,
+    telemetry: Telemetry,
+    settings: Settings,
+    /// Before the next read after a failed one: 1 s, doubling to 60 s.
+    pause: Duration,
+}
+
+impl Consumer {
+    /// Read until a round ends: the coalescing deadline of its first relevant event passes, or
+    /// only obsolete messages came, or a read failed (after its pause).
+    async fn collect(&mut self, tx: &SnapshotSender) -> Batch {
+        let mut batch = Batch::default();
+        loop {
+            let wait = match batch.deadline {
+                None => self.settings.wait,
+                Some(d) => d.saturating_duration_since(Instant::now()),
+            };
+            if batch.deadline.is_some() && wait.is_zero() {
+                return batch;
+            }
+            let Some(messages) = self.receive(wait).await else {
+                return batch;
+            };
+            let snapshot = tx.borrow().clone();
+            for message in messages {
+                batch.sort(message, snapshot.as_deref(), self);
+            }
+            if batch.deadline.is_none() && !batch.obsolete.is_empty() {
+                return batch;
+            }
+        }
+    }
+
+    /// One long poll of at most `wait`; `None` when it failed (logged, paused).
+    async fn receive(&mut self, wait: Duration) -> Option<Vec<aws_sdk_sqs::types::Message>> {
+        let received = self
+            .caller
+            .call(Operation::ReceiveMessage, || {
+                self.sqs
+                    .receive_message()
+                    .queue_url(&self.queue_url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(wait.as_secs().clamp(0, 20) as i32)
+                    .visibility_timeout(self.settings.visibility.as_secs() as i32)
+                    .send()
+            })
+            .await;
+        match received {
+            Ok(out) => {
+                self.telemetry.record_queue_read(true);
+                self.pause = Duration::from_secs(1);
+                Some(out.messages.unwrap_or_default())
+            }
+            Err(e) => {
+                self.telemetry.record_queue_read(false);
+                warn!(reason = %e.reason, error = ?e.message, retry_in = ?self.pause, "cannot read the events queue");
+                tokio::time::sleep(self.pause).await;
+                self.pause = (self.pause * 2).min(Duration::from_secs(60));
+                None
+            }
+        }
+    }
+
+    /// Re-audit the accounts of `pending` and publish them; the receipts of the accounts whose
+    /// audit succeeded (the others come back after their visibility timeout).
+    async fn reaudit(
+        &self,
+        refresher: &Refresher,
+        mut pending: HashMap<String, Pending>,
+        tx: &SnapshotSender,
+    ) -> Vec<String> {
+        let ids: Vec<String> = pending.keys().cloned().collect();
+        let audited = refresher.audit_accounts(&ids, tx).await;
+        let published = SystemTime::now();
+        let mut done = Vec::new();
+        for (id, ok) in audited {
+            self.telemetry.record_event_audit(ok);
+            let Some(p) = pending.remove(&id) else { continue };
+            if ok {
+                if let Some(latency) = p.first_event.and_then(|t| event_latency(t, published)) {
+                    self.telemetry.observe_event_latency(latency);
+                }
+                info!(account_id = %id, events = p.receipts.len(), "re-audited after root credential events");
+                done.extend(p.receipts);
+            } else {
+                warn!(account_id = %id, "the re-audit after root credential events failed; the events come back after their visibility timeout");
+            }
+        }
+        done
+    }
+}
+
 /// Long-poll `queue_url` until the task is dropped. `refreshers` carries the current refresher
 /// (it changes with the configuration); `tx` is where snapshots are published.
 pub async fn consume(
@@ -139,9 +289,6 @@ pub async fn consume(
     telemetry: Telemetry,
     settings: Settings,
 ) {
-    // One queue read and one delete at a time: no adaptive limit to speak of.
-    let caller = Caller::new(telemetry.clone(), 1);
-    let mut pause = Duration::from_secs(1);
     // Until a refresh has listed the organization, no event can be told from a foreign one:
     // leave the queue alone until then.
     let mut snapshots = tx.subscribe();
@@ -153,92 +300,18 @@ pub async fn consume(
         return;
     }
     info!(queue = %queue_url, "reading root credential events");
+    let mut consumer = Consumer {
+        caller: Caller::new(telemetry.clone(), 1),
+        sqs,
+        queue_url,
+        telemetry,
+        settings,
+        pause: Duration::from_secs(1),
+    };
     loop {
-        let mut pending: HashMap<String, Pending> = HashMap::new();
-        let mut obsolete: Vec<String> = Vec::new();
-        let mut deadline: Option<Instant> = None;
-        loop {
-            let wait = match deadline {
-                None => settings.wait,
-                Some(d) => d.saturating_duration_since(Instant::now()),
-            };
-            if deadline.is_some() && wait.is_zero() {
-                break;
-            }
-            let received = caller
-                .call(Operation::ReceiveMessage, || {
-                    sqs.receive_message()
-                        .queue_url(&queue_url)
-                        .max_number_of_messages(10)
-                        .wait_time_seconds(wait.as_secs().clamp(0, 20) as i32)
-                        .visibility_timeout(settings.visibility.as_secs() as i32)
-                        .send()
-                })
-                .await;
-            let messages = match received {
-                Ok(out) => {
-                    telemetry.record_queue_read(true);
-                    pause = Duration::from_secs(1);
-                    out.messages.unwrap_or_default()
-                }
-                Err(e) => {
-                    telemetry.record_queue_read(false);
-                    warn!(reason = %e.reason, error = ?e.message, retry_in = ?pause, "cannot read the events queue");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(60));
-                    break;
-                }
-            };
-            let snapshot = tx.borrow().clone();
-            for message in messages {
-                let Some(receipt) = message.receipt_handle else {
-                    continue;
-                };
-                let verdict = classify(message.body.as_deref().unwrap_or(""));
-                match verdict {
-                    Verdict::Relevant { account_id, time } => {
-                        let known = snapshot
-                            .as_deref()
-                            .and_then(|s| s.accounts.iter().find(|e| e.account.id == account_id));
-                        match known {
-                            Some(e) if e.is_selected() => {
-                                telemetry.record_event("relevant");
-                                let p = pending.entry(account_id).or_default();
-                                p.receipts.push(receipt);
-                                p.first_event = match (p.first_event, time) {
-                                    (Some(a), Some(b)) => Some(a.min(b)),
-                                    (a, b) => a.or(b),
-                                };
-                                deadline.get_or_insert_with(|| Instant::now() + settings.coalesce);
-                            }
-                            _ => {
-                                debug!(
-                                    account_id,
-                                    "event for an account that is not audited (outside the organization or filtered out); deleted"
-                                );
-                                telemetry.record_event("irrelevant");
-                                obsolete.push(receipt);
-                            }
-                        }
-                    }
-                    Verdict::Irrelevant(why) => {
-                        debug!(why, "irrelevant event deleted");
-                        telemetry.record_event("irrelevant");
-                        obsolete.push(receipt);
-                    }
-                    Verdict::Malformed(why) => {
-                        warn!(message_id = ?message.message_id, reason = ?why, "malformed message on the events queue; deleted");
-                        telemetry.record_event("malformed");
-                        obsolete.push(receipt);
-                    }
-                }
-            }
-            if deadline.is_none() && !obsolete.is_empty() {
-                break;
-            }
-        }
-        delete(&sqs, &caller, &queue_url, obsolete).await;
-        if pending.is_empty() {
+        let batch = consumer.collect(&tx).await;
+        delete(&consumer.sqs, &consumer.caller, &consumer.queue_url, batch.obsolete).await;
+        if batch.pending.is_empty() {
             continue;
         }
         let Some(refresher) = refreshers.borrow().clone() else {
@@ -246,24 +319,8 @@ pub async fn consume(
             // timeout, by when the first refresh has listed the organization.
             continue;
         };
-        let ids: Vec<String> = pending.keys().cloned().collect();
-        let audited = refresher.audit_accounts(&ids, &tx).await;
-        let published = SystemTime::now();
-        let mut done = Vec::new();
-        for (id, ok) in audited {
-            telemetry.record_event_audit(ok);
-            let Some(p) = pending.remove(&id) else { continue };
-            if ok {
-                if let Some(latency) = p.first_event.and_then(|t| event_latency(t, published)) {
-                    telemetry.observe_event_latency(latency);
-                }
-                info!(account_id = %id, events = p.receipts.len(), "re-audited after root credential events");
-                done.extend(p.receipts);
-            } else {
-                warn!(account_id = %id, "the re-audit after root credential events failed; the events come back after their visibility timeout");
-            }
-        }
-        delete(&sqs, &caller, &queue_url, done).await;
+        let done = consumer.reaudit(&refresher, batch.pending, &tx).await;
+        delete(&consumer.sqs, &consumer.caller, &consumer.queue_url, done).await;
     }
 }
 
