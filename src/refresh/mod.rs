@@ -1,15 +1,14 @@
-//! The refresh loop: discover, audit every selected account under a concurrency bound and a
-//! per-account timeout, merge into a new snapshot, publish it atomically. Refreshes never
-//! overlap; scrapes only ever read the latest published snapshot. Which way into accounts is
-//! used is the [`Access`] implementation's business.
+//! One refresh: discover, audit every selected account under a concurrency bound and a
+//! per-account timeout, merge into a new snapshot. When refreshes run and how a snapshot is
+//! published is [`schedule`] (refreshes never overlap; scrapes only ever read the latest
+//! published snapshot); account tags are [`tags`]. Which way into accounts is used is the
+//! `aws::access` implementation's business: a refresh sees only a [`Route`].
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use futures::StreamExt;
-use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use crate::audit::{self, AuditError};
@@ -20,6 +19,13 @@ use crate::discovery;
 use crate::model::Account;
 use crate::snapshot::{AuditOutcome, OrganizationFacts, Planned, Snapshot, SnapshotSender};
 use crate::telemetry::{Progress, Telemetry};
+
+mod schedule;
+mod tags;
+
+pub use schedule::{Schedule, run};
+pub use tags::TAGS_MAX_AGE;
+use tags::TagCache;
 
 pub struct Refresher {
     organizations: aws_sdk_organizations::Client,
@@ -58,12 +64,6 @@ impl<T> Drop for AbortOnDrop<T> {
         self.0.abort();
     }
 }
-
-/// Account tags as last read, and when: read again at most every [`TAGS_MAX_AGE`].
-type TagCache = HashMap<String, (Instant, Vec<(String, String)>)>;
-
-/// How long account tags are served before they are read again.
-pub const TAGS_MAX_AGE: Duration = Duration::from_secs(3600);
 
 impl Refresher {
     /// `caller` should be the one `ways` calls through, so that both share the adaptive limits.
@@ -221,53 +221,6 @@ impl Refresher {
 
     /// Fill in the configured tags of every account: from the cache when it is fresh, else with
     /// `organizations:ListTagsForResource` (a failure keeps what was known, or none).
-    async fn read_tags(&self, accounts: &mut [Account]) {
-        let mut cache = self.tags.lock().await;
-        let stale: Vec<String> = accounts
-            .iter()
-            .filter(|a| cache.get(&a.id).is_none_or(|(at, _)| at.elapsed() >= TAGS_MAX_AGE))
-            .map(|a| a.id.clone())
-            .collect();
-        type Read = (String, Result<Vec<(String, String)>, AwsCallError>);
-        let read: Vec<Read> = futures::stream::iter(stale)
-            .map(|id| async move {
-                let tags = discovery::account_tags(&self.organizations, &self.caller, &id).await;
-                (id, tags)
-            })
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
-        let mut failed = Vec::new();
-        for (id, tags) in read {
-            match tags {
-                Ok(tags) => {
-                    cache.insert(id, (Instant::now(), tags));
-                }
-                Err(e) => failed.push((id, e)),
-            }
-        }
-        if let Some((_, e)) = failed.first() {
-            warn!(
-                accounts = failed.len(),
-                reason = %e.reason,
-                error = ?e.message,
-                "cannot read account tags (organizations:ListTagsForResource); known tags are kept, others are empty"
-            );
-        }
-        cache.retain(|id, _| accounts.iter().any(|a| &a.id == id));
-        for account in accounts.iter_mut() {
-            account.tags = self
-                .config
-                .account_tags
-                .iter()
-                .filter_map(|key| {
-                    let (_, tags) = cache.get(&account.id)?;
-                    tags.iter().find(|(k, _)| k == key).cloned()
-                })
-                .collect();
-        }
-    }
-
     /// Audit these accounts, `concurrency` at a time.
     async fn audit_all(&self, targets: Vec<(Account, Route)>) -> HashMap<String, AuditOutcome> {
         self.audit_stream(futures::stream::iter(targets)).await
@@ -327,110 +280,5 @@ impl Refresher {
             }
         }
         outcome
-    }
-}
-
-/// When the next refresh starts. After a refresh that listed the organization: one
-/// `refresh_interval` after it started. After a failed discovery: a retry, the first within
-/// [`Schedule::FIRST_RETRY`], then doubling, at most `refresh_interval`, counted from the end of
-/// the failed attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Schedule {
-    retry: Duration,
-}
-
-impl Default for Schedule {
-    fn default() -> Self {
-        Schedule {
-            retry: Self::FIRST_RETRY,
-        }
-    }
-}
-
-impl Schedule {
-    pub const FIRST_RETRY: Duration = Duration::from_secs(5);
-
-    /// The next start after a refresh that started at `started`, finished at `finished` and
-    /// did (or did not) list the organization.
-    pub fn next(&mut self, listed: bool, started: Instant, finished: Instant, interval: Duration) -> Instant {
-        if listed {
-            self.retry = Self::FIRST_RETRY;
-            started + interval
-        } else {
-            let wait = self.retry.min(interval);
-            self.retry = self.retry.saturating_mul(2).min(interval);
-            finished + wait
-        }
-    }
-}
-
-/// Refresh now, then on [`Schedule`]; never two at once. `configs` carries the configuration
-/// (a reload sends a new one): each change rebuilds the refresher with `build` and applies from
-/// the next refresh on; the current refresher is published on `refreshers` (for the events
-/// consumer). A finished refresh keeps what event-triggered audits learned while it ran. Runs
-/// until the task is dropped.
-pub async fn run<B, F>(
-    mut configs: watch::Receiver<Arc<Config>>,
-    build: B,
-    tx: SnapshotSender,
-    refreshers: watch::Sender<Option<Arc<Refresher>>>,
-) where
-    B: Fn(Arc<Config>) -> F,
-    F: Future<Output = Refresher>,
-{
-    let mut config = configs.borrow_and_update().clone();
-    let mut refresher = Arc::new(build(config.clone()).await);
-    refreshers.send_replace(Some(refresher.clone()));
-    let mut schedule = Schedule::default();
-    let mut reloads_open = true;
-    loop {
-        let started = Instant::now();
-        let started_at = SystemTime::now();
-        let previous = tx.borrow().clone();
-        let refreshed = refresher.refresh(previous.as_deref()).await;
-        let listed = refreshed.refresh_ok;
-        tx.send_modify(|latest| {
-            *latest = Some(Arc::new(refreshed.keep_newer(latest.as_deref(), started_at)));
-        });
-        refresher.record(listed);
-        let finished = Instant::now();
-        let mut next = schedule.next(listed, started, finished, config.refresh_interval);
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(next.into()) => break,
-                changed = configs.changed(), if reloads_open => {
-                    if changed.is_err() {
-                        reloads_open = false;
-                        continue;
-                    }
-                    config = configs.borrow_and_update().clone();
-                    refresher = Arc::new(build(config.clone()).await);
-                    refreshers.send_replace(Some(refresher.clone()));
-                    if listed {
-                        next = started + config.refresh_interval;
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failed_discovery_is_retried_soon_then_less_often() {
-        let hour = Duration::from_secs(3600);
-        let t0 = Instant::now();
-        let mut s = Schedule::default();
-        let waits: Vec<u64> = (0..5).map(|_| (s.next(false, t0, t0, hour) - t0).as_secs()).collect();
-        assert_eq!(waits, [5, 10, 20, 40, 80]);
-        assert_eq!(s.next(true, t0, t0, hour) - t0, hour, "a success resets the backoff");
-        assert_eq!(s.next(false, t0, t0, hour) - t0, Schedule::FIRST_RETRY);
-        let mut short = Schedule::default();
-        for _ in 0..4 {
-            assert!(short.next(false, t0, t0, Duration::from_secs(7)) - t0 <= Duration::from_secs(7));
-        }
     }
 }
