@@ -12,6 +12,7 @@
 mod auth;
 mod file;
 mod guard;
+pub mod healthcheck;
 mod live;
 mod load;
 pub mod read;
