@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 use crate::aws::Caller;
 use crate::aws::access;
 use crate::aws::clients::{AwsClients, EndpointOverride};
-use crate::config::{Config, ConfigError, Loaded, LogFormat, LogLevel};
+use crate::config::{Config, ConfigError, Loaded};
 use crate::events;
 use crate::http::{self, AppState, Limits, app};
 use crate::refresh::{self, Refresher};
@@ -24,132 +24,7 @@ use crate::web::LiveWebConfig;
 #[cfg(feature = "demo")]
 pub const DEMO_SCENARIO: &str = include_str!("../config/demo-org.toml");
 
-/// Log to stderr, one line per event. `level` applies to the exporter's own events; the AWS
-/// SDK's stay at `warn`. `RUST_LOG`, when set, replaces both, except that the request signer and
-/// the SDK's orchestrator are never logged below `info` (at debug and trace they print canonical
-/// requests and the credentials' access key ids).
-/// Colour only on a terminal. JSON lines come from [`JsonLines`].
-pub fn init_logging(format: LogFormat, level: LogLevel) {
-    use std::io::IsTerminal;
-    let level = level.as_str();
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.trim().is_empty() => tracing_subscriber::EnvFilter::new(v),
-        _ => tracing_subscriber::EnvFilter::new(format!("warn,aws_root_exporter={level},aws_org_simulator={level}")),
-    }
-    .add_directive("aws_sigv4=info".parse().expect("a valid directive"))
-    .add_directive(
-        "aws_smithy_runtime::client::orchestrator=info"
-            .parse()
-            .expect("a valid directive"),
-    );
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.event_format(JsonLines).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-}
-
-/// One JSON object per event, in tracing-subscriber's JSON shape (`timestamp`, `level`,
-/// `fields` with `message`, `target`, and `spans` when there are any), except that a field
-/// recorded with `?` whose Debug form is a quoted string (`account_name = ?name`, which keeps
-/// hostile names on one line in text logs) is the JSON string of its content: `"prod"`, not
-/// `"\"prod\""`. Numbers and booleans stay JSON numbers and booleans.
-pub struct JsonLines;
-
-impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonLines
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
-        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
-        event: &tracing::Event<'_>,
-    ) -> std::fmt::Result {
-        use serde_json::{Map, Value};
-        use tracing_subscriber::fmt::time::FormatTime;
-        let mut timestamp = String::new();
-        tracing_subscriber::fmt::time::SystemTime
-            .format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut timestamp))?;
-        let mut fields = Map::new();
-        event.record(&mut JsonFields(&mut fields));
-        let meta = event.metadata();
-        let mut line = Map::new();
-        line.insert("timestamp".into(), Value::String(timestamp));
-        line.insert("level".into(), Value::String(meta.level().to_string()));
-        line.insert("fields".into(), Value::Object(fields));
-        line.insert("target".into(), Value::String(meta.target().to_string()));
-        if let Some(scope) = ctx.event_scope() {
-            let spans: Vec<Value> = scope.from_root().map(|s| Value::String(s.name().to_string())).collect();
-            line.insert("spans".into(), Value::Array(spans));
-        }
-        writeln!(writer, "{}", Value::Object(line))
-    }
-}
-
-/// Records an event's fields as JSON values.
-struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
-
-impl tracing::field::Visit for JsonFields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let text = format!("{value:?}");
-        let value = debug_string(&text).unwrap_or(text);
-        self.0.insert(field.name().into(), serde_json::Value::String(value));
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().into(), value.into());
-    }
-
-    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
-        self.0.insert(field.name().into(), value.into());
-    }
-
-    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-        self.0.insert(field.name().into(), value.into());
-    }
-
-    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
-        self.0.insert(field.name().into(), value.into());
-    }
-
-    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
-        self.0.insert(field.name().into(), value.into());
-    }
-}
-
-/// The content of a string in Rust's Debug form (`"say \"hi\"\n"`), or `None` when `text` is
-/// not one (a struct, a number, an `Option`, or a quote inside that is not escaped).
-fn debug_string(text: &str) -> Option<String> {
-    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return None,
-            '\\' => out.push(match chars.next()? {
-                'n' => '\n',
-                'r' => '\r',
-                't' => '\t',
-                '0' => '\0',
-                '\\' => '\\',
-                '"' => '"',
-                '\'' => '\'',
-                'u' => {
-                    let hex: String = chars.by_ref().skip(1).take_while(|c| *c != '}').collect();
-                    char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
-                }
-                _ => return None,
-            }),
-            c => out.push(c),
-        }
-    }
-    Some(out)
-}
+pub use crate::logging::init_logging;
 
 pub async fn refresher(config: Arc<Config>, endpoint: Option<&EndpointOverride>, telemetry: &Telemetry) -> Refresher {
     let clients = AwsClients::new(&config, endpoint).await;
@@ -218,7 +93,9 @@ pub async fn serve(
         }
         None => None,
     };
-    let reloading = reload.map(|reload| tokio::spawn(reload_on_sighup(reload, config_tx)));
+    let (reload_tx, reload_requests) = tokio::sync::mpsc::channel::<http::ReloadRequest>(4);
+    let reloading = reload.map(|reload| tokio::spawn(reload_on_request(reload, config_tx, reload_requests)));
+    let reload_tx = reloading.is_some().then_some(reload_tx);
     info!(listen = %listener.local_addr()?, refresh_interval = ?config.refresh_interval, checks = ?config.checks, access = config.access.as_str(), "serving /metrics");
     let stop = async move {
         shutdown.await;
@@ -233,7 +110,11 @@ pub async fn serve(
     };
     let result = http::serve_with(
         listener,
-        app(AppState { metrics, snapshots: rx }),
+        app(AppState {
+            metrics,
+            snapshots: rx,
+            reload: reload_tx,
+        }),
         stop,
         Limits::default(),
         web,
@@ -243,50 +124,77 @@ pub async fn serve(
     result
 }
 
-/// On each SIGHUP: reload; a valid configuration replaces the running one from the next refresh
-/// on, an invalid one is logged and the running one kept.
-async fn reload_on_sighup(reload: Reload, configs: watch::Sender<Arc<Config>>) {
+/// On each SIGHUP, and each `POST /-/reload`: reload; a valid configuration replaces the running
+/// one from the next refresh on, an invalid one is logged (and told to the request) and the
+/// running one kept.
+async fn reload_on_request(
+    reload: Reload,
+    configs: watch::Sender<Arc<Config>>,
+    mut requests: tokio::sync::mpsc::Receiver<http::ReloadRequest>,
+) {
     #[cfg(unix)]
-    {
+    let mut hangups = {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
+        match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
             Err(e) => {
-                warn!(error = %e, "cannot listen for SIGHUP; configuration reloads are off");
-                return;
+                warn!(error = %e, "cannot listen for SIGHUP; reloads only through POST /-/reload");
+                None
+            }
+        }
+    };
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hangups.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
             }
         };
-        while hangups.recv().await.is_some() {
-            let loaded = match reload() {
-                Ok(l) => l,
-                Err(e) => {
-                    error!(error = %e, "SIGHUP: the configuration is invalid; keeping the running one");
-                    continue;
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<Option<()>>();
+        tokio::select! {
+            signal = hangup => {
+                if signal.is_none() {
+                    return;
                 }
-            };
-            for warning in &loaded.warnings {
-                warn!("{warning}");
+                let _ = apply_reload(&reload, &configs, "SIGHUP");
             }
-            let running = configs.borrow().clone();
-            let (new, waiting) = running.reloaded(loaded.config);
-            for key in waiting {
-                warn!(
-                    key,
-                    "SIGHUP: `{key}` changed; the new value takes effect after a restart (the running one is kept)"
-                );
-            }
-            if new == *running {
-                info!("SIGHUP: configuration unchanged");
-            } else {
-                configs.send_replace(Arc::new(new));
-                info!("SIGHUP: configuration reloaded; it applies from the next refresh");
+            request = requests.recv() => {
+                let Some(answer) = request else { return };
+                let _ = answer.send(apply_reload(&reload, &configs, "POST /-/reload"));
             }
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = (reload, configs);
+}
+
+/// One reload, asked for by `by` (for the log).
+fn apply_reload(reload: &Reload, configs: &watch::Sender<Arc<Config>>, by: &str) -> Result<(), String> {
+    let loaded = match reload() {
+        Ok(l) => l,
+        Err(e) => {
+            error!(error = %e, "{by}: the configuration is invalid; keeping the running one");
+            return Err(format!("the configuration is invalid; keeping the running one: {e}"));
+        }
+    };
+    for warning in &loaded.warnings {
+        warn!("{warning}");
     }
+    let running = configs.borrow().clone();
+    let (new, waiting) = running.reloaded(loaded.config);
+    for key in waiting {
+        warn!(
+            key,
+            "{by}: `{key}` changed; the new value takes effect after a restart (the running one is kept)"
+        );
+    }
+    if new == *running {
+        info!("{by}: configuration unchanged");
+    } else {
+        configs.send_replace(Arc::new(new));
+        info!("{by}: configuration reloaded; it applies from the next refresh");
+    }
+    Ok(())
 }
 
 pub use crate::web::healthcheck::{Alive, Unhealthy};
@@ -346,98 +254,5 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => info!("SIGINT received, shutting down"),
         _ = term => info!("SIGTERM received, shutting down"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_strings_are_read_back() {
-        for original in [
-            "prod",
-            "say \"hi\" \\ back",
-            "two\nlines\tand {x=\"1\"}",
-            "ünïcødé ✓ 🔑",
-            "bell\u{7}",
-            "",
-        ] {
-            assert_eq!(
-                debug_string(&format!("{original:?}")).as_deref(),
-                Some(original),
-                "{original:?}"
-            );
-        }
-        for not_a_string in [
-            "Some(\"x\")",
-            "42",
-            "\"a\" and \"b\"",
-            "\"",
-            "\"bad \\q escape\"",
-            "1.5s",
-        ] {
-            assert_eq!(debug_string(not_a_string), None, "{not_a_string}");
-        }
-    }
-
-    /// The JSON lines of events logged with `format`, through the real layer.
-    fn json_lines(log: impl FnOnce()) -> Vec<serde_json::Value> {
-        #[derive(Clone, Default)]
-        struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Buffer {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .event_format(JsonLines)
-            .finish();
-        tracing::subscriber::with_default(subscriber, log);
-        let bytes = buffer.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-
-    #[test]
-    fn json_log_fields_are_json_strings_numbers_and_booleans() {
-        let hostile = "two\nlines \"q\" \\";
-        let lines = json_lines(|| {
-            let span = tracing::info_span!("refresh");
-            let _entered = span.enter();
-            tracing::info!(
-                account_name = ?"prod",
-                hostile = ?hostile,
-                id = %"111111111111",
-                duration = ?std::time::Duration::from_millis(1500),
-                count = 3u64,
-                ok = true,
-                "audit finished"
-            );
-        });
-        assert_eq!(lines.len(), 1);
-        let line = &lines[0];
-        let fields = &line["fields"];
-        assert_eq!(fields["account_name"], "prod");
-        assert_eq!(fields["hostile"], hostile);
-        assert_eq!(fields["id"], "111111111111");
-        assert_eq!(fields["duration"], "1.5s");
-        assert_eq!(fields["count"], 3);
-        assert_eq!(fields["ok"], true);
-        assert_eq!(fields["message"], "audit finished");
-        assert_eq!(line["level"], "INFO");
-        assert_eq!(line["spans"], serde_json::json!(["refresh"]));
-        assert!(line["timestamp"].as_str().unwrap().starts_with("20"), "{line}");
-        assert_eq!(line["target"], "aws_root_exporter::app::tests");
     }
 }

@@ -130,7 +130,7 @@ pub const KEYS: [Key; 18] = [
     },
     Key {
         name: "log_format",
-        allowed: "\"text\" or \"json\"",
+        allowed: "\"text\", \"json\" or \"logfmt\"",
         commands: Commands::Refresh,
         on_sighup: OnSighup::Restart,
     },
@@ -252,6 +252,8 @@ impl LogLevel {
 pub enum LogFormat {
     Text,
     Json,
+    /// As Prometheus's promslog prints it: `time=... level=... source=... msg=... key=value`.
+    Logfmt,
 }
 
 /// How deep each account is audited; ordered from shallow to deep.

@@ -22,20 +22,52 @@ use crate::render::metrics::{Format, MetricsSource};
 use crate::snapshot::SnapshotReceiver;
 use crate::web::{self, LiveWebConfig};
 
+/// A request to reload the configuration (`POST /-/reload`): the answer says whether the new one
+/// applies, or why not.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
+
 #[derive(Clone)]
 pub struct AppState {
     pub metrics: Arc<MetricsSource>,
     pub snapshots: SnapshotReceiver,
+    /// Where `POST /-/reload` asks for a reload (as SIGHUP does); `None`: reloads are off.
+    pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
 }
 
+/// The routes. `/-/healthy`, `/-/ready` and `POST /-/reload` are the paths Prometheus and its
+/// exporters use, beside this exporter's own `/healthz` and `/readyz`.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthy))
+        .route("/-/healthy", get(healthy))
         .route("/readyz", get(ready))
+        .route("/-/ready", get(ready))
+        .route("/-/reload", axum::routing::post(reload))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found; see / for the endpoints\n") })
         .with_state(state)
+}
+
+async fn healthy() -> &'static str {
+    "ok\n"
+}
+
+/// `POST /-/reload`: reload the configuration as SIGHUP does; 200 when it applies, 500 with the
+/// reason when it is invalid (the running one is kept), 503 when reloads are off.
+async fn reload(State(state): State<AppState>) -> Response {
+    let Some(requests) = state.reload else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "configuration reloads are off\n").into_response();
+    };
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    if requests.send(answer).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "configuration reloads are off\n").into_response();
+    }
+    match answered.await {
+        Ok(Ok(())) => (StatusCode::OK, "configuration reloaded\n").into_response(),
+        Ok(Err(why)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{why}\n")).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the exporter is stopping\n").into_response(),
+    }
 }
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

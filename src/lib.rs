@@ -19,6 +19,7 @@ pub mod events;
 pub mod http;
 pub mod ids;
 mod label;
+pub mod logging;
 pub mod model;
 pub mod operation;
 pub mod refresh;

@@ -16,9 +16,22 @@ use aws_root_exporter::render::report::{self, Format};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+/// `--version`, as the Go exporters print it: version and revision, build date, toolchain.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision: ",
+    env!("AWS_ROOT_EXPORTER_BUILD_REVISION"),
+    ")\n  build date:   ",
+    env!("AWS_ROOT_EXPORTER_BUILD_DATE"),
+    "\n  rust version: ",
+    env!("AWS_ROOT_EXPORTER_RUSTC_VERSION"),
+    "\n  platform:     ",
+    env!("AWS_ROOT_EXPORTER_PLATFORM"),
+);
+
 #[derive(Parser)]
 #[command(
-    version,
+    version = VERSION,
     about = "Prometheus exporter for the root-user credentials of every account of an AWS Organization",
     args_conflicts_with_subcommands = true
 )]
@@ -90,7 +103,7 @@ enum Command {
 #[derive(Args, Default)]
 struct ConfigFile {
     /// TOML configuration file.
-    #[arg(long)]
+    #[arg(long, visible_alias = "config.file")]
     config: Option<PathBuf>,
 }
 
@@ -98,7 +111,7 @@ struct ConfigFile {
 /// `healthcheck` asks.
 #[derive(Args, Serialize, Default)]
 struct ListenFlags {
-    #[arg(long, help = config::flag_help("listen"))]
+    #[arg(long, visible_alias = "web.listen-address", help = config::flag_help("listen"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     listen: Option<String>,
     #[arg(long = "web.config.file", value_name = "FILE", help = config::flag_help("web_config_file"))]
@@ -139,10 +152,10 @@ struct AuditFlags {
     #[arg(long, help = config::flag_help("exclude_accounts"), value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     exclude_accounts: Vec<String>,
-    #[arg(long, help = config::flag_help("log_format"), value_enum)]
+    #[arg(long, visible_alias = "log.format", help = config::flag_help("log_format"), value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     log_format: Option<config::LogFormat>,
-    #[arg(long, help = config::flag_help("log_level"), value_enum)]
+    #[arg(long, visible_alias = "log.level", help = config::flag_help("log_level"), value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     log_level: Option<config::LogLevel>,
     #[arg(long, help = config::flag_help("checks"), value_enum)]
@@ -236,7 +249,12 @@ fn tune_allocator() {
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve { flags: cli.flags });
+    #[allow(unused_mut)]
+    let mut command = cli.command.unwrap_or(Command::Serve { flags: cli.flags });
+    #[cfg(feature = "demo")]
+    if let Command::Demo { flags } = &mut command {
+        demo_listens_on_loopback(flags);
+    }
     let loaded = match &command {
         #[cfg(feature = "demo")]
         Command::Simulate {
@@ -374,6 +392,40 @@ fn run_simulator(scenario: &std::path::Path, listen: SocketAddr, control_listen:
     }
 }
 
+/// The accounts of a scenario whose audit is denied on purpose (`assume_root = "access_denied"`).
+#[cfg(feature = "demo")]
+fn failing_on_purpose(scenario: &str) -> Vec<(String, String)> {
+    let Ok(table) = scenario.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let accounts = table
+        .get("accounts")
+        .and_then(|a| a.as_array())
+        .cloned()
+        .unwrap_or_default();
+    accounts
+        .iter()
+        .filter(|a| a.get("assume_root").and_then(|m| m.as_str()) == Some("access_denied"))
+        .filter_map(|a| Some((a.get("id")?.as_str()?.to_string(), a.get("name")?.as_str()?.to_string())))
+        .collect()
+}
+
+/// `demo` listens on loopback unless `listen` is set (flag, variable or file): a demo is not a
+/// service for the network.
+#[cfg(feature = "demo")]
+fn demo_listens_on_loopback(flags: &mut ServeFlags) {
+    let set_in_file = flags.file.config.as_deref().is_some_and(|path| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.parse::<toml::Table>().ok())
+            .is_some_and(|t| t.contains_key("listen"))
+    });
+    let set_in_env = std::env::var_os(format!("{}LISTEN", config::ENV_PREFIX)).is_some();
+    if flags.keys.listen.listen.is_none() && !set_in_env && !set_in_file {
+        flags.keys.listen.listen = Some(format!("127.0.0.1:{}", config::DEFAULT_PORT));
+    }
+}
+
 #[cfg(feature = "demo")]
 fn run_demo(config: Arc<Config>, reload: app::Reload) -> anyhow::Result<()> {
     use aws_org_simulator::{Scenario, start};
@@ -394,18 +446,57 @@ fn run_demo(config: Arc<Config>, reload: app::Reload) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {} (key `listen`)", config.listen))?;
         let bound = listener.local_addr()?;
-        let shown = match bound.ip().is_unspecified() {
-            true => format!("127.0.0.1:{}", bound.port()),
-            false => bound.to_string(),
-        };
         println!(
             "demo: simulated organization at {} (control API {})",
             running.endpoint_url(),
             running.control_url()
         );
-        println!("demo: metrics at http://{shown}/metrics (first refresh takes a moment; Ctrl-C stops)");
+        match bound.ip().is_unspecified() {
+            true => println!(
+                "demo: listening on every address, port {port}: http://127.0.0.1:{port}/metrics from this machine (first refresh takes a moment; Ctrl-C stops)",
+                port = bound.port()
+            ),
+            false => println!("demo: metrics at http://{bound}/metrics (first refresh takes a moment; Ctrl-C stops)"),
+        }
+        for (id, name) in failing_on_purpose(app::DEMO_SCENARIO) {
+            println!(
+                "demo: account {id} ({name}) fails on purpose: an SCP denies its audit (aws_root_audit_success 0, reason access_denied); its WARN lines are expected"
+            );
+        }
         let served = app::serve(config, Some(endpoint), listener, app::shutdown_signal(), Some(reload)).await;
         let _ = stop_tx.send(());
         served.context("HTTP server failed")
     })
+}
+
+#[cfg(all(test, feature = "demo"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_binds_loopback_unless_told_otherwise() {
+        // (The test process has no AWS_ROOT_EXPORTER_LISTEN.)
+        let mut flags = ServeFlags::default();
+        demo_listens_on_loopback(&mut flags);
+        assert_eq!(flags.keys.listen.listen.as_deref(), Some("127.0.0.1:9312"));
+        let mut told = ServeFlags::default();
+        told.keys.listen.listen = Some("0.0.0.0:9312".into());
+        demo_listens_on_loopback(&mut told);
+        assert_eq!(told.keys.listen.listen.as_deref(), Some("0.0.0.0:9312"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9312\"\n").unwrap();
+        let mut in_file = ServeFlags::default();
+        in_file.file.config = Some(file);
+        demo_listens_on_loopback(&mut in_file);
+        assert_eq!(in_file.keys.listen.listen, None, "the file's listen stands");
+    }
+
+    #[test]
+    fn the_demo_names_its_accounts_that_fail_on_purpose() {
+        assert_eq!(
+            failing_on_purpose(app::DEMO_SCENARIO),
+            vec![("135791357913".to_string(), "locked-down".to_string())]
+        );
+    }
 }

@@ -734,3 +734,28 @@ async fn check_config_never_prints_key_material_or_hashes_from_a_wrong_web_confi
         }
     }
 }
+
+#[tokio::test]
+async fn version_says_the_revision_build_date_and_toolchain() {
+    let mut c = exporter();
+    c.arg("--version");
+    let out = run(c).await;
+    assert!(out.status.success());
+    let version = text(&out.stdout);
+    let revision = version
+        .split("(revision: ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("{version}"));
+    assert_eq!(revision, aws_root_exporter::render::families::REVISION);
+    // A build from a git checkout (as CI's clone) knows its commit.
+    if Path::new(".git").exists() {
+        assert!(
+            revision.len() >= 7 && revision.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{version}"
+        );
+    }
+    for line in ["build date:", "rust version: 1.", "platform:"] {
+        assert!(version.contains(line), "{line} in {version}");
+    }
+}

@@ -42,7 +42,7 @@ fn normalise(exposition: &str) -> String {
         }
     }
     flush(&mut block, &mut out);
-    out
+    common::without_build_facts(&out)
 }
 
 #[tokio::test]
@@ -275,7 +275,11 @@ async fn router_answers_without_a_socket() {
     let (_tx, rx) = tokio::sync::watch::channel(None);
     let (_config_tx, configs) = tokio::sync::watch::channel(config(|c| c.refresh_interval = "5m".into()));
     let metrics = Arc::new(MetricsSource::new(rx.clone(), configs, &Telemetry::default()));
-    let router = app(AppState { metrics, snapshots: rx });
+    let router = app(AppState {
+        metrics,
+        snapshots: rx,
+        reload: None,
+    });
     let req = |uri: &str| {
         axum::http::Request::builder()
             .uri(uri)

@@ -595,3 +595,72 @@ async fn a_fifo_a_huge_or_a_nested_web_config_never_stalls_requests_or_shutdown(
     let status = served.wait_exit(Duration::from_secs(10));
     assert!(status.is_some_and(|s| s.success()), "{status:?}: {}", served.log());
 }
+
+/// What a Prometheus user types: `--web.listen-address`, `--config.file`, `--log.format logfmt`,
+/// `--log.level`; `/-/healthy`, `/-/ready` like `/healthz`, `/readyz`; `POST /-/reload` like
+/// SIGHUP.
+#[tokio::test]
+async fn prometheus_spellings_of_flags_and_paths_work() {
+    let sim = Sim::start(DEMO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exporter.toml");
+    std::fs::write(&file, "refresh_interval = \"1h\"\n").unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut c = exporter();
+    with_sim_env(&mut c, &sim);
+    c.env_remove("RUST_LOG");
+    let mut child = c
+        .args(["serve", "--web.listen-address", &format!("127.0.0.1:{port}")])
+        .args(["--config.file", file.to_str().unwrap()])
+        .args(["--log.format", "logfmt", "--log.level", "info"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = common::collect_stderr(&mut child);
+    let mut ready = (0, String::new());
+    for _ in 0..200 {
+        ready = get(&format!("{base}/-/ready")).await;
+        if ready.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready, get(&format!("{base}/readyz")).await);
+    assert_eq!(ready.0, 200);
+    assert_eq!(
+        get(&format!("{base}/-/healthy")).await,
+        get(&format!("{base}/healthz")).await
+    );
+    let interval = "aws_root_exporter_refresh_interval_seconds";
+    assert_eq!(metric(&base, interval).await, Some(3600.0));
+
+    let client = reqwest::Client::new();
+    std::fs::write(&file, "refresh_interval = \"2h\"\n").unwrap();
+    let r = client.post(format!("{base}/-/reload")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(metric(&base, interval).await, Some(7200.0));
+    std::fs::write(&file, "refresh_interval = \"soon\"\n").unwrap();
+    let r = client.post(format!("{base}/-/reload")).send().await.unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(r.text().await.unwrap().contains("\"soon\""));
+    assert_eq!(metric(&base, interval).await, Some(7200.0));
+    assert_eq!(get(&format!("{base}/-/reload")).await.0, 405, "a reload is a POST");
+
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let log = stderr.lock().unwrap().clone();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() >= 3, "{log}");
+    for line in &lines {
+        assert!(
+            line.starts_with("time=") && line.contains(" level=") && line.contains(" msg="),
+            "logfmt: {line}"
+        );
+    }
+    assert!(
+        log.contains("msg=\"POST /-/reload: configuration reloaded; it applies from the next refresh\""),
+        "{log}"
+    );
+}

@@ -338,6 +338,13 @@ async fn over_tls_basic_auth_admits_the_right_password_only() {
     assert_eq!(healthz.header("x-content-type-options"), Some("nosniff"));
     let readyz = curl(&["--cacert", &ca, &ex.url("/readyz")]).await;
     assert_eq!(readyz.status, 200, "{readyz:?}");
+    // The Prometheus spellings of the probes likewise; a reload needs the password.
+    for probe in ["/-/healthy", "/-/ready"] {
+        let r = curl(&["--cacert", &ca, &ex.url(probe)]).await;
+        assert_eq!(r.status, 200, "{probe}: {r:?}");
+    }
+    let reload = curl(&["--cacert", &ca, "-X", "POST", &ex.url("/-/reload")]).await;
+    assert_eq!(reload.status, 401, "{reload:?}");
 
     // Plain HTTP to the TLS port gets no HTTP answer; a client that does not trust the CA
     // refuses the server.

@@ -10,6 +10,12 @@ use crate::model::{CredentialStatus, DetailSource, RootSummary, unix_seconds};
 use crate::snapshot::{AccountEntry, Snapshot};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git revision the binary was built from (`unknown` outside a git checkout; build.rs).
+pub const REVISION: &str = env!("AWS_ROOT_EXPORTER_BUILD_REVISION");
+/// The date of that revision's commit, or `SOURCE_DATE_EPOCH` (build.rs).
+pub const BUILD_DATE: &str = env!("AWS_ROOT_EXPORTER_BUILD_DATE");
+/// The version of the Rust compiler that built it.
+pub const RUSTC_VERSION: &str = env!("AWS_ROOT_EXPORTER_RUSTC_VERSION");
 
 /// The labels every per-account family starts with.
 pub const ACCOUNT_LABELS: [&str; 2] = ["account_id", "account_name"];
@@ -181,11 +187,11 @@ fn bool_str(b: bool) -> &'static str {
 pub static FAMILIES: [Family; 25] = [
     Family {
         name: "aws_root_exporter_build_info",
-        help: "The exporter's version; always 1.",
+        help: "The exporter's version, the git revision it was built from and the Rust compiler's version; always 1.",
         freshness: Freshness::Plain,
-        labels: &["version"],
+        labels: &["version", "revision", "rustc_version"],
         tag_labels: false,
-        source: Source::Process(|_, out| out.add([VERSION], 1i64)),
+        source: Source::Process(|_, out| out.add([VERSION, REVISION, RUSTC_VERSION], 1i64)),
     },
     Family {
         name: "aws_root_exporter_refresh_interval_seconds",

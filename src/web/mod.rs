@@ -43,7 +43,7 @@ use tls::{BuildError, Curve, Suite, TlsSettings, VersionProblem};
 
 /// Paths served without basic authentication, for probes (kubelet `httpGet` cannot send
 /// credentials without putting them in the pod spec). TLS and client certificates still apply.
-pub const UNAUTHENTICATED_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+pub const UNAUTHENTICATED_PATHS: [&str; 4] = ["/healthz", "/readyz", "/-/healthy", "/-/ready"];
 
 /// The response headers exporter-toolkit lets a file set, and the values it allows (none listed:
 /// any value).

@@ -334,3 +334,14 @@ pub fn promtool_expect(series: &str, checks: &[(&str, &str, f64)]) {
         text(&out.stderr)
     );
 }
+
+/// `text` with the build's own label values (`revision`, `rustc_version` of
+/// `aws_root_exporter_build_info`) as placeholders, for golden files that outlive a commit.
+pub fn without_build_facts(text: &str) -> String {
+    use aws_root_exporter::render::families::{REVISION, RUSTC_VERSION};
+    text.replace(&format!("revision=\"{REVISION}\""), "revision=\"<revision>\"")
+        .replace(
+            &format!("rustc_version=\"{RUSTC_VERSION}\""),
+            "rustc_version=\"<rustc_version>\"",
+        )
+}
