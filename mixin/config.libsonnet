@@ -27,7 +27,8 @@
     auditStaleFactor: 2,
     // ... and it keeps firing this long after its condition stops holding, so that a restart of
     // the exporter (a missed scrape, then an account of unknown state) does not resolve and
-    // re-open the ticket. Needs Prometheus 2.42 or later (keep_firing_for).
+    // re-open the ticket. keep_firing_for needs Prometheus 2.42 or later, and, through a
+    // PrometheusRule, prometheus-operator 0.66 or later (older ones refuse the field).
     auditFailingKeepFiringFor: '2m',
 
     // AwsRootExporterRefreshStale: refresh intervals without a successful refresh, then this
@@ -58,13 +59,18 @@
       AwsRootExporterEventsQueueDown: 'warning',
     },
 
-    // Where docs/runbook.md is published; each alert's runbook_url is this base, '#' and the
-    // alert's name in lower case (the heading anchor of its section in docs/runbook.md).
-    // The shipped value is a placeholder (example.com is reserved and serves no runbook): set
-    // it to your copy, e.g. 'https://github.com/ORG/aws-root-exporter/blob/main/docs/runbook.md'.
-    runbookURLBase: 'https://example.com/aws-root-exporter/docs/runbook.md',
+    // Where docs/runbook.md is published: each alert's runbook_url is this pattern with `%s`
+    // replaced by the alert's name in lower case (the heading anchor of its section in
+    // docs/runbook.md). The shipped value is a placeholder (example.com is reserved and serves no
+    // runbook): set it to your copy, e.g.
+    // 'https://github.com/ORG/aws-root-exporter/blob/main/docs/runbook.md#%s'.
+    runbookURLPattern: 'https://example.com/aws-root-exporter/docs/runbook.md#%s',
 
     // Grafana dashboards. The first tag also links the dashboards to each other.
+    // With showMultiCluster, the dashboards get a variable for clusterLabel and every query
+    // selects on it (as kubernetes-mixin does), for a Prometheus that watches several clusters.
+    showMultiCluster: false,
+    clusterLabel: 'cluster',
     dashboardTags: ['aws-root-exporter', 'aws', 'security'],
     dashboardRefresh: '1m',
     dashboardTimezone: 'browser',

@@ -9,4 +9,20 @@
 (import 'config.libsonnet') +
 (import 'alerts/alerts.libsonnet') +
 (import 'rules/rules.libsonnet') +
-(import 'dashboards/dashboards.libsonnet')
+(import 'dashboards/dashboards.libsonnet') +
+{
+  // With showMultiCluster, the recording rules keep the cluster label (the dashboards select on
+  // it): every `by (job, instance` and `on (job, instance` of theirs gains clusterLabel.
+  local c = $._config,
+  local keepCluster(expr) =
+    if c.showMultiCluster then
+      std.strReplace(std.strReplace(expr, 'by (job, instance', 'by (%s, job, instance' % c.clusterLabel),
+                     'on (job, instance', 'on (%s, job, instance' % c.clusterLabel)
+    else expr,
+  prometheusRules+:: {
+    groups: [
+      g { rules: [r { expr: keepCluster(r.expr) } for r in g.rules] }
+      for g in super.groups
+    ],
+  },
+}

@@ -149,6 +149,7 @@ step "mixin: generated files match" mixin/check.sh
 step "amtool check-config" amtool check-config deploy/alertmanager/alertmanager.yml
 step "demo /metrics: promtool check metrics" demo_metrics_lint
 step "dashboards lint" python3 tests/e2e/lint_dashboards.py
+step "mixin lint (monitoring-mixins conventions)" target/test-venv/bin/python tests/e2e/lint_mixin.py
 step "cfn-lint" target/test-venv/bin/cfn-lint deploy/cloudformation/*.yaml
 step "IAM policies and CloudFormation roles" target/test-venv/bin/python tests/deploy/check_policies.py
 step "Kubernetes components: generated files match" \

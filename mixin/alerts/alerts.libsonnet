@@ -16,6 +16,10 @@
 // is 1, the summary pages. The exporter itself withholds deep figures that contradict the
 // summary (aws_root_audit_inconsistency); the rules hold the same line for any source.
 //
+// Annotations follow the monitoring-mixins conventions: `summary` is one static sentence ending
+// with a period (it groups well in Alertmanager), `description` names the account or the
+// instance and the details, `runbook_url` comes from _config.runbookURLPattern.
+//
 // Label sets: per-account alerts carry account_id and account_name (and access_key_id) but not
 // job/instance, so that a restarted exporter with a new instance address, or two replicas, make
 // one alert per account. Exporter-health alerts keep job and instance.
@@ -34,7 +38,7 @@ local util = import '../lib/util.libsonnet';
       annotations: {
         summary: summary,
         description: util.fold(description),
-        runbook_url: '%s#%s' % [c.runbookURLBase, std.asciiLower(name)],
+        runbook_url: c.runbookURLPattern % std.asciiLower(name),
       },
     },
 
@@ -82,7 +86,7 @@ local util = import '../lib/util.libsonnet';
                   aws_root_access_keys_present{%(exporterSelector)s}
               )
             ||| % c,
-            'Root access key in AWS account {{ $labels.account_id }} ({{ $labels.account_name }})',
+            'The root user of an AWS account has an access key.',
             |||
               The root user of AWS account {{ $labels.account_id }} ({{ $labels.account_name }})
               has an access key ({{ $value }} active; in summary mode 1 means at least one key,
@@ -112,7 +116,7 @@ local util = import '../lib/util.libsonnet';
                   aws_root_access_keys_present{%(exporterSelector)s}
               )
             ||| % c,
-            'Root access key {{ $labels.access_key_id }} of AWS account {{ $labels.account_id }} ({{ $labels.account_name }}) was used recently',
+            'A root access key was used recently.',
             |||
               Root access key {{ $labels.access_key_id }} of AWS account {{ $labels.account_id }}
               ({{ $labels.account_name }}) was last used {{ $value | humanizeDuration }} ago.
@@ -140,7 +144,7 @@ local util = import '../lib/util.libsonnet';
                   aws_root_mfa_enabled{%(exporterSelector)s}
               )
             ||| % c,
-            'Root password without MFA in AWS account {{ $labels.account_id }} ({{ $labels.account_name }})',
+            'The root user of an AWS account can sign in with a password and no MFA.',
             |||
               The root user of AWS account {{ $labels.account_id }} ({{ $labels.account_name }})
               can sign in to the console with a password alone: it has no MFA device.
@@ -183,7 +187,7 @@ local util = import '../lib/util.libsonnet';
                   aws_root_mfa_enabled{%(exporterSelector)s}
               )
             ||| % c,
-            'Root MFA disabled in AWS account {{ $labels.account_id }} ({{ $labels.account_name }})',
+            'The root user of an AWS account has credentials but no MFA.',
             |||
               The root user of AWS account {{ $labels.account_id }} ({{ $labels.account_name }})
               has no MFA device but still has root credentials (a password, an access key or a
@@ -222,7 +226,7 @@ local util = import '../lib/util.libsonnet';
                   aws_root_signing_certificates_present{%(exporterSelector)s}
               )
             ||| % c,
-            'Root signing certificate in AWS account {{ $labels.account_id }} ({{ $labels.account_name }})',
+            'The root user of an AWS account has a signing certificate.',
             |||
               The root user of AWS account {{ $labels.account_id }} ({{ $labels.account_name }})
               has an X.509 signing certificate ({{ $value }} active; in summary mode 1 means at
@@ -236,7 +240,7 @@ local util = import '../lib/util.libsonnet';
             |||
               aws_organizations_feature_enabled{%(exporterSelector)s, feature="RootCredentialsManagement"} == 0
             ||| % c,
-            'Centralized root credentials management is disabled in the AWS Organization',
+            'Centralized root credentials management is disabled in the AWS Organization.',
             |||
               The organization watched by {{ $labels.instance }} does not have the IAM feature
               RootCredentialsManagement enabled: sts:AssumeRoot fails, so member accounts cannot be
@@ -274,7 +278,7 @@ local util = import '../lib/util.libsonnet';
                   aws_root_audit_last_success_timestamp_seconds{%(exporterSelector)s}
               )
             ||| % c,
-            'Root credentials of AWS account {{ $labels.account_id }} ({{ $labels.account_name }}) are not audited',
+            'The root credentials of an AWS account are not audited.',
             // %%s: a literal %s for the template's printf.
             |||
               aws-root-exporter has not audited the root user of AWS account
@@ -311,7 +315,7 @@ local util = import '../lib/util.libsonnet';
                   aws_root_exporter_last_refresh_success_timestamp_seconds{%(exporterSelector)s}
               )
             ||| % c,
-            'aws-root-exporter {{ $labels.instance }} serves stale data',
+            'aws-root-exporter serves stale data.',
             |||
               aws-root-exporter {{ $labels.instance }} (job {{ $labels.job }}) has not refreshed
               successfully {{ if lt $value 0.0 }}since it started{{ else }}for {{ $value | humanizeDuration }}{{ end }}:
@@ -351,7 +355,7 @@ local util = import '../lib/util.libsonnet';
                   aws_root_exporter_refresh_success{%(exporterSelector)s}
               )
             ||| % c,
-            'aws-root-exporter {{ $labels.instance }} does not finish its refresh',
+            'aws-root-exporter does not finish its refresh.',
             |||
               aws-root-exporter {{ $labels.instance }} (job {{ $labels.job }}) has not finished a
               refresh for {{ $value | humanizeDuration }}: the running refresh takes that long, or
@@ -369,7 +373,7 @@ local util = import '../lib/util.libsonnet';
               or
               absent(up{%(exporterSelector)s})
             ||| % c,
-            'aws-root-exporter is down{{ with $labels.instance }} on {{ . }}{{ end }}',
+            'aws-root-exporter is down.',
             |||
               {{ with $labels.instance }}Prometheus cannot scrape aws-root-exporter at {{ . }}{{ else }}Prometheus has no aws-root-exporter target{{ end }}
               (job {{ $labels.job }}). Root credential alerts keep firing on the last known state
@@ -383,9 +387,10 @@ local util = import '../lib/util.libsonnet';
             |||
               aws_root_exporter_events_queue_up{%(exporterSelector)s} == 0
             ||| % c,
-            'aws-root-exporter cannot read its events queue{{ with $labels.instance }} on {{ . }}{{ end }}',
+            'aws-root-exporter cannot read its events queue.',
             |||
-              The exporter cannot read the SQS queue of root credential events (events_queue_url).
+              aws-root-exporter {{ $labels.instance }} (job {{ $labels.job }}) cannot read the SQS queue
+              of root credential events (events_queue_url).
               Root credential changes are seen only at the next periodic refresh
               (aws_root_exporter_refresh_interval_seconds), not within a minute.
             |||,

@@ -173,6 +173,31 @@
 
   // The template variables of every dashboard: the data source, then the job (the jobs that
   // match the configured exporter selector) and its instances.
+  // `selector` (PromQL matchers) with the cluster matcher added when showMultiCluster is on.
+  clustered(config, selector)::
+    if config.showMultiCluster then '%s, %s=~"$cluster"' % [selector, config.clusterLabel] else selector,
+
+  // The cluster variable, when showMultiCluster is on (as kubernetes-mixin does).
+  clusterVariable(config):: if !config.showMultiCluster then [] else [{
+    local query = 'label_values(aws_root_exporter_build_info{%s}, %s)' % [config.exporterSelector, config.clusterLabel],
+    name: 'cluster',
+    label: 'Cluster',
+    type: 'query',
+    datasource: $.datasource,
+    definition: query,
+    query: { query: query, refId: 'PrometheusVariableQueryEditor-VariableQuery' },
+    current: { selected: true, text: ['All'], value: ['$__all'] },
+    hide: 0,
+    includeAll: true,
+    allValue: '.+',
+    multi: true,
+    options: [],
+    refresh: 2,
+    regex: '',
+    skipUrlSync: false,
+    sort: 1,
+  }],
+
   variables(config):: [
     {
       name: 'datasource',
@@ -188,19 +213,21 @@
       regex: '',
       skipUrlSync: false,
     },
+  ] + $.clusterVariable(config) + [
     {
-      local query = 'label_values(aws_root_exporter_build_info{%s}, job)' % config.exporterSelector,
+      local query = 'label_values(aws_root_exporter_build_info{%s}, job)' % $.clustered(config, config.exporterSelector),
       name: 'job',
       label: 'Job',
       type: 'query',
       datasource: $.datasource,
       definition: query,
       query: { query: query, refId: 'PrometheusVariableQueryEditor-VariableQuery' },
-      // No default: Grafana selects the first job the query returns.
-      current: {},
+      // Every job the selector matches, by default (one exporter per job usually).
+      current: { selected: true, text: ['All'], value: ['$__all'] },
       hide: 0,
-      includeAll: false,
-      multi: false,
+      includeAll: true,
+      allValue: '.+',
+      multi: true,
       options: [],
       refresh: 2,
       regex: '',
@@ -208,7 +235,7 @@
       sort: 1,
     },
     {
-      local query = 'label_values(aws_root_exporter_build_info{job=~"$job"}, instance)',
+      local query = 'label_values(aws_root_exporter_build_info{%s}, instance)' % $.clustered(config, 'job=~"$job"'),
       name: 'instance',
       label: 'Instance',
       type: 'query',
@@ -218,7 +245,7 @@
       current: { selected: true, text: ['All'], value: ['$__all'] },
       hide: 0,
       includeAll: true,
-      allValue: '.*',
+      allValue: '.+',
       multi: true,
       options: [],
       refresh: 2,
@@ -236,7 +263,7 @@
     description: description,
     tags: config.dashboardTags,
     timezone: config.dashboardTimezone,
-    editable: true,
+    editable: false,
     graphTooltip: 1,
     fiscalYearStartMonth: 0,
     liveNow: false,
@@ -260,6 +287,15 @@
       tooltip: '',
     }],
     templating: { list: $.variables(config) },
-    panels: panels,
+    // With showMultiCluster every query also selects the cluster.
+    panels: [
+      p + (if std.objectHas(p, 'targets') then {
+             targets: [
+               t + { expr: std.strReplace(t.expr, 'instance=~"$instance"', $.clustered(config, 'instance=~"$instance"')) }
+               for t in p.targets
+             ],
+           } else {})
+      for p in panels
+    ],
   },
 }

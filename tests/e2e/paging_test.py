@@ -601,10 +601,13 @@ def check_annotations(alert, account_id=CLEAN, account_name="clean-member"):
     for key in ("summary", "description", "runbook_url"):
         if not annotations.get(key):
             raise TestFailure(f"the notification lacks the {key} annotation: {alert}")
-    for key in ("summary", "description"):
-        if account_id not in annotations[key] or account_name not in annotations[key]:
-            raise TestFailure(f"the {key} annotation does not name the account: "
-                              f"{annotations[key]!r}")
+    # The summary is one static sentence (monitoring-mixins conventions); the description names
+    # the account.
+    if "{{" in annotations["summary"] or not annotations["summary"].endswith("."):
+        raise TestFailure(f"the summary is not one static sentence: {annotations['summary']!r}")
+    if account_id not in annotations["description"] or account_name not in annotations["description"]:
+        raise TestFailure(f"the description annotation does not name the account: "
+                          f"{annotations['description']!r}")
     if alert["labels"].get("severity") != "critical":
         raise TestFailure(f"expected severity critical: {alert['labels']}")
 
