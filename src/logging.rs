@@ -50,12 +50,7 @@ where
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
         use serde_json::{Map, Value};
-        use tracing_subscriber::fmt::time::FormatTime;
-        let mut timestamp = String::new();
-        tracing_subscriber::fmt::time::SystemTime
-            .format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut timestamp))?;
-        let mut pairs = Vec::new();
-        event.record(&mut JsonFields(&mut pairs));
+        let (timestamp, pairs) = time_and_fields(event)?;
         let fields: Map<String, Value> = pairs.into_iter().collect();
         let meta = event.metadata();
         let mut line = Map::new();
@@ -69,6 +64,17 @@ where
         }
         writeln!(writer, "{}", Value::Object(line))
     }
+}
+
+/// The time of an event (RFC 3339, UTC) and its fields as JSON values, in their order.
+fn time_and_fields(event: &tracing::Event<'_>) -> Result<(String, Vec<(String, serde_json::Value)>), std::fmt::Error> {
+    use tracing_subscriber::fmt::time::FormatTime;
+    let mut time = String::new();
+    tracing_subscriber::fmt::time::SystemTime
+        .format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut time))?;
+    let mut fields = Vec::new();
+    event.record(&mut JsonFields(&mut fields));
+    Ok((time, fields))
 }
 
 /// Records an event's fields as JSON values, in the order the event gives them.
@@ -149,12 +155,7 @@ where
         mut writer: tracing_subscriber::fmt::format::Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        use tracing_subscriber::fmt::time::FormatTime;
-        let mut time = String::new();
-        tracing_subscriber::fmt::time::SystemTime
-            .format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut time))?;
-        let mut fields = Vec::new();
-        event.record(&mut JsonFields(&mut fields));
+        let (time, mut fields) = time_and_fields(event)?;
         let meta = event.metadata();
         let message = match fields.iter().position(|(k, _)| k == "message") {
             Some(i) => match fields.remove(i).1 {

@@ -36,6 +36,16 @@ fn pages(series: &str, alertname: &str, id: &str, quiet: Option<&str>, at: &str)
     promtool_expect(series, &checks);
 }
 
+/// What the simulator's control API says of the account's latest credential report.
+async fn report_of(sim: &Sim, id: &str) -> serde_json::Value {
+    reqwest::get(sim.control(&format!("/_simulator/accounts/{id}/credential_report")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A root key created after the account's credential report was generated: the summary says
 /// present, the cached report none. The report's key figures are withheld, the contradiction is
 /// served, and the shipped alert pages on what `/metrics` serves two refreshes later.
@@ -53,12 +63,7 @@ async fn new_key_after_the_report_pages(sim: &Sim, served: &common::Served, id: 
         value(&m, "aws_root_access_keys", &format!("{acct},status=\"active\"")).as_deref(),
         Some("0")
     );
-    let report: serde_json::Value = reqwest::get(sim.control(&format!("/_simulator/accounts/{id}/credential_report")))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report = report_of(sim, id).await;
     assert_eq!(report["generations"], 1, "{report}");
     post(
         &sim.control(&format!("/_simulator/accounts/{id}/root_actions")),
@@ -74,12 +79,7 @@ async fn new_key_after_the_report_pages(sim: &Sim, served: &common::Served, id: 
     let m = scrape(&served.base).await;
     // The cached report is still the one from before the key (AWS makes a new one at most every
     // four hours).
-    let report: serde_json::Value = reqwest::get(sim.control(&format!("/_simulator/accounts/{id}/credential_report")))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report = report_of(sim, id).await;
     assert_eq!(report["generations"], 1, "{report}");
     assert_eq!(value(&m, "aws_root_access_keys_present", &acct).as_deref(), Some("1"));
     for family in [
