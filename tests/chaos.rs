@@ -837,6 +837,7 @@ async fn run(started: Instant) -> (Checker, Vec<(String, String)>) {
 }
 
 fn main() -> ExitCode {
+    world::check_deep_operations();
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,5 +1,6 @@
 //! The table of AWS operations (`src/operation.rs`) against what ships beside the exporter: the
-//! IAM policies of `deploy/iam/` and the task policy a root session has.
+//! IAM policies of `deploy/iam/`, the task policy a root session has, and the simulator the
+//! tests run against.
 
 use std::collections::BTreeSet;
 
@@ -103,4 +104,16 @@ fn audit_calls_are_the_calls_made_inside_one_accounts_session_or_way_in() {
     .into_iter()
     .collect();
     assert_eq!(audit, expected);
+}
+
+#[test]
+fn the_simulator_serves_every_operation_the_exporter_calls() {
+    let served = aws_org_simulator::served_operations();
+    for op in Operation::ALL {
+        assert!(
+            served.contains(&op.name()),
+            "{op}: the simulator does not serve {}",
+            op.name()
+        );
+    }
 }

@@ -13,13 +13,13 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::events::{Actor, RootChange, RootSession};
+use super::events::{Actor, RootSession};
 use super::ratelimit::RateLimiter;
 use super::scenario::{
     AssumeRootMode, KeyStatus, MfaKind, RoleSpec, RootSpec, check_account_id, check_features, check_roles, check_tags,
     parse_faults, parse_rate_limits,
 };
-use super::state::{ActiveFault, RootAction, World};
+use super::state::{ActiveFault, RootAction, RootChange, World};
 use super::wire::iso8601;
 use super::{CALLER_ROLE, CALLER_SESSION, Simulator};
 

@@ -6,54 +6,9 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use super::scenario::KeyStatus;
-use super::state::{Rng, UPPER_DIGITS};
+use super::rng::{Rng, UPPER_DIGITS, uuid4};
+use super::state::RootChange;
 use super::wire::iso8601;
-
-/// One change of a root user's credentials, as one IAM call (or a console sign-in) made it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum RootChange {
-    CreateAccessKey {
-        id: String,
-        created: SystemTime,
-    },
-    UpdateAccessKey {
-        id: String,
-        status: KeyStatus,
-    },
-    DeleteAccessKey {
-        id: String,
-    },
-    CreateLoginProfile {
-        created: SystemTime,
-    },
-    UpdateLoginProfile,
-    DeleteLoginProfile,
-    EnableMFADevice {
-        serial: String,
-    },
-    DeactivateMFADevice {
-        serial: String,
-    },
-    DeleteVirtualMFADevice {
-        serial: String,
-    },
-    UploadSigningCertificate {
-        id: String,
-        uploaded: SystemTime,
-    },
-    UpdateSigningCertificate {
-        id: String,
-        status: KeyStatus,
-    },
-    DeleteSigningCertificate {
-        id: String,
-    },
-    /// A root sign-in to the console; `mfa` is the device used, if any.
-    ConsoleLogin {
-        mfa: Option<String>,
-    },
-}
 
 impl RootChange {
     /// The CloudTrail `eventName`.
@@ -140,8 +95,8 @@ const CERTIFICATE_BODY: &str = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgI
 pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mut Rng) -> Value {
     let account = actor.account_id.as_str();
     let time = iso8601(at);
-    let event_id = super::queue::uuid4(rng);
-    let envelope_id = super::queue::uuid4(rng);
+    let event_id = uuid4(rng);
+    let envelope_id = uuid4(rng);
     if let RootChange::ConsoleLogin { mfa } = change {
         let mut additional = json!({
             "LoginTo": "https://console.aws.amazon.com/console/home?hashArgs=%23&isauthcode=true&state=hashArgsFromTB_us-east-1_0123456789abcdef",
@@ -235,7 +190,7 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
         "userAgent": user_agent,
         "requestParameters": request,
         "responseElements": response,
-        "requestID": super::queue::uuid4(rng),
+        "requestID": uuid4(rng),
         "eventID": event_id,
         "readOnly": false,
         "eventType": "AwsApiCall",

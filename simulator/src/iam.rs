@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::response::Response;
 
+use super::operations::IAM as OPERATIONS;
 use super::scenario::{AccessKeySpec, AssumeRootMode, MfaKind, PasswordSpec};
 use super::state::{REPORT_MAX_AGE, ReportState, SimAccount, UNASSIGNED_MFA_NAME, World, iam_users};
 use super::sts::ROOT_TASK_POLICIES;
@@ -29,22 +30,6 @@ pub(crate) const AUDIT_ACTIONS: [&str; 7] = [
 /// What a role session, or the caller's own credentials, may read about their account.
 pub(crate) const ACCOUNT_ACTIONS: [&str; 4] = [
     "GetAccountSummary",
-    "GenerateCredentialReport",
-    "GetCredentialReport",
-    "ListVirtualMFADevices",
-];
-
-/// The IAM operations served: the audit task policy's, the management account's
-/// `ListOrganizationsFeatures`, and the credential report and virtual MFA listing.
-pub(crate) const OPERATIONS: [&str; 11] = [
-    "GetAccountSummary",
-    "GetUser",
-    "GetLoginProfile",
-    "ListAccessKeys",
-    "GetAccessKeyLastUsed",
-    "ListMFADevices",
-    "ListSigningCertificates",
-    "ListOrganizationsFeatures",
     "GenerateCredentialReport",
     "GetCredentialReport",
     "ListVirtualMFADevices",
@@ -317,8 +302,8 @@ fn list_virtual_mfa_devices(account: &SimAccount, params: &Params) -> Result<Str
 
 /// A stable IAM user id (`AIDA` then 17 characters) for a user of an account.
 fn user_id(account_id: &str, name: &str) -> String {
-    let mut rng = super::state::Rng::new(super::state::fnv1a(&format!("{account_id}/user/{name}")));
-    rng.token(super::state::UPPER_DIGITS, 17)
+    let mut rng = super::rng::Rng::new(super::rng::fnv1a(&format!("{account_id}/user/{name}")));
+    rng.token(super::rng::UPPER_DIGITS, 17)
 }
 
 /// IAM's Marker and MaxItems (1 to 1000, default 100): the slice of `len` items to answer.

@@ -54,9 +54,11 @@
 mod control;
 mod events;
 mod iam;
+mod operations;
 mod organizations;
 mod queue;
 mod ratelimit;
+mod rng;
 mod scenario;
 mod sqs;
 mod state;
@@ -83,11 +85,11 @@ use axum::response::Response;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use events::{Actor, RootChange};
+use events::Actor;
 use queue::Queue;
 use ratelimit::RateLimiter;
 use scenario::{FaultKind, LatencySpec};
-use state::{SessionKind, World};
+use state::{RootChange, SessionKind, World};
 use wire::{AwsError, header_str, parse_authorization};
 
 /// Who a request acts as.
@@ -165,8 +167,8 @@ pub(crate) const CALLER_SESSION: &str = "simulated";
 pub fn served_operations() -> Vec<&'static str> {
     organizations::OPERATIONS
         .into_iter()
-        .chain(sts::OPERATIONS)
-        .chain(iam::OPERATIONS)
+        .chain(operations::STS)
+        .chain(operations::IAM)
         .chain(sqs::OPERATIONS)
         .collect()
 }

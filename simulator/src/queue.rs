@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::rng::{BASE64ISH, Rng, uuid4};
 use super::scenario::EventsSpec;
-use super::state::{BASE64ISH, Rng};
 
 /// What `SenderId` says of a message EventBridge delivered (or the control API put): a fixed,
 /// made-up principal id.
@@ -250,21 +250,6 @@ impl Queue {
 
 fn visible(m: &Message, now: Instant) -> bool {
     m.available_at <= now && m.invisible_until.is_none_or(|t| t <= now)
-}
-
-/// `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx` from the generator.
-pub(crate) fn uuid4(rng: &mut Rng) -> String {
-    let a = rng.next_u64();
-    let b = rng.next_u64();
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:x}{:03x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0x0fff,
-        8 | (b >> 62),
-        (b >> 48) & 0x0fff,
-        b & 0xffff_ffff_ffff
-    )
 }
 
 /// Whether SQS accepts `body` as a message: 1 byte to 256 KiB of the characters it allows

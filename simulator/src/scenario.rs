@@ -8,6 +8,8 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
+use crate::rng::Rng;
+
 /// Why a scenario cannot be used. Each message is one line naming the file (or the origin given
 /// to [`Scenario::parse`]) and the problem; the I/O error of `Read` is part of the message, not
 /// an error source, so that `{e}` and `{e:#}` print the same.
@@ -948,8 +950,8 @@ pub(crate) fn parse_rate_limits(value: toml::Value) -> Result<BTreeMap<String, R
                 ));
             }
         };
-        let per_account = crate::iam::OPERATIONS.contains(&operation.as_str())
-            || crate::sts::OPERATIONS.contains(&operation.as_str());
+        let per_account = crate::operations::IAM.contains(&operation.as_str())
+            || crate::operations::STS.contains(&operation.as_str());
         if scope == RateLimitScope::Account && !per_account {
             return Err(format!(
                 "{at}.scope = \"account\" applies to IAM and STS operations only (one bucket per account whose credentials call); {operation} is only called with the caller's own credentials: use scope = \"global\""
@@ -1094,12 +1096,7 @@ impl Scenario {
                     listed.contains(id)
                         || self.generate.as_ref().is_some_and(|g| {
                             generated
-                                .get_or_init(|| {
-                                    crate::state::generated_accounts(g, &listed)
-                                        .into_iter()
-                                        .map(|(id, _)| id)
-                                        .collect()
-                                })
+                                .get_or_init(|| generated_accounts(g, &listed).into_iter().map(|(id, _)| id).collect())
                                 .contains(id)
                         })
                 };
@@ -1129,6 +1126,36 @@ fn opt_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SystemTime>
             "{text:?} is not a date-time; expected RFC 3339 like \"2025-01-31T12:00:00Z\""
         ))
     })
+}
+
+/// The accounts `[generate]` adds, in listing order: increasing ids from 500000000001 on that
+/// are not `taken` (the listed accounts), and their root users, drawn from the seed.
+pub(crate) fn generated_accounts(g: &GenerateSpec, taken: &HashSet<&str>) -> Vec<(String, RootSpec)> {
+    let mut grng = Rng::new(g.seed);
+    let mut out = Vec::with_capacity(g.accounts);
+    let mut candidate: u64 = 500_000_000_000;
+    while out.len() < g.accounts {
+        candidate += 1 + grng.next_u64() % 997;
+        let id = format!("{candidate:012}");
+        if taken.contains(id.as_str()) {
+            continue;
+        }
+        let mut spec = RootSpec::default();
+        if grng.fraction() < g.mfa {
+            spec.mfa = vec![MfaKind::Virtual];
+        }
+        if grng.fraction() < g.password {
+            spec.password = PasswordSpec::Flag(true);
+        }
+        if grng.fraction() < g.access_keys {
+            spec.access_keys = vec![AccessKeySpec::Status(KeyStatus::Active)];
+        }
+        if grng.fraction() < g.signing_certificates {
+            spec.signing_certificates = vec![CertificateSpec::Status(KeyStatus::Active)];
+        }
+        out.push((id, spec));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1402,7 +1429,7 @@ management_account_id = "111111111111"
         assert_eq!(l["GetCallerIdentity"], spec(2.5, 3, RateLimitScope::Global));
         assert!(Scenario::parse(MINIMAL, "t").unwrap().rate_limits.is_empty());
         // Per account: every IAM and STS operation.
-        for op in crate::iam::OPERATIONS.into_iter().chain(crate::sts::OPERATIONS) {
+        for op in crate::operations::IAM.into_iter().chain(crate::operations::STS) {
             let text = format!("{MINIMAL}\n[rate_limits]\n{op} = {{ rate = 1, scope = \"account\" }}\n");
             assert_eq!(
                 Scenario::parse(&text, "t").unwrap().rate_limits[op].scope,

@@ -4,46 +4,57 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use super::events::RootChange;
+use super::rng::{BASE64ISH, Rng, UPPER_DIGITS, fnv1a};
 use super::scenario::{
-    AccessKeySpec, AccountSpec, AssumeRootMode, CertificateSpec, FaultKind, FaultSpec, GenerateSpec, KeyStatus,
-    MfaKind, PasswordSpec, RoleSpec, RootSpec, Scenario, StateFields,
+    AccessKeySpec, AccountSpec, AssumeRootMode, CertificateSpec, FaultKind, FaultSpec, KeyStatus, MfaKind,
+    PasswordSpec, RoleSpec, RootSpec, Scenario, StateFields, generated_accounts,
 };
 use super::wire::iso8601;
 
-/// Deterministic pseudo-random numbers (SplitMix64): reproducible generated organizations and
-/// fault draws without a dependency.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub(crate) fn fraction(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// `n` characters from an alphabet.
-    pub(crate) fn token(&mut self, alphabet: &[u8], n: usize) -> String {
-        (0..n)
-            .map(|_| alphabet[(self.next_u64() % alphabet.len() as u64) as usize] as char)
-            .collect()
-    }
+/// One change of a root user's credentials, as one IAM call (or a console sign-in) made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RootChange {
+    CreateAccessKey {
+        id: String,
+        created: SystemTime,
+    },
+    UpdateAccessKey {
+        id: String,
+        status: KeyStatus,
+    },
+    DeleteAccessKey {
+        id: String,
+    },
+    CreateLoginProfile {
+        created: SystemTime,
+    },
+    UpdateLoginProfile,
+    DeleteLoginProfile,
+    EnableMFADevice {
+        serial: String,
+    },
+    DeactivateMFADevice {
+        serial: String,
+    },
+    DeleteVirtualMFADevice {
+        serial: String,
+    },
+    UploadSigningCertificate {
+        id: String,
+        uploaded: SystemTime,
+    },
+    UpdateSigningCertificate {
+        id: String,
+        status: KeyStatus,
+    },
+    DeleteSigningCertificate {
+        id: String,
+    },
+    /// A root sign-in to the console; `mfa` is the device used, if any.
+    ConsoleLogin {
+        mfa: Option<String>,
+    },
 }
-
-pub(crate) const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-pub(crate) const BASE64ISH: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 #[derive(Debug, Clone)]
 pub(crate) struct SimAccount {
@@ -220,13 +231,6 @@ pub(crate) struct World {
 /// A fixed join date for scenario accounts, so listings are reproducible.
 fn joined_epoch() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_836_800) // 2020-01-01T00:00:00Z
-}
-
-/// A stable 64-bit hash (FNV-1a), for ids derived from names.
-pub(crate) fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// `n` lowercase letters and digits drawn from `seed`: the alphabet of Organizations ids.
@@ -832,36 +836,6 @@ impl World {
             }
         }
     }
-}
-
-/// The accounts `[generate]` adds, in listing order: increasing ids from 500000000001 on that
-/// are not `taken` (the listed accounts), and their root users, drawn from the seed.
-pub(crate) fn generated_accounts(g: &GenerateSpec, taken: &HashSet<&str>) -> Vec<(String, RootSpec)> {
-    let mut grng = Rng::new(g.seed);
-    let mut out = Vec::with_capacity(g.accounts);
-    let mut candidate: u64 = 500_000_000_000;
-    while out.len() < g.accounts {
-        candidate += 1 + grng.next_u64() % 997;
-        let id = format!("{candidate:012}");
-        if taken.contains(id.as_str()) {
-            continue;
-        }
-        let mut spec = RootSpec::default();
-        if grng.fraction() < g.mfa {
-            spec.mfa = vec![MfaKind::Virtual];
-        }
-        if grng.fraction() < g.password {
-            spec.password = PasswordSpec::Flag(true);
-        }
-        if grng.fraction() < g.access_keys {
-            spec.access_keys = vec![AccessKeySpec::Status(KeyStatus::Active)];
-        }
-        if grng.fraction() < g.signing_certificates {
-            spec.signing_certificates = vec![CertificateSpec::Status(KeyStatus::Active)];
-        }
-        out.push((id, spec));
-    }
-    out
 }
 
 impl RootState {

@@ -10,8 +10,6 @@ use super::wire::{AwsError, iso8601, query_ok, xml_escape};
 use super::{Params, Principal, Protocol, Simulator};
 
 pub(crate) const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
-/// The STS operations served.
-pub(crate) const OPERATIONS: [&str; 3] = ["AssumeRoot", "GetCallerIdentity", "AssumeRole"];
 
 /// The task policies AWS accepts for AssumeRoot.
 pub(crate) const ROOT_TASK_POLICIES: [&str; 5] = [

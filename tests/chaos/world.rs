@@ -24,6 +24,23 @@ pub const DEEP_OPERATIONS: [(&str, Part); 6] = [
     ("ListSigningCertificates", Part::Certificates),
 ];
 
+/// Checks that the chaos model's deep operations are the calls a root session makes (the
+/// operations the audit task policy allows, but GetAccountSummary): a new deep call in the
+/// exporter must be modelled here too.
+pub fn check_deep_operations() {
+    use aws_root_exporter::operation::{Operation, Permission};
+    let library: std::collections::BTreeSet<&str> = Operation::ALL
+        .iter()
+        .filter(|op| matches!(op.row().permission, Permission::TaskPolicy(_)))
+        .map(|op| op.name())
+        .collect();
+    let modelled: std::collections::BTreeSet<&str> = DEEP_OPERATIONS.iter().map(|(o, _)| *o).collect();
+    assert_eq!(
+        modelled, library,
+        "tests/chaos/world.rs DEEP_OPERATIONS against src/operation.rs"
+    );
+}
+
 /// The operations an audit of one account makes before any deep call.
 pub const AUDIT_OPERATIONS: [&str; 2] = ["AssumeRoot", "GetAccountSummary"];
 
