@@ -11,6 +11,8 @@ with all of them (in a namespace, with an image override, as an overlay of a use
   required fields present, the ServiceMonitor selects the Service and names its port), and the
   PrometheusRule's groups go through `promtool check rules`; a kind that is neither built-in nor
   listed in CRD_CHECKS fails;
+- the ServiceMonitor's jobLabel names a label of the Service whose value is the job the rules
+  select, also in an overlay with a namePrefix (which renames the Service);
 - the promises of the manifests hold in every render: one replica with Recreate, no Kubernetes
   API token, no service links, the hardened security context, probes on /healthz and /readyz,
   the Service and the NetworkPolicy select the pod and name its port, one dashboard ConfigMap per
@@ -54,6 +56,10 @@ NAME = "aws-root-exporter"
 NAMESPACE = "monitoring"
 IMAGE = "registry.example.com/aws-root-exporter:0.1.0"
 IRSA = "eks.amazonaws.com/role-arn"
+# The job the rules and dashboards select (mixin/config.libsonnet).
+JOB = "aws-root-exporter"
+# A user's overlay that renames everything.
+NAME_PREFIX = "prod-"
 DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
 errors = []
@@ -115,6 +121,16 @@ def check_servicemonitor(where, doc, render):
         fail(where, f"selects {len(selected)} Services, not the exporter's one")
         return
     ports = {p.get("name") for p in selected[0]["spec"]["ports"]}
+    # prometheus-operator sets job from the Service label that jobLabel names (else from the
+    # Service's name, which a namePrefix overlay or a Helm release changes).
+    job_label = spec.get("jobLabel")
+    service_labels = selected[0]["metadata"].get("labels", {})
+    if not job_label:
+        fail(where, f"no jobLabel: the job would be the Service's name {selected[0]['metadata']['name']!r}, "
+                    f"not the {JOB!r} the rules select")
+    elif service_labels.get(job_label) != JOB:
+        fail(where, f"jobLabel {job_label!r}: the Service's label is {service_labels.get(job_label)!r}, "
+                    f"not the job {JOB!r} that the rules select")
     for i, ep in enumerate(spec["endpoints"]):
         ew = f"{where} endpoints[{i}]"
         check_keys(ew, ep, ENDPOINT_FIELDS)
@@ -385,9 +401,10 @@ def check_web_config(where, by_kind, pod, container, on):
 
 # ---- rendering --------------------------------------------------------------------------------
 
-def render(kubectl, components):
-    """kubectl kustomize of the base alone, or of a throw-away overlay with the components."""
-    if not components:
+def render(kubectl, components, name_prefix=None):
+    """kubectl kustomize of the base alone, or of a throw-away overlay with the components (and
+    a namePrefix)."""
+    if not components and not name_prefix:
         return run_kustomize(kubectl, BASE)
     with tempfile.TemporaryDirectory() as tmp:
         rel = os.path.relpath(BASE, tmp)  # kustomize refuses absolute paths
@@ -400,6 +417,8 @@ def render(kubectl, components):
             "components": [f"{rel}/components/{c}" for c in components],
             "images": [{"name": NAME, "newName": name, "newTag": tag}],
         }
+        if name_prefix:
+            overlay["namePrefix"] = name_prefix
         Path(tmp, "kustomization.yaml").write_text(yaml.safe_dump(overlay, sort_keys=False))
         return run_kustomize(kubectl, tmp)
 
@@ -443,11 +462,12 @@ def main():
         k = yaml.safe_load((COMPONENTS / c / "kustomization.yaml").read_text())
         if k.get("kind") != "Component" or k.get("apiVersion") != "kustomize.config.k8s.io/v1alpha1":
             fail(f"components/{c}", "kustomization.yaml must be a kustomize.config.k8s.io/v1alpha1 Component")
-    renders = [("base", [])] + [(c, [c]) for c in components] + [("all components", components)]
+    renders = [("base", [], None)] + [(c, [c], None) for c in components] \
+        + [("all components", components, None), (f"namePrefix {NAME_PREFIX}", [], NAME_PREFIX)]
 
-    for label, comps in renders:
+    for label, comps, prefix in renders:
         where = f"render {label}"
-        docs, err = render(args.kubectl, comps)
+        docs, err = render(args.kubectl, comps, prefix)
         if docs is None:
             fail(where, f"kubectl kustomize failed: {err}")
             continue
@@ -458,7 +478,9 @@ def main():
                 crd(dw, doc, docs)
             else:
                 validate_builtin(dw, doc, versions)
-        check_promises(where, docs, comps, in_overlay=bool(comps))
+        check_promises(where, docs, comps, in_overlay=bool(comps or prefix))
+        if prefix and not all(d["metadata"]["name"].startswith(prefix) for d in docs):
+            fail(where, "the namePrefix did not rename every object")
         kinds = sorted({d["kind"] for d in docs})
         print(f"rendered {label}: {len(docs)} resources ({', '.join(kinds)})")
 
