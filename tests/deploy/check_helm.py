@@ -10,8 +10,9 @@ on:
   chart's values.schema.json; values the schema must refuse are refused;
 - the render's built-in kinds are valid, strictly (unknown fields are errors), for the Kubernetes
   versions of tests/deploy/check_kubernetes.py and 1.32; the prometheus-operator kinds get that
-  script's CRD checks (known fields only, required fields, the ServiceMonitor selects the Service
-  and names its port, the PrometheusRule through `promtool check rules`), and so do the
+  script's CRD checks (the operator's CRD schemas from cloudcoil-models-prometheus-operator,
+  unknown fields refused; known fields only, required fields, the ServiceMonitor selects the
+  Service and names its port, the PrometheusRule through `promtool check rules`), and so do the
   manifests' promises (one replica with Recreate, no API token, the hardened security context,
   probes on /healthz and /readyz, the web config wiring, ...);
 - with default values the objects equal the kustomize base (deploy/kubernetes/) in substance:
@@ -25,7 +26,8 @@ on:
   Cargo.toml's version.
 
 Usage: check_helm.py [--kubectl PATH]
-Needs helm-python-sdk, kubernetes-validate, PyYAML and kubectl in the test venv (scripts/test.sh
+Needs helm-python-sdk, kubernetes-validate, cloudcoil-models-prometheus-operator, PyYAML and
+kubectl in the test venv (scripts/test.sh
 installs them), and promtool.
 """
 import argparse
@@ -176,6 +178,7 @@ def validate(where, docs):
         dw = f"{where}: {doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
         crd = kube.CRD_CHECKS.get((doc.get("apiVersion"), doc.get("kind")))
         if crd:
+            kube.validate_crd_schema(dw, doc)
             crd(dw, doc, docs)
         else:
             kube.validate_builtin(dw, doc, versions)
@@ -278,6 +281,9 @@ def main():
     if kube.kubernetes_validate is None:
         print("FAIL kubernetes-validate is not installed (scripts/test.sh installs it)")
         return 1
+    if kube.prometheus_operator_v1 is None:
+        print("FAIL cloudcoil-models-prometheus-operator is not installed (scripts/test.sh installs it)")
+        return 1
     print(f"Helm engine: helm-python-sdk, Helm SDK {helm.helm_sdk_version()}")
 
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
@@ -362,7 +368,8 @@ def main():
     if kube.errors:
         return 1
     print(f"ok: {len(renders)} renders linted and valid against Kubernetes {' and '.join(versions)} "
-          f"(CRDs checked structurally, rules by promtool); default render equals the kustomize base; "
+          f"(CRDs against the prometheus-operator {kube.CRD_SCHEMA_VERSION} schemas and structurally, "
+          f"rules by promtool); default render equals the kustomize base; "
           f"{len(BAD_VALUES)} bad values refused")
     return 0
 

