@@ -114,6 +114,7 @@ pub async fn serve(
             metrics,
             snapshots: rx,
             reload: reload_tx,
+            telemetry_path: config.telemetry_path.clone(),
         }),
         stop,
         Limits::default(),

@@ -65,6 +65,7 @@ impl Key {
     pub fn flag(&self) -> String {
         match self.name {
             "web_config_file" => "--web.config.file".to_string(),
+            "telemetry_path" => "--web.telemetry-path".to_string(),
             name => format!("--{}", name.replace('_', "-")),
         }
     }
@@ -79,7 +80,7 @@ impl Key {
 /// reload and the tests read this table; a test checks it lists exactly the keys of
 /// [`RawConfig`], that the flags of each command are those it names, and that README's table
 /// and the example configuration show every key.
-pub const KEYS: [Key; 18] = [
+pub const KEYS: [Key; 19] = [
     Key {
         name: "listen",
         allowed: "an address or host name with port, like 0.0.0.0:9312, [::]:9312 or localhost:9312",
@@ -186,6 +187,12 @@ pub const KEYS: [Key; 18] = [
         name: "web_config_file",
         allowed: "the path of a web configuration file in the Prometheus exporter-toolkit format (TLS, basic auth; docs/web-config.md), or empty for plain HTTP",
         commands: Commands::Listen,
+        on_sighup: OnSighup::Restart,
+    },
+    Key {
+        name: "telemetry_path",
+        allowed: "an absolute URL path for the metrics, like \"/metrics\" (not /, /healthz, /readyz or a /-/ path)",
+        commands: Commands::ServeOnly,
         on_sighup: OnSighup::Restart,
     },
 ];
@@ -319,6 +326,7 @@ pub struct RawConfig {
     pub account_tags: Vec<String>,
     pub events_queue_url: String,
     pub web_config_file: String,
+    pub telemetry_path: String,
 }
 
 impl RawConfig {
@@ -352,6 +360,7 @@ impl Default for RawConfig {
             account_tags: Vec::new(),
             events_queue_url: String::new(),
             web_config_file: String::new(),
+            telemetry_path: "/metrics".into(),
         }
     }
 }
@@ -385,6 +394,8 @@ pub struct Config {
     /// The web configuration (TLS, basic auth, headers; `crate::web`), checked at load; `None`:
     /// plain HTTP. Relative to the working directory.
     pub web_config_file: Option<std::path::PathBuf>,
+    /// Where `/metrics` is served.
+    pub telemetry_path: String,
 }
 
 impl Config {
@@ -424,6 +435,7 @@ impl Config {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            telemetry_path: self.telemetry_path.clone(),
         }
     }
 
@@ -758,7 +770,12 @@ impl RawConfig {
         if let Some(path) = &web_config_file {
             crate::web::WebConfig::load(path)?;
         }
+        let telemetry_path = self.telemetry_path.trim().to_string();
+        if !telemetry_path_ok(&telemetry_path) {
+            return Err(invalid("telemetry_path", &telemetry_path));
+        }
         Ok(Config {
+            telemetry_path,
             listen,
             refresh_interval,
             concurrency: self.concurrency,
@@ -796,6 +813,17 @@ pub fn queue_url_account(url: &str) -> Option<&str> {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         && parts.next().is_none_or(str::is_empty);
     ok.then_some(account)
+}
+
+/// A metrics path: absolute, at most 256 printable ASCII characters without spaces, `?` or `#`,
+/// and none of the exporter's other paths.
+fn telemetry_path_ok(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() > 1
+        && path.len() <= 256
+        && path.bytes().all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
+        && !["/healthz", "/readyz"].contains(&path)
+        && !path.starts_with("/-/")
 }
 
 /// The label name for an account tag: `tag_` and the key with every character that a label name
@@ -987,7 +1015,8 @@ mod tests {
                 "log_format",
                 "log_level",
                 "events_queue_url",
-                "web_config_file"
+                "web_config_file",
+                "telemetry_path"
             ]
         );
     }
@@ -1195,5 +1224,33 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn telemetry_paths_are_absolute_and_do_not_shadow_other_routes() {
+        for good in ["/metrics", "/probe/metrics", "/m"] {
+            assert!(telemetry_path_ok(good), "{good}");
+        }
+        for bad in [
+            "",
+            "/",
+            "metrics",
+            "/healthz",
+            "/readyz",
+            "/-/ready",
+            "/m etrics",
+            "/m?x",
+            "/\u{7}",
+        ] {
+            assert!(!telemetry_path_ok(bad), "{bad:?}");
+        }
+        let err = RawConfig {
+            telemetry_path: "/-/healthy".into(),
+            ..RawConfig::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("telemetry_path") && err.contains("/-/healthy"), "{err}");
     }
 }

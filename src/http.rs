@@ -32,6 +32,8 @@ pub struct AppState {
     pub snapshots: SnapshotReceiver,
     /// Where `POST /-/reload` asks for a reload (as SIGHUP does); `None`: reloads are off.
     pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
+    /// Where the metrics are served (`telemetry_path`, `/metrics` by default).
+    pub telemetry_path: String,
 }
 
 /// The routes. `/-/healthy`, `/-/ready` and `POST /-/reload` are the paths Prometheus and its
@@ -39,7 +41,7 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
-        .route("/metrics", get(metrics))
+        .route(&state.telemetry_path, get(metrics))
         .route("/healthz", get(healthy))
         .route("/-/healthy", get(healthy))
         .route("/readyz", get(ready))
@@ -173,14 +175,24 @@ async fn ready(State(state): State<AppState>, anonymous: Option<Extension<web::U
     }
 }
 
-async fn index() -> Html<&'static str> {
-    Html(concat!(
-        "<!doctype html><html><head><title>aws-root-exporter</title></head><body>",
-        "<h1>aws-root-exporter ",
-        env!("CARGO_PKG_VERSION"),
-        "</h1><p>Root-user credentials of every account of an AWS Organization, as Prometheus metrics.</p>",
-        "<ul><li><a href=\"metrics\">metrics</a></li><li><a href=\"healthz\">healthz</a> (alive)</li>",
-        "<li><a href=\"readyz\">readyz</a> (the organization was listed)</li></ul></body></html>\n"
+async fn index(State(state): State<AppState>) -> Html<String> {
+    // Relative, as the other links (the page may sit behind a proxy's path prefix); the path is
+    // printable ASCII (checked at load), and `&`, `"` and `<` are escaped here.
+    let path = state
+        .telemetry_path
+        .trim_start_matches('/')
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;");
+    Html(format!(
+        concat!(
+            "<!doctype html><html><head><title>aws-root-exporter</title></head><body>",
+            "<h1>aws-root-exporter {version}</h1><p>Root-user credentials of every account of an AWS Organization, as Prometheus metrics.</p>",
+            "<ul><li><a href=\"{path}\">metrics</a></li><li><a href=\"healthz\">healthz</a> (alive)</li>",
+            "<li><a href=\"readyz\">readyz</a> (the organization was listed)</li></ul></body></html>\n"
+        ),
+        version = env!("CARGO_PKG_VERSION"),
+        path = path
     ))
 }
 

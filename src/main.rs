@@ -129,6 +129,9 @@ struct ServeOnlyFlags {
     #[arg(long, help = config::flag_help("events_queue_url"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     events_queue_url: Option<String>,
+    #[arg(long = "web.telemetry-path", value_name = "PATH", help = config::flag_help("telemetry_path"))]
+    #[serde(rename = "telemetry_path", skip_serializing_if = "Option::is_none")]
+    telemetry_path: Option<String>,
 }
 
 /// Keys one refresh reads: discovery, the ways into accounts, the audit, and logging.

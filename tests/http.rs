@@ -279,6 +279,7 @@ async fn router_answers_without_a_socket() {
         metrics,
         snapshots: rx,
         reload: None,
+        telemetry_path: "/metrics".into(),
     });
     let req = |uri: &str| {
         axum::http::Request::builder()
@@ -416,4 +417,30 @@ async fn metrics_are_gzipped_when_asked_and_plain_otherwise() {
     let plain = client.get(format!("{}/metrics", served.base)).send().await.unwrap();
     assert!(plain.headers().get("content-encoding").is_none());
     assert!(plain.text().await.unwrap().contains("aws_organizations_account_info{"));
+}
+
+#[tokio::test]
+async fn the_metrics_path_is_configurable() {
+    let sim = Sim::start(DEMO).await;
+    let served = serve(
+        &sim,
+        config(|c| {
+            c.refresh_interval = "1h".into();
+            c.telemetry_path = "/probe/metrics".into();
+        }),
+    )
+    .await;
+    wait_ready(&served.base).await;
+    let moved = reqwest::get(format!("{}/probe/metrics", served.base)).await.unwrap();
+    assert_eq!(moved.status(), 200);
+    assert!(moved.text().await.unwrap().contains("aws_root_access_keys_present{"));
+    let old = reqwest::get(format!("{}/metrics", served.base)).await.unwrap();
+    assert_eq!(old.status(), 404);
+    let index = reqwest::get(format!("{}/", served.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(index.contains("href=\"probe/metrics\""), "{index}");
 }
