@@ -240,8 +240,16 @@ mod tests {
         }
     }
 
-    /// The JSON lines of events logged with `format`, through the real layer.
-    fn json_lines(log: impl FnOnce()) -> Vec<serde_json::Value> {
+    /// What events logged by `log` come out as through the real layer with `format`.
+    fn captured<F>(format: F, log: impl FnOnce()) -> String
+    where
+        F: for<'w> tracing_subscriber::fmt::FormatEvent<
+                tracing_subscriber::Registry,
+                tracing_subscriber::fmt::format::DefaultFields,
+            > + Send
+            + Sync
+            + 'static,
+    {
         #[derive(Clone, Default)]
         struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
         impl std::io::Write for Buffer {
@@ -257,12 +265,16 @@ mod tests {
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
-            .event_format(JsonLines)
+            .event_format(format)
             .finish();
         tracing::subscriber::with_default(subscriber, log);
         let bytes = buffer.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// The JSON lines of events logged by `log`, through the real layer.
+    fn json_lines(log: impl FnOnce()) -> Vec<serde_json::Value> {
+        captured(JsonLines, log)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect()
@@ -302,27 +314,9 @@ mod tests {
 
     #[test]
     fn logfmt_lines_keep_hostile_values_inside_their_quotes() {
-        #[derive(Clone, Default)]
-        struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Buffer {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .event_format(Logfmt)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let text = captured(Logfmt, || {
             tracing::warn!(account_name = ?"two\nlines \"q\" \\ x=1", account_id = %"111111111111", count = 3u64, "root audit failed");
         });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         let line = text.trim_end();
         assert!(
