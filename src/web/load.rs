@@ -279,6 +279,81 @@ pub(super) fn lower(name: &'static str) -> &'static str {
     }
 }
 
+/// `cipher_suites`: the TLS 1.2 suites to offer, in order, without repeats (TLS 1.3 suites are
+/// not configurable, as in Go); a list of only TLS 1.3 suites is refused while TLS 1.2 is on.
+pub(super) fn tls12_suites(
+    names: Option<Vec<String>>,
+    min_version: TlsVersion,
+) -> Result<Vec<rustls::SupportedCipherSuite>, Problem> {
+    let mut tls12_suites = Vec::new();
+    let suites_listed = names.as_ref().is_some_and(|v| !v.is_empty());
+    for name in names.unwrap_or_default() {
+        let key = "tls_server_config.cipher_suites";
+        match Suite::parse(name.trim()) {
+            Suite::Tls12(s) => {
+                if !tls12_suites.contains(&s) {
+                    tls12_suites.push(s);
+                }
+            }
+            Suite::Tls13 => {}
+            Suite::Unsupported => {
+                return Err(unsupported(
+                    key,
+                    format!(
+                        "{name} (rustls has no CBC, RSA key exchange, 3DES or RC4 suites); TLS 1.2 suites available: {}",
+                        Suite::allowed()
+                    ),
+                ));
+            }
+            Suite::Unknown => {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "{} is not a cipher suite name; TLS 1.2 suites available: {}",
+                        shown(&name),
+                        Suite::allowed()
+                    ),
+                ));
+            }
+        }
+    }
+    if suites_listed && tls12_suites.is_empty() && min_version == TlsVersion::Tls12 {
+        return Err(invalid(
+            "tls_server_config.cipher_suites",
+            "lists TLS 1.3 suites only (which are not configurable, as in Go), so TLS 1.2 clients would find no suite: add a TLS 1.2 suite or set min_version: TLS13",
+        ));
+    }
+    Ok(tls12_suites)
+}
+
+/// `curve_preferences`: the key exchange groups, in order, without repeats.
+pub(super) fn kx_groups(names: Vec<String>) -> Result<Vec<&'static dyn rustls::crypto::SupportedKxGroup>, Problem> {
+    let mut kx_groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup> = Vec::new();
+    for name in names {
+        let key = "tls_server_config.curve_preferences";
+        match Curve::parse(name.trim()) {
+            Curve::Group(g) => {
+                if !kx_groups.iter().any(|k| k.name() == g.name()) {
+                    kx_groups.push(g);
+                }
+            }
+            Curve::Unsupported => {
+                return Err(unsupported(
+                    key,
+                    format!("{name} (rustls has no P-521 key exchange); use {}", Curve::ALLOWED),
+                ));
+            }
+            Curve::Unknown => {
+                return Err(invalid(
+                    key,
+                    format!("{} is not a curve name; expected {}", shown(&name), Curve::ALLOWED),
+                ));
+            }
+        }
+    }
+    Ok(kx_groups)
+}
+
 /// Check `tls_server_config` and read the files it names. `None`: no certificate, key, CA or
 /// client auth type set, so no TLS (as in exporter-toolkit).
 pub(super) fn tls_settings(raw: file::RawTls, reader: &mut Reader) -> Result<Option<TlsSettings>, Problem> {
@@ -356,67 +431,8 @@ pub(super) fn tls_settings(raw: file::RawTls, reader: &mut Reader) -> Result<Opt
             format!("{min_version} is above max_version {max_version}"),
         ));
     }
-    let mut tls12_suites = Vec::new();
-    let suites_listed = raw.cipher_suites.as_ref().is_some_and(|v| !v.is_empty());
-    for name in raw.cipher_suites.unwrap_or_default() {
-        let key = "tls_server_config.cipher_suites";
-        match Suite::parse(name.trim()) {
-            Suite::Tls12(s) => {
-                if !tls12_suites.contains(&s) {
-                    tls12_suites.push(s);
-                }
-            }
-            Suite::Tls13 => {}
-            Suite::Unsupported => {
-                return Err(unsupported(
-                    key,
-                    format!(
-                        "{name} (rustls has no CBC, RSA key exchange, 3DES or RC4 suites); TLS 1.2 suites available: {}",
-                        Suite::allowed()
-                    ),
-                ));
-            }
-            Suite::Unknown => {
-                return Err(invalid(
-                    key,
-                    format!(
-                        "{} is not a cipher suite name; TLS 1.2 suites available: {}",
-                        shown(&name),
-                        Suite::allowed()
-                    ),
-                ));
-            }
-        }
-    }
-    if suites_listed && tls12_suites.is_empty() && min_version == TlsVersion::Tls12 {
-        return Err(invalid(
-            "tls_server_config.cipher_suites",
-            "lists TLS 1.3 suites only (which are not configurable, as in Go), so TLS 1.2 clients would find no suite: add a TLS 1.2 suite or set min_version: TLS13",
-        ));
-    }
-    let mut kx_groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup> = Vec::new();
-    for name in raw.curve_preferences.unwrap_or_default() {
-        let key = "tls_server_config.curve_preferences";
-        match Curve::parse(name.trim()) {
-            Curve::Group(g) => {
-                if !kx_groups.iter().any(|k| k.name() == g.name()) {
-                    kx_groups.push(g);
-                }
-            }
-            Curve::Unsupported => {
-                return Err(unsupported(
-                    key,
-                    format!("{name} (rustls has no P-521 key exchange); use {}", Curve::ALLOWED),
-                ));
-            }
-            Curve::Unknown => {
-                return Err(invalid(
-                    key,
-                    format!("{} is not a curve name; expected {}", shown(&name), Curve::ALLOWED),
-                ));
-            }
-        }
-    }
+    let tls12_suites = tls12_suites(raw.cipher_suites, min_version)?;
+    let kx_groups = kx_groups(raw.curve_preferences.unwrap_or_default())?;
     // What must be there, before reading anything.
     if !set(&raw.cert) && !set(&raw.cert_file) {
         return Err(invalid(
