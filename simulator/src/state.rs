@@ -758,6 +758,17 @@ fn pick<T>(
     }
 }
 
+/// AWS allows root 2 access keys and 2 signing certificates: 409 when `count` is at that limit.
+fn room_for_another(id: &str, count: usize, what: &str) -> Result<(), (u16, String)> {
+    if count >= 2 {
+        return Err((
+            409,
+            format!("root of {id} already has {count} {what}; AWS allows 2 (LimitExceeded)"),
+        ));
+    }
+    Ok(())
+}
+
 /// The steps of [`World::root_action`], one per kind of root credential; `id` is the account's.
 impl RootState {
     /// The access key an action names, or the newest one.
@@ -771,12 +782,7 @@ impl RootState {
     }
 
     fn create_access_key(&mut self, id: &str, key_id: String, now: SystemTime) -> ActionResult {
-        if self.access_keys.len() >= 2 {
-            return conflict(format!(
-                "root of {id} already has {} access keys; AWS allows 2 (LimitExceeded)",
-                self.access_keys.len()
-            ));
-        }
+        room_for_another(id, self.access_keys.len(), "access keys")?;
         self.access_keys.push(SimKey {
             id: key_id.clone(),
             spec: AccessKeySpec::Detailed {
@@ -886,12 +892,7 @@ impl RootState {
     }
 
     fn upload_signing_certificate(&mut self, id: &str, cert_id: String, now: SystemTime) -> ActionResult {
-        if self.signing_certificates.len() >= 2 {
-            return conflict(format!(
-                "root of {id} already has {} signing certificates; AWS allows 2 (LimitExceeded)",
-                self.signing_certificates.len()
-            ));
-        }
+        room_for_another(id, self.signing_certificates.len(), "signing certificates")?;
         self.signing_certificates.push(SimCertificate {
             id: cert_id.clone(),
             spec: CertificateSpec::Status(KeyStatus::Active),
