@@ -540,6 +540,7 @@ impl World {
         action: &RootAction,
         now: SystemTime,
     ) -> Result<RootChange, (u16, String)> {
+        // Both ids are drawn for every action, so that the random sequence does not depend on it.
         let tail = &id[id.len().saturating_sub(4)..];
         let new_key_id = format!("AKIA{tail}{}", self.rng.token(UPPER_DIGITS, 12));
         let new_cert_id = self.rng.token(UPPER_DIGITS, 32);
@@ -547,202 +548,21 @@ impl World {
             .account_mut(id)
             .ok_or_else(|| (404, format!("account {id} is not in the simulated organization")))?;
         let root = &mut account.root;
-        let conflict = |m: String| Err((409, m));
-        let pick_key = |root: &RootState, wanted: &Option<String>| -> Result<usize, (u16, String)> {
-            match wanted {
-                Some(k) => root
-                    .access_keys
-                    .iter()
-                    .position(|x| x.id == *k)
-                    .ok_or_else(|| (404, format!("root of {id} has no access key {k}"))),
-                None if root.access_keys.is_empty() => Err((409, format!("root of {id} has no access key"))),
-                None => Ok(root.access_keys.len() - 1),
+        match action.name.as_str() {
+            "CreateAccessKey" => root.create_access_key(id, new_key_id, now),
+            "DeleteAccessKey" => root.delete_access_key(id, action),
+            "UpdateAccessKey" => root.update_access_key(id, action),
+            "CreateLoginProfile" | "UpdateLoginProfile" | "DeleteLoginProfile" => {
+                root.change_login_profile(id, &action.name, now)
             }
-        };
-        let pick_cert = |root: &RootState, wanted: &Option<String>| -> Result<usize, (u16, String)> {
-            match wanted {
-                Some(c) => root
-                    .signing_certificates
-                    .iter()
-                    .position(|x| x.id == *c)
-                    .ok_or_else(|| (404, format!("root of {id} has no signing certificate {c}"))),
-                None if root.signing_certificates.is_empty() => {
-                    Err((409, format!("root of {id} has no signing certificate")))
-                }
-                None => Ok(root.signing_certificates.len() - 1),
-            }
-        };
-        let status = || {
-            action.status.ok_or_else(|| {
-                (
-                    400,
-                    format!("{} needs \"status\": \"Active\" or \"Inactive\"", action.name),
-                )
-            })
-        };
-        Ok(match action.name.as_str() {
-            "CreateAccessKey" => {
-                if root.access_keys.len() >= 2 {
-                    return conflict(format!(
-                        "root of {id} already has {} access keys; AWS allows 2 (LimitExceeded)",
-                        root.access_keys.len()
-                    ));
-                }
-                root.access_keys.push(SimKey {
-                    id: new_key_id.clone(),
-                    spec: AccessKeySpec::Detailed {
-                        status: KeyStatus::Active,
-                        created: Some(now),
-                        last_used: None,
-                        last_used_service: None,
-                        last_used_region: None,
-                    },
-                });
-                RootChange::CreateAccessKey {
-                    id: new_key_id,
-                    created: now,
-                }
-            }
-            "DeleteAccessKey" => {
-                let i = pick_key(root, &action.access_key_id)?;
-                RootChange::DeleteAccessKey {
-                    id: root.access_keys.remove(i).id,
-                }
-            }
-            "UpdateAccessKey" => {
-                let status = status()?;
-                let i = pick_key(root, &action.access_key_id)?;
-                let key = &mut root.access_keys[i];
-                key.spec = match key.spec.clone() {
-                    AccessKeySpec::Status(_) => AccessKeySpec::Status(status),
-                    AccessKeySpec::Detailed {
-                        created,
-                        last_used,
-                        last_used_service,
-                        last_used_region,
-                        ..
-                    } => AccessKeySpec::Detailed {
-                        status,
-                        created,
-                        last_used,
-                        last_used_service,
-                        last_used_region,
-                    },
-                };
-                RootChange::UpdateAccessKey {
-                    id: key.id.clone(),
-                    status,
-                }
-            }
-            "CreateLoginProfile" => {
-                if root.password.present() {
-                    return conflict(format!("root of {id} already has a password (EntityAlreadyExists)"));
-                }
-                root.password = PasswordSpec::Dates {
-                    created: Some(now),
-                    last_used: None,
-                };
-                RootChange::CreateLoginProfile { created: now }
-            }
-            "UpdateLoginProfile" => {
-                if !root.password.present() {
-                    return conflict(format!("root of {id} has no password (NoSuchEntity)"));
-                }
-                RootChange::UpdateLoginProfile
-            }
-            "DeleteLoginProfile" => {
-                if !root.password.present() {
-                    return conflict(format!("root of {id} has no password (NoSuchEntity)"));
-                }
-                root.password = PasswordSpec::Flag(false);
-                RootChange::DeleteLoginProfile
-            }
-            "EnableMFADevice" => {
-                if root.mfa.len() >= 8 {
-                    return conflict(format!("root of {id} already has 8 MFA devices; AWS allows 8"));
-                }
-                root.mfa.push(action.mfa.unwrap_or(MfaKind::Virtual));
-                RootChange::EnableMFADevice {
-                    serial: root.mfa_serials(id).pop().expect("a device was added"),
-                }
-            }
-            "DeactivateMFADevice" | "DeleteVirtualMFADevice" => {
-                let kind = if action.name == "DeleteVirtualMFADevice" {
-                    Some(MfaKind::Virtual)
-                } else {
-                    action.mfa
-                };
-                let serials = root.mfa_serials(id);
-                let found = root.mfa.iter().rposition(|m| kind.is_none_or(|k| *m == k));
-                let serial = match found {
-                    Some(i) => {
-                        root.mfa.remove(i);
-                        serials[i].clone()
-                    }
-                    None if action.name == "DeleteVirtualMFADevice" => {
-                        // Root has no virtual device left: the call deletes an unassigned one.
-                        format!("arn:aws:iam::{id}:mfa/root-account-mfa-device")
-                    }
-                    None => {
-                        return conflict(format!("root of {id} has no such MFA device"));
-                    }
-                };
-                if action.name == "DeleteVirtualMFADevice" {
-                    RootChange::DeleteVirtualMFADevice { serial }
-                } else {
-                    RootChange::DeactivateMFADevice { serial }
-                }
-            }
-            "UploadSigningCertificate" => {
-                if root.signing_certificates.len() >= 2 {
-                    return conflict(format!(
-                        "root of {id} already has {} signing certificates; AWS allows 2 (LimitExceeded)",
-                        root.signing_certificates.len()
-                    ));
-                }
-                root.signing_certificates.push(SimCertificate {
-                    id: new_cert_id.clone(),
-                    spec: CertificateSpec::Status(KeyStatus::Active),
-                });
-                RootChange::UploadSigningCertificate {
-                    id: new_cert_id,
-                    uploaded: now,
-                }
-            }
-            "UpdateSigningCertificate" => {
-                let status = status()?;
-                let i = pick_cert(root, &action.certificate_id)?;
-                let cert = &mut root.signing_certificates[i];
-                cert.spec = CertificateSpec::Status(status);
-                RootChange::UpdateSigningCertificate {
-                    id: cert.id.clone(),
-                    status,
-                }
-            }
-            "DeleteSigningCertificate" => {
-                let i = pick_cert(root, &action.certificate_id)?;
-                RootChange::DeleteSigningCertificate {
-                    id: root.signing_certificates.remove(i).id,
-                }
-            }
-            "ConsoleLogin" => {
-                let created = match &root.password {
-                    PasswordSpec::Flag(false) => {
-                        return conflict(format!("root of {id} has no password: a console sign-in would fail"));
-                    }
-                    PasswordSpec::Flag(true) => None,
-                    PasswordSpec::Dates { created, .. } => *created,
-                };
-                root.password = PasswordSpec::Dates {
-                    created,
-                    last_used: Some(now),
-                };
-                RootChange::ConsoleLogin {
-                    mfa: root.mfa_serials(id).into_iter().next(),
-                }
-            }
-            other => return Err((400, format!("unknown action {other:?}"))),
-        })
+            "EnableMFADevice" => root.enable_mfa_device(id, action),
+            "DeactivateMFADevice" | "DeleteVirtualMFADevice" => root.remove_mfa_device(id, action),
+            "UploadSigningCertificate" => root.upload_signing_certificate(id, new_cert_id, now),
+            "UpdateSigningCertificate" => root.update_signing_certificate(id, action),
+            "DeleteSigningCertificate" => root.delete_signing_certificate(id, action),
+            "ConsoleLogin" => root.console_login(id, now),
+            other => Err((400, format!("unknown action {other:?}"))),
+        }
     }
 
     /// Draw whether a fault hits this call; consumes one from a burst when it does.
@@ -900,6 +720,224 @@ pub(crate) struct IamUser {
     pub(crate) virtual_mfa: Option<SystemTime>,
     /// One active access key: created, last used, region, service.
     pub(crate) access_key: Option<(SystemTime, SystemTime, &'static str, &'static str)>,
+}
+
+/// What a root action answers: the change, or (HTTP status, message).
+type ActionResult = Result<RootChange, (u16, String)>;
+
+fn conflict(message: String) -> ActionResult {
+    Err((409, message))
+}
+
+/// The status an Update action sets (400 without one).
+fn wanted_status(action: &RootAction) -> Result<KeyStatus, (u16, String)> {
+    action.status.ok_or_else(|| {
+        (
+            400,
+            format!("{} needs \"status\": \"Active\" or \"Inactive\"", action.name),
+        )
+    })
+}
+
+/// Where the credential an action names is in root's list (404 when absent), or the newest
+/// one when it names none (409 when there is none). `what` names the kind in messages.
+fn pick<T>(
+    items: &[T],
+    id_of: impl Fn(&T) -> &String,
+    wanted: &Option<String>,
+    id: &str,
+    what: &str,
+) -> Result<usize, (u16, String)> {
+    match wanted {
+        Some(w) => items
+            .iter()
+            .position(|x| id_of(x) == w)
+            .ok_or_else(|| (404, format!("root of {id} has no {what} {w}"))),
+        None if items.is_empty() => Err((409, format!("root of {id} has no {what}"))),
+        None => Ok(items.len() - 1),
+    }
+}
+
+/// AWS allows root 2 access keys and 2 signing certificates: 409 when `count` is at that limit.
+fn room_for_another(id: &str, count: usize, what: &str) -> Result<(), (u16, String)> {
+    if count >= 2 {
+        return Err((
+            409,
+            format!("root of {id} already has {count} {what}; AWS allows 2 (LimitExceeded)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The steps of [`World::root_action`], one per kind of root credential; `id` is the account's.
+impl RootState {
+    /// The access key an action names, or the newest one.
+    fn pick_key(&self, id: &str, wanted: &Option<String>) -> Result<usize, (u16, String)> {
+        pick(&self.access_keys, |k| &k.id, wanted, id, "access key")
+    }
+
+    /// The signing certificate an action names, or the newest one.
+    fn pick_cert(&self, id: &str, wanted: &Option<String>) -> Result<usize, (u16, String)> {
+        pick(&self.signing_certificates, |c| &c.id, wanted, id, "signing certificate")
+    }
+
+    fn create_access_key(&mut self, id: &str, key_id: String, now: SystemTime) -> ActionResult {
+        room_for_another(id, self.access_keys.len(), "access keys")?;
+        self.access_keys.push(SimKey {
+            id: key_id.clone(),
+            spec: AccessKeySpec::Detailed {
+                status: KeyStatus::Active,
+                created: Some(now),
+                last_used: None,
+                last_used_service: None,
+                last_used_region: None,
+            },
+        });
+        Ok(RootChange::CreateAccessKey {
+            id: key_id,
+            created: now,
+        })
+    }
+
+    fn delete_access_key(&mut self, id: &str, action: &RootAction) -> ActionResult {
+        let i = self.pick_key(id, &action.access_key_id)?;
+        Ok(RootChange::DeleteAccessKey {
+            id: self.access_keys.remove(i).id,
+        })
+    }
+
+    fn update_access_key(&mut self, id: &str, action: &RootAction) -> ActionResult {
+        let status = wanted_status(action)?;
+        let i = self.pick_key(id, &action.access_key_id)?;
+        let key = &mut self.access_keys[i];
+        key.spec = match key.spec.clone() {
+            AccessKeySpec::Status(_) => AccessKeySpec::Status(status),
+            AccessKeySpec::Detailed {
+                created,
+                last_used,
+                last_used_service,
+                last_used_region,
+                ..
+            } => AccessKeySpec::Detailed {
+                status,
+                created,
+                last_used,
+                last_used_service,
+                last_used_region,
+            },
+        };
+        Ok(RootChange::UpdateAccessKey {
+            id: key.id.clone(),
+            status,
+        })
+    }
+
+    /// CreateLoginProfile, UpdateLoginProfile or DeleteLoginProfile.
+    fn change_login_profile(&mut self, id: &str, name: &str, now: SystemTime) -> ActionResult {
+        match (name, self.password.present()) {
+            ("CreateLoginProfile", true) => {
+                conflict(format!("root of {id} already has a password (EntityAlreadyExists)"))
+            }
+            ("CreateLoginProfile", false) => {
+                self.password = PasswordSpec::Dates {
+                    created: Some(now),
+                    last_used: None,
+                };
+                Ok(RootChange::CreateLoginProfile { created: now })
+            }
+            (_, false) => conflict(format!("root of {id} has no password (NoSuchEntity)")),
+            ("UpdateLoginProfile", true) => Ok(RootChange::UpdateLoginProfile),
+            (_, true) => {
+                self.password = PasswordSpec::Flag(false);
+                Ok(RootChange::DeleteLoginProfile)
+            }
+        }
+    }
+
+    fn enable_mfa_device(&mut self, id: &str, action: &RootAction) -> ActionResult {
+        if self.mfa.len() >= 8 {
+            return conflict(format!("root of {id} already has 8 MFA devices; AWS allows 8"));
+        }
+        self.mfa.push(action.mfa.unwrap_or(MfaKind::Virtual));
+        Ok(RootChange::EnableMFADevice {
+            serial: self.mfa_serials(id).pop().expect("a device was added"),
+        })
+    }
+
+    /// DeactivateMFADevice (of the kind asked, or any) or DeleteVirtualMFADevice: the newest
+    /// such device goes.
+    fn remove_mfa_device(&mut self, id: &str, action: &RootAction) -> ActionResult {
+        let delete_virtual = action.name == "DeleteVirtualMFADevice";
+        let kind = if delete_virtual {
+            Some(MfaKind::Virtual)
+        } else {
+            action.mfa
+        };
+        let serials = self.mfa_serials(id);
+        let found = self.mfa.iter().rposition(|m| kind.is_none_or(|k| *m == k));
+        let serial = match found {
+            Some(i) => {
+                self.mfa.remove(i);
+                serials[i].clone()
+            }
+            // Root has no virtual device left: the call deletes an unassigned one.
+            None if delete_virtual => format!("arn:aws:iam::{id}:mfa/root-account-mfa-device"),
+            None => return conflict(format!("root of {id} has no such MFA device")),
+        };
+        Ok(if delete_virtual {
+            RootChange::DeleteVirtualMFADevice { serial }
+        } else {
+            RootChange::DeactivateMFADevice { serial }
+        })
+    }
+
+    fn upload_signing_certificate(&mut self, id: &str, cert_id: String, now: SystemTime) -> ActionResult {
+        room_for_another(id, self.signing_certificates.len(), "signing certificates")?;
+        self.signing_certificates.push(SimCertificate {
+            id: cert_id.clone(),
+            spec: CertificateSpec::Status(KeyStatus::Active),
+        });
+        Ok(RootChange::UploadSigningCertificate {
+            id: cert_id,
+            uploaded: now,
+        })
+    }
+
+    fn update_signing_certificate(&mut self, id: &str, action: &RootAction) -> ActionResult {
+        let status = wanted_status(action)?;
+        let i = self.pick_cert(id, &action.certificate_id)?;
+        let cert = &mut self.signing_certificates[i];
+        cert.spec = CertificateSpec::Status(status);
+        Ok(RootChange::UpdateSigningCertificate {
+            id: cert.id.clone(),
+            status,
+        })
+    }
+
+    fn delete_signing_certificate(&mut self, id: &str, action: &RootAction) -> ActionResult {
+        let i = self.pick_cert(id, &action.certificate_id)?;
+        Ok(RootChange::DeleteSigningCertificate {
+            id: self.signing_certificates.remove(i).id,
+        })
+    }
+
+    /// A console sign-in: needs a password, and records its use.
+    fn console_login(&mut self, id: &str, now: SystemTime) -> ActionResult {
+        let created = match &self.password {
+            PasswordSpec::Flag(false) => {
+                return conflict(format!("root of {id} has no password: a console sign-in would fail"));
+            }
+            PasswordSpec::Flag(true) => None,
+            PasswordSpec::Dates { created, .. } => *created,
+        };
+        self.password = PasswordSpec::Dates {
+            created,
+            last_used: Some(now),
+        };
+        Ok(RootChange::ConsoleLogin {
+            mfa: self.mfa_serials(id).into_iter().next(),
+        })
+    }
 }
 
 fn at(epoch_seconds: u64) -> SystemTime {

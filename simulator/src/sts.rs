@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::response::Response;
 
 use super::scenario::{is_account_id, is_iam_name};
-use super::state::SessionKind;
+use super::state::{SessionKind, World};
 use super::wire::{AwsError, iso8601, query_ok, xml_escape};
 use super::{Params, Principal, Protocol, Simulator};
 
@@ -199,13 +199,93 @@ const ROLE_DURATIONS: std::ops::RangeInclusive<u64> = 900..=43_200;
 /// A session assumed with a role session's credentials (role chaining) lasts at most an hour.
 const CHAINED_MAX_SECONDS: u64 = 3600;
 
+/// An AssumeRole request whose parameters are within AWS's bounds.
+struct RoleRequest<'a> {
+    role_arn: &'a str,
+    account_id: &'a str,
+    role_name: &'a str,
+    session_name: &'a str,
+    duration: u64,
+    external_id: Option<&'a str>,
+}
+
 async fn assume_role(sim: &Simulator, principal: Principal, params: &Params) -> Result<String, AwsError> {
+    let request = role_request(params)?;
+    if let Principal::Root { account_id: caller, .. } = &principal {
+        return Err(AwsError::new(
+            403,
+            "AccessDenied",
+            format!(
+                "User: arn:aws:iam::{caller}:root is not authorized to perform: sts:AssumeRole on resource: {} because no session policy allows the sts:AssumeRole action",
+                request.role_arn
+            ),
+        ));
+    }
+    sim.gate("AssumeRole", &principal, Some(request.account_id), Protocol::Query)
+        .await?;
+    let mut world = sim.world.lock().expect("simulator state poisoned");
+    let (role_id, role_name) = trusted_role(&world, &principal, &request)?;
+    let (akid, session) = world.issue_session(
+        request.account_id,
+        SessionKind::Role {
+            role_name: role_name.clone(),
+            role_id: role_id.clone(),
+            session_name: request.session_name.to_string(),
+        },
+        Duration::from_secs(request.duration),
+    );
+    let session_name = request.session_name;
+    Ok(format!(
+        "    <AssumedRoleUser>\n      <AssumedRoleId>{role_id}:{}</AssumedRoleId>\n      <Arn>arn:aws:sts::{}:assumed-role/{}/{}</Arn>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>{akid}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>\n",
+        xml_escape(session_name),
+        request.account_id,
+        xml_escape(&role_name),
+        xml_escape(session_name),
+        xml_escape(&session.secret),
+        xml_escape(&session.token),
+        iso8601(session.expires)
+    ))
+}
+
+/// AssumeRole's parameters, checked in AWS's order: RoleArn and RoleSessionName present, the
+/// session name, DurationSeconds, ExternalId, then the role ARN's shape.
+fn role_request(params: &Params) -> Result<RoleRequest<'_>, AwsError> {
     let role_arn = params
         .get("RoleArn")
         .ok_or_else(|| invalid_parameter(None, "roleArn", "Member must not be null"))?;
     let session_name = params
         .get("RoleSessionName")
         .ok_or_else(|| invalid_parameter(None, "roleSessionName", "Member must not be null"))?;
+    check_session_name(session_name)?;
+    let duration = role_duration(params.get("DurationSeconds"))?;
+    let external_id = params.get("ExternalId");
+    if let Some(x) = external_id
+        && (!(2..=1224).contains(&x.len()) || !x.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c)))
+    {
+        return Err(invalid_parameter(
+            Some(x),
+            "externalId",
+            "Member must have length between 2 and 1224 and satisfy regular expression pattern: [\\w+=,.@:\\/-]*",
+        ));
+    }
+    let Some((account_id, role_name)) = role_arn_parts(role_arn) else {
+        return Err(invalid_parameter(
+            Some(role_arn),
+            "roleArn",
+            "Member must be a role ARN, arn:aws:iam::ACCOUNT:role/NAME",
+        ));
+    };
+    Ok(RoleRequest {
+        role_arn,
+        account_id,
+        role_name,
+        session_name,
+        duration,
+        external_id,
+    })
+}
+
+fn check_session_name(session_name: &str) -> Result<(), AwsError> {
     if !(2..=64).contains(&session_name.len()) {
         return Err(invalid_parameter(
             Some(session_name),
@@ -220,118 +300,83 @@ async fn assume_role(sim: &Simulator, principal: Principal, params: &Params) -> 
             "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
         ));
     }
-    let duration = match params.get("DurationSeconds") {
-        None => 3600,
-        Some(v) => match v.parse::<u64>() {
-            Ok(n) if ROLE_DURATIONS.contains(&n) => n,
-            Ok(n) if n > *ROLE_DURATIONS.end() => {
-                return Err(invalid_parameter(
-                    Some(v),
-                    "durationSeconds",
-                    "Member must have value less than or equal to 43200",
-                ));
-            }
-            _ => {
-                return Err(invalid_parameter(
-                    Some(v),
-                    "durationSeconds",
-                    "Member must have value greater than or equal to 900",
-                ));
-            }
-        },
+    Ok(())
+}
+
+/// DurationSeconds (an hour when absent), within [`ROLE_DURATIONS`].
+fn role_duration(value: Option<&str>) -> Result<u64, AwsError> {
+    let Some(v) = value else {
+        return Ok(3600);
     };
-    let external_id = params.get("ExternalId");
-    if let Some(x) = external_id
-        && (!(2..=1224).contains(&x.len()) || !x.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c)))
-    {
-        return Err(invalid_parameter(
-            Some(x),
-            "externalId",
-            "Member must have length between 2 and 1224 and satisfy regular expression pattern: [\\w+=,.@:\\/-]*",
-        ));
+    match v.parse::<u64>() {
+        Ok(n) if ROLE_DURATIONS.contains(&n) => Ok(n),
+        Ok(n) if n > *ROLE_DURATIONS.end() => Err(invalid_parameter(
+            Some(v),
+            "durationSeconds",
+            "Member must have value less than or equal to 43200",
+        )),
+        _ => Err(invalid_parameter(
+            Some(v),
+            "durationSeconds",
+            "Member must have value greater than or equal to 900",
+        )),
     }
-    // arn:aws:iam::ACCOUNT:role/NAME
-    let target = role_arn
+}
+
+/// `arn:aws:iam::ACCOUNT:role/NAME` -> (ACCOUNT, NAME).
+fn role_arn_parts(role_arn: &str) -> Option<(&str, &str)> {
+    role_arn
         .strip_prefix("arn:aws:iam::")
         .and_then(|rest| rest.split_once(':'))
         .and_then(|(account, resource)| Some((account, resource.strip_prefix("role/")?)))
-        .filter(|(account, name)| is_account_id(account) && !name.is_empty());
-    let Some((account_id, role_name)) = target else {
-        return Err(invalid_parameter(
-            Some(role_arn),
-            "roleArn",
-            "Member must be a role ARN, arn:aws:iam::ACCOUNT:role/NAME",
-        ));
-    };
-    if let Principal::Root { account_id: caller, .. } = &principal {
-        return Err(AwsError::new(
-            403,
-            "AccessDenied",
-            format!(
-                "User: arn:aws:iam::{caller}:root is not authorized to perform: sts:AssumeRole on resource: {role_arn} because no session policy allows the sts:AssumeRole action"
-            ),
-        ));
-    }
-    sim.gate("AssumeRole", &principal, Some(account_id), Protocol::Query)
-        .await?;
-    let mut world = sim.world.lock().expect("simulator state poisoned");
-    // A missing role, an untrusted caller, a wrong or missing external id: AWS answers all alike.
+        .filter(|(account, name)| is_account_id(account) && !name.is_empty())
+}
+
+/// The role the request may assume (its id and name): it exists in an active account, trusts
+/// the caller's account, gets the external id it wants, and allows the session's duration.
+/// A missing role, an untrusted caller, a wrong or missing external id: AWS answers all alike.
+fn trusted_role(world: &World, principal: &Principal, request: &RoleRequest) -> Result<(String, String), AwsError> {
     let denied = || {
         AwsError::new(
             403,
             "AccessDenied",
             format!(
-                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
-                principal.arn()
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",
+                principal.arn(),
+                request.role_arn
             ),
         )
     };
-    let caller_account = principal.acting_account();
-    let account = world.account(account_id).ok_or_else(denied)?;
+    let account = world.account(request.account_id).ok_or_else(denied)?;
     if account.status != "ACTIVE" {
         return Err(denied());
     }
-    let role = account.roles.iter().find(|r| r.name == role_name).ok_or_else(denied)?;
-    if !role.trusts.iter().any(|t| t == caller_account) {
+    let role = account
+        .roles
+        .iter()
+        .find(|r| r.name == request.role_name)
+        .ok_or_else(denied)?;
+    if !role.trusts.iter().any(|t| t == principal.acting_account()) {
         return Err(denied());
     }
     if let Some(want) = &role.external_id
-        && external_id != Some(want.as_str())
+        && request.external_id != Some(want.as_str())
     {
         return Err(denied());
     }
-    if matches!(principal, Principal::Role { .. }) && duration > CHAINED_MAX_SECONDS {
+    if matches!(principal, Principal::Role { .. }) && request.duration > CHAINED_MAX_SECONDS {
         return Err(AwsError::new(
             400,
             "ValidationError",
             "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
         ));
     }
-    if duration > role.max_session_duration {
+    if request.duration > role.max_session_duration {
         return Err(AwsError::new(
             400,
             "ValidationError",
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         ));
     }
-    let role_id = role.id.clone();
-    let role_name = role.name.clone();
-    let (akid, session) = world.issue_session(
-        account_id,
-        SessionKind::Role {
-            role_name: role_name.clone(),
-            role_id: role_id.clone(),
-            session_name: session_name.to_string(),
-        },
-        Duration::from_secs(duration),
-    );
-    Ok(format!(
-        "    <AssumedRoleUser>\n      <AssumedRoleId>{role_id}:{}</AssumedRoleId>\n      <Arn>arn:aws:sts::{account_id}:assumed-role/{}/{}</Arn>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>{akid}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>\n",
-        xml_escape(session_name),
-        xml_escape(&role_name),
-        xml_escape(session_name),
-        xml_escape(&session.secret),
-        xml_escape(&session.token),
-        iso8601(session.expires)
-    ))
+    Ok((role.id.clone(), role.name.clone()))
 }

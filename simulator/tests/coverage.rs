@@ -11,7 +11,7 @@ use aws_org_simulator::Scenario;
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::{AssignmentStatusType, ReportFormatType, ReportStateType, SummaryKeyType as K};
 use aws_sdk_sts::types::PolicyDescriptorType;
-use common::{DEMO, Sim, own_credentials, put_json, sdk_config};
+use common::{AUDIT, DEMO, Sim, own_credentials, put_json, sdk_config};
 use serde_json::json;
 
 /// `simulator/tests/scenarios/coverage.toml`: the caller is the delegated administrator
@@ -19,7 +19,6 @@ use serde_json::json;
 const COVERAGE: &str = include_str!("scenarios/coverage.toml");
 const CALLER: &str = "999999999999";
 const CALLER_ARN: &str = "arn:aws:sts::999999999999:assumed-role/aws-root-exporter/simulated";
-const AUDIT: &str = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials";
 const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
 
 fn role_arn(account: &str, name: &str) -> String {
@@ -79,23 +78,7 @@ async fn assume_role(sim: &Sim, arn: &str, external_id: Option<&str>) -> Result<
 }
 
 async fn assume_root(sim: &Sim, target: &str) -> Credentials {
-    let out = sts(sim, own_credentials())
-        .await
-        .assume_root()
-        .target_principal(target)
-        .task_policy_arn(PolicyDescriptorType::builder().arn(AUDIT).build())
-        .duration_seconds(120)
-        .send()
-        .await
-        .unwrap();
-    let c = out.credentials().unwrap();
-    Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().into()),
-        None,
-        "root",
-    )
+    common::assume_root(sim, target, 120).await.unwrap()
 }
 
 #[tokio::test]

@@ -8,30 +8,8 @@ use aws_credential_types::Credentials;
 use aws_org_simulator::Scenario;
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_sts::types::PolicyDescriptorType;
-use common::{DEMO, Sim, own_credentials, put_json, sdk_config};
+use common::{AUDIT, DEMO, Sim, assume_root, own_credentials, put_json, sdk_config};
 use serde_json::json;
-
-const AUDIT: &str = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials";
-
-async fn assume_root(sim: &Sim, target: &str, seconds: i32) -> Result<Credentials, String> {
-    let sts = aws_sdk_sts::Client::new(&sdk_config(sim, own_credentials()).await);
-    let out = sts
-        .assume_root()
-        .target_principal(target)
-        .task_policy_arn(PolicyDescriptorType::builder().arn(AUDIT).build())
-        .duration_seconds(seconds)
-        .send()
-        .await
-        .map_err(|e| e.code().unwrap_or("no code").to_string())?;
-    let c = out.credentials().unwrap();
-    Ok(Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().into()),
-        None,
-        "root",
-    ))
-}
 
 async fn root_iam(sim: &Sim, creds: Credentials) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::new(&sdk_config(sim, creds).await)

@@ -1,4 +1,4 @@
-//! Helpers for the simulator's tests: a simulator on loopback, the control API.
+//! Helpers for the simulator's tests: a simulator on loopback, the control API, SDK clients.
 #![allow(dead_code)]
 
 use aws_org_simulator::{RunningSimulator, Scenario};
@@ -57,4 +57,31 @@ pub async fn sdk_config(sim: &Sim, creds: aws_credential_types::Credentials) -> 
 /// The exporter's own credentials (not issued by the simulator).
 pub fn own_credentials() -> aws_credential_types::Credentials {
     aws_credential_types::Credentials::new("AKIDTESTEXPORTER0001", "test-secret", None, None, "test")
+}
+
+/// The root-task policy of an audit.
+pub const AUDIT: &str = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials";
+
+/// A root session in `target` for the audit policy, asked with the exporter's own credentials;
+/// the error code when AssumeRoot refuses.
+pub async fn assume_root(sim: &Sim, target: &str, seconds: i32) -> Result<aws_credential_types::Credentials, String> {
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    use aws_sdk_sts::types::PolicyDescriptorType;
+    let sts = aws_sdk_sts::Client::new(&sdk_config(sim, own_credentials()).await);
+    let out = sts
+        .assume_root()
+        .target_principal(target)
+        .task_policy_arn(PolicyDescriptorType::builder().arn(AUDIT).build())
+        .duration_seconds(seconds)
+        .send()
+        .await
+        .map_err(|e| e.code().unwrap_or("no code").to_string())?;
+    let c = out.credentials().unwrap();
+    Ok(aws_credential_types::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().into()),
+        None,
+        "root",
+    ))
 }
