@@ -64,8 +64,11 @@ impl Pki {
         assert!(out.status.success(), "openssl {args:?}: {}", text(&out.stderr));
     }
 
-    fn ca(&self, name: &str) {
-        self.openssl(&[
+    /// A self-signed certificate `{name}.{ext}` and its key `{name}.key`, valid 2 days, with
+    /// these extensions.
+    fn self_signed(&self, name: &str, ext: &str, subject: &str, extensions: &[&str]) {
+        let (key, cert) = (format!("{name}.key"), format!("{name}.{ext}"));
+        let mut args = vec![
             "req",
             "-x509",
             "-newkey",
@@ -74,18 +77,30 @@ impl Pki {
             "ec_paramgen_curve:prime256v1",
             "-nodes",
             "-keyout",
-            &format!("{name}.key"),
+            &key,
             "-out",
-            &format!("{name}.crt"),
+            &cert,
             "-days",
             "2",
             "-subj",
+            subject,
+        ];
+        for e in extensions {
+            args.extend(["-addext", e]);
+        }
+        self.openssl(&args);
+    }
+
+    fn ca(&self, name: &str) {
+        self.self_signed(
+            name,
+            "crt",
             &format!("/CN=test {name}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
+            &[
+                "basicConstraints=critical,CA:TRUE",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
     }
 
     fn leaf(&self, name: &str, ca: &str, ext: &str) {
@@ -1004,25 +1019,7 @@ impl Pki {
     /// and a second one, the CA chain, and a CA file without a certificate in it.
     fn toolkit_extras(&self) {
         for name in ["client_selfsigned", "client2_selfsigned"] {
-            self.openssl(&[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN={name}"),
-                "-addext",
-                "subjectAltName=DNS:one",
-            ]);
+            self.self_signed(name, "pem", &format!("/CN={name}"), &["subjectAltName=DNS:one"]);
         }
         std::fs::copy(self.dir().join("ca.crt"), self.dir().join("tls-ca-chain.pem")).unwrap();
         self.write(
