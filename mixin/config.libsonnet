@@ -40,6 +40,17 @@
     // AwsRootExporterDown `for:`.
     exporterDownFor: '5m',
 
+    // AwsRootUserActivity and AwsRootPrivilegedSession: they fire while the newest root
+    // activity of an account (aws_root_activity_last_timestamp_seconds) is less than this many
+    // seconds old, and resolve after. CIS 4.3 wants every use of root to alarm; with the events
+    // queue the alert comes within a minute of the use, without it at the next audit (from the
+    // password's or a key's last use).
+    rootActivityWindowSeconds: 3600,
+    // AwsRootSignInFailures: this many failed root console sign-ins of one account within
+    // rootSignInFailureWindow (a PromQL duration) fire it.
+    rootSignInFailures: 3,
+    rootSignInFailureWindow: '1h',
+
     // AwsRootExporterEventsQueueDown `for:` (the consumer retries after 1s, doubling to 60s).
     eventsQueueDownFor: '10m',
 
@@ -57,6 +68,9 @@
       AwsRootExporterRefreshStuck: 'critical',
       AwsRootExporterDown: 'critical',
       AwsRootExporterEventsQueueDown: 'warning',
+      AwsRootUserActivity: 'critical',
+      AwsRootPrivilegedSession: 'warning',
+      AwsRootSignInFailures: 'warning',
     },
 
     // Where docs/runbook.md is published: each alert's runbook_url is this pattern with `%s`

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use crate::activity::OwnSessions;
 use crate::aws::Caller;
 use crate::aws::access;
 use crate::aws::clients::{AwsClients, EndpointOverride};
@@ -26,8 +27,14 @@ pub const DEMO_SCENARIO: &str = include_str!("../config/demo-org.toml");
 
 pub use crate::logging::init_logging;
 
-pub async fn refresher(config: Arc<Config>, endpoint: Option<&EndpointOverride>, telemetry: &Telemetry) -> Refresher {
-    let clients = AwsClients::new(&config, endpoint).await;
+/// A refresher for `config`; the sessions it opens are remembered in `own`.
+pub async fn refresher(
+    config: Arc<Config>,
+    endpoint: Option<&EndpointOverride>,
+    telemetry: &Telemetry,
+    own: &OwnSessions,
+) -> Refresher {
+    let clients = AwsClients::new(&config, endpoint).await.remembering(own);
     let organizations = clients.organizations.clone();
     let caller = Caller::new(telemetry.clone(), config.concurrency);
     let ways = access::Ways::new(&config, clients, caller.clone());
@@ -60,6 +67,9 @@ pub async fn serve(
         None => None,
     };
     let telemetry = Telemetry::default();
+    // Every refresher's sessions, for the events consumer to tell the exporter's audit from root
+    // activity.
+    let own = OwnSessions::default();
     let (config_tx, configs) = watch::channel(config.clone());
     let (tx, rx) = watch::channel(None);
     let (refreshers_tx, refreshers_rx) = watch::channel(None);
@@ -67,11 +77,12 @@ pub async fn serve(
     let refreshing = {
         let telemetry = telemetry.clone();
         let endpoint = endpoint.clone();
+        let own = own.clone();
         tokio::spawn(refresh::run(
             configs,
             move |config| {
-                let (endpoint, telemetry) = (endpoint.clone(), telemetry.clone());
-                async move { refresher(config, endpoint.as_ref(), &telemetry).await }
+                let (endpoint, telemetry, own) = (endpoint.clone(), telemetry.clone(), own.clone());
+                async move { refresher(config, endpoint.as_ref(), &telemetry, &own).await }
             },
             tx.clone(),
             refreshers_tx,
@@ -89,6 +100,7 @@ pub async fn serve(
                 tx,
                 telemetry.clone(),
                 events::Settings::default(),
+                own,
             )))
         }
         None => None,
@@ -216,7 +228,7 @@ pub async fn audit_once(config: Arc<Config>, endpoint: Option<&EndpointOverride>
 pub async fn audit_with_progress(config: Arc<Config>, endpoint: Option<&EndpointOverride>, progress: bool) -> Snapshot {
     use std::io::Write;
     let telemetry = Telemetry::default();
-    let refresher = refresher(config, endpoint, &telemetry).await;
+    let refresher = refresher(config, endpoint, &telemetry, &OwnSessions::default()).await;
     let refreshing = refresher.refresh(None);
     if !progress {
         return refreshing.await;

@@ -1,7 +1,9 @@
-//! Learning of a root credential change without polling: EventBridge delivers the CloudTrail
-//! events of root credential changes (and root console sign-ins) from every member account to an
-//! SQS queue; [`consume`] long-polls it and re-audits each named account at once, coalescing
-//! bursts, then deletes the messages. The periodic refresh stays the safety net.
+//! Learning of root credential changes and root use without polling: EventBridge delivers the
+//! CloudTrail events of the root user (credential changes, console sign-ins, API calls) from
+//! every member account to an SQS queue; [`consume`] long-polls it, re-audits each account whose
+//! root credentials changed at once (coalescing bursts), counts root activity (CIS 4.3) in the
+//! snapshot's [`crate::activity::ActivityLog`], then deletes the messages. The periodic refresh
+//! stays the safety net.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::activity::{ActivityKind, OwnSessions, RecentEvents};
 use crate::aws::call::{Caller, Operation};
 use crate::ids::is_account_id;
 use crate::refresh::Refresher;
@@ -35,15 +38,38 @@ pub const ROOT_CREDENTIAL_EVENTS: [&str; 12] = [
 /// What one message is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// A root credential change (or root sign-in) in this account, at this time when given.
-    Relevant {
-        account_id: String,
-        time: Option<SystemTime>,
-    },
-    /// A well-formed event that says nothing about root credentials.
+    /// An event of the root user of this account: a credential change to re-audit, root
+    /// activity to count, or both.
+    Root(RootEvent),
+    /// A well-formed event that says nothing about root credentials or root use.
     Irrelevant(&'static str),
     /// Not an EventBridge event (the reason, one line).
     Malformed(String),
+}
+
+/// What one event says about an account's root user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootEvent {
+    pub account_id: String,
+    /// The envelope's `time` (when EventBridge received it), for the latency histogram.
+    pub time: Option<SystemTime>,
+    /// A root credential change or a successful root sign-in: the account is re-audited.
+    pub reaudit: bool,
+    /// What root did, when the event is root activity (CIS 4.3): `None` for an event whose
+    /// account is not told by `detail.recipientAccountId` (re-audited, never counted).
+    pub activity: Option<ActivityKind>,
+    /// `detail.eventTime` (else the envelope's `time`): when root acted.
+    pub event_time: Option<SystemTime>,
+    /// `detail.eventID`, to count a message delivered twice once.
+    pub event_id: String,
+    /// `detail.userIdentity.accessKeyId`: the exporter's own sessions are known by it.
+    pub access_key_id: String,
+    /// `detail.userIdentity.inScopeOf.credentialsIssuedTo`: who opened an AssumeRoot session.
+    pub issued_to: String,
+}
+
+fn time_of(t: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok()
 }
 
 /// Classify one message body.
@@ -62,40 +88,87 @@ pub fn classify(body: &str) -> Verdict {
     let Some(detail) = envelope.get("detail").and_then(|d| d.as_object()) else {
         return Verdict::Malformed("no `detail` object".into());
     };
-    let field = |path: &[&str]| -> Option<&str> {
+    let value = |path: &[&str]| -> Option<&serde_json::Value> {
         let mut v = detail.get(path[0])?;
         for key in &path[1..] {
             v = v.get(key)?;
         }
-        v.as_str()
+        Some(v).filter(|v| !v.is_null())
     };
+    let field = |path: &[&str]| value(path).and_then(|v| v.as_str());
     let name = field(&["eventName"]).unwrap_or("");
-    let by_root = field(&["userIdentity", "type"]) == Some("Root")
-        || field(&["userIdentity", "sessionContext", "assumedRoot"]) == Some("true");
-    let relevant = match (source, detail_type) {
-        ("aws.iam", "AWS API Call via CloudTrail") => {
-            field(&["eventSource"]) == Some("iam.amazonaws.com") && ROOT_CREDENTIAL_EVENTS.contains(&name)
+    let identity = field(&["userIdentity", "type"]);
+    let assumed_root = field(&["userIdentity", "sessionContext", "assumedRoot"]) == Some("true");
+    let (reaudit, activity) = match (source, detail_type) {
+        ("aws.signin", "AWS Console Sign In via CloudTrail") => {
+            if name != "ConsoleLogin" {
+                return Verdict::Irrelevant("a sign-in event other than ConsoleLogin");
+            }
+            if identity != Some("Root") {
+                return Verdict::Irrelevant("not made by the root user");
+            }
+            match field(&["responseElements", "ConsoleLogin"]) {
+                Some("Success") => (true, ActivityKind::ConsoleSignin),
+                Some("Failure") => (false, ActivityKind::ConsoleSigninFailure),
+                _ => return Verdict::Irrelevant("a root sign-in whose outcome is neither Success nor Failure"),
+            }
         }
-        ("aws.signin", "AWS Console Sign In via CloudTrail") => name == "ConsoleLogin",
-        _ => return Verdict::Irrelevant("not an IAM call or a console sign-in"),
+        (_, "AWS API Call via CloudTrail") if source.starts_with("aws.") => {
+            if identity != Some("Root") && !assumed_root {
+                return Verdict::Irrelevant("not made by the root user");
+            }
+            // What CIS 4.3's metric filter leaves out: calls an AWS service made on root's
+            // behalf, and AWS's own events in the account.
+            if value(&["userIdentity", "invokedBy"]).is_some() {
+                return Verdict::Irrelevant("made by an AWS service on the root user's behalf (invokedBy)");
+            }
+            if field(&["eventType"]) == Some("AwsServiceEvent") {
+                return Verdict::Irrelevant("an AWS service event, not a call by the root user");
+            }
+            if name == "AssumeRoot" {
+                return Verdict::Irrelevant("the AssumeRoot call itself, recorded in the caller's account");
+            }
+            let reaudit = source == "aws.iam"
+                && field(&["eventSource"]) == Some("iam.amazonaws.com")
+                && ROOT_CREDENTIAL_EVENTS.contains(&name);
+            let privileged = assumed_root || value(&["userIdentity", "inScopeOf"]).is_some();
+            let kind = if privileged {
+                ActivityKind::PrivilegedSession
+            } else {
+                ActivityKind::ApiCall
+            };
+            (reaudit, kind)
+        }
+        _ => return Verdict::Irrelevant("not a CloudTrail API call or console sign-in"),
     };
-    if !relevant {
-        return Verdict::Irrelevant("not a root credential change");
+    let recipient = field(&["recipientAccountId"]).filter(|a| is_account_id(a));
+    // Root of one account acting on a resource of another: CloudTrail delivers a copy to the
+    // resource owner, whose root did nothing; the caller's own account has the event too.
+    if let (Some(r), Some(own)) = (recipient, field(&["userIdentity", "accountId"]))
+        && is_account_id(own)
+        && r != own
+    {
+        return Verdict::Irrelevant("a copy delivered to the owner of the resource; root acted in another account");
     }
-    if !by_root {
-        return Verdict::Irrelevant("not made by the root user");
-    }
-    let account = field(&["recipientAccountId"])
-        .or(text("account"))
+    let account = recipient
+        .or(if reaudit { text("account") } else { None })
         .filter(|a| is_account_id(a));
     let Some(account_id) = account else {
-        return Verdict::Malformed("no 12-digit `detail.recipientAccountId` or `account`".into());
+        return Verdict::Malformed("no 12-digit `detail.recipientAccountId`".into());
     };
-    let time = text("time").and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok());
-    Verdict::Relevant {
+    let time = text("time").and_then(time_of);
+    Verdict::Root(RootEvent {
         account_id: account_id.to_string(),
         time,
-    }
+        reaudit,
+        activity: recipient.is_some().then_some(activity),
+        event_time: field(&["eventTime"]).and_then(time_of).or(time),
+        event_id: field(&["eventID"]).unwrap_or("").to_string(),
+        access_key_id: field(&["userIdentity", "accessKeyId"]).unwrap_or("").to_string(),
+        issued_to: field(&["userIdentity", "inScopeOf", "credentialsIssuedTo"])
+            .unwrap_or("")
+            .to_string(),
+    })
 }
 
 /// How the consumer waits and coalesces.
@@ -130,54 +203,67 @@ struct Pending {
 }
 
 /// What one round of reading the queue collected: the accounts to re-audit with their messages,
-/// and the messages to delete unread by any audit.
+/// the root activity to count, and the messages to delete unread by any audit.
 #[derive(Default)]
 struct Batch {
     pending: HashMap<String, Pending>,
+    activity: Vec<(String, ActivityKind, SystemTime)>,
     obsolete: Vec<String>,
-    /// When the round ends: set by its first relevant event (`Settings::coalesce` later).
+    /// When the round ends: set by its first event to re-audit (`Settings::coalesce` later).
     deadline: Option<Instant>,
 }
 
 impl Batch {
-    /// Sort one received message: relevant to an audited account (pending), or not (obsolete).
-    fn sort(&mut self, message: aws_sdk_sqs::types::Message, snapshot: Option<&Snapshot>, consumer: &Consumer) {
+    /// Sort one received message: to re-audit an audited account (pending), or not (obsolete);
+    /// root activity of an audited account, not the exporter's own, is counted either way.
+    fn sort(&mut self, message: aws_sdk_sqs::types::Message, snapshot: Option<&Snapshot>, consumer: &mut Consumer) {
         let Some(receipt) = message.receipt_handle else {
             return;
         };
-        let telemetry = &consumer.telemetry;
-        match classify(message.body.as_deref().unwrap_or("")) {
-            Verdict::Relevant { account_id, time } => {
-                let known = snapshot.and_then(|s| s.accounts.iter().find(|e| e.account.id == account_id));
-                if !known.is_some_and(|e| e.is_selected()) {
-                    debug!(
-                        account_id,
-                        "event for an account that is not audited (outside the organization or filtered out); deleted"
-                    );
-                    telemetry.record_event("irrelevant");
-                    self.obsolete.push(receipt);
-                    return;
-                }
-                telemetry.record_event("relevant");
-                let p = self.pending.entry(account_id).or_default();
-                p.receipts.push(receipt);
-                p.first_event = match (p.first_event, time) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                self.deadline
-                    .get_or_insert_with(|| Instant::now() + consumer.settings.coalesce);
-            }
+        let telemetry = consumer.telemetry.clone();
+        let event = match classify(message.body.as_deref().unwrap_or("")) {
+            Verdict::Root(event) => event,
             Verdict::Irrelevant(why) => {
                 debug!(why, "irrelevant event deleted");
                 telemetry.record_event("irrelevant");
                 self.obsolete.push(receipt);
+                return;
             }
             Verdict::Malformed(why) => {
                 warn!(message_id = ?message.message_id, reason = ?why, "malformed message on the events queue; deleted");
                 telemetry.record_event("malformed");
                 self.obsolete.push(receipt);
+                return;
             }
+        };
+        let account_id = event.account_id.as_str();
+        let known = snapshot.and_then(|s| s.accounts.iter().find(|e| e.account.id == account_id));
+        if !known.is_some_and(|e| e.is_selected()) {
+            debug!(
+                account_id,
+                "event for an account that is not audited (outside the organization or filtered out); deleted"
+            );
+            telemetry.record_event("irrelevant");
+            self.obsolete.push(receipt);
+            return;
+        }
+        let counted = event.activity.and_then(|kind| consumer.count(&event, kind));
+        if event.reaudit {
+            telemetry.record_event("relevant");
+            let p = self.pending.entry(event.account_id.clone()).or_default();
+            p.receipts.push(receipt);
+            p.first_event = match (p.first_event, event.time) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.deadline
+                .get_or_insert_with(|| Instant::now() + consumer.settings.coalesce);
+        } else {
+            telemetry.record_event(if counted.is_some() { "activity" } else { "irrelevant" });
+            self.obsolete.push(receipt);
+        }
+        if let Some((kind, at)) = counted {
+            self.activity.push((event.account_id, kind, at));
         }
     }
 }
@@ -192,9 +278,31 @@ struct Consumer {
     settings: Settings,
     /// Before the next read after a failed one: 1 s, doubling to 60 s.
     pause: Duration,
+    /// The exporter's own sessions: their events are never root activity.
+    own: OwnSessions,
+    /// Event ids counted lately: a message delivered twice counts once.
+    recent: RecentEvents,
 }
 
 impl Consumer {
+    /// Whether `event` counts as root activity of `kind`, and when root acted: not when the
+    /// exporter's own session made it (by access key id, or `inScopeOf` naming the exporter),
+    /// nor when the same event was counted before. An event dated in the future counts now.
+    fn count(&mut self, event: &RootEvent, kind: ActivityKind) -> Option<(ActivityKind, SystemTime)> {
+        let now = SystemTime::now();
+        if self.own.is_own_key(&event.access_key_id, now) || self.own.is_own_principal(&event.issued_to) {
+            debug!(account_id = %event.account_id, event_id = %event.event_id, "a call of the exporter's own audit session; not root activity");
+            return None;
+        }
+        if !self.recent.first_time(&event.event_id) {
+            debug!(account_id = %event.account_id, event_id = %event.event_id, "root activity counted before (delivered again)");
+            return None;
+        }
+        let at = event.event_time.map_or(now, |t| t.min(now));
+        info!(account_id = %event.account_id, kind = %kind, event_id = %event.event_id, "root activity");
+        Some((kind, at))
+    }
+
     /// Read until a round ends: the coalescing deadline of its first relevant event passes, or
     /// only obsolete messages came, or a read failed (after its pause).
     async fn collect(&mut self, tx: &SnapshotSender) -> Batch {
@@ -288,6 +396,7 @@ pub async fn consume(
     tx: SnapshotSender,
     telemetry: Telemetry,
     settings: Settings,
+    own: OwnSessions,
 ) {
     // Until a refresh has listed the organization, no event can be told from a foreign one:
     // leave the queue alone until then.
@@ -307,9 +416,12 @@ pub async fn consume(
         telemetry,
         settings,
         pause: Duration::from_secs(1),
+        own,
+        recent: RecentEvents::default(),
     };
     loop {
         let batch = consumer.collect(&tx).await;
+        count_activity(&tx, &batch.activity);
         delete(&consumer.sqs, &consumer.caller, &consumer.queue_url, batch.obsolete).await;
         if batch.pending.is_empty() {
             continue;
@@ -322,6 +434,23 @@ pub async fn consume(
         let done = consumer.reaudit(&refresher, batch.pending, &tx).await;
         delete(&consumer.sqs, &consumer.caller, &consumer.queue_url, done).await;
     }
+}
+
+/// Publish the root activity of a round: one new snapshot for all of it (rendered at the next
+/// scrape), with the latest snapshot's log as the base.
+fn count_activity(tx: &SnapshotSender, activity: &[(String, ActivityKind, SystemTime)]) {
+    if activity.is_empty() {
+        return;
+    }
+    tx.send_modify(|latest| {
+        if let Some(s) = latest.as_deref() {
+            let mut log = (*s.activity).clone();
+            for (account_id, kind, at) in activity {
+                log.record(account_id, *kind, *at);
+            }
+            *latest = Some(Arc::new(s.with_activity(log)));
+        }
+    });
 }
 
 /// The oldest event time that enters the latency histogram: an event older than this is a
@@ -406,35 +535,147 @@ mod tests {
         serde_json::json!({"type": "Root", "arn": "arn:aws:iam::222222222222:root", "accountId": "222222222222"})
     }
 
+    fn root_event(v: Verdict) -> RootEvent {
+        match v {
+            Verdict::Root(e) => e,
+            other => panic!("not a root event: {other:?}"),
+        }
+    }
+
+    fn t(s: &str) -> Option<SystemTime> {
+        Some(humantime::parse_rfc3339(s).unwrap())
+    }
+
     #[test]
-    fn root_credential_changes_are_relevant() {
+    fn root_credential_changes_are_reaudited_and_counted() {
         for name in ROOT_CREDENTIAL_EVENTS {
-            assert_eq!(
-                classify(&iam_event(name, root())),
-                Verdict::Relevant {
-                    account_id: "222222222222".into(),
-                    time: Some(humantime::parse_rfc3339("2026-11-25T01:00:00Z").unwrap()),
-                },
-                "{name}"
-            );
+            let e = root_event(classify(&iam_event(name, root())));
+            assert_eq!(e.account_id, "222222222222", "{name}");
+            assert_eq!(e.time, t("2026-11-25T01:00:00Z"));
+            assert!(e.reaudit, "{name}");
+            assert_eq!(e.activity, Some(ActivityKind::ApiCall), "{name}");
         }
         let assumed_root = serde_json::json!({"type": "AssumedRoot", "sessionContext": {"assumedRoot": "true"}});
-        assert!(matches!(
-            classify(&iam_event("DeleteAccessKey", assumed_root)),
-            Verdict::Relevant { .. }
-        ));
-        let signin = serde_json::json!({
+        let e = root_event(classify(&iam_event("DeleteAccessKey", assumed_root)));
+        assert!(e.reaudit);
+        assert_eq!(e.activity, Some(ActivityKind::PrivilegedSession));
+    }
+
+    fn signin(outcome: serde_json::Value) -> String {
+        serde_json::json!({
             "source": "aws.signin", "detail-type": "AWS Console Sign In via CloudTrail",
-            "account": "333333333333", "time": "2026-11-25T01:00:00Z",
-            "detail": {"eventName": "ConsoleLogin", "userIdentity": {"type": "Root"}, "eventSource": "signin.amazonaws.com", "recipientAccountId": "333333333333"}
-        });
+            "account": "333333333333", "time": "2026-11-25T01:00:05Z",
+            "detail": {"eventName": "ConsoleLogin", "eventTime": "2026-11-25T01:00:00Z", "eventID": "e-1",
+                "userIdentity": {"type": "Root", "accountId": "333333333333", "accessKeyId": ""},
+                "eventSource": "signin.amazonaws.com", "responseElements": {"ConsoleLogin": outcome},
+                "recipientAccountId": "333333333333"}
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn root_sign_ins_count_by_outcome() {
+        let ok = root_event(classify(&signin("Success".into())));
+        assert_eq!(ok.activity, Some(ActivityKind::ConsoleSignin));
+        assert!(ok.reaudit, "a sign-in changes the password's last use");
+        assert_eq!(ok.event_time, t("2026-11-25T01:00:00Z"));
+        assert_eq!(ok.time, t("2026-11-25T01:00:05Z"));
+        assert_eq!(ok.event_id, "e-1");
+        let failed = root_event(classify(&signin("Failure".into())));
+        assert_eq!(failed.activity, Some(ActivityKind::ConsoleSigninFailure));
+        assert!(!failed.reaudit, "a failed sign-in changes nothing");
         assert_eq!(
-            classify(&signin.to_string()),
-            Verdict::Relevant {
-                account_id: "333333333333".into(),
-                time: Some(humantime::parse_rfc3339("2026-11-25T01:00:00Z").unwrap())
-            }
+            classify(&signin("Maybe".into())),
+            Verdict::Irrelevant("a root sign-in whose outcome is neither Success nor Failure")
         );
+        assert!(matches!(
+            classify(&signin(serde_json::Value::Null)),
+            Verdict::Irrelevant(_)
+        ));
+    }
+
+    fn api_call(identity: serde_json::Value, extra: serde_json::Value) -> String {
+        let mut detail = serde_json::json!({
+            "eventVersion": "1.09", "userIdentity": identity, "eventTime": "2026-11-25T01:00:00Z",
+            "eventSource": "s3.amazonaws.com", "eventName": "PutBucketPolicy", "eventType": "AwsApiCall",
+            "readOnly": false, "eventID": "e-2", "recipientAccountId": "222222222222",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            detail[k] = v.clone();
+        }
+        serde_json::json!({"source": "aws.s3", "detail-type": "AWS API Call via CloudTrail", "account": "222222222222",
+            "time": "2026-11-25T01:00:01Z", "detail": detail})
+        .to_string()
+    }
+
+    #[test]
+    fn root_api_calls_are_counted_by_session() {
+        let key =
+            serde_json::json!({"type": "Root", "accountId": "222222222222", "accessKeyId": "AKIAROOTKEY000000001"});
+        let e = root_event(classify(&api_call(key.clone(), serde_json::json!({}))));
+        assert_eq!(e.activity, Some(ActivityKind::ApiCall));
+        assert!(!e.reaudit);
+        assert_eq!(e.access_key_id, "AKIAROOTKEY000000001");
+        let privileged = serde_json::json!({"type": "Root", "accountId": "222222222222", "accessKeyId": "ASIASESSION000000001",
+            "sessionContext": {"assumedRoot": "true"},
+            "inScopeOf": {"issuerAccountId": "111111111111", "credentialsIssuedTo": "arn:aws:sts::111111111111:assumed-role/Admin/operator"}});
+        let e = root_event(classify(&api_call(privileged, serde_json::json!({}))));
+        assert_eq!(e.activity, Some(ActivityKind::PrivilegedSession));
+        assert_eq!(e.issued_to, "arn:aws:sts::111111111111:assumed-role/Admin/operator");
+        // Only inScopeOf, no sessionContext hint: still a privileged session.
+        let scoped = serde_json::json!({"type": "Root", "inScopeOf": {"credentialsIssuedTo": "arn:x"}});
+        assert_eq!(
+            root_event(classify(&api_call(scoped, serde_json::json!({})))).activity,
+            Some(ActivityKind::PrivilegedSession)
+        );
+    }
+
+    #[test]
+    fn what_cis_leaves_out_is_not_activity() {
+        let root = root();
+        let invoked = serde_json::json!({"type": "Root", "invokedBy": "cloudformation.amazonaws.com"});
+        assert!(matches!(
+            classify(&api_call(invoked, serde_json::json!({}))),
+            Verdict::Irrelevant(w) if w.contains("invokedBy")
+        ));
+        assert!(matches!(
+            classify(&api_call(root.clone(), serde_json::json!({"eventType": "AwsServiceEvent"}))),
+            Verdict::Irrelevant(w) if w.contains("service event")
+        ));
+        let role = serde_json::json!({"type": "AssumedRole", "arn": "arn:aws:sts::222222222222:assumed-role/x/y"});
+        assert_eq!(
+            classify(&api_call(role, serde_json::json!({}))),
+            Verdict::Irrelevant("not made by the root user")
+        );
+        // A copy for the resource owner: another account's root acted.
+        let foreign = serde_json::json!({"type": "Root", "accountId": "999999999999"});
+        assert!(matches!(
+            classify(&api_call(foreign, serde_json::json!({}))),
+            Verdict::Irrelevant(w) if w.contains("owner of the resource")
+        ));
+        // No recipientAccountId: whose root it was cannot be told.
+        assert!(matches!(
+            classify(&api_call(root.clone(), serde_json::json!({"recipientAccountId": null}))),
+            Verdict::Malformed(_)
+        ));
+        assert!(matches!(
+            classify(&api_call(
+                root,
+                serde_json::json!({"recipientAccountId": "22222222222x"})
+            )),
+            Verdict::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn hostile_fields_are_kept_as_data() {
+        let hostile = "arn:\"x\"\\\n\t{a=\"1\"} ünï";
+        let identity =
+            serde_json::json!({"type": "Root", "accessKeyId": hostile, "inScopeOf": {"credentialsIssuedTo": hostile}});
+        let e = root_event(classify(&api_call(identity, serde_json::json!({"eventID": hostile}))));
+        assert_eq!(e.issued_to, hostile);
+        assert_eq!(e.access_key_id, hostile);
+        assert_eq!(e.account_id, "222222222222");
     }
 
     #[test]
@@ -444,10 +685,10 @@ mod tests {
             classify(&iam_event("CreateAccessKey", user)),
             Verdict::Irrelevant("not made by the root user")
         );
-        assert_eq!(
-            classify(&iam_event("CreateRole", root())),
-            Verdict::Irrelevant("not a root credential change")
-        );
+        // A root call that changes no credential: counted, not re-audited.
+        let e = root_event(classify(&iam_event("CreateRole", root())));
+        assert!(!e.reaudit);
+        assert_eq!(e.activity, Some(ActivityKind::ApiCall));
         let ec2 = serde_json::json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}});
         assert!(matches!(classify(&ec2.to_string()), Verdict::Irrelevant(_)));
     }

@@ -9,6 +9,7 @@
 //! `ARCHITECTURE.md` says where each kind of change goes. The AWS
 //! simulator the tests and `demo` run against is its own crate, `aws-org-simulator`.
 
+pub mod activity;
 pub mod app;
 pub mod audit;
 pub mod aws;

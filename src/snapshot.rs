@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::activity::ActivityLog;
 use crate::audit::AuditError;
 use crate::ids::Method;
 use crate::model::{Account, AuditFindings, FailureReason};
@@ -152,6 +153,24 @@ pub struct Snapshot {
     pub discovery_failure: Option<String>,
     pub refresh_duration: Duration,
     pub last_refresh_success: Option<SystemTime>,
+    /// Root activity the events consumer counted (the only writer: every other snapshot carries
+    /// it over from the one it replaces).
+    pub activity: Arc<ActivityLog>,
+}
+
+/// `activity` without the accounts that `accounts` does not list (they left the organization);
+/// shared, not copied, when there are none.
+fn only_listed(activity: &Arc<ActivityLog>, accounts: &[AccountEntry]) -> Arc<ActivityLog> {
+    if activity.is_empty() {
+        return activity.clone();
+    }
+    let listed: std::collections::HashSet<&str> = accounts.iter().map(|e| e.account.id.as_str()).collect();
+    if activity.iter().all(|(id, _, _)| listed.contains(id)) {
+        return activity.clone();
+    }
+    let mut kept = (**activity).clone();
+    kept.retain(|id| listed.contains(id));
+    Arc::new(kept)
 }
 
 /// The outcome of one account's audit in this refresh. The findings are shared from the start:
@@ -207,7 +226,9 @@ impl Snapshot {
                     }
                 },
             )
-            .collect();
+            .collect::<Vec<AccountEntry>>();
+        // Accounts that left the organization leave the activity too.
+        let activity = previous.map(|p| only_listed(&p.activity, &entries)).unwrap_or_default();
         Snapshot {
             accounts: Arc::new(entries),
             organization,
@@ -215,6 +236,7 @@ impl Snapshot {
             discovery_failure: None,
             refresh_duration: duration,
             last_refresh_success: Some(finished),
+            activity,
         }
     }
 
@@ -235,6 +257,7 @@ impl Snapshot {
                 discovery_failure: Some(why),
                 refresh_duration: duration,
                 last_refresh_success: None,
+                activity: Arc::default(),
             },
         }
     }
@@ -265,6 +288,8 @@ impl Snapshot {
     /// which are newer than what this refresh saw.
     pub fn keep_newer(mut self, current: Option<&Snapshot>, since: SystemTime) -> Snapshot {
         let Some(current) = current else { return self };
+        // The consumer may have counted root activity meanwhile: its log is the newest.
+        self.activity = only_listed(&current.activity, &self.accounts);
         let newer: HashMap<&str, &AccountEntry> = current
             .accounts
             .iter()
@@ -288,6 +313,14 @@ impl Snapshot {
             .collect();
         self.accounts = Arc::new(entries);
         self
+    }
+
+    /// This snapshot with the events consumer's new activity log.
+    pub fn with_activity(&self, activity: ActivityLog) -> Snapshot {
+        Snapshot {
+            activity: Arc::new(activity),
+            ..self.clone()
+        }
     }
 
     /// Whether some refresh has listed the organization since the exporter started.
@@ -521,5 +554,38 @@ mod tests {
         )
         .keep_newer(Some(&refreshed), t0 + Duration::from_secs(90));
         assert!(!later.accounts[0].findings().unwrap().summary.access_keys_present);
+    }
+
+    #[test]
+    fn root_activity_survives_refreshes_and_leaves_with_its_account() {
+        use crate::activity::ActivityKind;
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let ids = [("222222222222", true), ("333333333333", true)];
+        let first = refresh(&ids, vec![], None, t0);
+        // A refresh starts; meanwhile the consumer counts a sign-in in each account.
+        let mut log = (*first.activity).clone();
+        log.record("222222222222", ActivityKind::ConsoleSignin, t0);
+        log.record("333333333333", ActivityKind::ApiCall, t0);
+        let counted = first.with_activity(log);
+        // The refresh, begun from `first`, ends: the consumer's counts are kept.
+        let refreshed = refresh(&ids, vec![], Some(&first), t0 + Duration::from_secs(5))
+            .keep_newer(Some(&counted), t0 + Duration::from_secs(1));
+        assert_eq!(
+            refreshed
+                .activity
+                .get("222222222222", ActivityKind::ConsoleSignin)
+                .unwrap()
+                .count,
+            1
+        );
+        // An event audit keeps them too.
+        let evented = refreshed.with_outcomes(HashMap::new(), t0);
+        assert!(Arc::ptr_eq(&evented.activity, &refreshed.activity));
+        // 333333333333 leaves the organization: its activity goes with it.
+        let left = refresh(&ids[..1], vec![], Some(&evented), t0 + Duration::from_secs(9));
+        assert!(left.activity.contains_account("222222222222"));
+        assert!(!left.activity.contains_account("333333333333"));
+        let failed = Snapshot::after_failed_refresh(Some(&left), Duration::ZERO, "down".into());
+        assert!(Arc::ptr_eq(&failed.activity, &left.activity));
     }
 }

@@ -228,7 +228,7 @@ impl Telemetry {
     pub fn register_events(&self, registry: &mut Registry) {
         registry.register(
             "aws_root_exporter_events_received",
-            "Messages read from the events queue, by outcome: relevant (a root credential change in an audited account), irrelevant, malformed",
+            "Messages read from the events queue, by outcome: relevant (a root credential change or root sign-in in an audited account: re-audited), activity (other root activity, counted), irrelevant, malformed",
             self.events.clone(),
         );
         registry.register(

@@ -405,7 +405,8 @@ async fn sustained_throttling_fails_no_more_accounts_in_later_refreshes() {
         c.account_timeout = "30s".into();
     });
     let telemetry = aws_root_exporter::telemetry::Telemetry::default();
-    let refresher = aws_root_exporter::app::refresher(cfg, Some(&sim.endpoint()), &telemetry).await;
+    let refresher =
+        aws_root_exporter::app::refresher(cfg, Some(&sim.endpoint()), &telemetry, &Default::default()).await;
     let mut previous = None;
     let mut failures = Vec::new();
     for _ in 0..5 {

@@ -225,3 +225,117 @@ async fn a_failed_reaudit_leaves_the_events_for_redelivery() {
         "the last known value, with its age"
     );
 }
+
+/// Root activity (CIS 4.3): with an hourly poll, a root console sign-in, a failed one, a root
+/// API call and a privileged session of another principal are each counted with their kind
+/// within 15 s; calls of the exporter's own audit session (the simulator's `"issued_to":
+/// "self"`: the access key id of the root session it opened, with and without the `inScopeOf`
+/// hints) count nothing.
+#[tokio::test]
+async fn root_activity_is_counted_by_kind_and_the_exporters_own_session_never() {
+    let sim = Sim::start(&scenario()).await;
+    let served = served(&sim).await;
+    let act = |account: &str| sim.control(&format!("/_simulator/accounts/{account}/root_actions"));
+    let activity = |account: &str, name: &str, kind: &str| {
+        format!("account_id=\"{account}\",account_name=\"{name}\",kind=\"{kind}\"")
+    };
+    // The exporter's own audit session in mfa-passkey (opened by the first refresh): three
+    // read-only calls with it, one without the hints AWS does not promise.
+    for (event_name, hints) in [
+        ("GetAccountSummary", true),
+        ("ListMFADevices", true),
+        ("ListAccessKeys", false),
+    ] {
+        post(
+            &act("888888888888"),
+            json!({"action": "ApiCall", "event_source": "iam.amazonaws.com", "event_name": event_name,
+                   "read_only": true, "session": "assumed_root", "issued_to": "self", "hints": hints}),
+        )
+        .await;
+    }
+    let started = std::time::SystemTime::now();
+    let posted = Instant::now();
+    post(
+        &act("555555555555"),
+        json!({"action": "ConsoleLogin", "outcome": "Success"}),
+    )
+    .await;
+    post(
+        &act("444444444444"),
+        json!({"action": "ConsoleLogin", "outcome": "Failure"}),
+    )
+    .await;
+    post(
+        &act("666666666666"),
+        json!({"action": "ApiCall", "event_source": "s3.amazonaws.com", "event_name": "PutBucketPolicy", "session": "console"}),
+    )
+    .await;
+    post(
+        &act("777777777777"),
+        json!({"action": "ApiCall", "event_source": "iam.amazonaws.com", "event_name": "DeleteLoginProfile",
+               "session": "assumed_root"}),
+    )
+    .await;
+    let expected = [
+        activity("555555555555", "sandbox", "console_signin"),
+        activity("444444444444", "data-lake", "console_signin_failure"),
+        activity("666666666666", "mfa-virtual", "api_call"),
+        activity("777777777777", "mfa-hardware", "privileged_session"),
+    ];
+    let received = |m: &str| {
+        ["relevant", "activity", "irrelevant", "malformed"]
+            .iter()
+            .map(|o| {
+                number(
+                    m,
+                    "aws_root_exporter_events_received_total",
+                    &format!("outcome=\"{o}\""),
+                )
+            })
+            .sum::<f64>()
+    };
+    until(
+        &served.base,
+        Duration::from_secs(15),
+        "each kind of root activity, and every message read",
+        |m| {
+            expected
+                .iter()
+                .all(|l| value(m, "aws_root_activity_events_total", l).as_deref() == Some("1"))
+                && received(m) >= 7.0
+        },
+    )
+    .await;
+    assert!(
+        posted.elapsed() < Duration::from_secs(15),
+        "counted within 15 s: {:?}",
+        posted.elapsed()
+    );
+    let m = scrape(&served.base).await;
+    let counted = common::samples(&m, "aws_root_activity_events_total");
+    assert_eq!(
+        counted.len(),
+        4,
+        "only the four uses count, not the exporter's own: {counted:?}"
+    );
+    assert!(
+        !m.contains("account_id=\"888888888888\",account_name=\"mfa-passkey\",kind="),
+        "the exporter's own audit session is not root activity:\n{m}"
+    );
+    assert_eq!(
+        number(&m, "aws_root_exporter_events_received_total", "outcome=\"irrelevant\""),
+        3.0,
+        "the own session's three calls are read and dropped"
+    );
+    // The newest activity carries the event's own time.
+    let since = started.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() - 1.0;
+    for l in &expected {
+        let t = number(&m, "aws_root_activity_last_timestamp_seconds", l);
+        assert!(t >= since, "{l}: {t} is the event's time, not older than {since}");
+    }
+    // No hourly poll was needed: one refresh in all.
+    assert_eq!(
+        number(&m, "aws_root_exporter_refreshes_total", "result=\"success\""),
+        1.0
+    );
+}

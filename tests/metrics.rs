@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use aws_root_exporter::activity::{ActivityKind, ActivityLog};
 use aws_root_exporter::aws::access::Method;
 use aws_root_exporter::aws::{AwsCallError, Operation};
 use aws_root_exporter::config::{RawConfig, tag_label};
@@ -230,7 +231,20 @@ fn fixed_snapshot() -> Snapshot {
         discovery_failure: None,
         refresh_duration: Duration::from_millis(12_500),
         last_refresh_success: Some(at(1_764_000_005)),
+        activity: Arc::new(activity()),
     }
+}
+
+/// Root activity the consumer counted: sign-ins on the management account, a privileged
+/// session and an API call on the account with the hostile name.
+fn activity() -> ActivityLog {
+    let mut log = ActivityLog::default();
+    log.record("111111111111", ActivityKind::ConsoleSignin, at(1_763_999_000));
+    log.record("111111111111", ActivityKind::ConsoleSignin, at(1_763_999_500));
+    log.record("111111111111", ActivityKind::ConsoleSigninFailure, at(1_763_998_000));
+    log.record("333333333333", ActivityKind::PrivilegedSession, at(1_763_999_900));
+    log.record("333333333333", ActivityKind::ApiCall, at(1_700_000_000));
+    log
 }
 
 /// The process facts the fixed snapshot is rendered with: a 1h interval, two account tags.

@@ -293,6 +293,75 @@ local util = import '../lib/util.libsonnet';
       },
 
       {
+        name: 'aws-root-exporter.activity',
+        // Root use (CIS 4.3, Security Hub CloudWatch.1): one rule for every account instead of
+        // a CloudTrail metric filter and an alarm per account and trail. The value of the two
+        // activity alerts is the time of the newest event (or audited last use), so the
+        // description names it; they resolve when it is older than the window.
+        rules: [
+          alert(
+            'AwsRootUserActivity',
+            |||
+              max by (account_id, account_name, kind) (
+                aws_root_activity_last_timestamp_seconds{%(exporterSelector)s, kind=~"console_signin|api_call"}
+              )
+              > time() - %(rootActivityWindowSeconds)d
+            ||| % c,
+            'The root user of an AWS account was used.',
+            |||
+              The root user of AWS account {{ $labels.account_id }} ({{ $labels.account_name }})
+              was used: {{ $labels.kind }} at {{ $value | humanizeTimestamp }}
+              (CIS 4.3: every use of root must be looked at).
+              Find out who used it and why (CloudTrail in that account), and end the use of root
+              credentials.
+            |||,
+          ),
+          alert(
+            'AwsRootPrivilegedSession',
+            |||
+              max by (account_id, account_name, kind) (
+                aws_root_activity_last_timestamp_seconds{%(exporterSelector)s, kind="privileged_session"}
+              )
+              > time() - %(rootActivityWindowSeconds)d
+            ||| % c,
+            'A privileged root session was used in an AWS account.',
+            |||
+              A privileged root session (sts:AssumeRoot, not the exporter's audit) acted in AWS
+              account {{ $labels.account_id }} ({{ $labels.account_name }}) at
+              {{ $value | humanizeTimestamp }}. Check that the task was planned and who opened the
+              session (inScopeOf.credentialsIssuedTo in the CloudTrail event).
+            |||,
+          ),
+          alert(
+            'AwsRootSignInFailures',
+            |||
+              max by (account_id, account_name) (
+                  (
+                      (
+                          aws_root_activity_events_total{%(exporterSelector)s, kind="console_signin_failure"}
+                        -
+                          (aws_root_activity_events_total{%(exporterSelector)s, kind="console_signin_failure"} offset %(rootSignInFailureWindow)s)
+                      )
+                      >= 0
+                  )
+                or
+                  # a series that is new within the window, or was reset by a restart within it:
+                  # all it counted is within the window
+                  aws_root_activity_events_total{%(exporterSelector)s, kind="console_signin_failure"}
+              )
+              >= %(rootSignInFailures)d
+            ||| % c,
+            'Root console sign-ins of an AWS account keep failing.',
+            |||
+              {{ $value }} root console sign-ins of AWS account {{ $labels.account_id }}
+              ({{ $labels.account_name }}) failed within %(rootSignInFailureWindow)s.
+              Someone is trying the root password: check the source addresses in CloudTrail, and
+              that root has MFA (or no password at all).
+            ||| % c,
+          ),
+        ],
+      },
+      {
         name: 'aws-root-exporter.exporter',
         rules: [
           // Value: seconds since the last successful refresh, or -1 when none succeeded since

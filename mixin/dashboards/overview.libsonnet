@@ -242,6 +242,33 @@ local util = import '../lib/util.libsonnet';
           ],
           [{ displayName: 'Account ID', desc: false }],
         ),
+
+        g.timeseries(
+          13,
+          'Root activity',
+          'Uses of the root user per account and kind (CIS 4.3), from the events queue: console sign-ins (and failed ones), API calls with root\'s console session or keys, privileged sessions (sts:AssumeRoot) not opened by the exporter. The exporter\'s own audit never counts. Alerts: AwsRootUserActivity, AwsRootPrivilegedSession, AwsRootSignInFailures.',
+          { h: 8, w: 12, x: 0, y: 41 },
+          [g.target('A', 'sum by (account_id, account_name, kind) (increase(aws_root_activity_events_total{job=~"$job", instance=~"$instance"}[$__rate_interval]))', '{{account_id}} {{account_name}} {{kind}}')],
+          unit='short',
+          fillOpacity=0,
+        ),
+
+        g.table(
+          14,
+          'Newest root activity',
+          'The newest use of the root user of each account by kind: from the events queue, or the password\'s and keys\' last use as the audits read them. Next to the credential state above: an account whose root is used and still has a key is the first to look at. Within the last %s it pages (AwsRootUserActivity).'
+          % util.duration(c.rootActivityWindowSeconds),
+          { h: 8, w: 12, x: 12, y: 41 },
+          [g.target('A', 'max by (account_id, account_name, kind) (aws_root_activity_last_timestamp_seconds{job=~"$job", instance=~"$instance"}) * 1000', instant=true, format='table')],
+          [{ id: 'organize', options: { excludeByName: { Time: true }, indexByName: {}, renameByName: {} } }],
+          [
+            g.override('account_id', [['displayName', 'Account ID'], ['custom.width', 140]]),
+            g.override('account_name', [['displayName', 'Name']]),
+            g.override('kind', [['displayName', 'Kind']]),
+            g.override('Value', [['displayName', 'Newest'], ['unit', 'dateTimeAsIso']]),
+          ],
+          [{ displayName: 'Newest', desc: true }],
+        ),
       ],
     ),
   },

@@ -9,6 +9,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 
+use crate::activity::OwnSessions;
 use crate::config::Config;
 
 /// Where AWS is when it is not found the usual way (the in-process simulator of `demo`).
@@ -31,6 +32,10 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     /// The shared configuration root sessions are derived from.
     pub sdk_config: SdkConfig,
+    /// Where the sessions opened with these clients are remembered, so that their CloudTrail
+    /// events are not taken for root activity (shared with the events consumer; see
+    /// [`AwsClients::remembering`]).
+    pub own_sessions: OwnSessions,
 }
 
 /// The HTTPS client every SDK client shares (the SDK's default: rustls with aws-lc, proxies from
@@ -97,7 +102,14 @@ impl AwsClients {
             iam: aws_sdk_iam::Client::new(&sdk_config),
             sqs: aws_sdk_sqs::Client::new(&sdk_config),
             sdk_config,
+            own_sessions: OwnSessions::default(),
         }
+    }
+
+    /// These clients, remembering the sessions they open in `own` (the process's one store).
+    pub fn remembering(mut self, own: &OwnSessions) -> AwsClients {
+        self.own_sessions = own.clone();
+        self
     }
 
     /// An SQS client for this queue: in the queue's region (from its URL,

@@ -116,13 +116,25 @@ impl<'s> Writer<'s> {
 
     /// `# HELP` and `# TYPE` lines of a gauge family.
     pub fn gauge(&mut self, name: &str, help: &str) {
+        self.family(name, help, "gauge");
+    }
+
+    /// `# HELP` and `# TYPE` lines of a counter family, OpenMetrics style: `name` without
+    /// `_total`, which its samples carry (`openmetrics_to_text` renames it for the text format).
+    pub fn counter(&mut self, name: &str, help: &str) {
+        self.family(name, help, "counter");
+    }
+
+    fn family(&mut self, name: &str, help: &str, kind: &str) {
         self.out.push_str("# HELP ");
         self.out.push_str(name);
         self.out.push(' ');
         escape_help(&mut self.out, help);
         self.out.push_str("\n# TYPE ");
         self.out.push_str(name);
-        self.out.push_str(" gauge\n");
+        self.out.push(' ');
+        self.out.push_str(kind);
+        self.out.push('\n');
         self.line_done();
     }
 

@@ -2,9 +2,10 @@
 //! the function that produces its samples. [`render`] walks the table; `docs/metrics.md` is
 //! checked against it (tests/metrics_docs.rs).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::exposition::{Value, Writer};
+use crate::activity::ActivityKind;
 use crate::config::tag_label;
 use crate::model::{CredentialStatus, DetailSource, RootSummary, unix_seconds};
 use crate::snapshot::{AccountEntry, Snapshot};
@@ -184,7 +185,7 @@ fn bool_str(b: bool) -> &'static str {
     if b { "true" } else { "false" }
 }
 
-pub static FAMILIES: [Family; 25] = [
+pub static FAMILIES: [Family; 26] = [
     Family {
         name: "aws_root_exporter_build_info",
         help: "The exporter's version, the git revision it was built from and the Rust compiler's version; always 1.",
@@ -491,4 +492,65 @@ pub static FAMILIES: [Family; 25] = [
             }
         }),
     },
+    Family {
+        name: "aws_root_activity_last_timestamp_seconds",
+        help: "Unix time of the root user's newest activity of each kind: the own time (CloudTrail eventTime) of the newest event counted in aws_root_activity_events_total, or for console_signin the root password's last use and for api_call a root access key's last use as the audits read them, whichever is newer; absent while neither is known.",
+        freshness: Freshness::Plain,
+        labels: &["account_id", "account_name", "kind"],
+        tag_labels: false,
+        source: Source::Snapshot(|s, out| {
+            for e in s.accounts.iter() {
+                for kind in ActivityKind::ALL {
+                    if let Some(t) = last_activity(s, e, *kind) {
+                        out.account(e, &[kind.as_str()], unix_seconds(t));
+                    }
+                }
+            }
+        }),
+    },
 ];
+
+/// The newest root activity of `kind` in `e`: from the events counted, or from what its last
+/// good audit read (the password's last use is a console sign-in, a key's last use an API
+/// call), whichever is newer.
+pub fn last_activity(s: &Snapshot, e: &AccountEntry, kind: ActivityKind) -> Option<SystemTime> {
+    let counted = s.activity.get(&e.account.id, kind).map(|t| t.last);
+    let details = e.findings().and_then(|f| f.details.as_ref());
+    let audited = match kind {
+        ActivityKind::ConsoleSignin => details.and_then(|d| d.password.flatten()?.last_used),
+        ActivityKind::ApiCall => details
+            .and_then(|d| d.access_keys.as_ref())
+            .and_then(|keys| keys.iter().filter_map(|k| k.last_used).max()),
+        ActivityKind::ConsoleSigninFailure | ActivityKind::PrivilegedSession => None,
+    };
+    counted.max(audited)
+}
+
+/// The root activity counter, for the live part of `/metrics` (a counter's name differs between
+/// the exposition formats, so it cannot be in the prepared body): one sample per account and
+/// kind counted since the exporter started; no family at all while there is none.
+pub fn render_activity(writer: &mut Writer<'_>, snapshot: Option<&Snapshot>) {
+    const NAMES: [&str; 3] = ["account_id", "account_name", "kind"];
+    let Some(s) = snapshot else { return };
+    let mut counted = s
+        .accounts
+        .iter()
+        .filter(|e| s.activity.contains_account(&e.account.id))
+        .peekable();
+    if counted.peek().is_none() {
+        return;
+    }
+    writer.counter(
+        "aws_root_activity_events",
+        "Root user activity seen in the events queue since the exporter started, by kind: console_signin, console_signin_failure, api_call (root's console session or access keys), privileged_session (an sts:AssumeRoot session not opened by the exporter). The exporter's own audit sessions never count.",
+    );
+    for e in counted {
+        for kind in ActivityKind::ALL {
+            if let Some(t) = s.activity.get(&e.account.id, *kind) {
+                let values = [e.account.id.as_str(), e.account.name.as_str(), kind.as_str()];
+                let count = Value::from(i64::try_from(t.count).unwrap_or(i64::MAX));
+                writer.sample("aws_root_activity_events_total", &NAMES, values, count);
+            }
+        }
+    }
+}

@@ -212,11 +212,15 @@ impl MetricsSource {
         }
     }
 
-    /// The self-metrics alone, as OpenMetrics text without `# EOF`.
+    /// The self-metrics and the root activity counter, as OpenMetrics text without `# EOF`.
     fn live_openmetrics(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);
         prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
+        let snapshot = self.snapshots.borrow().clone();
+        let mut writer = Writer::default();
+        families::render_activity(&mut writer, snapshot.as_deref());
+        out.push_str(&writer.into_string());
         out
     }
 

@@ -31,7 +31,11 @@ Then:
      (AccessDenied: the exporter keeps the last known gauges), then the exporter restarts and
      still cannot audit it (no credential gauge at all). AwsRootAccessKeyPresent must keep
      firing without a gap or a resolved notification, and AwsRootAuditFailing must reach the
-     ticket webhook (docs/alerts.md, "Unknown is not clean").
+     ticket webhook (docs/alerts.md, "Unknown is not clean");
+  7. restarts the exporter with the events queue and a 1h refresh: a root key created and
+     deleted through the simulator (which queues the CloudTrail events AWS delivers) pages and
+     resolves, then a root console sign-in pages AwsRootUserActivity{kind="console_signin"}
+     (root activity, CIS 4.3); a poll cannot be what finds them.
 
 Rule files are loaded unchanged: AwsRootAccessKeyPresent has no `for:`, so nothing needs
 shortening. The Alertmanager file is copied with three rewrites only: the placeholder webhook
@@ -290,8 +294,8 @@ class Webhook:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def find(self, path, alertname, account_id, status, since):
-        """First matching alert as (arrival time, alert), or None."""
+    def find(self, path, alertname, account_id, status, since, **more_labels):
+        """First matching alert as (arrival time, alert), or None; `more_labels` must match too."""
         with self.lock:
             notes = list(self.notifications)
         for arrived, got_path, payload in notes:
@@ -300,7 +304,8 @@ class Webhook:
             for alert in payload.get("alerts", []):
                 labels = alert.get("labels", {})
                 if (labels.get("alertname") == alertname and labels.get("account_id") == account_id
-                        and alert.get("status") == status):
+                        and alert.get("status") == status
+                        and all(labels.get(k) == v for k, v in more_labels.items())):
                     return arrived, alert
         return None
 
@@ -590,10 +595,33 @@ def check_events_path(args, children, webhook, prom_url, control_url, aws_url, q
                           args.timeout, children)
     resolved_after = arrived - deleted
     log(f"EVENTS: RESOLVED notification {resolved_after:.1f}s after DeleteAccessKey")
+    signin_after = check_root_signin(args, children, webhook, control_url)
     polls = prom_query(prom_url, f'aws_root_exporter_refreshes_total{{job="{JOB}", result="success"}}')
     if not polls or float(polls[0]["value"][1]) != 1:
         raise TestFailure(f"the events exporter refreshed more than once: {polls}")
-    return fired_after, resolved_after
+    return fired_after, resolved_after, signin_after
+
+
+def check_root_signin(args, children, webhook, control_url):
+    """Root activity (CIS 4.3): give the events member's root a password (no event: the state
+    is set, as if long ago), then sign in to the console as root through the simulator, which
+    queues the CloudTrail event AWS delivers. AwsRootUserActivity{kind="console_signin"} must
+    page, naming the account and the kind."""
+    put_simulator(control_url, EVENTS_MEMBER, "root",
+                  {"mfa": ["virtual"], "password": True, "access_keys": [], "signing_certificates": []})
+    signed_in = time.monotonic()
+    root_action(control_url, EVENTS_MEMBER, {"action": "ConsoleLogin"})
+    arrived, alert = wait_for(
+        f"AwsRootUserActivity (console_signin) for {EVENTS_MEMBER} at the pager",
+        lambda: webhook.find("/pager", "AwsRootUserActivity", EVENTS_MEMBER, "firing", signed_in,
+                             kind="console_signin"),
+        args.timeout, children)
+    description = alert.get("annotations", {}).get("description", "")
+    if EVENTS_MEMBER not in description or "console_signin" not in description:
+        raise TestFailure(f"AwsRootUserActivity does not name the account and the kind: {description!r}")
+    after = arrived - signed_in
+    log(f"EVENTS: AwsRootUserActivity (console_signin) {after:.1f}s after the root sign-in")
+    return after
 
 
 def check_annotations(alert, account_id=CLEAN, account_name="clean-member"):
@@ -775,7 +803,7 @@ def run(args, tmp):
                                 exporter_port)
 
         # 7. events: the exporter polls hourly, and a root key created now pages anyway
-        event_fired, event_resolved = check_events_path(
+        event_fired, event_resolved, signin_paged = check_events_path(
             args, children, webhook, prom_url, control_url, aws_url, queue_url, exporter_port)
 
         # 8. every shipped expression parses and has data (after the events phase, so that the
@@ -793,7 +821,8 @@ def run(args, tmp):
         print(f"PASS: polling (refresh 5s): page {fired_after:.1f}s after the key was added, "
               f"resolved {resolved_after:.1f}s after it was deleted; events (refresh 1h): page "
               f"{event_fired:.1f}s after CreateAccessKey, resolved {event_resolved:.1f}s after "
-              f"DeleteAccessKey", flush=True)
+              f"DeleteAccessKey; root console sign-in paged {signin_paged:.1f}s after it",
+              flush=True)
     except BaseException:
         children.stop()
         webhook.close()

@@ -51,6 +51,9 @@ impl AccountSession {
         credentials: Option<&aws_sdk_sts::types::Credentials>,
     ) -> Result<AccountSession, AwsCallError> {
         let c = credentials.ok_or_else(|| AwsCallError::malformed(operation, "answer holds no Credentials"))?;
+        clients
+            .own_sessions
+            .opened(c.access_key_id(), std::time::SystemTime::now());
         let credentials = aws_credential_types::Credentials::new(
             c.access_key_id(),
             c.secret_access_key(),
@@ -180,6 +183,9 @@ impl Ways {
             .account()
             .filter(|a| crate::ids::is_account_id(a))
             .ok_or_else(|| AwsCallError::malformed(OP, "answer holds no 12-digit Account"))?;
+        if let Some(arn) = out.arn() {
+            self.clients.own_sessions.acting_as(arn);
+        }
         let partition = out
             .arn()
             .and_then(|arn| arn.split(':').nth(1))
