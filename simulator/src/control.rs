@@ -13,15 +13,16 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::Simulator;
 use super::events::{Actor, RootSession};
 use super::ratelimit::RateLimiter;
+use super::rng::UPPER_DIGITS;
 use super::scenario::{
     AssumeRootMode, KeyStatus, MfaKind, RoleSpec, RootSpec, check_account_id, check_features, check_roles, check_tags,
     parse_faults, parse_rate_limits,
 };
 use super::state::{ActiveFault, RootAction, RootChange, World};
 use super::wire::iso8601;
-use super::{CALLER_ROLE, CALLER_SESSION, Simulator};
 
 pub(crate) fn router(sim: Arc<Simulator>) -> Router {
     Router::new()
@@ -133,7 +134,9 @@ async fn put_root(
 }
 
 /// The root user of `account_id` acting in `session`, as CloudTrail records it; the account
-/// must exist.
+/// must exist. An AssumeRoot session is, unless the body says otherwise, one an operator of the
+/// caller account opened ([`OPERATOR_ROLE`]), not the exporter: an operator, not the exporter,
+/// deletes root credentials.
 fn actor(world: &World, account_id: &str, session: RootSession) -> Actor {
     let caller = &world.caller_account_id;
     Actor {
@@ -141,12 +144,19 @@ fn actor(world: &World, account_id: &str, session: RootSession) -> Actor {
         session,
         mfa_authenticated: world.account(account_id).is_some_and(|a| !a.root.mfa.is_empty()),
         issuer_account_id: caller.clone(),
-        issuer_arn: format!("arn:aws:sts::{caller}:assumed-role/{CALLER_ROLE}/{CALLER_SESSION}"),
+        issuer_arn: format!("arn:aws:sts::{caller}:assumed-role/{OPERATOR_ROLE}/{OPERATOR_SESSION}"),
+        access_key_id: None,
+        hints: true,
     }
 }
 
+/// The default issuer of an AssumeRoot session in `root_actions`: a principal of the caller
+/// account that is not the exporter's (`arn:aws:sts::CALLER:assumed-role/Admin/operator`).
+const OPERATOR_ROLE: &str = "Admin";
+const OPERATOR_SESSION: &str = "operator";
+
 /// The actions `POST .../root_actions` performs.
-const ROOT_ACTIONS: [&str; 13] = [
+const ROOT_ACTIONS: [&str; 14] = [
     "CreateAccessKey",
     "DeleteAccessKey",
     "UpdateAccessKey",
@@ -160,19 +170,22 @@ const ROOT_ACTIONS: [&str; 13] = [
     "UpdateSigningCertificate",
     "DeleteSigningCertificate",
     "ConsoleLogin",
+    "ApiCall",
 ];
 
 /// What an AssumeRoot session may do to root's credentials: the task policies
-/// `IAMDeleteRootUserCredentials` and `IAMCreateRootUserPassword`.
-const ASSUMED_ROOT_ACTIONS: [&str; 5] = [
+/// `IAMDeleteRootUserCredentials` and `IAMCreateRootUserPassword`; and `ApiCall`, any call of
+/// the other task policies (e.g. `S3UnlockBucketPolicy`).
+const ASSUMED_ROOT_ACTIONS: [&str; 6] = [
     "DeleteAccessKey",
     "DeactivateMFADevice",
     "DeleteLoginProfile",
     "DeleteSigningCertificate",
     "CreateLoginProfile",
+    "ApiCall",
 ];
 
-const ROOT_ACTION_SHAPE: &str = r#"{"action":"CreateAccessKey"|"DeleteAccessKey"|...,"access_key_id":"AKIA...","certificate_id":"...","status":"Active"|"Inactive","mfa":"virtual"|"hardware"|"passkey"|"sms","session":"console"|"assumed_root"}"#;
+const ROOT_ACTION_SHAPE: &str = r#"{"action":"CreateAccessKey"|"DeleteAccessKey"|...|"ConsoleLogin"|"ApiCall","access_key_id":"AKIA...","certificate_id":"...","status":"Active"|"Inactive","mfa":"virtual"|"hardware"|"passkey"|"sms","session":"console"|"access_key"|"assumed_root","issued_to":"arn:..."|"self","hints":true} or {"action":"ConsoleLogin","outcome":"Success"|"Failure"} or {"action":"ApiCall","event_source":"s3.amazonaws.com","event_name":"PutBucketPolicy","read_only":false,"session":"console"|"access_key"|"assumed_root","issued_to":"arn:..."|"self","hints":true}"#;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,16 +201,163 @@ struct RootActionBody {
     mfa: Option<MfaKind>,
     #[serde(default)]
     session: Option<SessionBody>,
+    /// `ConsoleLogin`: whether the sign-in succeeds (default) or fails.
+    #[serde(default)]
+    outcome: Option<Outcome>,
+    /// `ApiCall`: the call, as CloudTrail names it.
+    #[serde(default)]
+    event_source: Option<String>,
+    #[serde(default)]
+    event_name: Option<String>,
+    #[serde(default)]
+    read_only: Option<bool>,
+    /// `assumed_root`: who opened the session (an ARN), or `"self"`: the latest session the
+    /// simulator's AssumeRoot issued for the account.
+    #[serde(default)]
+    issued_to: Option<String>,
+    /// `assumed_root`: whether the event carries `sessionContext.assumedRoot` and `inScopeOf`.
+    #[serde(default)]
+    hints: Option<bool>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 enum SessionBody {
     Console,
+    AccessKey,
     AssumedRoot,
 }
 
-/// Perform one IAM call (or a console sign-in) on an account's root user and queue its event.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Success,
+    Failure,
+}
+
+/// The longest `issued_to` ARN accepted (IAM's limit on an ARN in a policy).
+const MAX_ARN_CHARS: usize = 2048;
+
+/// `s3.amazonaws.com`: one label of 1 to 64 lowercase letters, digits and hyphens, then
+/// `.amazonaws.com`.
+fn check_event_source(value: &str) -> Result<(), String> {
+    let name = value.strip_suffix(".amazonaws.com").unwrap_or("");
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "event_source {value:?} is not a service's event source; allowed: NAME.amazonaws.com, NAME 1 to 64 lowercase letters, digits and hyphens (e.g. \"s3.amazonaws.com\")"
+    ))
+}
+
+/// `PutBucketPolicy`: 1 to 128 ASCII letters and digits.
+fn check_event_name(value: &str) -> Result<(), String> {
+    if (1..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Ok(());
+    }
+    Err(format!(
+        "event_name {value:?} is not an API action name; allowed: 1 to 128 letters and digits (e.g. \"PutBucketPolicy\")"
+    ))
+}
+
+/// Who opened an AssumeRoot session, and the session's access key id when known.
+#[derive(Debug, PartialEq, Eq)]
+struct Issuer {
+    account_id: String,
+    arn: String,
+    access_key_id: Option<String>,
+}
+
+/// Who opened an AssumeRoot session, from `issued_to`; `None` is the operator of [`actor`].
+fn issuer(world: &World, account_id: &str, issued_to: Option<&str>) -> Result<Option<Issuer>, (StatusCode, String)> {
+    match issued_to {
+        None => Ok(None),
+        Some("self") => match world.latest_root_sessions.get(account_id) {
+            Some(s) => Ok(Some(Issuer {
+                account_id: s.issuer_account_id.clone(),
+                arn: s.issuer_arn.clone(),
+                access_key_id: Some(s.access_key_id.clone()),
+            })),
+            None => Err((
+                StatusCode::CONFLICT,
+                format!(
+                    "issued_to \"self\": the simulator has issued no sts:AssumeRoot session for account {account_id}; call AssumeRoot first"
+                ),
+            )),
+        },
+        Some(arn) => {
+            if !arn.starts_with("arn:") || arn.chars().count() > MAX_ARN_CHARS {
+                let shown: String = arn.chars().take(80).collect();
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "issued_to {shown:?} is not an ARN; allowed: \"self\" or an ARN (starting with \"arn:\", at most {MAX_ARN_CHARS} characters)"
+                    ),
+                ));
+            }
+            let account = arn
+                .split(':')
+                .nth(4)
+                .filter(|a| check_account_id("", a).is_ok())
+                .map(str::to_string)
+                .unwrap_or_else(|| world.caller_account_id.clone());
+            Ok(Some(Issuer {
+                account_id: account,
+                arn: arn.to_string(),
+                access_key_id: None,
+            }))
+        }
+    }
+}
+
+fn bad_request(message: String) -> Response {
+    error(StatusCode::BAD_REQUEST, message)
+}
+
+/// The fields of `body` that `action` (in `session`) does not take: a 400 naming the first.
+fn misplaced_field(body: &RootActionBody, session: SessionBody) -> Option<Response> {
+    let api_call = body.action == "ApiCall";
+    let fields: [(&str, bool, &str); 6] = [
+        (
+            "outcome",
+            body.outcome.is_some() && body.action != "ConsoleLogin",
+            "action \"ConsoleLogin\"",
+        ),
+        (
+            "event_source",
+            body.event_source.is_some() && !api_call,
+            "action \"ApiCall\"",
+        ),
+        (
+            "event_name",
+            body.event_name.is_some() && !api_call,
+            "action \"ApiCall\"",
+        ),
+        ("read_only", body.read_only.is_some() && !api_call, "action \"ApiCall\""),
+        (
+            "issued_to",
+            body.issued_to.is_some() && session != SessionBody::AssumedRoot,
+            "session \"assumed_root\"",
+        ),
+        (
+            "access_key_id",
+            body.access_key_id.is_some() && api_call,
+            "the credential actions (ApiCall signs with root's first active key in session \"access_key\")",
+        ),
+    ];
+    fields.iter().find(|(_, wrong, _)| *wrong).map(|(name, _, only)| {
+        bad_request(format!(
+            "{name} does not apply to action {:?}; it is only for {only}",
+            body.action
+        ))
+    })
+}
+
+/// Perform one IAM call, console sign-in or other API call as an account's root user and queue
+/// its event.
 async fn post_root_action(
     State(sim): State<Arc<Simulator>>,
     Path(account_id): Path<String>,
@@ -212,27 +372,34 @@ async fn post_root_action(
         Err(r) => return bad_body(r, ROOT_ACTION_SHAPE),
     };
     if !ROOT_ACTIONS.contains(&body.action.as_str()) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "action {:?} is not one the simulator performs; allowed: {}",
-                body.action,
-                ROOT_ACTIONS.join(", ")
-            ),
-        );
+        return bad_request(format!(
+            "action {:?} is not one the simulator performs; allowed: {}",
+            body.action,
+            ROOT_ACTIONS.join(", ")
+        ));
     }
-    let session = match body.session.unwrap_or(SessionBody::Console) {
+    let session_body = body.session.unwrap_or(SessionBody::Console);
+    if let Some(r) = misplaced_field(&body, session_body) {
+        return r;
+    }
+    let session = match session_body {
         SessionBody::Console => RootSession::Console,
+        SessionBody::AccessKey => {
+            if body.action != "ApiCall" {
+                return bad_request(format!(
+                    "session \"access_key\" is only for action \"ApiCall\", not {}; allowed sessions for it: \"console\", \"assumed_root\"",
+                    body.action
+                ));
+            }
+            RootSession::AccessKey
+        }
         SessionBody::AssumedRoot => {
             if !ASSUMED_ROOT_ACTIONS.contains(&body.action.as_str()) {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "an AssumeRoot session cannot perform {}; its task policies allow: {}",
-                        body.action,
-                        ASSUMED_ROOT_ACTIONS.join(", ")
-                    ),
-                );
+                return bad_request(format!(
+                    "an AssumeRoot session cannot perform {}; its task policies allow: {}",
+                    body.action,
+                    ASSUMED_ROOT_ACTIONS.join(", ")
+                ));
             }
             RootSession::AssumedRoot
         }
@@ -240,24 +407,67 @@ async fn post_root_action(
     if let Some(s) = body.status
         && s == KeyStatus::Expired
     {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "status \"Expired\" is not one a call can set; allowed: \"Active\", \"Inactive\"".into(),
-        );
+        return bad_request("status \"Expired\" is not one a call can set; allowed: \"Active\", \"Inactive\"".into());
     }
-    let actor = actor(&world, &account_id, session);
+    let mut actor = actor(&world, &account_id, session);
+    actor.hints = body.hints.unwrap_or(true);
+    if session == RootSession::AssumedRoot {
+        match issuer(&world, &account_id, body.issued_to.as_deref()) {
+            Ok(None) => {}
+            Ok(Some(i)) => {
+                actor.issuer_account_id = i.account_id;
+                actor.issuer_arn = i.arn;
+                actor.access_key_id = i.access_key_id;
+            }
+            Err((status, m)) => return error(status, m),
+        }
+    }
     let now = std::time::SystemTime::now();
-    let action = RootAction {
-        name: body.action.clone(),
-        access_key_id: body.access_key_id,
-        certificate_id: body.certificate_id,
-        status: body.status,
-        mfa: body.mfa,
-    };
-    let change = match world.root_action(&account_id, &action, now) {
-        Ok(c) => c,
-        Err((status, m)) => {
-            return error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), m);
+    let change = if body.action == "ApiCall" {
+        let (Some(event_source), Some(event_name)) = (body.event_source, body.event_name) else {
+            return bad_request(
+                "ApiCall needs \"event_source\" (e.g. \"s3.amazonaws.com\") and \"event_name\" (e.g. \"PutBucketPolicy\")"
+                    .into(),
+            );
+        };
+        if let Err(m) = check_event_source(&event_source).and(check_event_name(&event_name)) {
+            return bad_request(m);
+        }
+        match session {
+            RootSession::AccessKey => {
+                let service = crate::events::service_of(&event_source);
+                match world.use_root_access_key(&account_id, service, now) {
+                    Ok(key) => actor.access_key_id = Some(key),
+                    Err((status, m)) => {
+                        return error(StatusCode::from_u16(status).unwrap_or(StatusCode::CONFLICT), m);
+                    }
+                }
+            }
+            // A console or AssumeRoot session of its own: a fresh session key, said in the answer.
+            _ if actor.access_key_id.is_none() => {
+                actor.access_key_id = Some(format!("ASIA{}", world.rng.token(UPPER_DIGITS, 16)));
+            }
+            _ => {}
+        }
+        RootChange::ApiCall {
+            event_source,
+            event_name,
+            read_only: body.read_only.unwrap_or(false),
+        }
+    } else {
+        let action = RootAction {
+            name: body.action.clone(),
+            access_key_id: body.access_key_id,
+            certificate_id: body.certificate_id,
+            status: body.status,
+            mfa: body.mfa,
+            sign_in_fails: body.outcome == Some(Outcome::Failure),
+        };
+        match world.root_action(&account_id, &action, now) {
+            Ok(c) => c,
+            Err((status, m)) => {
+                return error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), m);
+            }
         }
     };
     drop(world);
@@ -265,6 +475,18 @@ async fn post_root_action(
     let mut answer = change.summary();
     answer["account_id"] = account_id.into();
     answer["action"] = body.action.into();
+    if matches!(change, RootChange::ApiCall { .. }) {
+        answer["session"] = match session {
+            RootSession::Console => "console",
+            RootSession::AccessKey => "access_key",
+            RootSession::AssumedRoot => "assumed_root",
+        }
+        .into();
+        answer["access_key_id"] = actor.access_key_id.clone().into();
+    }
+    if session == RootSession::AssumedRoot {
+        answer["issued_to"] = actor.issuer_arn.clone().into();
+    }
     answer["queued"] = event_id.is_some().into();
     answer["event_id"] = event_id.into();
     Json(answer).into_response()
@@ -591,5 +813,166 @@ mod tests {
         );
         assert!(json_to_toml(json!([null])).is_err());
         assert!(json_to_toml(json!(u64::MAX)).unwrap_err().contains("out of range"));
+    }
+
+    #[test]
+    fn event_sources_and_names_are_checked_with_what_is_allowed() {
+        for ok in ["s3.amazonaws.com", "access-analyzer.amazonaws.com", "ec2.amazonaws.com"] {
+            assert_eq!(check_event_source(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            ".amazonaws.com",
+            "S3.amazonaws.com",
+            "s3",
+            "s3.amazonaws.com.evil",
+            "a.b.amazonaws.com",
+            "s3\n.amazonaws.com",
+            &format!("{}.amazonaws.com", "a".repeat(65)),
+        ] {
+            let e = check_event_source(bad).unwrap_err();
+            assert!(
+                e.starts_with("event_source ") && e.contains("allowed: NAME.amazonaws.com"),
+                "{e}"
+            );
+        }
+        assert_eq!(check_event_name("PutBucketPolicy"), Ok(()));
+        assert_eq!(check_event_name(&"A".repeat(128)), Ok(()));
+        for bad in ["", "Put Bucket", "iam:GetUser", "ÜberCall", &"A".repeat(129)] {
+            let e = check_event_name(bad).unwrap_err();
+            assert!(
+                e.starts_with("event_name ") && e.contains("allowed: 1 to 128 letters and digits"),
+                "{e}"
+            );
+        }
+    }
+
+    fn world() -> World {
+        let s = crate::scenario::Scenario::parse(
+            "[organization]\nid = \"o-exampleorg1\"\nmanagement_account_id = \"111111111111\"\ncaller_account_id = \"444444444444\"\n\n[[accounts]]\nid = \"222222222222\"\nname = \"a\"\n\n[[accounts]]\nid = \"444444444444\"\nname = \"admin\"\n",
+            "t",
+        )
+        .unwrap();
+        World::new(&s)
+    }
+
+    #[test]
+    fn issued_to_is_an_arn_used_verbatim_or_the_latest_root_session() {
+        let mut w = world();
+        // Default: the operator of the caller account, not the exporter.
+        let a = actor(&w, "222222222222", RootSession::AssumedRoot);
+        assert_eq!(a.issuer_arn, "arn:aws:sts::444444444444:assumed-role/Admin/operator");
+        assert_eq!(a.issuer_account_id, "444444444444");
+        assert_eq!(issuer(&w, "222222222222", None), Ok(None));
+        // An ARN: verbatim, its account when the fifth field is one, else the caller's.
+        let arn = "arn:aws:iam::555555555555:user/alice";
+        assert_eq!(
+            issuer(&w, "222222222222", Some(arn)),
+            Ok(Some(Issuer {
+                account_id: "555555555555".into(),
+                arn: arn.into(),
+                access_key_id: None
+            }))
+        );
+        for hostile in [
+            "arn:\"quoted\"\\back\nline",
+            "arn:aws:sts::12345:assumed-role/ünï/🔑",
+            "arn:aws:sts::abcdefghijkl:x",
+        ] {
+            assert_eq!(
+                issuer(&w, "222222222222", Some(hostile)),
+                Ok(Some(Issuer {
+                    account_id: "444444444444".into(),
+                    arn: hostile.into(),
+                    access_key_id: None
+                })),
+                "{hostile:?}"
+            );
+        }
+        let longest = format!("arn:{}", "x".repeat(MAX_ARN_CHARS - 4));
+        assert!(issuer(&w, "222222222222", Some(&longest)).is_ok());
+        for bad in ["", "Admin/operator", "ARN:aws:iam::1:root", &format!("{longest}x")] {
+            let (status, m) = issuer(&w, "222222222222", Some(bad)).unwrap_err();
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(
+                m.starts_with("issued_to ") && m.contains("allowed: \"self\" or an ARN"),
+                "{m}"
+            );
+            assert!(m.chars().count() < 300, "the message quotes at most 80 characters: {m}");
+        }
+        // "self": 409 until AssumeRoot issued a session for the account, then that session.
+        let (status, m) = issuer(&w, "222222222222", Some("self")).unwrap_err();
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(m.contains("222222222222") && m.contains("AssumeRoot"), "{m}");
+        let issued = crate::state::IssuedRootSession {
+            access_key_id: "ASIAEXAMPLESESSION01".into(),
+            issuer_arn: "arn:aws:sts::444444444444:assumed-role/aws-root-exporter/simulated".into(),
+            issuer_account_id: "444444444444".into(),
+        };
+        w.note_root_session("222222222222", issued.clone());
+        assert_eq!(
+            issuer(&w, "222222222222", Some("self")),
+            Ok(Some(Issuer {
+                account_id: issued.issuer_account_id.clone(),
+                arn: issued.issuer_arn.clone(),
+                access_key_id: Some(issued.access_key_id.clone())
+            }))
+        );
+        // The latest wins; one entry per account.
+        let later = crate::state::IssuedRootSession {
+            access_key_id: "ASIAEXAMPLESESSION02".into(),
+            ..issued
+        };
+        w.note_root_session("222222222222", later);
+        assert_eq!(w.latest_root_sessions.len(), 1);
+        assert_eq!(
+            issuer(&w, "222222222222", Some("self"))
+                .unwrap()
+                .unwrap()
+                .access_key_id
+                .as_deref(),
+            Some("ASIAEXAMPLESESSION02")
+        );
+    }
+
+    #[test]
+    fn fields_of_another_action_or_session_are_refused_by_name() {
+        let body = |v: serde_json::Value| serde_json::from_value::<RootActionBody>(v).unwrap();
+        let refused = |v: serde_json::Value| {
+            let b = body(v);
+            let session = b.session.unwrap_or(SessionBody::Console);
+            misplaced_field(&b, session).map(|r| r.status())
+        };
+        assert_eq!(
+            refused(json!({"action": "CreateAccessKey", "outcome": "Failure"})),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            refused(json!({"action": "ConsoleLogin", "event_name": "X"})),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            refused(json!({"action": "ApiCall", "session": "console", "issued_to": "self"})),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            refused(json!({"action": "ApiCall", "access_key_id": "AKIA..."})),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(refused(json!({"action": "ConsoleLogin", "outcome": "Failure"})), None);
+        assert_eq!(
+            refused(
+                json!({"action": "ApiCall", "event_source": "s3.amazonaws.com", "event_name": "X", "read_only": true, "session": "assumed_root", "issued_to": "self", "hints": false})
+            ),
+            None
+        );
+        assert_eq!(
+            refused(json!({"action": "DeleteAccessKey", "session": "assumed_root", "issued_to": "self"})),
+            None
+        );
+        assert!(
+            serde_json::from_value::<RootActionBody>(json!({"action": "ConsoleLogin", "outcome": "Maybe"})).is_err()
+        );
+        assert!(serde_json::from_value::<RootActionBody>(json!({"action": "ApiCall", "session": "sso"})).is_err());
     }
 }

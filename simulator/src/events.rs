@@ -1,6 +1,7 @@
-//! The events AWS delivers for root credential changes: a CloudTrail record of the IAM call (or
-//! of the console sign-in) in the EventBridge envelope that a rule forwards to SQS, where the
-//! message body is the event's JSON.
+//! The events AWS delivers for root activity: a CloudTrail record of the IAM call that changes a
+//! root credential, of a console sign-in (successful or failed), or of any other API call root
+//! made, in the EventBridge envelope that a rule forwards to SQS, where the message body is the
+//! event's JSON.
 
 use std::time::SystemTime;
 
@@ -12,7 +13,7 @@ use super::wire::iso8601;
 
 impl RootChange {
     /// The CloudTrail `eventName`.
-    pub(crate) fn event_name(&self) -> &'static str {
+    pub(crate) fn event_name(&self) -> &str {
         match self {
             RootChange::CreateAccessKey { .. } => "CreateAccessKey",
             RootChange::UpdateAccessKey { .. } => "UpdateAccessKey",
@@ -27,6 +28,16 @@ impl RootChange {
             RootChange::UpdateSigningCertificate { .. } => "UpdateSigningCertificate",
             RootChange::DeleteSigningCertificate { .. } => "DeleteSigningCertificate",
             RootChange::ConsoleLogin { .. } => "ConsoleLogin",
+            RootChange::ApiCall { event_name, .. } => event_name,
+        }
+    }
+
+    /// The CloudTrail `eventSource`: `iam.amazonaws.com` for credential changes.
+    fn event_source(&self) -> &str {
+        match self {
+            RootChange::ApiCall { event_source, .. } => event_source,
+            RootChange::ConsoleLogin { .. } => "signin.amazonaws.com",
+            _ => "iam.amazonaws.com",
         }
     }
 
@@ -51,7 +62,18 @@ impl RootChange {
                 v["certificate_id"] = id.as_str().into();
                 v["status"] = status.as_str().into();
             }
-            RootChange::ConsoleLogin { mfa } => v["mfa_used"] = mfa.is_some().into(),
+            RootChange::ConsoleLogin { mfa, success } => {
+                v["mfa_used"] = mfa.is_some().into();
+                v["outcome"] = if *success { "Success" } else { "Failure" }.into();
+            }
+            RootChange::ApiCall {
+                event_source,
+                read_only,
+                ..
+            } => {
+                v["event_source"] = event_source.as_str().into();
+                v["read_only"] = (*read_only).into();
+            }
             RootChange::CreateLoginProfile { .. } | RootChange::UpdateLoginProfile | RootChange::DeleteLoginProfile => {
             }
         }
@@ -64,6 +86,8 @@ impl RootChange {
 pub(crate) enum RootSession {
     /// Signed in to the console with the root password.
     Console,
+    /// Signed with one of root's own access keys (`AKIA...`), e.g. from the AWS CLI.
+    AccessKey,
     /// A privileged root session opened by `sts:AssumeRoot` from the management account or the
     /// delegated administrator (CloudTrail: `sessionContext.assumedRoot = "true"`).
     AssumedRoot,
@@ -79,6 +103,18 @@ pub(crate) struct Actor {
     /// For an AssumeRoot session: the account and principal that called AssumeRoot.
     pub(crate) issuer_account_id: String,
     pub(crate) issuer_arn: String,
+    /// The access key id the call was signed with: root's own key (`AccessKey`), or the
+    /// AssumeRoot session's; `None` draws a fresh `ASIA...` (a console or unnamed session).
+    pub(crate) access_key_id: Option<String>,
+    /// For an AssumeRoot session: whether the event carries `sessionContext.assumedRoot` and
+    /// `inScopeOf`, which AWS does not promise in member-account events.
+    pub(crate) hints: bool,
+}
+
+/// `s3.amazonaws.com` -> `s3`: the service's name, as EventBridge's `source` (`aws.s3`) and
+/// IAM's last-used service name give it.
+pub(crate) fn service_of(event_source: &str) -> &str {
+    event_source.split('.').next().unwrap_or(event_source)
 }
 
 const SOURCE_IP: &str = "192.0.2.10";
@@ -97,7 +133,8 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
     let time = iso8601(at);
     let event_id = uuid4(rng);
     let envelope_id = uuid4(rng);
-    if let RootChange::ConsoleLogin { mfa } = change {
+    if let RootChange::ConsoleLogin { mfa, success } = change {
+        let mfa = mfa.as_ref().filter(|_| *success);
         let mut additional = json!({
             "LoginTo": "https://console.aws.amazon.com/console/home?hashArgs=%23&isauthcode=true&state=hashArgsFromTB_us-east-1_0123456789abcdef",
             "MobileVersion": "No",
@@ -106,7 +143,7 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
         if let Some(serial) = mfa {
             additional["MFAIdentifier"] = serial.as_str().into();
         }
-        let detail = json!({
+        let mut detail = json!({
             "eventVersion": "1.09",
             "userIdentity": {
                 "type": "Root",
@@ -122,7 +159,7 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
             "sourceIPAddress": SOURCE_IP,
             "userAgent": BROWSER_USER_AGENT,
             "requestParameters": null,
-            "responseElements": { "ConsoleLogin": "Success" },
+            "responseElements": { "ConsoleLogin": if *success { "Success" } else { "Failure" } },
             "additionalEventData": additional,
             "eventID": event_id,
             "readOnly": false,
@@ -136,6 +173,11 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
                 "clientProvidedHostHeader": "signin.aws.amazon.com",
             },
         });
+        if !success {
+            // AWS's record of a failed sign-in (CloudTrail User Guide, "AWS Management Console
+            // sign-in events"): the reason, and no MFA (the password failed first).
+            detail["errorMessage"] = "Failed authentication".into();
+        }
         return envelope(
             envelope_id,
             "AWS Console Sign In via CloudTrail",
@@ -147,7 +189,11 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
     }
     let (request, response) = parameters(change);
     let session_created = iso8601(at - std::time::Duration::from_secs(300));
-    let access_key_id = format!("ASIA{}", rng.token(UPPER_DIGITS, 16));
+    // Drawn for every call, so that the random sequence does not depend on the session.
+    let fresh_key = format!("ASIA{}", rng.token(UPPER_DIGITS, 16));
+    let access_key_id = actor.access_key_id.clone().unwrap_or(fresh_key);
+    let event_source = change.event_source();
+    let service = service_of(event_source);
     let mut identity = json!({
         "type": "Root",
         "principalId": account,
@@ -155,6 +201,7 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
         "accountId": account,
         "accessKeyId": access_key_id,
     });
+    let cli_user_agent = || format!("{CLI_USER_AGENT} md/command#{service}.{}", kebab(change.event_name()));
     let user_agent = match actor.session {
         RootSession::Console => {
             identity["sessionContext"] = json!({
@@ -167,23 +214,28 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
             });
             CONSOLE_USER_AGENT.to_string()
         }
+        // Root's own long-term key: no session.
+        RootSession::AccessKey => cli_user_agent(),
         RootSession::AssumedRoot => {
             identity["sessionContext"] = json!({
                 "attributes": { "creationDate": session_created, "mfaAuthenticated": "false" },
-                "assumedRoot": "true",
             });
-            identity["inScopeOf"] = json!({
-                "issuerAccountId": actor.issuer_account_id,
-                "credentialsIssuedTo": actor.issuer_arn,
-            });
-            format!("{CLI_USER_AGENT} md/command#iam.{}", kebab(change.event_name()))
+            if actor.hints {
+                identity["sessionContext"]["assumedRoot"] = "true".into();
+                identity["inScopeOf"] = json!({
+                    "issuerAccountId": actor.issuer_account_id,
+                    "credentialsIssuedTo": actor.issuer_arn,
+                });
+            }
+            cli_user_agent()
         }
     };
+    let read_only = matches!(change, RootChange::ApiCall { read_only: true, .. });
     let mut detail = json!({
         "eventVersion": "1.09",
         "userIdentity": identity,
         "eventTime": time,
-        "eventSource": "iam.amazonaws.com",
+        "eventSource": event_source,
         "eventName": change.event_name(),
         "awsRegion": "us-east-1",
         "sourceIPAddress": SOURCE_IP,
@@ -192,7 +244,7 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
         "responseElements": response,
         "requestID": uuid4(rng),
         "eventID": event_id,
-        "readOnly": false,
+        "readOnly": read_only,
         "eventType": "AwsApiCall",
         "managementEvent": true,
         "recipientAccountId": account,
@@ -200,7 +252,7 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
         "tlsDetails": {
             "tlsVersion": "TLSv1.3",
             "cipherSuite": "TLS_AES_128_GCM_SHA256",
-            "clientProvidedHostHeader": "iam.amazonaws.com",
+            "clientProvidedHostHeader": event_source,
         },
     });
     if actor.session == RootSession::Console {
@@ -209,7 +261,7 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
     envelope(
         envelope_id,
         "AWS API Call via CloudTrail",
-        "aws.iam",
+        &format!("aws.{service}"),
         account,
         &time,
         detail,
@@ -264,7 +316,8 @@ fn parameters(change: &RootChange) -> (Value, Value) {
             (json!({ "certificateId": id, "status": status.as_str() }), Value::Null)
         }
         RootChange::DeleteSigningCertificate { id } => (json!({ "certificateId": id }), Value::Null),
-        RootChange::ConsoleLogin { .. } => (Value::Null, Value::Null),
+        // What the call asked and answered is not modelled: only who made it matters here.
+        RootChange::ConsoleLogin { .. } | RootChange::ApiCall { .. } => (Value::Null, Value::Null),
     }
 }
 
@@ -321,7 +374,22 @@ mod tests {
             mfa_authenticated: true,
             issuer_account_id: "111111111111".into(),
             issuer_arn: "arn:aws:sts::111111111111:assumed-role/aws-root-exporter/simulated".into(),
+            access_key_id: None,
+            hints: true,
         }
+    }
+
+    fn api_call(event_source: &str, event_name: &str, read_only: bool) -> RootChange {
+        RootChange::ApiCall {
+            event_source: event_source.into(),
+            event_name: event_name.into(),
+            read_only,
+        }
+    }
+
+    /// The event as the SQS message body carries it, parsed back.
+    fn round_trip(e: &Value) -> Value {
+        serde_json::from_str(&e.to_string()).unwrap()
     }
 
     #[test]
@@ -395,6 +463,7 @@ mod tests {
         let e = event(
             &RootChange::ConsoleLogin {
                 mfa: Some(serial.clone()),
+                success: true,
             },
             &actor(RootSession::Console),
             at(),
@@ -408,12 +477,172 @@ mod tests {
         assert_eq!(d["additionalEventData"]["MFAUsed"], "Yes");
         assert_eq!(d["additionalEventData"]["MFAIdentifier"], serial.as_str());
         let e = event(
-            &RootChange::ConsoleLogin { mfa: None },
+            &RootChange::ConsoleLogin {
+                mfa: None,
+                success: true,
+            },
             &actor(RootSession::Console),
             at(),
             &mut rng,
         );
         assert_eq!(e["detail"]["additionalEventData"]["MFAUsed"], "No");
         assert!(e["detail"]["additionalEventData"].get("MFAIdentifier").is_none());
+    }
+
+    #[test]
+    fn a_failed_sign_in_is_awss_failure_record() {
+        let mut rng = Rng::new(4);
+        let change = RootChange::ConsoleLogin {
+            mfa: Some("arn:aws:iam::222222222222:mfa/root-account-mfa-device".into()),
+            success: false,
+        };
+        let e = round_trip(&event(&change, &actor(RootSession::Console), at(), &mut rng));
+        assert_eq!(e["source"], "aws.signin");
+        assert_eq!(e["detail-type"], "AWS Console Sign In via CloudTrail");
+        assert_eq!(e["account"], "222222222222");
+        let d = &e["detail"];
+        assert_eq!(
+            d["userIdentity"],
+            json!({"type": "Root", "principalId": "222222222222", "arn": "arn:aws:iam::222222222222:root", "accountId": "222222222222", "accessKeyId": ""})
+        );
+        assert_eq!(d["responseElements"], json!({"ConsoleLogin": "Failure"}));
+        assert_eq!(d["errorMessage"], "Failed authentication");
+        assert_eq!(d["additionalEventData"]["MFAUsed"], "No");
+        assert!(d["additionalEventData"].get("MFAIdentifier").is_none());
+        assert_eq!(d["eventType"], "AwsConsoleSignIn");
+        assert_eq!(d["eventName"], "ConsoleLogin");
+        assert_eq!(d["recipientAccountId"], "222222222222");
+        assert_eq!(d["eventTime"], "2026-11-25T01:10:06Z");
+        assert_eq!(
+            change.summary(),
+            json!({"event_name": "ConsoleLogin", "mfa_used": true, "outcome": "Failure"})
+        );
+        // A success carries no error.
+        let ok = RootChange::ConsoleLogin {
+            mfa: None,
+            success: true,
+        };
+        let e = event(&ok, &actor(RootSession::Console), at(), &mut rng);
+        assert!(e["detail"].get("errorMessage").is_none());
+        assert_eq!(e["detail"]["responseElements"], json!({"ConsoleLogin": "Success"}));
+    }
+
+    #[test]
+    fn an_api_call_from_the_console_is_any_services_cloudtrail_record() {
+        let mut rng = Rng::new(5);
+        let change = api_call("s3.amazonaws.com", "PutBucketPolicy", false);
+        let e = round_trip(&event(&change, &actor(RootSession::Console), at(), &mut rng));
+        assert_eq!(e["source"], "aws.s3");
+        assert_eq!(e["detail-type"], "AWS API Call via CloudTrail");
+        assert_eq!(e["account"], "222222222222");
+        assert_eq!(e["time"], "2026-11-25T01:10:06Z");
+        let d = &e["detail"];
+        for (k, want) in [
+            ("eventSource", json!("s3.amazonaws.com")),
+            ("eventName", json!("PutBucketPolicy")),
+            ("readOnly", json!(false)),
+            ("eventType", json!("AwsApiCall")),
+            ("managementEvent", json!(true)),
+            ("eventCategory", json!("Management")),
+            ("awsRegion", json!("us-east-1")),
+            ("recipientAccountId", json!("222222222222")),
+            ("eventTime", json!("2026-11-25T01:10:06Z")),
+            ("sessionCredentialFromConsole", json!("true")),
+            ("userAgent", json!("AWS Internal")),
+        ] {
+            assert_eq!(d[k], want, "{k}: {d}");
+        }
+        assert!(d.get("invokedBy").is_none() && d["userIdentity"].get("invokedBy").is_none());
+        assert!(d["eventID"].is_string() && d["requestID"].is_string());
+        let id = &d["userIdentity"];
+        assert_eq!(id["type"], "Root");
+        assert!(id["accessKeyId"].as_str().unwrap().starts_with("ASIA"), "{id}");
+        assert_eq!(id["sessionContext"]["attributes"]["mfaAuthenticated"], "true");
+        assert!(id["sessionContext"].get("assumedRoot").is_none());
+        assert!(id.get("inScopeOf").is_none());
+        // A read-only call of another service.
+        let e = event(
+            &api_call("ec2.amazonaws.com", "DescribeInstances", true),
+            &actor(RootSession::Console),
+            at(),
+            &mut rng,
+        );
+        assert_eq!(e["source"], "aws.ec2");
+        assert_eq!(e["detail"]["readOnly"], true);
+    }
+
+    #[test]
+    fn an_api_call_with_roots_access_key_names_the_key_and_no_session() {
+        let mut rng = Rng::new(6);
+        let mut a = actor(RootSession::AccessKey);
+        a.access_key_id = Some("AKIA2222EXAMPLE00001".into());
+        let e = round_trip(&event(
+            &api_call("s3.amazonaws.com", "ListBuckets", true),
+            &a,
+            at(),
+            &mut rng,
+        ));
+        let d = &e["detail"];
+        assert_eq!(
+            d["userIdentity"],
+            json!({"type": "Root", "principalId": "222222222222", "arn": "arn:aws:iam::222222222222:root", "accountId": "222222222222", "accessKeyId": "AKIA2222EXAMPLE00001"})
+        );
+        assert!(d.get("sessionCredentialFromConsole").is_none());
+        assert!(d["userAgent"].as_str().unwrap().ends_with("md/command#s3.list-buckets"));
+    }
+
+    #[test]
+    fn an_assumed_root_api_call_carries_its_session_key_and_hints_only_when_asked() {
+        let mut rng = Rng::new(7);
+        let mut a = actor(RootSession::AssumedRoot);
+        a.access_key_id = Some("ASIASESSIONKEY000001".into());
+        let change = api_call("s3.amazonaws.com", "DeleteBucketPolicy", false);
+        let e = round_trip(&event(&change, &a, at(), &mut rng));
+        let id = &e["detail"]["userIdentity"];
+        assert_eq!(id["type"], "Root");
+        assert_eq!(id["accessKeyId"], "ASIASESSIONKEY000001");
+        assert_eq!(
+            id["sessionContext"],
+            json!({"attributes": {"creationDate": "2026-11-25T01:05:06Z", "mfaAuthenticated": "false"}, "assumedRoot": "true"})
+        );
+        assert_eq!(
+            id["inScopeOf"],
+            json!({"issuerAccountId": "111111111111", "credentialsIssuedTo": "arn:aws:sts::111111111111:assumed-role/aws-root-exporter/simulated"})
+        );
+        assert!(e["detail"].get("sessionCredentialFromConsole").is_none());
+        a.hints = false;
+        let e = round_trip(&event(&change, &a, at(), &mut rng));
+        let id = &e["detail"]["userIdentity"];
+        assert_eq!(id["accessKeyId"], "ASIASESSIONKEY000001");
+        assert!(id["sessionContext"].get("assumedRoot").is_none(), "{id}");
+        assert!(id.get("inScopeOf").is_none(), "{id}");
+        assert_eq!(id["sessionContext"]["attributes"]["mfaAuthenticated"], "false");
+    }
+
+    #[test]
+    fn hostile_issuers_round_trip_through_json_unchanged() {
+        let mut rng = Rng::new(8);
+        for hostile in [
+            r#"arn:aws:sts::111111111111:assumed-role/Admin/"quoted""#,
+            r"arn:aws:sts::111111111111:assumed-role/Admin/back\slash\\",
+            "arn:aws:sts::111111111111:assumed-role/Admin/new\nline\r\t",
+            "arn:aws:sts::111111111111:assumed-role/Admin/ünïcødé-🔑-\u{202e}",
+            "arn:\u{0}\"}]},{\"evil\":1",
+        ] {
+            let mut a = actor(RootSession::AssumedRoot);
+            a.issuer_arn = hostile.into();
+            let body = event(&api_call("s3.amazonaws.com", "GetObject", true), &a, at(), &mut rng).to_string();
+            assert!(!body.contains('\n'), "a raw newline in {body}");
+            let e: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(e["detail"]["userIdentity"]["inScopeOf"]["credentialsIssuedTo"], hostile);
+            assert!(e.get("evil").is_none() && e["detail"].get("evil").is_none());
+        }
+    }
+
+    #[test]
+    fn service_names_come_from_the_event_source() {
+        assert_eq!(service_of("s3.amazonaws.com"), "s3");
+        assert_eq!(service_of("access-analyzer.amazonaws.com"), "access-analyzer");
+        assert_eq!(kebab("PutBucketPolicy"), "put-bucket-policy");
     }
 }

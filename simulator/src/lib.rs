@@ -35,8 +35,11 @@
 //!   /_simulator/calls/throttled`: those answered with the throttling error, by operation;
 //! - `POST /_simulator/accounts/{account_id}/root_actions` with `{"action": "CreateAccessKey" |
 //!   ..., "access_key_id", "certificate_id", "status", "mfa", "session": "console" |
-//!   "assumed_root"}` performs one IAM call (or a console sign-in) on the root user and queues
-//!   its EventBridge event; `PUT .../root` queues one event per difference;
+//!   "assumed_root", "issued_to", "hints"}`, `{"action": "ConsoleLogin", "outcome": "Success" |
+//!   "Failure"}` or `{"action": "ApiCall", "event_source", "event_name", "read_only", "session":
+//!   "console" | "access_key" | "assumed_root", "issued_to": ARN | "self", "hints"}` performs
+//!   one action of the root user (an IAM call, a console sign-in, any other API call) and
+//!   queues its EventBridge event; `PUT .../root` queues one event per difference;
 //! - `POST /_simulator/queue/messages` with `{"body": "..."}` puts a raw message in the
 //!   `[events]` queue, `GET /_simulator/queue` shows its counts.
 //!

@@ -11,7 +11,8 @@ use super::scenario::{
 };
 use super::wire::iso8601;
 
-/// One change of a root user's credentials, as one IAM call (or a console sign-in) made it.
+/// One action of a root user as CloudTrail records it: a change of its credentials made by one
+/// IAM call, a console sign-in (successful or not), or any other API call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RootChange {
     CreateAccessKey {
@@ -50,9 +51,18 @@ pub(crate) enum RootChange {
     DeleteSigningCertificate {
         id: String,
     },
-    /// A root sign-in to the console; `mfa` is the device used, if any.
+    /// A root sign-in to the console; `mfa` is the device used, if any. A failed one changes
+    /// nothing.
     ConsoleLogin {
         mfa: Option<String>,
+        success: bool,
+    },
+    /// Any other API call root made (control API `ApiCall`): the event only, no state change.
+    ApiCall {
+        /// `s3.amazonaws.com`.
+        event_source: String,
+        event_name: String,
+        read_only: bool,
     },
 }
 
@@ -173,6 +183,19 @@ pub(crate) struct RootAction {
     pub(crate) certificate_id: Option<String>,
     pub(crate) status: Option<KeyStatus>,
     pub(crate) mfa: Option<MfaKind>,
+    /// For `ConsoleLogin`: the sign-in fails (wrong password), which changes nothing.
+    pub(crate) sign_in_fails: bool,
+}
+
+/// The latest root session `sts:AssumeRoot` issued for an account, remembered after the session
+/// itself expires and is forgotten: what an event of that session carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IssuedRootSession {
+    /// The session's `ASIA...` access key id.
+    pub(crate) access_key_id: String,
+    /// Who called AssumeRoot, as GetCallerIdentity names it, and its account.
+    pub(crate) issuer_arn: String,
+    pub(crate) issuer_account_id: String,
 }
 
 /// Temporary credentials issued by AssumeRoot or AssumeRole.
@@ -220,6 +243,9 @@ pub(crate) struct World {
     pub(crate) accounts: Vec<SimAccount>,
     index: HashMap<String, usize>,
     pub(crate) sessions: HashMap<String, Session>,
+    /// The latest AssumeRoot session of each account (one entry per account, so bounded by the
+    /// organization's size).
+    pub(crate) latest_root_sessions: HashMap<String, IssuedRootSession>,
     pub(crate) faults: Vec<ActiveFault>,
     pub(crate) calls: BTreeMap<String, u64>,
     /// Calls answered with the throttling error (a `[rate_limits]` bucket or a fault), by
@@ -414,6 +440,7 @@ impl World {
             accounts,
             index,
             sessions: HashMap::new(),
+            latest_root_sessions: HashMap::new(),
             faults: scenario
                 .faults
                 .iter()
@@ -560,6 +587,10 @@ impl World {
             "UploadSigningCertificate" => root.upload_signing_certificate(id, new_cert_id, now),
             "UpdateSigningCertificate" => root.update_signing_certificate(id, action),
             "DeleteSigningCertificate" => root.delete_signing_certificate(id, action),
+            "ConsoleLogin" if action.sign_in_fails => Ok(RootChange::ConsoleLogin {
+                mfa: None,
+                success: false,
+            }),
             "ConsoleLogin" => root.console_login(id, now),
             other => Err((400, format!("unknown action {other:?}"))),
         }
@@ -611,6 +642,48 @@ impl World {
         self.sessions.retain(|_, s| s.expires > horizon);
         self.sessions.insert(akid.clone(), session.clone());
         (akid, session)
+    }
+
+    /// Remember the root session AssumeRoot issued for `account_id` as its latest.
+    pub(crate) fn note_root_session(&mut self, account_id: &str, session: IssuedRootSession) {
+        self.latest_root_sessions.insert(account_id.to_string(), session);
+    }
+
+    /// Root of `id` makes an API call of `service` (`s3`) with its first active access key at
+    /// `now`, which AWS records as the key's last use (GetAccessKeyLastUsed, the credential
+    /// report's `access_key_N_last_used_*`): the key's id, or 409 when root has no active key,
+    /// 404 for an unknown account.
+    pub(crate) fn use_root_access_key(
+        &mut self,
+        id: &str,
+        service: &str,
+        now: SystemTime,
+    ) -> Result<String, (u16, String)> {
+        let account = self
+            .account_mut(id)
+            .ok_or_else(|| (404, format!("account {id} is not in the simulated organization")))?;
+        let Some(key) = account
+            .root
+            .access_keys
+            .iter_mut()
+            .find(|k| k.spec.status() == KeyStatus::Active)
+        else {
+            return conflict_id(format!(
+                "root of {id} has no active access key to call with; add one with CreateAccessKey or use session \"console\" or \"assumed_root\""
+            ));
+        };
+        let created = match &key.spec {
+            AccessKeySpec::Status(_) => None,
+            AccessKeySpec::Detailed { created, .. } => *created,
+        };
+        key.spec = AccessKeySpec::Detailed {
+            status: KeyStatus::Active,
+            created,
+            last_used: Some(now),
+            last_used_service: Some(service.to_string()),
+            last_used_region: Some("us-east-1".into()),
+        };
+        Ok(key.id.clone())
     }
 
     /// Replace an account's roles (control API). `None` when the account is unknown.
@@ -726,6 +799,10 @@ pub(crate) struct IamUser {
 type ActionResult = Result<RootChange, (u16, String)>;
 
 fn conflict(message: String) -> ActionResult {
+    Err((409, message))
+}
+
+fn conflict_id(message: String) -> Result<String, (u16, String)> {
     Err((409, message))
 }
 
@@ -936,6 +1013,7 @@ impl RootState {
         };
         Ok(RootChange::ConsoleLogin {
             mfa: self.mfa_serials(id).into_iter().next(),
+            success: true,
         })
     }
 }
@@ -1261,5 +1339,35 @@ mod tests {
         assert_eq!(world.fault_for("GetAccountSummary", None), None);
         assert_eq!(world.fault_for("ListAccounts", None), Some((FaultKind::NotAws, 0)));
         assert_eq!(world.fault_for("ListAccounts", None), None);
+    }
+
+    #[test]
+    fn a_call_with_roots_key_is_its_last_use_in_the_credential_report() {
+        let mut world = World::new(&scenario("root = { access_keys = [\"Inactive\", \"Active\"] }\n"));
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_569_006); // 2026-11-25T01:10:06Z
+        let active = world.account("222222222222").unwrap().root.access_keys[1].id.clone();
+        assert_eq!(world.use_root_access_key("222222222222", "s3", now), Ok(active.clone()));
+        let csv = credential_report_csv(world.account("222222222222").unwrap());
+        let root = csv.lines().nth(1).unwrap();
+        let fields: Vec<&str> = root.split(',').collect();
+        let column = |name: &str| REPORT_HEADER.split(',').position(|c| c == name).unwrap();
+        assert_eq!(fields[column("access_key_1_last_used_date")], "N/A", "{root}");
+        assert_eq!(fields[column("access_key_2_active")], "true");
+        assert_eq!(
+            fields[column("access_key_2_last_used_date")],
+            "2026-11-25T01:10:06+00:00"
+        );
+        assert_eq!(fields[column("access_key_2_last_used_service")], "s3");
+        assert_eq!(fields[column("access_key_2_last_used_region")], "us-east-1");
+        assert_eq!(
+            fields[column("access_key_2_last_rotated")],
+            "2020-01-01T00:00:00+00:00",
+            "the creation date stays"
+        );
+        // Without an active key: 409, nothing changes.
+        let mut world = World::new(&scenario("root = { access_keys = [\"Inactive\"] }\n"));
+        let (status, m) = world.use_root_access_key("222222222222", "s3", now).unwrap_err();
+        assert_eq!(status, 409);
+        assert!(m.contains("222222222222") && m.contains("no active access key"), "{m}");
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::response::Response;
 
 use super::scenario::{is_account_id, is_iam_name};
-use super::state::{SessionKind, World};
+use super::state::{IssuedRootSession, SessionKind, World};
 use super::wire::{AwsError, iso8601, query_ok, xml_escape};
 use super::{Params, Principal, Protocol, Simulator};
 
@@ -171,6 +171,15 @@ async fn assume_root(sim: &Simulator, principal: Principal, params: &Params) -> 
             task_policy: policy.to_string(),
         },
         Duration::from_secs(duration),
+    );
+    // What an event of this session carries (control API `"issued_to": "self"`).
+    world.note_root_session(
+        &account_id,
+        IssuedRootSession {
+            access_key_id: akid.clone(),
+            issuer_arn: caller.clone(),
+            issuer_account_id: principal.acting_account().to_string(),
+        },
     );
     Ok(format!(
         "    <Credentials>\n      <AccessKeyId>{akid}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>\n",

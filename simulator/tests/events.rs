@@ -1131,3 +1131,355 @@ async fn raw_messages_are_checked_as_sqs_checks_bodies() {
         assert!(got == status || (status == 422 && got == 400), "{body}: {got} {answer}");
     }
 }
+
+/// Every message now visible, deleted, as parsed bodies (oldest first).
+async fn take_events(client: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let batch = receive_all(client, url).await;
+        if batch.is_empty() {
+            return out;
+        }
+        for m in &batch {
+            client
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+            out.push(body_json(m));
+        }
+    }
+}
+
+/// One root session opened by the exporter's own credentials with sts:AssumeRoot: its access
+/// key id and an IAM client of it.
+async fn assume_root(sim: &Sim, account: &str) -> (String, aws_sdk_iam::Client) {
+    let sts = aws_sdk_sts::Client::new(&sdk_config(sim, own_credentials()).await);
+    let out = sts
+        .assume_root()
+        .target_principal(account)
+        .task_policy_arn(
+            aws_sdk_sts::types::PolicyDescriptorType::builder()
+                .arn("arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    let root = Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().into()),
+        None,
+        "root",
+    );
+    (
+        c.access_key_id().to_string(),
+        aws_sdk_iam::Client::new(&sdk_config(sim, root).await),
+    )
+}
+
+#[tokio::test]
+async fn a_failed_console_sign_in_changes_nothing_and_queues_awss_failure_record() {
+    let sim = Sim::start(EVENTS).await;
+    let url = sim.running.queue_url().unwrap();
+    let client = sqs(&sim).await;
+    // 222222222222's root has no password: a success is refused, a failure is what AWS records.
+    let (status, answer) = root_action(&sim, ACCOUNT, json!({"action": "ConsoleLogin"})).await;
+    assert_eq!(status, 409, "{answer}");
+    let (status, answer) = root_action(&sim, ACCOUNT, json!({"action": "ConsoleLogin", "outcome": "Failure"})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "Failure");
+    assert_eq!(answer["queued"], true);
+    let events = take_events(&client, &url).await;
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e["source"], "aws.signin");
+    assert_eq!(e["detail-type"], "AWS Console Sign In via CloudTrail");
+    let d = &e["detail"];
+    assert_eq!(d["eventID"], answer["event_id"]);
+    assert_eq!(
+        d["userIdentity"],
+        json!({"type": "Root", "principalId": ACCOUNT, "arn": "arn:aws:iam::222222222222:root", "accountId": ACCOUNT, "accessKeyId": ""})
+    );
+    assert_eq!(d["responseElements"], json!({"ConsoleLogin": "Failure"}));
+    assert_eq!(d["errorMessage"], "Failed authentication");
+    assert_eq!(d["additionalEventData"]["MFAUsed"], "No");
+    assert_eq!(d["eventType"], "AwsConsoleSignIn");
+    assert_eq!(d["recipientAccountId"], ACCOUNT);
+    assert!(is_recent_rfc3339(&d["eventTime"]), "{d}");
+    // Still no password, never used: the failure changed nothing.
+    let (_, iam) = assume_root(&sim, ACCOUNT).await;
+    let refused = iam.get_login_profile().send().await.unwrap_err();
+    assert_eq!(refused.code(), Some("NoSuchEntity"), "{refused:?}");
+    // 333333333333 has a password and MFA: a failure still says no MFA was used.
+    let (status, answer) = root_action(
+        &sim,
+        "333333333333",
+        json!({"action": "ConsoleLogin", "outcome": "Failure"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let e = take_events(&client, &url).await.remove(0);
+    assert_eq!(e["detail"]["additionalEventData"]["MFAUsed"], "No");
+    let (_, iam) = assume_root(&sim, "333333333333").await;
+    let user = iam.get_user().send().await.unwrap();
+    assert_eq!(
+        user.user().unwrap().password_last_used(),
+        None,
+        "a failed sign-in is no use of the password"
+    );
+    let (status, answer) = root_action(&sim, "333333333333", json!({"action": "ConsoleLogin"})).await;
+    assert_eq!((status, &answer["outcome"]), (200, &json!("Success")), "{answer}");
+    let user = iam.get_user().send().await.unwrap();
+    assert!(user.user().unwrap().password_last_used().is_some(), "a success is");
+    take_events(&client, &url).await;
+    let (status, answer) = root_action(&sim, ACCOUNT, json!({"action": "ConsoleLogin", "outcome": "Maybe"})).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("Failure"), "{answer}");
+}
+
+#[tokio::test]
+async fn an_api_call_by_root_queues_its_cloudtrail_event_for_each_session() {
+    let sim = Sim::start(EVENTS).await;
+    let url = sim.running.queue_url().unwrap();
+    let client = sqs(&sim).await;
+    let call = |session: &str| json!({"action": "ApiCall", "event_source": "s3.amazonaws.com", "event_name": "PutBucketPolicy", "session": session});
+
+    // From the console: a fresh session key, said in the answer.
+    let (status, answer) = root_action(&sim, "333333333333", call("console")).await;
+    assert_eq!(status, 200, "{answer}");
+    let console_key = answer["access_key_id"].as_str().unwrap().to_string();
+    assert!(console_key.starts_with("ASIA") && console_key.len() == 20, "{answer}");
+    assert_eq!(answer["event_name"], "PutBucketPolicy");
+    let e = take_events(&client, &url).await.remove(0);
+    assert_eq!(e["source"], "aws.s3");
+    assert_eq!(e["detail-type"], "AWS API Call via CloudTrail");
+    assert_eq!(e["account"], "333333333333");
+    assert!(is_recent_rfc3339(&e["time"]));
+    let d = &e["detail"];
+    assert_eq!(d["eventID"], answer["event_id"]);
+    assert!(is_uuid(&d["eventID"]) && is_uuid(&d["requestID"]), "{d}");
+    for (k, want) in [
+        ("eventSource", json!("s3.amazonaws.com")),
+        ("eventName", json!("PutBucketPolicy")),
+        ("readOnly", json!(false)),
+        ("eventType", json!("AwsApiCall")),
+        ("managementEvent", json!(true)),
+        ("eventCategory", json!("Management")),
+        ("awsRegion", json!("us-east-1")),
+        ("recipientAccountId", json!("333333333333")),
+        ("sessionCredentialFromConsole", json!("true")),
+    ] {
+        assert_eq!(d[k], want, "{k}");
+    }
+    assert_eq!(d["userIdentity"]["type"], "Root");
+    assert_eq!(d["userIdentity"]["accessKeyId"], console_key.as_str());
+    assert_eq!(
+        d["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"],
+        "true"
+    );
+    assert!(d.get("invokedBy").is_none() && d["userIdentity"].get("invokedBy").is_none());
+
+    // With root's access key: the key, and its last use is now, by s3.
+    let (status, answer) = root_action(
+        &sim,
+        "333333333333",
+        json!({"action": "ApiCall", "event_source": "s3.amazonaws.com", "event_name": "ListBuckets", "read_only": true, "session": "access_key"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let key = answer["access_key_id"].as_str().unwrap().to_string();
+    assert!(key.starts_with("AKIA"), "{answer}");
+    let e = take_events(&client, &url).await.remove(0);
+    let d = &e["detail"];
+    assert_eq!(d["readOnly"], true);
+    assert_eq!(d["userIdentity"]["accessKeyId"], key.as_str());
+    assert!(d["userIdentity"].get("sessionContext").is_none(), "{d}");
+    assert!(d.get("sessionCredentialFromConsole").is_none());
+    let (_, iam) = assume_root(&sim, "333333333333").await;
+    let used = iam.get_access_key_last_used().access_key_id(&key).send().await.unwrap();
+    let used = used.access_key_last_used().unwrap();
+    assert_eq!(used.service_name(), "s3");
+    assert_eq!(used.region(), "us-east-1");
+    let when = used.last_used_date().unwrap().secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - when).abs() < 60, "last used {when}, now {now}");
+    // 222222222222's root has no key: 409.
+    let (status, answer) = root_action(&sim, ACCOUNT, call("access_key")).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("no active access key"),
+        "{answer}"
+    );
+
+    // In an AssumeRoot session an operator opened (the default): hints name the operator.
+    let (status, answer) = root_action(&sim, ACCOUNT, call("assumed_root")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["issued_to"],
+        "arn:aws:sts::111111111111:assumed-role/Admin/operator"
+    );
+    let e = take_events(&client, &url).await.remove(0);
+    let id = &e["detail"]["userIdentity"];
+    assert_eq!(id["accessKeyId"], answer["access_key_id"]);
+    assert_eq!(id["sessionContext"]["assumedRoot"], "true");
+    assert_eq!(
+        id["inScopeOf"],
+        json!({"issuerAccountId": "111111111111", "credentialsIssuedTo": "arn:aws:sts::111111111111:assumed-role/Admin/operator"})
+    );
+    assert!(e["detail"].get("sessionCredentialFromConsole").is_none());
+
+    // Credential changes in an AssumeRoot session default to the operator too.
+    let (status, answer) = root_action(
+        &sim,
+        "333333333333",
+        json!({"action": "DeleteLoginProfile", "session": "assumed_root"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let e = take_events(&client, &url).await.remove(0);
+    assert_eq!(
+        e["detail"]["userIdentity"]["inScopeOf"]["credentialsIssuedTo"],
+        "arn:aws:sts::111111111111:assumed-role/Admin/operator"
+    );
+}
+
+#[tokio::test]
+async fn issued_to_self_is_the_latest_assume_root_session_with_or_without_hints() {
+    let sim = Sim::start(EVENTS).await;
+    let url = sim.running.queue_url().unwrap();
+    let client = sqs(&sim).await;
+    let call = json!({"action": "ApiCall", "event_source": "iam.amazonaws.com", "event_name": "GetAccountSummary", "read_only": true, "session": "assumed_root", "issued_to": "self"});
+    let (status, answer) = root_action(&sim, ACCOUNT, call.clone()).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains(ACCOUNT), "{answer}");
+    assert_eq!(queue_counts(&sim).await["sent_total"], 0);
+
+    let (first, _) = assume_root(&sim, ACCOUNT).await;
+    let (session_key, _) = assume_root(&sim, ACCOUNT).await;
+    assert_ne!(first, session_key);
+    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, own_credentials()).await);
+    let me = sts.get_caller_identity().send().await.unwrap();
+    let me = me.arn().unwrap().to_string();
+
+    let (status, answer) = root_action(&sim, ACCOUNT, call.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["access_key_id"], session_key.as_str());
+    assert_eq!(answer["issued_to"], me.as_str());
+    let e = take_events(&client, &url).await.remove(0);
+    let d = &e["detail"];
+    assert_eq!(e["source"], "aws.iam");
+    assert_eq!(d["readOnly"], true);
+    assert_eq!(d["userIdentity"]["accessKeyId"], session_key.as_str());
+    assert_eq!(d["userIdentity"]["sessionContext"]["assumedRoot"], "true");
+    assert_eq!(
+        d["userIdentity"]["inScopeOf"],
+        json!({"issuerAccountId": "111111111111", "credentialsIssuedTo": me})
+    );
+
+    let mut bare = call.clone();
+    bare["hints"] = false.into();
+    let (status, answer) = root_action(&sim, ACCOUNT, bare).await;
+    assert_eq!(status, 200, "{answer}");
+    let e = take_events(&client, &url).await.remove(0);
+    let id = &e["detail"]["userIdentity"];
+    assert_eq!(id["accessKeyId"], session_key.as_str());
+    assert!(id["sessionContext"].get("assumedRoot").is_none(), "{id}");
+    assert!(id.get("inScopeOf").is_none(), "{id}");
+
+    // A credential change of that session carries its key too.
+    let (status, answer) = root_action(
+        &sim,
+        "333333333333",
+        json!({"action": "DeleteLoginProfile", "session": "assumed_root", "issued_to": "self"}),
+    )
+    .await;
+    assert_eq!(status, 409, "no session for 333333333333 yet: {answer}");
+    assert_eq!(queue_counts(&sim).await["sent_total"], 2);
+}
+
+#[tokio::test]
+async fn api_call_inputs_are_checked_and_hostile_issuers_round_trip() {
+    let sim = Sim::start(EVENTS).await;
+    let url = sim.running.queue_url().unwrap();
+    let client = sqs(&sim).await;
+    let base = json!({"action": "ApiCall", "event_source": "s3.amazonaws.com", "event_name": "PutBucketPolicy"});
+    let with = |k: &str, v: Value| {
+        let mut b = base.clone();
+        b[k] = v;
+        b
+    };
+    for (body, field, allowed) in [
+        (
+            with("event_source", json!("s3.example.com")),
+            "event_source",
+            "NAME.amazonaws.com",
+        ),
+        (
+            with("event_source", json!("S3.amazonaws.com")),
+            "event_source",
+            "lowercase",
+        ),
+        (
+            with("event_name", json!("Put Bucket")),
+            "event_name",
+            "letters and digits",
+        ),
+        (with("event_name", json!("")), "event_name", "1 to 128"),
+        (json!({"action": "ApiCall", "event_name": "X"}), "event_source", "e.g."),
+        (
+            json!({"action": "ApiCall", "event_source": "s3.amazonaws.com", "event_name": "X", "session": "assumed_root", "issued_to": "Admin"}),
+            "issued_to",
+            "\"self\" or an ARN",
+        ),
+        (
+            json!({"action": "ApiCall", "event_source": "s3.amazonaws.com", "event_name": "X", "issued_to": "self"}),
+            "issued_to",
+            "assumed_root",
+        ),
+        (
+            json!({"action": "ConsoleLogin", "session": "access_key"}),
+            "access_key",
+            "ApiCall",
+        ),
+        (with("read_only", json!("yes")), "read_only", "expected"),
+    ] {
+        let (status, answer) = root_action(&sim, ACCOUNT, body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        let m = answer["error"].as_str().unwrap();
+        assert!(m.contains(field) && m.contains(allowed), "{body}: {m}");
+    }
+    assert_eq!(
+        queue_counts(&sim).await["sent_total"],
+        0,
+        "nothing queued for a refused call"
+    );
+
+    for hostile in [
+        "arn:aws:sts::999999999999:assumed-role/Admin/\"quoted\"",
+        "arn:aws:sts::999999999999:assumed-role/Admin/back\\slash",
+        "arn:aws:sts::999999999999:assumed-role/Admin/new\nline",
+        "arn:aws:sts::999999999999:assumed-role/Ädmin/ünïcødé-🔑",
+    ] {
+        let (status, answer) = root_action(
+            &sim,
+            ACCOUNT,
+            json!({"action": "ApiCall", "event_source": "s3.amazonaws.com", "event_name": "X", "session": "assumed_root", "issued_to": hostile}),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["issued_to"], hostile);
+        let e = take_events(&client, &url).await.remove(0);
+        assert_eq!(
+            e["detail"]["userIdentity"]["inScopeOf"],
+            json!({"issuerAccountId": "999999999999", "credentialsIssuedTo": hostile})
+        );
+    }
+}

@@ -13,7 +13,11 @@
 - the events templates: the forwarder's role may only events:PutEvents on the central bus and
   only EventBridge may assume it; the central bus admits only the organization; only the
   central rule may send to the queues; the exporter's cross-account grant is exactly
-  exporter-events-policy.json's actions; both rules match the same root-credential patterns;
+  exporter-events-policy.json's actions; both rules match the same root-credential and root-use
+  patterns, in the state that lets read-only root calls through (IncludeReadOnlyRootCalls);
+- sample events against those patterns: root console sign-ins (successful and failed), root API
+  calls (mutating, read-only, in an AssumeRoot session) are forwarded; an IAM user's sign-in or
+  call, a call invoked by an AWS service, an AwsServiceEvent and a non-AWS sender are not;
 - the policies name no partition: every ARN starts with the placeholder `arn:PARTITION:`
   (deploy/iam/README.md), and the checks above run on each file with PARTITION replaced by
   each partition (aws, aws-us-gov, aws-cn), so a substituted policy is the one checked;
@@ -100,7 +104,17 @@ EVENT_PATTERN = {"$or": [
     {"source": ["aws.signin"], "detail-type": ["AWS Console Sign In via CloudTrail"],
      "detail": {"eventSource": ["signin.amazonaws.com"], "eventName": ["ConsoleLogin"],
                 "userIdentity": {"type": ["Root"]}}},
+    # Root use (CIS 4.3): any root API call no AWS service made on root's behalf, as CIS's
+    # metric filter `$.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS &&
+    # $.eventType != "AwsServiceEvent"`; only AWS sends an "aws." source.
+    {"source": [{"prefix": "aws."}], "detail-type": ["AWS API Call via CloudTrail"],
+     "detail": {"eventType": [{"anything-but": "AwsServiceEvent"}],
+                "userIdentity": {"type": ["Root"], "invokedBy": [{"exists": False}]}}},
 ]}
+# Both rules see read-only root calls unless IncludeReadOnlyRootCalls is "false": EventBridge
+# hands a rule read-only management events only in this state.
+READ_ONLY_PARAMETER = "IncludeReadOnlyRootCalls"
+RULE_STATE = {"Fn::If": ["ReadOnlyRootCalls", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS", "ENABLED"]}
 
 errors = []
 
@@ -337,12 +351,152 @@ def unwrap_if(statement):
     return statement
 
 
-def check_rule_pattern(where, props):
+def check_rule_pattern(where, props, doc):
     if props.get("EventPattern") != EVENT_PATTERN:
         fail(where, "the rule's EventPattern is not the root-credential pattern of "
                     "tests/deploy/check_policies.py (EVENT_PATTERN): change both or neither")
-    if props.get("State") != "ENABLED":
-        fail(where, "the rule must be ENABLED")
+    if props.get("State") != RULE_STATE:
+        fail(where, f"the rule's State must be {RULE_STATE} (read-only root calls reach a rule "
+                    "only in state ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS)")
+    parameter = doc.get("Parameters", {}).get(READ_ONLY_PARAMETER, {})
+    if parameter.get("Default") != "true" or parameter.get("AllowedValues") != ["true", "false"]:
+        fail(where, f"parameter {READ_ONLY_PARAMETER} must allow \"true\" and \"false\", "
+                    "default \"true\" (every root call matters for CIS 4.3)")
+    condition = doc.get("Conditions", {}).get("ReadOnlyRootCalls")
+    if condition != {"Fn::Equals": [{"Ref": READ_ONLY_PARAMETER}, "true"]}:
+        fail(where, f"condition ReadOnlyRootCalls must be {READ_ONLY_PARAMETER} = \"true\"")
+
+
+# ---------------------------------------------------------------------------------------------
+# EventBridge pattern matching, for the sample events below: the subset of EventBridge's
+# content filtering the patterns use (exact values, prefix, anything-but, exists, $or).
+# ---------------------------------------------------------------------------------------------
+
+_MISSING = object()
+
+
+def value_matches(rule, value):
+    """One element of a pattern's list against one field value (`_MISSING` when absent)."""
+    if isinstance(rule, dict):
+        (kind, arg), = rule.items()
+        if kind == "exists":
+            return (value is not _MISSING) == arg
+        if value is _MISSING:
+            return False
+        if kind == "prefix":
+            return isinstance(value, str) and value.startswith(arg)
+        if kind == "anything-but":
+            return value not in as_list(arg)
+        raise ValueError(f"pattern operator {kind!r} not supported by this checker")
+    return value is not _MISSING and value == rule and type(value) is type(rule)
+
+
+def field_matches(rules, value):
+    # An array in the event matches when any of its elements does.
+    values = value if isinstance(value, list) else [value]
+    return any(value_matches(rule, v) for rule in rules for v in values)
+
+
+def pattern_matches(pattern, event):
+    for key, rules in pattern.items():
+        if key == "$or":
+            if not any(pattern_matches(p, event) for p in rules):
+                return False
+            continue
+        value = event.get(key, _MISSING) if isinstance(event, dict) else _MISSING
+        if isinstance(rules, dict):
+            if not isinstance(value, dict) or not pattern_matches(rules, value):
+                return False
+        elif not field_matches(rules, value):
+            return False
+    return True
+
+
+def sample_event(detail_type, source, **detail):
+    """An event as EventBridge delivers it (the simulator's shapes, simulator/README.md)."""
+    account = "222222222222"
+    base = {"eventVersion": "1.09", "eventTime": "2026-12-04T22:00:00Z", "awsRegion": "us-east-1",
+            "recipientAccountId": account, "eventID": "00000000-0000-4000-8000-000000000000",
+            "readOnly": False, "eventType": "AwsApiCall", "managementEvent": True,
+            "eventCategory": "Management"}
+    base.update(detail)
+    return {"version": "0", "id": "1", "detail-type": detail_type, "source": source,
+            "account": account, "time": "2026-12-04T22:00:00Z", "region": "us-east-1",
+            "resources": [], "detail": base}
+
+
+ROOT = {"type": "Root", "principalId": "222222222222", "arn": "arn:aws:iam::222222222222:root",
+        "accountId": "222222222222", "accessKeyId": "ASIAEXAMPLEEXAMPLE01"}
+
+
+def sign_in(outcome, identity=None):
+    detail = {"userIdentity": identity or dict(ROOT, accessKeyId=""),
+              "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin",
+              "eventType": "AwsConsoleSignIn", "responseElements": {"ConsoleLogin": outcome},
+              "additionalEventData": {"MFAUsed": "No"}}
+    if outcome == "Failure":
+        detail["errorMessage"] = "Failed authentication"
+    return sample_event("AWS Console Sign In via CloudTrail", "aws.signin", **detail)
+
+
+def api_call(source, event_source, name, identity, **detail):
+    return sample_event("AWS API Call via CloudTrail", source, eventSource=event_source,
+                        eventName=name, userIdentity=identity, **detail)
+
+
+SAMPLES = [
+    # (what, event, forwarded)
+    ("root console sign-in", sign_in("Success"), True),
+    ("failed root console sign-in", sign_in("Failure"), True),
+    ("root API call (s3:PutBucketPolicy from the console)",
+     api_call("aws.s3", "s3.amazonaws.com", "PutBucketPolicy", ROOT), True),
+    ("read-only root API call", api_call("aws.ec2", "ec2.amazonaws.com", "DescribeInstances", ROOT,
+                                         readOnly=True), True),
+    ("root API call in an AssumeRoot session",
+     api_call("aws.s3", "s3.amazonaws.com", "DeleteBucketPolicy",
+              dict(ROOT, sessionContext={"attributes": {"mfaAuthenticated": "false"},
+                                         "assumedRoot": "true"})), True),
+    ("root credential change", api_call("aws.iam", "iam.amazonaws.com", "CreateAccessKey", ROOT), True),
+    ("IAM user's console sign-in",
+     sign_in("Success", {"type": "IAMUser", "arn": "arn:aws:iam::222222222222:user/ops-admin",
+                         "accountId": "222222222222", "userName": "ops-admin"}), False),
+    ("IAM user's API call",
+     api_call("aws.s3", "s3.amazonaws.com", "PutBucketPolicy",
+              {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn":
+               "arn:aws:iam::222222222222:user/ops-admin", "accountId": "222222222222",
+               "userName": "ops-admin"}), False),
+    ("root call invoked by an AWS service",
+     api_call("aws.s3", "s3.amazonaws.com", "PutObject",
+              dict(ROOT, invokedBy="cloudtrail.amazonaws.com")), False),
+    ("AwsServiceEvent (as AWS sends it)",
+     sample_event("AWS Service Event via CloudTrail", "aws.kms", eventSource="kms.amazonaws.com",
+                  eventName="RotateKey", eventType="AwsServiceEvent",
+                  userIdentity={"type": "Root", "accountId": "222222222222"}), False),
+    ("AwsServiceEvent under the API call detail-type",
+     api_call("aws.kms", "kms.amazonaws.com", "RotateKey", ROOT, eventType="AwsServiceEvent"), False),
+    ("a custom sender's fake root call (no aws. source)",
+     api_call("acme.app", "s3.amazonaws.com", "PutBucketPolicy", ROOT), False),
+]
+
+
+def check_event_samples():
+    # The matcher itself first: each operator can say no.
+    for pattern, event, want in [
+        ({"a": [{"exists": False}]}, {"a": 1}, False),
+        ({"a": [{"exists": False}]}, {}, True),
+        ({"a": [{"anything-but": "x"}]}, {}, False),
+        ({"a": [{"anything-but": "x"}]}, {"a": "x"}, False),
+        ({"a": [{"prefix": "aws."}]}, {"a": "awsx"}, False),
+        ({"a": {"b": ["c"]}}, {"a": "c"}, False),
+        ({"a": ["c"]}, {"a": ["x", "c"]}, True),
+        ({"$or": [{"a": ["x"]}, {"b": ["y"]}]}, {"b": "y"}, True),
+    ]:
+        if pattern_matches(pattern, event) != want:
+            fail("tests/deploy/check_policies.py", f"matcher: {pattern} on {event} is not {want}")
+    for what, event, forwarded in SAMPLES:
+        if pattern_matches(EVENT_PATTERN, event) != forwarded:
+            fail("EVENT_PATTERN", f"{what}: {'not ' if forwarded else ''}matched, "
+                                  f"but it must {'' if forwarded else 'not '}be forwarded")
 
 
 def check_events_central(where, doc):
@@ -358,7 +512,7 @@ def check_events_central(where, doc):
                     "only with aws:PrincipalOrgID = OrganizationId")
 
     rule, rule_props = one(where, doc, "AWS::Events::Rule")
-    check_rule_pattern(where, rule_props)
+    check_rule_pattern(where, rule_props, doc)
     if rule_props.get("EventBusName") != {"Ref": bus}:
         fail(where, "the rule must sit on the central bus")
 
@@ -430,7 +584,7 @@ def check_events_forwarder(where, doc):
         fail(where, f"Metadata.Deployment must say `{ACTIVATE_STACKSETS}` before the "
                     "service-managed StackSet")
     _, rule_props = one(where, doc, "AWS::Events::Rule")
-    check_rule_pattern(where, rule_props)
+    check_rule_pattern(where, rule_props, doc)
     if "EventBusName" in rule_props:
         fail(where, "the forwarder's rule belongs on the default bus (no EventBusName)")
     if [(t.get("Arn"), t.get("RoleArn")) for t in rule_props.get("Targets", [])] != [
@@ -447,12 +601,13 @@ def main():
     for partition in PARTITIONS:
         check_policy_files(known, partition)
     check_templates()
+    check_event_samples()
     for e in errors:
         print(f"FAIL {e}")
     if errors:
         return 1
     print(f"ok: {len(list(IAM.glob('*.json')))} policies (in partitions {', '.join(PARTITIONS)}), "
-          f"{len(list(CFN.glob('*.yaml')))} templates")
+          f"{len(list(CFN.glob('*.yaml')))} templates, {len(SAMPLES)} sample events")
     return 0
 
 

@@ -56,7 +56,11 @@ What it checks:
     ChangeMessageVisibility 0, and batch deleted; CreateAccessKey and DeleteAccessKey (from an
     AssumeRoot session) through POST /_simulator/accounts/ID/root_actions arrive as EventBridge
     events with the CloudTrail record's fields and no secret; ConsoleLogin of a root with a
-    password arrives as a sign-in event; access_denied and not_aws faults apply to ReceiveMessage;
+    password arrives as a sign-in event; root activity (ConsoleLogin Success and Failure,
+    ApiCall from the console, with root's key, whose GetAccessKeyLastUsed then says so, and in
+    AssumeRoot sessions: an operator's and, after boto3's own AssumeRoot, `issued_to: "self"`
+    with and without hints) arrives with AWS's fields, the self events carrying the AccessKeyId
+    boto3 got; access_denied and not_aws faults apply to ReceiveMessage;
   * with --control, rate limits (PUT /_simulator/rate_limits, the scenario's [rate_limits]): once
     a bucket is empty, sts:GetCallerIdentity answers HTTP 400 Throttling, organizations:ListRoots
     TooManyRequestsException and, with [events], sqs:GetQueueUrl RequestThrottled, each a
@@ -922,6 +926,154 @@ def root_events(sqs, scenario: Scenario, endpoint: str, control: str) -> str:
     return f"{member.id}: CreateAccessKey {key}, DeleteAccessKey (AssumeRoot){signed_in}"
 
 
+def _key_status(key: Any) -> str:
+    return key if isinstance(key, str) else str((key or {}).get("status", ""))
+
+
+def root_activity(sqs, sts, clients: Clients, scenario: Scenario, endpoint: str, control: str) -> str:
+    """Root use through the control API: sign-ins (successful and failed) and root API calls from
+    the console, with root's key and in AssumeRoot sessions (an operator's, and boto3's own
+    `issued_to: "self"`), read back with boto3's SQS client."""
+    url = queue_url_of(sqs, scenario, endpoint)
+    drain(sqs, url)
+    members = [
+        a
+        for a in scenario.accounts
+        if a.id != scenario.management_id and a.status == "ACTIVE" and a.assume_root == "ok"
+    ]
+    require(bool(members), "no active member account AssumeRoot reaches")
+    # Prefer one whose root has a password (a successful sign-in too), then an active key.
+    member = max(
+        members,
+        key=lambda a: (
+            _truthy_password(a.root.get("password")),
+            any(_key_status(k) == "Active" for k in a.root.get("access_keys") or []),
+        ),
+    )
+    path = f"/_simulator/accounts/{member.id}/root_actions"
+    s3_call = {"action": "ApiCall", "event_source": "s3.amazonaws.com", "event_name": "PutBucketPolicy"}
+    # (what, body, the checks of its event)
+    steps: list[tuple[str, dict[str, Any]]] = []
+    if _truthy_password(member.root.get("password")):
+        steps.append(("sign-in", {"action": "ConsoleLogin", "outcome": "Success"}))
+    steps.append(("failed sign-in", {"action": "ConsoleLogin", "outcome": "Failure"}))
+    steps.append(("console call", dict(s3_call, session="console")))
+    has_key = any(_key_status(k) == "Active" for k in member.root.get("access_keys") or [])
+    if has_key:
+        steps.append(("access key call", dict(s3_call, event_name="ListBuckets", read_only=True, session="access_key")))
+    steps.append(("operator's AssumeRoot call", dict(s3_call, session="assumed_root")))
+    answers: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    for what, body in steps:
+        status, answer = post_control(control, path, body)
+        require(status == 200 and answer.get("queued") is True, f"{what}: {status} {answer}")
+        answers.append((what, body, answer))
+    # boto3's own AssumeRoot session, then two calls "in" it.
+    creds = check_credentials(assume_root(sts, member.id))
+    me = sts.get_caller_identity()["Arn"]
+    self_call = {
+        "action": "ApiCall",
+        "event_source": "iam.amazonaws.com",
+        "event_name": "GetAccountSummary",
+        "read_only": True,
+        "session": "assumed_root",
+        "issued_to": "self",
+    }
+    for what, body in (("own session call", self_call), ("own session call without hints", dict(self_call, hints=False))):
+        status, answer = post_control(control, path, body)
+        require(status == 200 and answer.get("queued") is True, f"{what}: {status} {answer}")
+        require(answer.get("access_key_id") == creds["AccessKeyId"], f"{what}: answer {answer}")
+        answers.append((what, body, answer))
+
+    delay = int(scenario.events.get("delivery_delay_ms", 0)) / 1000
+    by_id: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + delay + 10
+    while len(by_id) < len(answers) and time.monotonic() < deadline:
+        for m in receive(sqs, url, wait=2):
+            e = json.loads(m["Body"])
+            by_id[e["detail"]["eventID"]] = e
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    require(len(by_id) == len(answers), f"{len(by_id)} events, want {len(answers)}")
+
+    root_arn = f"arn:aws:iam::{member.id}:root"
+    operator = f"arn:aws:sts::{scenario.caller_id}:assumed-role/Admin/operator"
+    seen = []
+    for what, body, answer in answers:
+        e = by_id.get(answer["event_id"])
+        require(e is not None, f"{what}: no event with eventID {answer['event_id']}")
+        d = e["detail"]
+        who = d["userIdentity"]
+        require(e["account"] == member.id and d["recipientAccountId"] == member.id, f"{what}: account {e}")
+        require(who.get("type") == "Root" and who.get("arn") == root_arn, f"{what}: userIdentity {who}")
+        require(who.get("principalId") == member.id and who.get("accountId") == member.id, f"{what}: {who}")
+        dt.datetime.fromisoformat(e["time"].replace("Z", "+00:00"))
+        dt.datetime.fromisoformat(d["eventTime"].replace("Z", "+00:00"))
+        if body["action"] == "ConsoleLogin":
+            outcome = body["outcome"]
+            require(
+                (e["source"], e["detail-type"], d["eventName"], d["eventType"], d["responseElements"])
+                == ("aws.signin", "AWS Console Sign In via CloudTrail", "ConsoleLogin", "AwsConsoleSignIn",
+                    {"ConsoleLogin": outcome}),
+                f"{what}: {e}",
+            )
+            require(who.get("accessKeyId") == "", f"{what}: accessKeyId {who.get('accessKeyId')!r}")
+            if outcome == "Failure":
+                require(d.get("errorMessage") == "Failed authentication", f"{what}: errorMessage {d.get('errorMessage')!r}")
+                require(d["additionalEventData"]["MFAUsed"] == "No", f"{what}: {d['additionalEventData']}")
+            else:
+                require("errorMessage" not in d, f"{what}: errorMessage in a success")
+            seen.append(f"{what} {outcome}")
+            continue
+        service = body["event_source"].split(".")[0]
+        for k, want in (
+            ("source", f"aws.{service}"),
+            ("detail-type", "AWS API Call via CloudTrail"),
+            ("region", "us-east-1"),
+        ):
+            require(e.get(k) == want, f"{what}: {k} {e.get(k)!r} != {want!r}")
+        for k, want in (
+            ("eventSource", body["event_source"]),
+            ("eventName", body["event_name"]),
+            ("readOnly", body.get("read_only", False)),
+            ("eventType", "AwsApiCall"),
+            ("managementEvent", True),
+            ("eventCategory", "Management"),
+            ("awsRegion", "us-east-1"),
+        ):
+            require(d.get(k) == want, f"{what}: detail.{k} {d.get(k)!r} != {want!r}")
+        require("invokedBy" not in who and "invokedBy" not in d, f"{what}: invokedBy in {d}")
+        require(who.get("accessKeyId") == answer["access_key_id"], f"{what}: accessKeyId {who} vs {answer}")
+        session = body["session"]
+        if session == "console":
+            require(who["accessKeyId"].startswith("ASIA"), f"{what}: {who}")
+            require(d.get("sessionCredentialFromConsole") == "true", f"{what}: {d}")
+            require("assumedRoot" not in who.get("sessionContext", {}), f"{what}: {who}")
+        elif session == "access_key":
+            require(who["accessKeyId"].startswith("AKIA") and "sessionContext" not in who, f"{what}: {who}")
+            iam = clients.client("iam", check_credentials(assume_root(sts, member.id)))
+            used = iam.get_access_key_last_used(AccessKeyId=who["accessKeyId"])["AccessKeyLastUsed"]
+            require(used.get("ServiceName") == service and used.get("Region") == "us-east-1", f"{what}: {used}")
+            age = (dt.datetime.now(dt.timezone.utc) - used["LastUsedDate"]).total_seconds()
+            require(abs(age) < 120, f"{what}: LastUsedDate {used['LastUsedDate']}")
+        else:
+            ctx = who.get("sessionContext", {})
+            require(ctx.get("attributes", {}).get("mfaAuthenticated") == "false", f"{what}: {who}")
+            require("sessionCredentialFromConsole" not in d, f"{what}: {d}")
+            issued_to = operator if body.get("issued_to") is None else me
+            if body.get("issued_to") == "self":
+                require(who["accessKeyId"] == creds["AccessKeyId"],
+                        f"{what}: accessKeyId {who['accessKeyId']} != AssumeRoot's {creds['AccessKeyId']}")
+            if body.get("hints", True):
+                require(ctx.get("assumedRoot") == "true", f"{what}: {who}")
+                require(
+                    who.get("inScopeOf") == {"issuerAccountId": scenario.caller_id, "credentialsIssuedTo": issued_to},
+                    f"{what}: inScopeOf {who.get('inScopeOf')}",
+                )
+            else:
+                require("assumedRoot" not in ctx and "inScopeOf" not in who, f"{what}: hints in {who}")
+        seen.append(what)
+    return f"{member.id}: " + ", ".join(seen)
+
+
 def sqs_faults(sqs, scenario: Scenario, endpoint: str, control: str) -> str:
     url = queue_url_of(sqs, scenario, endpoint)
     set_faults(control, {"ReceiveMessage": {"kind": "access_denied", "count": 1}})
@@ -1397,6 +1549,10 @@ def main(argv: list[str] | None = None) -> int:
             results.run(
                 "sqs: root credential changes arrive as EventBridge events (CloudTrail records)",
                 lambda: root_events(sqs, scenario, args.endpoint, args.control),
+            )
+            results.run(
+                "sqs: root sign-ins and root API calls arrive as EventBridge events (root_actions)",
+                lambda: root_activity(sqs, sts, clients, scenario, args.endpoint, args.control),
             )
             results.run(
                 "sqs: faults apply to ReceiveMessage",
