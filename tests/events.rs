@@ -338,4 +338,88 @@ async fn root_activity_is_counted_by_kind_and_the_exporters_own_session_never() 
         number(&m, "aws_root_exporter_refreshes_total", "result=\"success\""),
         1.0
     );
+
+    // Fed what /metrics served, the shipped rules page for the accounts whose root was used,
+    // and for no quiet account (prod) nor the exporter's own audit (mfa-passkey).
+    let series = common::promtool_series(&m, std::time::SystemTime::now(), 30);
+    let firing = |alert: &str, account: &str| {
+        format!("count(ALERTS{{alertname=\"{alert}\", alertstate=\"firing\", account_id=\"{account}\"}}) or vector(0)")
+    };
+    common::promtool_expect(
+        &series,
+        &[
+            (&firing("AwsRootUserActivity", "555555555555"), "1m", 1.0),
+            (&firing("AwsRootUserActivity", "666666666666"), "1m", 1.0),
+            (
+                "count(ALERTS{alertname=\"AwsRootUserActivity\", alertstate=\"firing\"}) or vector(0)",
+                "1m",
+                2.0,
+            ),
+            (&firing("AwsRootUserActivity", "222222222222"), "1m", 0.0),
+            (&firing("AwsRootPrivilegedSession", "777777777777"), "1m", 1.0),
+            (
+                "count(ALERTS{alertstate=\"firing\", account_id=\"888888888888\", alertname=~\"AwsRoot(UserActivity|PrivilegedSession|SignInFailures)\"}) or vector(0)",
+                "1m",
+                0.0,
+            ),
+            // One failed sign-in is not "repeated".
+            (&firing("AwsRootSignInFailures", "444444444444"), "1m", 0.0),
+        ],
+    );
+}
+
+/// Without events the audits still tell of root use: a call with a root access key updates the
+/// key's last use, which the next audit (full checks) reads, and
+/// `aws_root_activity_last_timestamp_seconds{kind="api_call"}` serves it; the password's last
+/// use after a console sign-in does the same for `console_signin`. Nothing is counted: the
+/// counter is the events' alone.
+#[tokio::test]
+async fn audits_feed_the_newest_root_activity_without_events() {
+    let sim = Sim::start(DEMO).await;
+    let served = serve(&sim, config(|c| c.refresh_interval = "2s".into())).await;
+    wait_ready(&served.base).await;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        - 1.0;
+    let act = |account: &str| sim.control(&format!("/_simulator/accounts/{account}/root_actions"));
+    // legacy-billing has an active root key and a password.
+    post(
+        &act("333333333333"),
+        json!({"action": "ApiCall", "event_source": "s3.amazonaws.com", "event_name": "ListBuckets",
+               "read_only": true, "session": "access_key"}),
+    )
+    .await;
+    post(&act("333333333333"), json!({"action": "ConsoleLogin"})).await;
+    let labels = |kind: &str| format!("account_id=\"333333333333\",account_name=\"legacy-billing\",kind=\"{kind}\"");
+    until(
+        &served.base,
+        Duration::from_secs(20),
+        "the audit's newest root activity",
+        |m| {
+            number(m, "aws_root_activity_last_timestamp_seconds", &labels("api_call")) >= before
+                && number(m, "aws_root_activity_last_timestamp_seconds", &labels("console_signin")) >= before
+        },
+    )
+    .await;
+    let m = scrape(&served.base).await;
+    assert!(
+        common::samples(&m, "aws_root_activity_events_total").is_empty()
+            && !m.contains("# TYPE aws_root_activity_events"),
+        "without an events queue nothing is counted:\n{m}"
+    );
+    // A quiet account with a password never used has no activity at all.
+    assert_eq!(
+        value(
+            &m,
+            "aws_root_activity_last_timestamp_seconds",
+            &labels("privileged_session")
+        ),
+        None
+    );
+    assert!(
+        !m.contains("account_id=\"555555555555\",account_name=\"sandbox\",kind="),
+        "{m}"
+    );
 }
