@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::providers::{Format, Toml};
@@ -49,153 +49,392 @@ pub enum OnSighup {
     Restart,
 }
 
-/// One configuration key: its name (the TOML key; `AWS_ROOT_EXPORTER_<NAME>` in the environment;
-/// the flag `--name-with-dashes`, but `--web.config.file`), the values it allows in plain words
-/// (error messages, `--help`), the commands that offer its flag, and what a SIGHUP does with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One configuration key, as `keys!` declares it: its name (the TOML key;
+/// `AWS_ROOT_EXPORTER_<NAME>` in the environment), its flag, the values it allows in plain words
+/// (error messages, `--help`), the commands that offer its flag, what a SIGHUP does with it, and
+/// whether an `[[organizations]]` entry may override it.
+#[derive(Debug, Clone, Copy)]
 pub struct Key {
     pub name: &'static str,
+    /// The flag without its dashes: the name with `-` for `_` unless declared otherwise.
+    pub long: &'static str,
+    /// Other spellings of the flag, shown in `--help`.
+    pub aliases: &'static [&'static str],
+    /// The flag's value name in `--help`.
+    pub value_name: &'static str,
     pub allowed: &'static str,
+    /// The default as `--help` shows it, where the value in `RawConfig::default()` does not say
+    /// it (it depends on another key).
+    shown_default: Option<&'static str>,
     pub commands: Commands,
     pub on_sighup: OnSighup,
+    /// Whether an `[[organizations]]` entry may set its own value (the top-level value is the
+    /// default of every organization).
+    pub per_organization: bool,
+    /// The flag's clap setup and value, from the key's raw type ([`FlagValue`]).
+    flag_arg: fn(clap::Arg) -> clap::Arg,
+    flag_given: fn(&clap::ArgMatches, &str) -> Option<serde_json::Value>,
 }
 
 impl Key {
     /// The command-line flag.
     pub fn flag(&self) -> String {
-        match self.name {
-            "web_config_file" => "--web.config.file".to_string(),
-            "telemetry_path" => "--web.telemetry-path".to_string(),
-            name => format!("--{}", name.replace('_', "-")),
-        }
+        format!("--{}", self.long)
     }
 
     /// The environment variable.
     pub fn env(&self) -> String {
         format!("{ENV_PREFIX}{}", self.name.to_ascii_uppercase())
     }
+
+    /// The `--help` text of the key's flag: what it allows, its default and its environment
+    /// variable.
+    pub fn help(&self) -> String {
+        let default = self.shown_default.map(str::to_string).unwrap_or_else(|| {
+            match RawConfig::default().values().get(self.name) {
+                Some(serde_json::Value::String(s)) if s.is_empty() => "empty".to_string(),
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Array(a)) if a.is_empty() => "none".to_string(),
+                Some(other) => other.to_string(),
+                None => "none".to_string(),
+            }
+        });
+        format!("{}. [default: {default}] [env: {}]", self.allowed, self.env())
+    }
+
+    /// The key's flag, for the commands that offer it.
+    fn arg(&self) -> clap::Arg {
+        let arg = clap::Arg::new(self.name)
+            .long(self.long)
+            .value_name(self.value_name)
+            .visible_aliases(self.aliases.iter().copied())
+            .help(self.help());
+        (self.flag_arg)(arg)
+    }
+
+    /// The error for a value this key does not allow.
+    fn invalid(&self, value: impl ToString) -> ConfigError {
+        ConfigError::invalid(self.name, value, self.allowed)
+    }
 }
 
-/// Every configuration key, once: error messages, the environment layer, `--help`, the SIGHUP
-/// reload and the tests read this table; a test checks it lists exactly the keys of
-/// [`RawConfig`], that the flags of each command are those it names, and that README's table
-/// and the example configuration show every key.
-pub const KEYS: [Key; 19] = [
-    Key {
-        name: "listen",
+/// The first argument when given, else the second.
+macro_rules! given_or {
+    (, $default:expr) => {
+        $default
+    };
+    ($given:expr, $default:expr) => {
+        $given
+    };
+}
+
+/// A key's name as a `&'static str` with `_` replaced by `$sep`, upper case if `$upper`: the
+/// flag (`refresh-interval`) and its value name (`REFRESH_INTERVAL`), as clap's derive spells them.
+macro_rules! spelled {
+    ($name:ident, $sep:literal, $upper:literal) => {{
+        const SPELLED: [u8; stringify!($name).len()] = respell(stringify!($name), $sep, $upper);
+        match std::str::from_utf8(&SPELLED) {
+            Ok(s) => s,
+            Err(_) => panic!("key names are ASCII"),
+        }
+    }};
+}
+
+const fn respell<const N: usize>(name: &str, sep: u8, upper: bool) -> [u8; N] {
+    let (bytes, mut out, mut i) = (name.as_bytes(), [0u8; N], 0);
+    while i < N {
+        out[i] = match bytes[i] {
+            b'_' => sep,
+            b if upper => b.to_ascii_uppercase(),
+            b => b,
+        };
+        i += 1;
+    }
+    out
+}
+
+/// Declares every configuration key once, and derives from the declarations: [`KEYS`],
+/// [`RawConfig`] (the raw types, for the file, environment and flags) and its `Default`,
+/// [`Config`] (the validated types), `RawConfig::parse_each` (each key's `parse`, in the order of
+/// the declarations) and [`Config::to_raw`] ([`ToRaw`] of each validated type). The flags of each
+/// command, the environment names, `--help`, `to_toml`, the SIGHUP reload and the tests read
+/// [`KEYS`].
+macro_rules! keys {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident: $raw:ty => $ty:ty {
+            default: $default:expr,
+            allowed: $allowed:literal,
+            commands: $commands:ident,
+            on_sighup: $on_sighup:ident,
+            per_organization: $per_organization:literal,
+            $(deserialize_with: $with:literal,)?
+            $(flag: $flag:literal,)?
+            $(value_name: $value_name:literal,)?
+            $(aliases: [$($alias:literal),*],)?
+            $(shown_default: $shown_default:literal,)?
+            parse: $parse:expr $(,)?
+        }
+    ),* $(,)?) => {
+        /// Every configuration key, in the order of the declarations.
+        pub const KEYS: [Key; [$(stringify!($name)),*].len()] = [$(Key {
+            name: stringify!($name),
+            long: given_or!($($flag)?, spelled!($name, b'-', false)),
+            aliases: &[$($($alias),*)?],
+            value_name: given_or!($($value_name)?, spelled!($name, b'_', true)),
+            allowed: $allowed,
+            shown_default: given_or!($(Some($shown_default))?, None),
+            commands: Commands::$commands,
+            on_sighup: OnSighup::$on_sighup,
+            per_organization: $per_organization,
+            flag_arg: <$raw as FlagValue>::arg,
+            flag_given: <$raw as FlagValue>::given,
+        }),*];
+
+        /// The configuration as merged from its layers, before validation. Durations are
+        /// strings like "5m" or "90s"; every key has a default.
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct RawConfig {
+            $($(#[serde(deserialize_with = $with)])? pub $name: $raw,)*
+        }
+
+        impl Default for RawConfig {
+            fn default() -> Self {
+                RawConfig { $($name: $default,)* }
+            }
+        }
+
+        /// The validated configuration the exporter runs with.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct Config {
+            $($(#[doc = $doc])* pub $name: $ty,)*
+        }
+
+        impl RawConfig {
+            /// Each key's value checked on its own, in the order of the declarations.
+            fn parse_each(self) -> Result<Config, ConfigError> {
+                Ok(Config {$($name: {
+                    let parse: fn(&Key, $raw) -> Result<$ty, ConfigError> = $parse;
+                    parse(key(stringify!($name)).expect("every field is a key"), self.$name)?
+                },)*})
+            }
+        }
+
+        impl Config {
+            /// The configuration as its keys' values again (validating them gives it back).
+            pub fn to_raw(&self) -> RawConfig {
+                RawConfig { $($name: <$ty as ToRaw<$raw>>::to_raw(&self.$name),)* }
+            }
+        }
+    };
+}
+
+const fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+// Every configuration key, once: name, raw type (file, environment, flags) => validated type,
+// default, what it allows, which commands offer its flag, what a SIGHUP does with it, whether an
+// `[[organizations]]` entry may override it, the flag's spelling where it differs from the name,
+// and `parse`, the check of its value on its own. Checks that tie keys together are in
+// `RawConfig::validate`. A test checks README's table, the example configuration and each
+// command's `--help` against this list.
+keys! {
+    /// Where `serve` listens (a host name is resolved once, at load).
+    listen: String => SocketAddr {
+        default: format!("0.0.0.0:{DEFAULT_PORT}"),
         allowed: "an address or host name with port, like 0.0.0.0:9312, [::]:9312 or localhost:9312",
-        commands: Commands::Listen,
-        on_sighup: OnSighup::Restart,
+        commands: Listen,
+        on_sighup: Restart,
+        per_organization: false,
+        aliases: ["web.listen-address"],
+        parse: |key, value| listen_address(&value).ok_or_else(|| key.invalid(value)),
     },
-    Key {
-        name: "refresh_interval",
+    /// Time between refreshes, start to start.
+    refresh_interval: String => Duration {
+        default: String::new(),
         allowed: "a duration from 1s to 24h, like \"90s\", \"5m\" or \"1h\"",
-        commands: Commands::ServeOnly,
-        on_sighup: OnSighup::Applies,
+        commands: ServeOnly,
+        on_sighup: Applies,
+        per_organization: false,
+        shown_default: "5m, or 1h with events_queue_url",
+        parse: |key, value| duration_within(key, value.trim(), secs(1), secs(24 * 3600)),
     },
-    Key {
-        name: "concurrency",
+    /// Accounts audited at once.
+    concurrency: usize => usize {
+        default: 64,
         allowed: "a whole number from 1 to 256",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Applies,
+        commands: Refresh,
+        on_sighup: Applies,
+        per_organization: false,
+        deserialize_with: "whole_number",
+        parse: |key, n| if (1..=256).contains(&n) { Ok(n) } else { Err(key.invalid(n)) },
     },
-    Key {
-        name: "account_timeout",
+    /// Longest audit of one account, retries included.
+    account_timeout: String => Duration {
+        default: "60s".into(),
         allowed: "a duration from 1s to 10m, like \"60s\"",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Applies,
+        commands: Refresh,
+        on_sighup: Applies,
+        per_organization: false,
+        parse: |key, value| duration_within(key, &value, secs(1), secs(600)),
     },
-    Key {
-        name: "sts_region",
+    /// Regional STS endpoint.
+    sts_region: String => String {
+        default: "us-east-1".into(),
         allowed: "an AWS region like us-east-1",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Applies,
+        commands: Refresh,
+        on_sighup: Applies,
+        per_organization: false,
+        parse: |key, value| if region_ok(&value) { Ok(value) } else { Err(key.invalid(value)) },
     },
-    Key {
-        name: "session_duration",
+    /// Lifetime of an audit session, in whole seconds.
+    session_duration: String => Duration {
+        default: "120s".into(),
         allowed: "whole seconds from 1s to 900s (the longest audit session AWS allows), like \"120s\"",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Applies,
+        commands: Refresh,
+        on_sighup: Applies,
+        per_organization: false,
+        parse: |key, value| match duration_within(key, &value, secs(1), MAX_SESSION_DURATION)? {
+            d if d.subsec_nanos() == 0 => Ok(d),
+            _ => Err(key.invalid(value)),
+        },
     },
-    Key {
-        name: "include_accounts",
+    /// Account ids to audit only (none: every account).
+    include_accounts: Vec<String> => Vec<String> {
+        default: Vec::new(),
         allowed: "a list of quoted 12-digit account ids, like [\"123456789012\"] (comma-separated in the environment and flags)",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Applies,
+        commands: Refresh,
+        on_sighup: Applies,
+        per_organization: true,
+        deserialize_with: "account_list",
+        parse: account_ids,
     },
-    Key {
-        name: "exclude_accounts",
+    /// Account ids never to audit.
+    exclude_accounts: Vec<String> => Vec<String> {
+        default: Vec::new(),
         allowed: "a list of quoted 12-digit account ids, like [\"123456789012\"] (comma-separated in the environment and flags)",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Applies,
+        commands: Refresh,
+        on_sighup: Applies,
+        per_organization: true,
+        deserialize_with: "account_list",
+        parse: account_ids,
     },
-    Key {
-        name: "log_format",
+    log_format: LogFormat => LogFormat {
+        default: LogFormat::Text,
         allowed: "\"text\", \"json\" or \"logfmt\"",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Restart,
+        commands: Refresh,
+        on_sighup: Restart,
+        per_organization: false,
+        aliases: ["log.format"],
+        parse: as_given,
     },
-    Key {
-        name: "log_level",
+    log_level: LogLevel => LogLevel {
+        default: LogLevel::Info,
         allowed: "\"error\", \"warn\", \"info\", \"debug\" or \"trace\"",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Restart,
+        commands: Refresh,
+        on_sighup: Restart,
+        per_organization: false,
+        aliases: ["log.level"],
+        parse: as_given,
     },
-    Key {
-        name: "checks",
+    checks: Checks => Checks {
+        default: Checks::Full,
         allowed: "\"summary\" or \"full\"",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Applies,
+        commands: Refresh,
+        on_sighup: Applies,
+        per_organization: true,
+        parse: as_given,
     },
-    Key {
-        name: "access",
+    /// The way into member accounts.
+    access: AccessMode => AccessMode {
+        default: AccessMode::Auto,
         allowed: "\"auto\" (AssumeRoot where centralized root access is on, else the member role), \"assume_root\" or \"role\"",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Applies,
+        commands: Refresh,
+        on_sighup: Applies,
+        per_organization: true,
+        parse: as_given,
     },
-    Key {
-        name: "member_role_name",
+    /// Role to assume in each member account (`access = "role"`, or `auto` without centralized
+    /// root access); `None` when not set.
+    member_role_name: String => Option<String> {
+        default: String::new(),
         allowed: "an IAM role name (1-64 of letters, digits and +=,.@_-), or empty for none",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Applies,
+        commands: Refresh,
+        on_sighup: Applies,
+        per_organization: true,
+        parse: |key, value| optional(key, value, |name| {
+            name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+        }),
     },
-    Key {
-        name: "member_role_external_id",
+    member_role_external_id: String => Option<String> {
+        default: String::new(),
         allowed: "2-1224 of letters, digits and +=,.@:/-, or empty for none",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Applies,
+        commands: Refresh,
+        on_sighup: Applies,
+        per_organization: true,
+        // The id is a shared secret of sorts: an error does not echo it.
+        parse: |key, value| optional(key, value, |id| {
+            (2..=1224).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c))
+        })
+        .map_err(|_| key.invalid("(not shown)")),
     },
-    Key {
-        name: "management_account_role_arn",
+    /// Role in the management account, for an exporter that does not run there.
+    management_account_role_arn: String => Option<String> {
+        default: String::new(),
         allowed: "a role ARN like arn:aws:iam::111111111111:role/RootAuditManagementRole, or empty for none",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Applies,
+        commands: Refresh,
+        on_sighup: Applies,
+        per_organization: true,
+        parse: |key, value| optional(key, value, |arn| crate::ids::role_arn_account(arn).is_some()),
     },
-    Key {
-        name: "events_queue_url",
-        allowed: "an SQS queue URL like https://sqs.us-east-1.amazonaws.com/111111111111/aws-root-events, or empty for none",
-        commands: Commands::ServeOnly,
-        on_sighup: OnSighup::Restart,
-    },
-    Key {
-        name: "account_tags",
+    /// Account tag keys to read and serve as `tag_<key>` labels.
+    account_tags: Vec<String> => Vec<String> {
+        default: Vec::new(),
         allowed: "a list of tag keys, like [\"owner\", \"environment\"] (comma-separated in the environment and flags)",
-        commands: Commands::Refresh,
-        on_sighup: OnSighup::Applies,
+        commands: Refresh,
+        on_sighup: Applies,
+        per_organization: true,
+        deserialize_with: "string_list",
+        parse: tag_keys,
     },
-    Key {
-        name: "web_config_file",
+    /// The SQS queue of root credential events; `None`: no events, polling only.
+    events_queue_url: String => Option<String> {
+        default: String::new(),
+        allowed: "an SQS queue URL like https://sqs.us-east-1.amazonaws.com/111111111111/aws-root-events, or empty for none",
+        commands: ServeOnly,
+        on_sighup: Restart,
+        per_organization: true,
+        parse: |key, value| optional(key, value, |url| queue_url_account(url).is_some()),
+    },
+    /// The web configuration (TLS, basic auth, headers; `crate::web`), checked at load; `None`:
+    /// plain HTTP. Relative to the working directory.
+    web_config_file: String => Option<PathBuf> {
+        default: String::new(),
         allowed: "the path of a web configuration file in the Prometheus exporter-toolkit format (TLS, basic auth; docs/web-config.md), or empty for plain HTTP",
-        commands: Commands::Listen,
-        on_sighup: OnSighup::Restart,
+        commands: Listen,
+        on_sighup: Restart,
+        per_organization: false,
+        flag: "web.config.file",
+        value_name: "FILE",
+        parse: web_config_file,
     },
-    Key {
-        name: "telemetry_path",
+    /// Where `/metrics` is served.
+    telemetry_path: String => String {
+        default: "/metrics".into(),
         allowed: "an absolute URL path for the metrics, like \"/metrics\" (not /, /healthz, /readyz or a /-/ path)",
-        commands: Commands::ServeOnly,
-        on_sighup: OnSighup::Restart,
+        commands: ServeOnly,
+        on_sighup: Restart,
+        per_organization: false,
+        flag: "web.telemetry-path",
+        value_name: "PATH",
+        parse: |key, value| match value.trim() {
+            path if telemetry_path_ok(path) => Ok(path.to_string()),
+            path => Err(key.invalid(path)),
+        },
     },
-];
+}
 
 /// The key of this name.
 pub fn key(name: &str) -> Option<&'static Key> {
@@ -273,60 +512,9 @@ pub enum Checks {
     Full,
 }
 
-/// The `--help` text of a key's flag: what it allows, its default and its environment variable.
-pub fn flag_help(key: &str) -> String {
-    let defaults = serde_json::to_value(RawConfig::default()).unwrap_or_default();
-    let default = match defaults.get(key) {
-        Some(serde_json::Value::String(s)) if s.is_empty() => "empty".to_string(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Array(a)) if a.is_empty() => "none".to_string(),
-        Some(other) => other.to_string(),
-        None => "none".to_string(),
-    };
-    let default = match key {
-        "refresh_interval" => "5m, or 1h with events_queue_url".to_string(),
-        _ => default,
-    };
-    format!(
-        "{}. [default: {default}] [env: {ENV_PREFIX}{}]",
-        allowed(key),
-        key.to_ascii_uppercase()
-    )
-}
-
 /// What a key allows, in plain words.
 pub fn allowed(name: &str) -> &'static str {
     key(name).map(|k| k.allowed).unwrap_or("a known configuration key")
-}
-
-/// The configuration as merged from its layers, before validation. Durations are strings like
-/// "5m" or "90s"; every key has a default.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawConfig {
-    pub listen: String,
-    pub refresh_interval: String,
-    #[serde(deserialize_with = "whole_number")]
-    pub concurrency: usize,
-    pub account_timeout: String,
-    pub sts_region: String,
-    pub session_duration: String,
-    #[serde(deserialize_with = "account_list")]
-    pub include_accounts: Vec<String>,
-    #[serde(deserialize_with = "account_list")]
-    pub exclude_accounts: Vec<String>,
-    pub log_format: LogFormat,
-    pub log_level: LogLevel,
-    pub checks: Checks,
-    pub access: AccessMode,
-    pub member_role_name: String,
-    pub member_role_external_id: String,
-    pub management_account_role_arn: String,
-    #[serde(deserialize_with = "string_list")]
-    pub account_tags: Vec<String>,
-    pub events_queue_url: String,
-    pub web_config_file: String,
-    pub telemetry_path: String,
 }
 
 impl RawConfig {
@@ -339,65 +527,6 @@ impl RawConfig {
     }
 }
 
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            listen: format!("0.0.0.0:{DEFAULT_PORT}"),
-            refresh_interval: String::new(),
-            concurrency: 64,
-            account_timeout: "60s".into(),
-            sts_region: "us-east-1".into(),
-            session_duration: "120s".into(),
-            include_accounts: Vec::new(),
-            exclude_accounts: Vec::new(),
-            log_format: LogFormat::Text,
-            log_level: LogLevel::Info,
-            checks: Checks::Full,
-            access: AccessMode::default(),
-            member_role_name: String::new(),
-            member_role_external_id: String::new(),
-            management_account_role_arn: String::new(),
-            account_tags: Vec::new(),
-            events_queue_url: String::new(),
-            web_config_file: String::new(),
-            telemetry_path: "/metrics".into(),
-        }
-    }
-}
-
-/// The validated configuration the exporter runs with.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    pub listen: SocketAddr,
-    pub refresh_interval: Duration,
-    pub concurrency: usize,
-    pub account_timeout: Duration,
-    pub sts_region: String,
-    pub session_duration: Duration,
-    pub include_accounts: Vec<String>,
-    pub exclude_accounts: Vec<String>,
-    pub log_format: LogFormat,
-    pub log_level: LogLevel,
-    pub checks: Checks,
-    /// The way into member accounts.
-    pub access: AccessMode,
-    /// Role to assume in each member account (`access = "role"`, or `auto` without centralized
-    /// root access); `None` when not set.
-    pub member_role_name: Option<String>,
-    pub member_role_external_id: Option<String>,
-    /// Role in the management account, for an exporter that does not run there.
-    pub management_account_role_arn: Option<String>,
-    /// Account tag keys to read and serve as `tag_<key>` labels.
-    pub account_tags: Vec<String>,
-    /// The SQS queue of root credential events; `None`: no events, polling only.
-    pub events_queue_url: Option<String>,
-    /// The web configuration (TLS, basic auth, headers; `crate::web`), checked at load; `None`:
-    /// plain HTTP. Relative to the working directory.
-    pub web_config_file: Option<std::path::PathBuf>,
-    /// Where `/metrics` is served.
-    pub telemetry_path: String,
-}
-
 impl Config {
     /// Whether the filters let this account be audited.
     pub fn selects(&self, account_id: &str) -> bool {
@@ -408,35 +537,6 @@ impl Config {
     /// The effective configuration as TOML, for `check-config`.
     pub fn to_toml(&self) -> String {
         toml::to_string(&self.to_raw()).unwrap_or_default()
-    }
-
-    /// The configuration as its keys' values again (validating them gives it back).
-    pub fn to_raw(&self) -> RawConfig {
-        RawConfig {
-            listen: self.listen.to_string(),
-            refresh_interval: humantime::format_duration(self.refresh_interval).to_string(),
-            concurrency: self.concurrency,
-            account_timeout: humantime::format_duration(self.account_timeout).to_string(),
-            sts_region: self.sts_region.clone(),
-            session_duration: humantime::format_duration(self.session_duration).to_string(),
-            include_accounts: self.include_accounts.clone(),
-            exclude_accounts: self.exclude_accounts.clone(),
-            log_format: self.log_format,
-            log_level: self.log_level,
-            checks: self.checks,
-            access: self.access,
-            member_role_name: self.member_role_name.clone().unwrap_or_default(),
-            member_role_external_id: self.member_role_external_id.clone().unwrap_or_default(),
-            management_account_role_arn: self.management_account_role_arn.clone().unwrap_or_default(),
-            account_tags: self.account_tags.clone(),
-            events_queue_url: self.events_queue_url.clone().unwrap_or_default(),
-            web_config_file: self
-                .web_config_file
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            telemetry_path: self.telemetry_path.clone(),
-        }
     }
 
     /// `new` as a SIGHUP may apply it while `self` runs: every key that takes effect only after
@@ -639,162 +739,291 @@ fn figment_error_line(e: &figment::Error) -> String {
 }
 
 impl RawConfig {
-    pub fn validate(self) -> Result<Config, ConfigError> {
-        let invalid = |key: &'static str, value: &dyn std::fmt::Display| ConfigError::invalid(key, value, allowed(key));
-        let listen = listen_address(&self.listen).ok_or_else(|| invalid("listen", &self.listen))?;
-        let bounded = |key: &'static str, value: &str, min: Duration, max: Duration| {
-            duration(key, value).and_then(|d| {
-                if (min..=max).contains(&d) {
-                    Ok(d)
-                } else {
-                    Err(invalid(key, &value))
-                }
-            })
-        };
-        let events_queue_url = self.events_queue_url.trim().to_string();
-        let events_queue_url = (!events_queue_url.is_empty()).then_some(events_queue_url);
-        if let Some(url) = &events_queue_url
-            && queue_url_account(url).is_none()
-        {
-            return Err(invalid("events_queue_url", url));
-        }
+    /// The configuration to run with: each key checked on its own (its `parse` in `keys!`),
+    /// then the checks that tie keys together.
+    pub fn validate(mut self) -> Result<Config, ConfigError> {
         // With events, the poll is a safety net: hourly unless set.
-        let refresh_interval_text = match (self.refresh_interval.trim(), &events_queue_url) {
-            ("", Some(_)) => "1h",
-            ("", None) => "5m",
-            (set, _) => set,
-        };
-        let refresh_interval = bounded(
-            "refresh_interval",
-            refresh_interval_text,
-            Duration::from_secs(1),
-            Duration::from_secs(24 * 3600),
-        )?;
-        if !(1..=256).contains(&self.concurrency) {
-            return Err(invalid("concurrency", &self.concurrency));
+        if self.refresh_interval.trim().is_empty() {
+            let default = if self.events_queue_url.trim().is_empty() {
+                "5m"
+            } else {
+                "1h"
+            };
+            self.refresh_interval = default.into();
         }
-        let account_timeout = bounded(
-            "account_timeout",
-            &self.account_timeout,
-            Duration::from_secs(1),
-            Duration::from_secs(600),
-        )?;
-        let session_duration = bounded(
-            "session_duration",
-            &self.session_duration,
-            Duration::from_secs(1),
-            MAX_SESSION_DURATION,
-        )?;
-        if session_duration.subsec_nanos() != 0 {
-            return Err(invalid("session_duration", &self.session_duration));
-        }
-        let region_ok = !self.sts_region.is_empty()
-            && self.sts_region.len() <= 32
-            && self
-                .sts_region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && self.sts_region.contains('-')
-            && self.sts_region.ends_with(|c: char| c.is_ascii_digit());
-        if !region_ok {
-            return Err(invalid("sts_region", &self.sts_region));
-        }
-        for (key, list) in [
-            ("include_accounts", &self.include_accounts),
-            ("exclude_accounts", &self.exclude_accounts),
-        ] {
-            if let Some(bad) = list.iter().find(|id| !is_account_id(id)) {
-                return Err(ConfigError::invalid(key, bad, "account ids of exactly 12 digits"));
-            }
-        }
-        let optional = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_string());
-        let member_role_name = optional(self.member_role_name);
-        if let Some(name) = &member_role_name
-            && !(name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)))
-        {
-            return Err(invalid("member_role_name", name));
-        }
-        let member_role_external_id = optional(self.member_role_external_id);
-        if let Some(id) = &member_role_external_id
-            && !((2..=1224).contains(&id.len())
-                && id.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c)))
-        {
-            // The id is a shared secret of sorts: do not echo it.
-            return Err(ConfigError::invalid(
-                "member_role_external_id",
-                "(not shown)",
-                allowed("member_role_external_id"),
-            ));
-        }
-        if member_role_external_id.is_some() && member_role_name.is_none() {
+        let config = self.parse_each()?;
+        if config.member_role_external_id.is_some() && config.member_role_name.is_none() {
             return Err(ConfigError::invalid(
                 "member_role_external_id",
                 "(not shown)",
                 "set member_role_name too: the external id is sent when assuming that role",
             ));
         }
-        if self.access == AccessMode::Role && member_role_name.is_none() {
+        if config.access == AccessMode::Role && config.member_role_name.is_none() {
             return Err(ConfigError::invalid(
                 "member_role_name",
                 "",
                 "a role name: access = \"role\" assumes that role in every member account",
             ));
         }
-        let management_account_role_arn = optional(self.management_account_role_arn);
-        if let Some(arn) = &management_account_role_arn
-            && crate::ids::role_arn_account(arn).is_none()
-        {
-            return Err(invalid("management_account_role_arn", arn));
+        Ok(config)
+    }
+}
+
+/// A value kept as given (an enum: the file, environment and flags already refuse the others).
+fn as_given<T>(_: &Key, value: T) -> Result<T, ConfigError> {
+    Ok(value)
+}
+
+/// A duration from `min` to `max`.
+fn duration_within(key: &Key, value: &str, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value.trim())
+        .ok()
+        .filter(|d| (min..=max).contains(d))
+        .ok_or_else(|| key.invalid(value))
+}
+
+/// An optional value: blank is none, anything else is trimmed and must pass `ok`.
+fn optional(key: &Key, value: String, ok: impl Fn(&str) -> bool) -> Result<Option<String>, ConfigError> {
+    match value.trim() {
+        "" => Ok(None),
+        value if ok(value) => Ok(Some(value.to_string())),
+        value => Err(key.invalid(value)),
+    }
+}
+
+/// An AWS region name: lower-case letters, digits and dashes, ending in a digit.
+fn region_ok(region: &str) -> bool {
+    !region.is_empty()
+        && region.len() <= 32
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && region.contains('-')
+        && region.ends_with(|c: char| c.is_ascii_digit())
+}
+
+fn account_ids(key: &Key, ids: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    match ids.iter().find(|id| !is_account_id(id)) {
+        Some(bad) => Err(ConfigError::invalid(key.name, bad, "account ids of exactly 12 digits")),
+        None => Ok(ids),
+    }
+}
+
+/// Tag keys of 1 to 128 characters whose label names stay distinct.
+fn tag_keys(key: &Key, tags: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    let mut labels = std::collections::BTreeMap::new();
+    for tag in &tags {
+        if tag.is_empty() || tag.chars().count() > 128 {
+            return Err(ConfigError::invalid(key.name, tag, "tag keys of 1 to 128 characters"));
         }
-        let mut labels = std::collections::BTreeMap::new();
-        for key in &self.account_tags {
-            if key.is_empty() || key.chars().count() > 128 {
-                return Err(ConfigError::invalid(
-                    "account_tags",
-                    key,
-                    "tag keys of 1 to 128 characters",
-                ));
+        if let Some(other) = labels.insert(tag_label(tag), tag) {
+            return Err(ConfigError::invalid(
+                key.name,
+                tag,
+                format!(
+                    "tag keys that stay distinct as label names; {other:?} gives the same label {}",
+                    tag_label(tag)
+                ),
+            ));
+        }
+    }
+    Ok(tags)
+}
+
+/// The web configuration's path, when set; the file is read and checked now.
+fn web_config_file(key: &Key, value: String) -> Result<Option<PathBuf>, ConfigError> {
+    let path = optional(key, value, |_| true)?.map(PathBuf::from);
+    if let Some(path) = &path {
+        crate::web::WebConfig::load(path)?;
+    }
+    Ok(path)
+}
+
+/// A validated value as its key's raw value again (`to_raw`, `to_toml`, the SIGHUP reload).
+pub trait ToRaw<R> {
+    fn to_raw(&self) -> R;
+}
+
+impl<T: Clone> ToRaw<T> for T {
+    fn to_raw(&self) -> T {
+        self.clone()
+    }
+}
+
+impl ToRaw<String> for Duration {
+    fn to_raw(&self) -> String {
+        humantime::format_duration(*self).to_string()
+    }
+}
+
+impl ToRaw<String> for SocketAddr {
+    fn to_raw(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ToRaw<String> for Option<String> {
+    fn to_raw(&self) -> String {
+        self.clone().unwrap_or_default()
+    }
+}
+
+impl ToRaw<String> for Option<PathBuf> {
+    fn to_raw(&self) -> String {
+        self.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+    }
+}
+
+/// How a raw type is given on the command line: its clap value parser, and the value a given
+/// flag puts in the flag layer.
+pub trait FlagValue {
+    fn arg(arg: clap::Arg) -> clap::Arg;
+    fn given(matches: &clap::ArgMatches, id: &str) -> Option<serde_json::Value>;
+}
+
+impl FlagValue for String {
+    fn arg(arg: clap::Arg) -> clap::Arg {
+        arg.action(clap::ArgAction::Set)
+            .value_parser(clap::value_parser!(String))
+    }
+    fn given(matches: &clap::ArgMatches, id: &str) -> Option<serde_json::Value> {
+        matches.get_one::<String>(id).cloned().map(Into::into)
+    }
+}
+
+impl FlagValue for usize {
+    fn arg(arg: clap::Arg) -> clap::Arg {
+        arg.action(clap::ArgAction::Set)
+            .value_parser(clap::value_parser!(usize))
+    }
+    fn given(matches: &clap::ArgMatches, id: &str) -> Option<serde_json::Value> {
+        matches.get_one::<usize>(id).copied().map(Into::into)
+    }
+}
+
+/// A list: comma-separated, or the flag repeated.
+impl FlagValue for Vec<String> {
+    fn arg(arg: clap::Arg) -> clap::Arg {
+        arg.action(clap::ArgAction::Append)
+            .value_delimiter(',')
+            .value_parser(clap::value_parser!(String))
+    }
+    fn given(matches: &clap::ArgMatches, id: &str) -> Option<serde_json::Value> {
+        let items: Vec<String> = matches.get_many::<String>(id)?.cloned().collect();
+        (!items.is_empty()).then(|| items.into())
+    }
+}
+
+/// Enums: clap's value names are the file's spellings (`clap::ValueEnum`, as serde names them).
+macro_rules! enum_flag_value {
+    ($($enum:ty),*) => {$(
+        impl FlagValue for $enum {
+            fn arg(arg: clap::Arg) -> clap::Arg {
+                arg.action(clap::ArgAction::Set)
+                    .value_parser(clap::builder::EnumValueParser::<$enum>::new())
             }
-            if let Some(other) = labels.insert(tag_label(key), key) {
-                return Err(ConfigError::invalid(
-                    "account_tags",
-                    key,
-                    format!(
-                        "tag keys that stay distinct as label names; {other:?} gives the same label {}",
-                        tag_label(key)
-                    ),
-                ));
+            fn given(matches: &clap::ArgMatches, id: &str) -> Option<serde_json::Value> {
+                matches.get_one::<$enum>(id).and_then(|v| serde_json::to_value(v).ok())
             }
         }
-        let web_config_file = optional(self.web_config_file).map(std::path::PathBuf::from);
-        if let Some(path) = &web_config_file {
-            crate::web::WebConfig::load(path)?;
+    )*};
+}
+
+enum_flag_value!(LogFormat, LogLevel, Checks, AccessMode);
+
+/// The groups of keys whose flags a command offers, in `--help` order.
+pub trait Offered {
+    const GROUPS: &'static [Commands];
+}
+
+/// Every key's flag: `serve`, `demo`, `check-config`.
+pub enum EveryKey {}
+
+impl Offered for EveryKey {
+    const GROUPS: &'static [Commands] = &[Commands::Listen, Commands::ServeOnly, Commands::Refresh];
+}
+
+/// What one refresh reads: `audit` (no `listen`, no schedule, no events).
+pub enum RefreshKeys {}
+
+impl Offered for RefreshKeys {
+    const GROUPS: &'static [Commands] = &[Commands::Refresh];
+}
+
+/// Where and how to listen, and so where and how to ask: `healthcheck`.
+pub enum ListenKeys {}
+
+impl Offered for ListenKeys {
+    const GROUPS: &'static [Commands] = &[Commands::Listen];
+}
+
+/// The flags of the keys of `O`'s groups, built from [`KEYS`] (clap's builder through a
+/// hand-written `clap::Args`); the flags given serialize to their keys' values, for the flag
+/// layer of [`load`].
+pub struct KeyFlags<O> {
+    given: serde_json::Map<String, serde_json::Value>,
+    offered: std::marker::PhantomData<fn() -> O>,
+}
+
+impl<O: Offered> KeyFlags<O> {
+    /// The keys whose flags these are, in `--help` order.
+    pub fn keys() -> impl Iterator<Item = &'static Key> {
+        O::GROUPS
+            .iter()
+            .flat_map(|group| KEYS.iter().filter(move |k| k.commands == *group))
+    }
+
+    /// The value of a key's flag, when given.
+    pub fn given(&self, name: &str) -> Option<&serde_json::Value> {
+        self.given.get(name)
+    }
+
+    /// Sets a key's flag as if given.
+    pub fn set(&mut self, name: &str, value: impl Into<serde_json::Value>) {
+        self.given.insert(name.to_string(), value.into());
+    }
+}
+
+impl<O> Default for KeyFlags<O> {
+    fn default() -> Self {
+        KeyFlags {
+            given: serde_json::Map::new(),
+            offered: std::marker::PhantomData,
         }
-        let telemetry_path = self.telemetry_path.trim().to_string();
-        if !telemetry_path_ok(&telemetry_path) {
-            return Err(invalid("telemetry_path", &telemetry_path));
+    }
+}
+
+impl<O> Serialize for KeyFlags<O> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.given.serialize(serializer)
+    }
+}
+
+impl<O: Offered> clap::FromArgMatches for KeyFlags<O> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = Self::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for key in Self::keys() {
+            if let Some(value) = (key.flag_given)(matches, key.name) {
+                self.given.insert(key.name.to_string(), value);
+            }
         }
-        Ok(Config {
-            telemetry_path,
-            listen,
-            refresh_interval,
-            concurrency: self.concurrency,
-            account_timeout,
-            sts_region: self.sts_region,
-            session_duration,
-            include_accounts: self.include_accounts,
-            exclude_accounts: self.exclude_accounts,
-            log_format: self.log_format,
-            log_level: self.log_level,
-            checks: self.checks,
-            access: self.access,
-            member_role_name,
-            member_role_external_id,
-            management_account_role_arn,
-            account_tags: self.account_tags,
-            events_queue_url,
-            web_config_file,
-        })
+        Ok(())
+    }
+}
+
+impl<O: Offered> clap::Args for KeyFlags<O> {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        Self::keys().fold(command, |command, key| command.arg(key.arg()))
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
     }
 }
 
@@ -848,10 +1077,6 @@ fn listen_address(value: &str) -> Option<SocketAddr> {
     }
     let addrs: Vec<SocketAddr> = value.to_socket_addrs().ok()?.collect();
     addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied()
-}
-
-fn duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
-    humantime::parse_duration(value.trim()).map_err(|_| ConfigError::invalid(key, value, allowed(key)))
 }
 
 /// A whole number, from TOML or flags (a number) or the environment (a string of digits).
@@ -1157,13 +1382,128 @@ mod tests {
 
     #[test]
     fn the_key_table_lists_exactly_the_configuration_keys() {
-        let raw = serde_json::to_value(RawConfig::default()).unwrap();
-        let fields: Vec<&str> = raw.as_object().unwrap().keys().map(String::as_str).collect();
-        let mut keys: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-        let mut fields = fields;
-        keys.sort();
-        fields.sort();
-        assert_eq!(keys, fields);
+        // `keys!` derives RawConfig, Config, KEYS and the flags from one list; what it derives
+        // must still agree where serde, clap and the TOML printer spell them.
+        let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        let fields: Vec<String> = RawConfig::default().values().keys().cloned().collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(sorted, fields, "RawConfig's fields");
+        let config = RawConfig::default().validate().unwrap();
+        let printed: Vec<String> = config
+            .to_toml()
+            .lines()
+            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.to_string()))
+            .collect();
+        assert_eq!(printed, names, "check-config prints every key, in the table's order");
+        // Flag spellings equal file spellings, but for the Prometheus habits declared.
+        for key in &KEYS {
+            let declared = [
+                ("web_config_file", "web.config.file"),
+                ("telemetry_path", "web.telemetry-path"),
+            ];
+            let expected = declared
+                .iter()
+                .find(|(name, _)| *name == key.name)
+                .map_or(key.name.replace('_', "-"), |(_, flag)| flag.to_string());
+            assert_eq!(key.long, expected, "{}", key.name);
+            assert_eq!(key.env(), format!("AWS_ROOT_EXPORTER_{}", key.name.to_uppercase()));
+        }
+    }
+
+    /// The flags clap builds for `O`, by id.
+    fn flags_of<O: Offered>() -> Vec<String> {
+        use clap::Args;
+        let command = KeyFlags::<O>::augment_args(clap::Command::new("c"));
+        command.get_arguments().map(|a| a.get_id().to_string()).collect()
+    }
+
+    #[test]
+    fn each_command_offers_the_flags_of_its_groups_and_they_reach_the_flag_layer() {
+        let in_group = |groups: &[Commands]| -> Vec<String> {
+            let mut keys: Vec<String> = KEYS
+                .iter()
+                .filter(|k| groups.contains(&k.commands))
+                .map(|k| k.name.to_string())
+                .collect();
+            keys.sort();
+            keys
+        };
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        assert_eq!(
+            sorted(flags_of::<EveryKey>()),
+            in_group(&[Commands::Listen, Commands::ServeOnly, Commands::Refresh])
+        );
+        assert_eq!(sorted(flags_of::<RefreshKeys>()), in_group(&[Commands::Refresh]));
+        assert_eq!(sorted(flags_of::<ListenKeys>()), in_group(&[Commands::Listen]));
+        // Every flag's value lands on its key, with the type the file would give it.
+        use clap::{Args, FromArgMatches};
+        let command = KeyFlags::<EveryKey>::augment_args(clap::Command::new("c").no_binary_name(true));
+        let matches = command
+            .try_get_matches_from([
+                "--web.listen-address",
+                "127.0.0.1:1",
+                "--concurrency",
+                "7",
+                "--include-accounts",
+                "111111111111,222222222222",
+                "--access",
+                "assume-root",
+                "--web.telemetry-path",
+                "/m",
+            ])
+            .unwrap();
+        let flags = KeyFlags::<EveryKey>::from_arg_matches(&matches).unwrap();
+        let config = load_from(None, env(&[]), &flags).unwrap().config;
+        assert_eq!(config.listen.port(), 1);
+        assert_eq!(config.concurrency, 7);
+        assert_eq!(config.include_accounts, ["111111111111", "222222222222"]);
+        assert_eq!(config.access, AccessMode::AssumeRoot);
+        assert_eq!(config.telemetry_path, "/m");
+        assert_eq!(flags.given("log_level"), None, "flags not given stay out of the layer");
+    }
+
+    #[test]
+    fn enum_flags_take_exactly_the_file_spellings() {
+        for key in &KEYS {
+            let arg = key.arg();
+            for value in arg.get_possible_values() {
+                let name = value.get_name();
+                let raw: RawConfig = serde_json::from_value(serde_json::json!({ key.name: name }))
+                    .unwrap_or_else(|e| panic!("{} = {name:?} in the file: {e}", key.name));
+                assert_eq!(raw.values()[key.name], name, "{}", key.name);
+            }
+        }
+        let access = key("access").unwrap().arg();
+        let names: Vec<String> = access
+            .get_possible_values()
+            .iter()
+            .map(|v| v.get_name().to_string())
+            .collect();
+        assert_eq!(names, ["auto", "assume_root", "role"]);
+    }
+
+    #[test]
+    fn organizations_may_override_the_keys_of_issue_21() {
+        let per_organization: Vec<&str> = KEYS.iter().filter(|k| k.per_organization).map(|k| k.name).collect();
+        let mut expected = [
+            "access",
+            "member_role_name",
+            "member_role_external_id",
+            "management_account_role_arn",
+            "events_queue_url",
+            "include_accounts",
+            "exclude_accounts",
+            "account_tags",
+            "checks",
+        ];
+        expected.sort();
+        let mut per_organization = per_organization;
+        per_organization.sort();
+        assert_eq!(per_organization, expected);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use anyhow::Context;
 use aws_root_exporter::app;
 #[cfg(feature = "demo")]
 use aws_root_exporter::aws::clients::EndpointOverride;
-use aws_root_exporter::config::{self, Config};
+use aws_root_exporter::config::{self, Config, KeyFlags};
 use aws_root_exporter::render::report::{self, Format};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -90,14 +90,14 @@ enum Command {
     },
 }
 
-// Flags for the configuration keys, in groups by the commands that use them; each overrides the
-// file and the environment. A command offers only the groups it uses, but its file and
-// environment may still set any key (one file serves every command), and every key is validated.
-// A group serializes to the keys that were given, for the flag layer of `config::load`.
+// Flags for the configuration keys: each overrides the file and the environment. A command
+// offers the flags of the key groups it uses (`config::Offered`, from each key's `commands` in
+// `config::KEYS`), but its file and environment may still set any key (one file serves every
+// command), and every key is validated.
 //
-//   serve, demo, check-config: ServeFlags (every key)
-//   audit:                     AuditCommandFlags (what one refresh reads)
-//   healthcheck:               HealthcheckFlags (`listen`)
+//   serve, demo, check-config: every key
+//   audit:                     what one refresh reads
+//   healthcheck:               where and how to listen, so where and how to ask
 
 /// The configuration file, for every command that reads the configuration.
 #[derive(Args, Default)]
@@ -105,80 +105,6 @@ struct ConfigFile {
     /// TOML configuration file.
     #[arg(long, visible_alias = "config.file")]
     config: Option<PathBuf>,
-}
-
-/// `listen` and `web_config_file`: where and how `serve` listens, and so where and how
-/// `healthcheck` asks.
-#[derive(Args, Serialize, Default)]
-struct ListenFlags {
-    #[arg(long, visible_alias = "web.listen-address", help = config::flag_help("listen"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    listen: Option<String>,
-    #[arg(long = "web.config.file", value_name = "FILE", help = config::flag_help("web_config_file"))]
-    #[serde(rename = "web_config_file", skip_serializing_if = "Option::is_none")]
-    web_config_file: Option<String>,
-}
-
-/// Keys only a long-running exporter reads (the schedule, the events consumer). A serve-only
-/// key's flag goes here: `serve`, `demo` and `check-config` get it, `audit` does not.
-#[derive(Args, Serialize, Default)]
-struct ServeOnlyFlags {
-    #[arg(long, help = config::flag_help("refresh_interval"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_interval: Option<String>,
-    #[arg(long, help = config::flag_help("events_queue_url"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    events_queue_url: Option<String>,
-    #[arg(long = "web.telemetry-path", value_name = "PATH", help = config::flag_help("telemetry_path"))]
-    #[serde(rename = "telemetry_path", skip_serializing_if = "Option::is_none")]
-    telemetry_path: Option<String>,
-}
-
-/// Keys one refresh reads: discovery, the ways into accounts, the audit, and logging.
-#[derive(Args, Serialize, Default)]
-struct AuditFlags {
-    #[arg(long, help = config::flag_help("concurrency"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    concurrency: Option<usize>,
-    #[arg(long, help = config::flag_help("account_timeout"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    account_timeout: Option<String>,
-    #[arg(long, help = config::flag_help("sts_region"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sts_region: Option<String>,
-    #[arg(long, help = config::flag_help("session_duration"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    session_duration: Option<String>,
-    #[arg(long, help = config::flag_help("include_accounts"), value_delimiter = ',')]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    include_accounts: Vec<String>,
-    #[arg(long, help = config::flag_help("exclude_accounts"), value_delimiter = ',')]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    exclude_accounts: Vec<String>,
-    #[arg(long, visible_alias = "log.format", help = config::flag_help("log_format"), value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    log_format: Option<config::LogFormat>,
-    #[arg(long, visible_alias = "log.level", help = config::flag_help("log_level"), value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    log_level: Option<config::LogLevel>,
-    #[arg(long, help = config::flag_help("checks"), value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    checks: Option<config::Checks>,
-    #[arg(long, help = config::flag_help("access"), value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    access: Option<aws_root_exporter::ids::AccessMode>,
-    #[arg(long, help = config::flag_help("member_role_name"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    member_role_name: Option<String>,
-    #[arg(long, help = config::flag_help("member_role_external_id"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    member_role_external_id: Option<String>,
-    #[arg(long, help = config::flag_help("management_account_role_arn"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    management_account_role_arn: Option<String>,
-    #[arg(long, help = config::flag_help("account_tags"), value_delimiter = ',')]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    account_tags: Vec<String>,
 }
 
 /// A command's flags: the configuration file, and the flags of the key groups it uses (`G`),
@@ -199,25 +125,11 @@ impl<G: Args + Serialize> Flags<G> {
     }
 }
 
-/// Every key: `serve`, `demo`, `check-config`.
-#[derive(Args, Serialize, Default)]
-struct EveryKey {
-    #[command(flatten)]
-    #[serde(flatten)]
-    listen: ListenFlags,
-    #[command(flatten)]
-    #[serde(flatten)]
-    serve: ServeOnlyFlags,
-    #[command(flatten)]
-    #[serde(flatten)]
-    audit: AuditFlags,
-}
-
-type ServeFlags = Flags<EveryKey>;
+type ServeFlags = Flags<KeyFlags<config::EveryKey>>;
 /// `audit`: no `listen`, no schedule, no events.
-type AuditCommandFlags = Flags<AuditFlags>;
+type AuditCommandFlags = Flags<KeyFlags<config::RefreshKeys>>;
 /// `healthcheck`: where to ask.
-type HealthcheckFlags = Flags<ListenFlags>;
+type HealthcheckFlags = Flags<KeyFlags<config::ListenKeys>>;
 
 /// Allocations of this size or more get pages of their own, given back to the system when freed.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -424,8 +336,8 @@ fn demo_listens_on_loopback(flags: &mut ServeFlags) {
             .is_some_and(|t| t.contains_key("listen"))
     });
     let set_in_env = std::env::var_os(format!("{}LISTEN", config::ENV_PREFIX)).is_some();
-    if flags.keys.listen.listen.is_none() && !set_in_env && !set_in_file {
-        flags.keys.listen.listen = Some(format!("127.0.0.1:{}", config::DEFAULT_PORT));
+    if flags.keys.given("listen").is_none() && !set_in_env && !set_in_file {
+        flags.keys.set("listen", format!("127.0.0.1:{}", config::DEFAULT_PORT));
     }
 }
 
@@ -481,18 +393,18 @@ mod tests {
         // (The test process has no AWS_ROOT_EXPORTER_LISTEN.)
         let mut flags = ServeFlags::default();
         demo_listens_on_loopback(&mut flags);
-        assert_eq!(flags.keys.listen.listen.as_deref(), Some("127.0.0.1:9312"));
+        assert_eq!(flags.keys.given("listen"), Some(&"127.0.0.1:9312".into()));
         let mut told = ServeFlags::default();
-        told.keys.listen.listen = Some("0.0.0.0:9312".into());
+        told.keys.set("listen", "0.0.0.0:9312");
         demo_listens_on_loopback(&mut told);
-        assert_eq!(told.keys.listen.listen.as_deref(), Some("0.0.0.0:9312"));
+        assert_eq!(told.keys.given("listen"), Some(&"0.0.0.0:9312".into()));
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "listen = \"0.0.0.0:9312\"\n").unwrap();
         let mut in_file = ServeFlags::default();
         in_file.file.config = Some(file);
         demo_listens_on_loopback(&mut in_file);
-        assert_eq!(in_file.keys.listen.listen, None, "the file's listen stands");
+        assert_eq!(in_file.keys.given("listen"), None, "the file's listen stands");
     }
 
     #[test]
