@@ -356,8 +356,43 @@ pub(super) fn kx_groups(names: Vec<String>) -> Result<Vec<&'static dyn rustls::c
 
 /// Check `tls_server_config` and read the files it names. `None`: no certificate, key, CA or
 /// client auth type set, so no TLS (as in exporter-toolkit).
-pub(super) fn tls_settings(raw: file::RawTls, reader: &mut Reader) -> Result<Option<TlsSettings>, Problem> {
-    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+pub(super) fn tls_settings(mut raw: file::RawTls, reader: &mut Reader) -> Result<Option<TlsSettings>, Problem> {
+    if !tls_wanted(&raw)? {
+        return Ok(None);
+    }
+    if raw.client_allowed_sans.is_some() {
+        return Err(unsupported(
+            "tls_server_config.client_allowed_sans",
+            "client certificate SANs are not matched; use a client CA that signs only the allowed clients",
+        ));
+    }
+    let client_auth = client_auth(&raw)?;
+    let (min_version, max_version) = version_range(&raw)?;
+    let tls12_suites = tls12_suites(raw.cipher_suites.take(), min_version)?;
+    let kx_groups = kx_groups(raw.curve_preferences.take().unwrap_or_default())?;
+    let pems = TlsPems::read(&raw, client_auth, reader)?;
+    Ok(Some(TlsSettings {
+        certs: pems.certs,
+        key: pems.key,
+        client_auth,
+        client_cas: pems.client_cas,
+        min_version,
+        max_version,
+        tls12_suites,
+        kx_groups,
+        prefer_server_cipher_suites: raw.prefer_server_cipher_suites.unwrap_or(true),
+    }))
+}
+
+/// Whether a value is set (not blank).
+fn is_set(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|s| !s.trim().is_empty())
+}
+
+/// Whether `tls_server_config` turns TLS on: a certificate, key, client CA or client auth type
+/// is set. Other TLS settings without them are an error: exporter-toolkit silently serves plain
+/// HTTP there, and a file that looks like TLS but is not would be a trap.
+fn tls_wanted(raw: &file::RawTls) -> Result<bool, Problem> {
     let enabled = [
         &raw.cert,
         &raw.key,
@@ -368,47 +403,48 @@ pub(super) fn tls_settings(raw: file::RawTls, reader: &mut Reader) -> Result<Opt
         &raw.client_auth_type,
     ]
     .into_iter()
-    .any(set);
-    if !enabled {
-        let stray = [
-            ("min_version", raw.min_version.is_some()),
-            ("max_version", raw.max_version.is_some()),
-            (
-                "cipher_suites",
-                raw.cipher_suites.as_ref().is_some_and(|v| !v.is_empty()),
-            ),
-            (
-                "curve_preferences",
-                raw.curve_preferences.as_ref().is_some_and(|v| !v.is_empty()),
-            ),
-            ("client_allowed_sans", raw.client_allowed_sans.is_some()),
-            ("prefer_server_cipher_suites", raw.prefer_server_cipher_suites.is_some()),
-        ]
-        .into_iter()
-        .find(|(_, on)| *on);
-        return match stray {
-            // exporter-toolkit silently serves plain HTTP here; a file that looks like TLS
-            // but is not would be a trap.
-            Some((name, _)) => Err(invalid(
-                format!("tls_server_config.{name}"),
-                "TLS settings without a certificate: set cert_file and key_file to turn TLS on, or remove them",
-            )),
-            None => Ok(None),
-        };
+    .any(is_set);
+    if enabled {
+        return Ok(true);
     }
-    if raw.client_allowed_sans.is_some() {
-        return Err(unsupported(
-            "tls_server_config.client_allowed_sans",
-            "client certificate SANs are not matched; use a client CA that signs only the allowed clients",
-        ));
+    let stray = [
+        ("min_version", raw.min_version.is_some()),
+        ("max_version", raw.max_version.is_some()),
+        (
+            "cipher_suites",
+            raw.cipher_suites.as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+        (
+            "curve_preferences",
+            raw.curve_preferences.as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+        ("client_allowed_sans", raw.client_allowed_sans.is_some()),
+        ("prefer_server_cipher_suites", raw.prefer_server_cipher_suites.is_some()),
+    ]
+    .into_iter()
+    .find(|(_, on)| *on);
+    match stray {
+        Some((name, _)) => Err(invalid(
+            format!("tls_server_config.{name}"),
+            "TLS settings without a certificate: set cert_file and key_file to turn TLS on, or remove them",
+        )),
+        None => Ok(false),
     }
-    let client_auth_name = raw.client_auth_type.as_deref().unwrap_or("").trim();
-    let client_auth = ClientAuth::parse(client_auth_name).ok_or_else(|| {
+}
+
+/// `client_auth_type`.
+fn client_auth(raw: &file::RawTls) -> Result<ClientAuth, Problem> {
+    let name = raw.client_auth_type.as_deref().unwrap_or("").trim();
+    ClientAuth::parse(name).ok_or_else(|| {
         invalid(
             "tls_server_config.client_auth_type",
-            format!("{} is not one of {}", shown(client_auth_name), ClientAuth::ALLOWED),
+            format!("{} is not one of {}", shown(name), ClientAuth::ALLOWED),
         )
-    })?;
+    })
+}
+
+/// `min_version` and `max_version` (TLS 1.2 and 1.3 by default), the lower not above the upper.
+fn version_range(raw: &file::RawTls) -> Result<(TlsVersion, TlsVersion), Problem> {
     let version = |key: &'static str, value: &Option<String>, default: TlsVersion| match value.as_deref().map(str::trim)
     {
         None | Some("") => Ok(default),
@@ -431,57 +467,58 @@ pub(super) fn tls_settings(raw: file::RawTls, reader: &mut Reader) -> Result<Opt
             format!("{min_version} is above max_version {max_version}"),
         ));
     }
-    let tls12_suites = tls12_suites(raw.cipher_suites, min_version)?;
-    let kx_groups = kx_groups(raw.curve_preferences.unwrap_or_default())?;
-    // What must be there, before reading anything.
-    if !set(&raw.cert) && !set(&raw.cert_file) {
-        return Err(invalid(
-            "tls_server_config.cert_file",
-            "missing: TLS needs a certificate (cert_file, or cert inline)",
-        ));
+    Ok((min_version, max_version))
+}
+
+/// The certificate chain, its private key and the client CAs, inline or from the files named.
+struct TlsPems {
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_cas: Vec<CertificateDer<'static>>,
+}
+
+impl TlsPems {
+    /// Checks that what must be there is, before reading anything; then reads and parses it.
+    fn read(raw: &file::RawTls, client_auth: ClientAuth, reader: &mut Reader) -> Result<TlsPems, Problem> {
+        if !is_set(&raw.cert) && !is_set(&raw.cert_file) {
+            return Err(invalid(
+                "tls_server_config.cert_file",
+                "missing: TLS needs a certificate (cert_file, or cert inline)",
+            ));
+        }
+        if !is_set(&raw.key) && !is_set(&raw.key_file) {
+            return Err(invalid(
+                "tls_server_config.key_file",
+                "missing: TLS needs the certificate's private key (key_file, or key inline)",
+            ));
+        }
+        let ca_set = is_set(&raw.client_ca) || is_set(&raw.client_ca_file);
+        if ca_set && client_auth == ClientAuth::None {
+            return Err(invalid(
+                "tls_server_config.client_auth_type",
+                "client_ca_file is set but client_auth_type is NoClientCert: set RequireAndVerifyClientCert for mutual TLS, or remove client_ca_file",
+            ));
+        }
+        // A verifying type without a client CA verifies against the system's roots, as in Go
+        // (`WebConfig::warnings` says so).
+        let (key_name, pem) = pem_source(reader, "cert", &raw.cert, "cert_file", &raw.cert_file)?;
+        let certs = parse_certs(key_name, &pem, "certificate")?;
+        let (key_name, pem) = pem_source(reader, "key", &raw.key, "key_file", &raw.key_file)?;
+        let key = parse_key(key_name, &pem)?;
+        let client_cas = if ca_set {
+            let (key_name, pem) = pem_source(
+                reader,
+                "client_ca",
+                &raw.client_ca,
+                "client_ca_file",
+                &raw.client_ca_file,
+            )?;
+            parse_certs(key_name, &pem, "CA certificate")?
+        } else {
+            Vec::new()
+        };
+        Ok(TlsPems { certs, key, client_cas })
     }
-    if !set(&raw.key) && !set(&raw.key_file) {
-        return Err(invalid(
-            "tls_server_config.key_file",
-            "missing: TLS needs the certificate's private key (key_file, or key inline)",
-        ));
-    }
-    let ca_set = set(&raw.client_ca) || set(&raw.client_ca_file);
-    if ca_set && client_auth == ClientAuth::None {
-        return Err(invalid(
-            "tls_server_config.client_auth_type",
-            "client_ca_file is set but client_auth_type is NoClientCert: set RequireAndVerifyClientCert for mutual TLS, or remove client_ca_file",
-        ));
-    }
-    // A verifying type without a client CA verifies against the system's roots, as in Go
-    // (`WebConfig::warnings` says so).
-    let (key_name, pem) = pem_source(reader, "cert", &raw.cert, "cert_file", &raw.cert_file)?;
-    let certs = parse_certs(key_name, &pem, "certificate")?;
-    let (key_name, pem) = pem_source(reader, "key", &raw.key, "key_file", &raw.key_file)?;
-    let key = parse_key(key_name, &pem)?;
-    let client_cas = if ca_set {
-        let (key_name, pem) = pem_source(
-            reader,
-            "client_ca",
-            &raw.client_ca,
-            "client_ca_file",
-            &raw.client_ca_file,
-        )?;
-        parse_certs(key_name, &pem, "CA certificate")?
-    } else {
-        Vec::new()
-    };
-    Ok(Some(TlsSettings {
-        certs,
-        key,
-        client_auth,
-        client_cas,
-        min_version,
-        max_version,
-        tls12_suites,
-        kx_groups,
-        prefer_server_cipher_suites: raw.prefer_server_cipher_suites.unwrap_or(true),
-    }))
 }
 
 /// The PEM of `inline` or of the file `file_key` names (exactly one is set), with the key it came

@@ -284,6 +284,29 @@ pub fn provider() -> CryptoProvider {
 /// Build the rustls server configuration. Errors are rustls's, for the caller to name the key
 /// they concern.
 pub fn server_config(s: TlsSettings) -> Result<ServerConfig, BuildError> {
+    let provider = Arc::new(provider_for(&s));
+    let versions: Vec<&'static SupportedProtocolVersion> = [TlsVersion::Tls12, TlsVersion::Tls13]
+        .into_iter()
+        .filter(|v| (s.min_version..=s.max_version).contains(v))
+        .map(TlsVersion::rustls)
+        .collect();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(BuildError::Versions)?;
+    let builder = match client_verifier(&s, &provider)? {
+        None => builder.with_no_client_auth(),
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+    };
+    let mut config = builder.with_single_cert(s.certs, s.key).map_err(BuildError::Key)?;
+    config.ignore_client_order = s.prefer_server_cipher_suites;
+    // HTTP/1.1 only: the server loop speaks nothing else.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The crypto provider with the file's TLS 1.2 suites and key exchange groups, when it names
+/// any.
+fn provider_for(s: &TlsSettings) -> CryptoProvider {
     let mut provider = provider();
     if !s.tls12_suites.is_empty() {
         // TLS 1.3 suites stay as they are (not configurable, as in Go); the TLS 1.2 ones follow
@@ -296,27 +319,26 @@ pub fn server_config(s: TlsSettings) -> Result<ServerConfig, BuildError> {
     if !s.kx_groups.is_empty() {
         provider.kx_groups = s.kx_groups.clone();
     }
-    let provider = Arc::new(provider);
-    let versions: Vec<&'static SupportedProtocolVersion> = [TlsVersion::Tls12, TlsVersion::Tls13]
-        .into_iter()
-        .filter(|v| (s.min_version..=s.max_version).contains(v))
-        .map(TlsVersion::rustls)
-        .collect();
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
-        .map_err(BuildError::Versions)?;
+    provider
+}
+
+/// What checks client certificates, as `client_auth_type` says; `None`: none asked for.
+fn client_verifier(
+    s: &TlsSettings,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<Arc<dyn ClientCertVerifier>>, BuildError> {
     let mut roots = RootCertStore::empty();
     for ca in &s.client_cas {
         roots.add(ca.clone()).map_err(BuildError::ClientCa)?;
     }
-    let builder = match s.client_auth {
-        ClientAuth::None => builder.with_no_client_auth(),
-        ClientAuth::Request | ClientAuth::RequireAny => builder.with_client_cert_verifier(Arc::new(AnyClientCert {
+    let verifier: Arc<dyn ClientCertVerifier> = match s.client_auth {
+        ClientAuth::None => return Ok(None),
+        ClientAuth::Request | ClientAuth::RequireAny => Arc::new(AnyClientCert {
             mandatory: s.client_auth.mandatory(),
             accept: true,
             hints: roots.subjects(),
             provider: provider.clone(),
-        })),
+        }),
         ClientAuth::VerifyIfGiven | ClientAuth::RequireAndVerify => {
             if s.client_cas.is_empty() {
                 // As Go with `ClientCAs` nil: the system's roots.
@@ -326,12 +348,12 @@ pub fn server_config(s: TlsSettings) -> Result<ServerConfig, BuildError> {
             }
             if roots.is_empty() {
                 // No system roots either: as Go with an empty pool, no certificate verifies.
-                builder.with_client_cert_verifier(Arc::new(AnyClientCert {
+                Arc::new(AnyClientCert {
                     mandatory: s.client_auth.mandatory(),
                     accept: false,
                     hints: Vec::new(),
                     provider: provider.clone(),
-                }))
+                })
             } else {
                 let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
                 let verifier = match s.client_auth {
@@ -341,19 +363,15 @@ pub fn server_config(s: TlsSettings) -> Result<ServerConfig, BuildError> {
                 let verifier = verifier
                     .build()
                     .map_err(|e| BuildError::ClientCaVerifier(e.to_string()))?;
-                builder.with_client_cert_verifier(Arc::new(PinnedOrChained {
+                Arc::new(PinnedOrChained {
                     chained: verifier,
                     pinned: s.client_cas.clone(),
                     provider: provider.clone(),
-                }))
+                })
             }
         }
     };
-    let mut config = builder.with_single_cert(s.certs, s.key).map_err(BuildError::Key)?;
-    config.ignore_client_order = s.prefer_server_cipher_suites;
-    // HTTP/1.1 only: the server loop speaks nothing else.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    Ok(Some(verifier))
 }
 
 #[derive(Debug)]
