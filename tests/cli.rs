@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use aws_root_exporter::config::{Commands, KEYS, Key, OnSighup};
+use aws_root_exporter::config::{Commands, KEYS, Key, OnSighup, RawConfig};
 use common::{DEMO, Sim};
 
 use common::{exporter, run, text, with_sim_env};
@@ -599,6 +599,13 @@ fn readme_and_the_example_configuration_show_every_key_of_the_table() {
     assert_eq!(keys_shown(table, true), keys, "README's configuration table");
     let example = std::fs::read_to_string("config/aws-root-exporter.toml").unwrap();
     assert_eq!(keys_shown(&example, false), keys, "config/aws-root-exporter.toml");
+    // ... and sets each to the default its declaration gives.
+    let example: toml::Table = example.parse().unwrap();
+    let defaults = toml::Table::try_from(RawConfig::default()).unwrap();
+    assert_eq!(
+        example, defaults,
+        "config/aws-root-exporter.toml sets every key to its default"
+    );
     // README names the keys a SIGHUP does not change, as the table says.
     let sighup = readme
         .split("`SIGHUP` reloads")
