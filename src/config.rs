@@ -882,26 +882,6 @@ pub trait FlagValue {
     fn given(matches: &clap::ArgMatches, id: &str) -> Option<serde_json::Value>;
 }
 
-impl FlagValue for String {
-    fn arg(arg: clap::Arg) -> clap::Arg {
-        arg.action(clap::ArgAction::Set)
-            .value_parser(clap::value_parser!(String))
-    }
-    fn given(matches: &clap::ArgMatches, id: &str) -> Option<serde_json::Value> {
-        matches.get_one::<String>(id).cloned().map(Into::into)
-    }
-}
-
-impl FlagValue for usize {
-    fn arg(arg: clap::Arg) -> clap::Arg {
-        arg.action(clap::ArgAction::Set)
-            .value_parser(clap::value_parser!(usize))
-    }
-    fn given(matches: &clap::ArgMatches, id: &str) -> Option<serde_json::Value> {
-        matches.get_one::<usize>(id).copied().map(Into::into)
-    }
-}
-
 /// A list: comma-separated, or the flag repeated.
 impl FlagValue for Vec<String> {
     fn arg(arg: clap::Arg) -> clap::Arg {
@@ -915,22 +895,22 @@ impl FlagValue for Vec<String> {
     }
 }
 
-/// Enums: clap's value names are the file's spellings (`clap::ValueEnum`, as serde names them).
-macro_rules! enum_flag_value {
-    ($($enum:ty),*) => {$(
-        impl FlagValue for $enum {
+/// One value per flag. Enums: clap's value names are the file's spellings (`clap::ValueEnum`, as
+/// serde names them).
+macro_rules! single_flag_value {
+    ($($type:ty),*) => {$(
+        impl FlagValue for $type {
             fn arg(arg: clap::Arg) -> clap::Arg {
-                arg.action(clap::ArgAction::Set)
-                    .value_parser(clap::builder::EnumValueParser::<$enum>::new())
+                arg.action(clap::ArgAction::Set).value_parser(clap::value_parser!($type))
             }
             fn given(matches: &clap::ArgMatches, id: &str) -> Option<serde_json::Value> {
-                matches.get_one::<$enum>(id).and_then(|v| serde_json::to_value(v).ok())
+                matches.get_one::<$type>(id).and_then(|v| serde_json::to_value(v).ok())
             }
         }
     )*};
 }
 
-enum_flag_value!(LogFormat, LogLevel, Checks, AccessMode);
+single_flag_value!(String, usize, LogFormat, LogLevel, Checks, AccessMode);
 
 /// The groups of keys whose flags a command offers, in `--help` order.
 pub trait Offered {
