@@ -388,9 +388,24 @@ async fn run(case: &Case, dir: &std::path::Path) {
         println!("   the first refresh did not finish within 15 minutes");
         return;
     };
-    let refresh = sample(&first.body, "aws_root_exporter_refresh_duration_seconds", "").unwrap_or(f64::NAN);
-    let failed = sample(&first.body, "aws_root_exporter_accounts", "outcome=\"failed\"").unwrap_or(f64::NAN);
-    let audited = sample(&first.body, "aws_root_exporter_accounts", "outcome=\"audited\"").unwrap_or(f64::NAN);
+    let refresh = sample(
+        &first.body,
+        "aws_root_exporter_refresh_duration_seconds",
+        "organization=\"default\"",
+    )
+    .unwrap_or(f64::NAN);
+    let failed = sample(
+        &first.body,
+        "aws_root_exporter_accounts",
+        "organization=\"default\",outcome=\"failed\"",
+    )
+    .unwrap_or(f64::NAN);
+    let audited = sample(
+        &first.body,
+        "aws_root_exporter_accounts",
+        "organization=\"default\",outcome=\"audited\"",
+    )
+    .unwrap_or(f64::NAN);
     let throttled = sum(&first.body, "aws_root_exporter_aws_throttled_answers_total");
     let limit = sample(
         &first.body,

@@ -15,9 +15,10 @@ use crate::aws::clients::{AwsClients, EndpointOverride};
 use crate::config::{Config, ConfigError, Loaded};
 use crate::events;
 use crate::http::{self, AppState, Limits, app};
+use crate::organization::OrganizationRole;
 use crate::refresh::{self, Refresher};
 use crate::render::metrics::MetricsSource;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, Snapshots};
 use crate::telemetry::Telemetry;
 use crate::web::LiveWebConfig;
 
@@ -27,14 +28,16 @@ pub const DEMO_SCENARIO: &str = include_str!("../config/demo-org.toml");
 
 pub use crate::logging::init_logging;
 
-/// A refresher for `config`; the sessions it opens are remembered in `own`.
+/// A refresher for `config`, reaching its organization through `role` (none: the exporter's own
+/// credentials); the sessions it opens are remembered in `own`.
 pub async fn refresher(
     config: Arc<Config>,
     endpoint: Option<&EndpointOverride>,
     telemetry: &Telemetry,
     own: &OwnSessions,
+    role: Option<&OrganizationRole>,
 ) -> Refresher {
-    let clients = AwsClients::new(&config, endpoint).await.remembering(own);
+    let clients = AwsClients::new(&config, endpoint, role).await.remembering(own);
     let organizations = clients.organizations.clone();
     let caller = Caller::new(telemetry.clone(), config.concurrency);
     let ways = access::Ways::new(&config, clients, caller.clone());
@@ -67,53 +70,65 @@ pub async fn serve(
         None => None,
     };
     let telemetry = Telemetry::default();
-    // Every refresher's sessions, for the events consumer to tell the exporter's audit from root
-    // activity.
+    // Every refresher's sessions, for the events consumers to tell the exporter's audit from
+    // root activity.
     let own = OwnSessions::default();
     let (config_tx, configs) = watch::channel(config.clone());
-    let (tx, rx) = watch::channel(None);
-    let (refreshers_tx, refreshers_rx) = watch::channel(None);
-    let metrics = Arc::new(MetricsSource::new(rx.clone(), configs.clone(), &telemetry));
-    let refreshing = {
-        let telemetry = telemetry.clone();
-        let endpoint = endpoint.clone();
-        let own = own.clone();
-        tokio::spawn(refresh::run(
-            configs,
-            move |config| {
-                let (endpoint, telemetry, own) = (endpoint.clone(), telemetry.clone(), own.clone());
-                async move { refresher(config, endpoint.as_ref(), &telemetry, &own).await }
-            },
-            tx.clone(),
-            refreshers_tx,
-        ))
-    };
-    // Root credential events: one consumer for the process (a changed `events_queue_url` takes
-    // effect after a restart).
-    let consuming = match &config.events_queue_url {
-        Some(url) => {
-            let clients = AwsClients::new(&config, endpoint.as_ref()).await;
-            Some(tokio::spawn(events::consume(
+    // Each organization refreshes on its own schedule with its own credentials and callers,
+    // and reads its own events queue: one that cannot be reached never delays the others. The
+    // list of organizations is read at start (a reload changes their settings, not the list).
+    let mut tasks = Vec::new();
+    let mut snapshots = Vec::new();
+    for organization in crate::organization::of(&config) {
+        let (tx, rx) = watch::channel(None);
+        snapshots.push((Arc::<str>::from(organization.name.as_str()), rx));
+        let telemetry = telemetry.for_organization(&organization.name);
+        let (refreshers_tx, refreshers_rx) = watch::channel(None);
+        let (org_configs, following) = organization_configs(configs.clone(), &organization);
+        tasks.push(following);
+        let role = organization.role.clone();
+        tasks.push({
+            let (telemetry, endpoint, own) = (telemetry.clone(), endpoint.clone(), own.clone());
+            tokio::spawn(refresh::run(
+                org_configs,
+                move |config| {
+                    let (endpoint, telemetry, own, role) =
+                        (endpoint.clone(), telemetry.clone(), own.clone(), role.clone());
+                    async move { refresher(config, endpoint.as_ref(), &telemetry, &own, role.as_ref()).await }
+                },
+                tx.clone(),
+                refreshers_tx,
+            ))
+        });
+        // Root events: one consumer per organization's queue (a changed `events_queue_url`
+        // takes effect after a restart).
+        if let Some(url) = &organization.config.events_queue_url {
+            let clients = AwsClients::new(&organization.config, endpoint.as_ref(), organization.role.as_ref()).await;
+            tasks.push(tokio::spawn(events::consume(
                 clients.sqs_for_queue(url),
                 url.clone(),
                 refreshers_rx,
                 tx,
-                telemetry.clone(),
+                telemetry,
                 events::Settings::default(),
-                own,
-            )))
+                own.clone(),
+            )));
         }
-        None => None,
-    };
+    }
+    let snapshots = Snapshots(snapshots);
+    let metrics = Arc::new(MetricsSource::of_organizations(
+        snapshots.clone(),
+        configs.clone(),
+        &telemetry,
+    ));
     let (reload_tx, reload_requests) = tokio::sync::mpsc::channel::<http::ReloadRequest>(4);
     let reloading = reload.map(|reload| tokio::spawn(reload_on_request(reload, config_tx, reload_requests)));
     let reload_tx = reloading.is_some().then_some(reload_tx);
     info!(listen = %listener.local_addr()?, refresh_interval = ?config.refresh_interval, checks = ?config.checks, access = config.access.as_str(), "serving /metrics");
     let stop = async move {
         shutdown.await;
-        refreshing.abort();
-        if let Some(c) = consuming {
-            c.abort();
+        for task in tasks {
+            task.abort();
         }
         if let Some(r) = reloading {
             r.abort();
@@ -124,7 +139,7 @@ pub async fn serve(
         listener,
         app(AppState {
             metrics,
-            snapshots: rx,
+            snapshots,
             reload: reload_tx,
             telemetry_path: config.telemetry_path.clone(),
         }),
@@ -135,6 +150,26 @@ pub async fn serve(
     .await;
     info!("stopped");
     result
+}
+
+/// The configuration of `organization`, following the running one (a reload) as the
+/// organization's effective settings; an organization a reload no longer names keeps its last
+/// ones (the list of organizations takes a restart). The task ends with `configs`.
+fn organization_configs(
+    mut configs: watch::Receiver<Arc<Config>>,
+    organization: &crate::organization::Organization,
+) -> (watch::Receiver<Arc<Config>>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = watch::channel(organization.config.clone());
+    let name = organization.name.clone();
+    let task = tokio::spawn(async move {
+        while configs.changed().await.is_ok() {
+            let config = configs.borrow_and_update().clone();
+            if let Some(o) = crate::organization::of(&config).into_iter().find(|o| o.name == name) {
+                tx.send_replace(o.config);
+            }
+        }
+    });
+    (rx, task)
 }
 
 /// On each SIGHUP, and each `POST /-/reload`: reload; a valid configuration replaces the running
@@ -226,9 +261,25 @@ pub async fn audit_once(config: Arc<Config>, endpoint: Option<&EndpointOverride>
 /// [`audit_once`]; with `progress` (stderr is a terminal), a line on stderr says how far it is,
 /// rewritten four times a second and cleared at the end.
 pub async fn audit_with_progress(config: Arc<Config>, endpoint: Option<&EndpointOverride>, progress: bool) -> Snapshot {
+    let mut snapshots = Vec::new();
+    for organization in crate::organization::of(&config) {
+        let telemetry = Telemetry::default().for_organization(&organization.name);
+        let refresher = refresher(
+            organization.config.clone(),
+            endpoint,
+            &telemetry,
+            &OwnSessions::default(),
+            organization.role.as_ref(),
+        )
+        .await;
+        snapshots.push(audit_one_organization(&refresher, progress).await);
+    }
+    Snapshot::of_several(snapshots)
+}
+
+/// One refresh of one organization, with the progress line when asked.
+async fn audit_one_organization(refresher: &Refresher, progress: bool) -> Snapshot {
     use std::io::Write;
-    let telemetry = Telemetry::default();
-    let refresher = refresher(config, endpoint, &telemetry, &OwnSessions::default()).await;
     let refreshing = refresher.refresh(None);
     if !progress {
         return refreshing.await;

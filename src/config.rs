@@ -13,6 +13,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::ids::{AccessMode, is_account_id};
 
+mod organizations;
+pub use organizations::{DEFAULT_SESSION_NAME, OrganizationEntry, OrganizationRole, RawOrganization};
+
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "AWS_ROOT_EXPORTER_";
 
@@ -197,11 +200,14 @@ macro_rules! keys {
         #[serde(deny_unknown_fields, default)]
         pub struct RawConfig {
             $($(#[serde(deserialize_with = $with)])? pub $name: $raw,)*
+            /// `[[organizations]]` (file only; not a key: no flag, no variable).
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            pub organizations: Vec<RawOrganization>,
         }
 
         impl Default for RawConfig {
             fn default() -> Self {
-                RawConfig { $($name: $default,)* }
+                RawConfig { $($name: $default,)* organizations: Vec::new() }
             }
         }
 
@@ -209,22 +215,29 @@ macro_rules! keys {
         #[derive(Debug, Clone, PartialEq)]
         pub struct Config {
             $($(#[doc = $doc])* pub $name: $ty,)*
+            /// The `[[organizations]]` entries; empty: one organization, `default`, as the
+            /// top-level keys say.
+            pub organizations: Vec<OrganizationEntry>,
         }
 
         impl RawConfig {
-            /// Each key's value checked on its own, in the order of the declarations.
+            /// Each key's value checked on its own, in the order of the declarations (the
+            /// organizations are checked after the keys they override).
             fn parse_each(self) -> Result<Config, ConfigError> {
                 Ok(Config {$($name: {
                     let parse: fn(&Key, $raw) -> Result<$ty, ConfigError> = $parse;
                     parse(key(stringify!($name)).expect("every field is a key"), self.$name)?
-                },)*})
+                },)* organizations: Vec::new()})
             }
         }
 
         impl Config {
             /// The configuration as its keys' values again (validating them gives it back).
             pub fn to_raw(&self) -> RawConfig {
-                RawConfig { $($name: <$ty as ToRaw<$raw>>::to_raw(&self.$name),)* }
+                RawConfig {
+                    $($name: <$ty as ToRaw<$raw>>::to_raw(&self.$name),)*
+                    organizations: self.organizations.iter().map(OrganizationEntry::to_raw).collect(),
+                }
             }
         }
     };
@@ -751,23 +764,36 @@ impl RawConfig {
             };
             self.refresh_interval = default.into();
         }
-        let config = self.parse_each()?;
-        if config.member_role_external_id.is_some() && config.member_role_name.is_none() {
-            return Err(ConfigError::invalid(
-                "member_role_external_id",
-                "(not shown)",
-                "set member_role_name too: the external id is sent when assuming that role",
-            ));
-        }
-        if config.access == AccessMode::Role && config.member_role_name.is_none() {
-            return Err(ConfigError::invalid(
-                "member_role_name",
-                "",
-                "a role name: access = \"role\" assumes that role in every member account",
-            ));
+        let organizations = std::mem::take(&mut self.organizations);
+        let mut config = self.parse_each()?;
+        if organizations.is_empty() {
+            check_together(&config)?;
+        } else {
+            // The top-level keys are defaults: each entry's effective configuration is checked
+            // as a whole instead.
+            config.organizations = organizations::parse(&organizations, &config)?;
         }
         Ok(config)
     }
+}
+
+/// The checks that tie keys together.
+fn check_together(config: &Config) -> Result<(), ConfigError> {
+    if config.member_role_external_id.is_some() && config.member_role_name.is_none() {
+        return Err(ConfigError::invalid(
+            "member_role_external_id",
+            "(not shown)",
+            "set member_role_name too: the external id is sent when assuming that role",
+        ));
+    }
+    if config.access == AccessMode::Role && config.member_role_name.is_none() {
+        return Err(ConfigError::invalid(
+            "member_role_name",
+            "",
+            "a role name: access = \"role\" assumes that role in every member account",
+        ));
+    }
+    Ok(())
 }
 
 /// A value kept as given (an enum: the file, environment and flags already refuse the others).

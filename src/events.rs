@@ -398,6 +398,7 @@ pub async fn consume(
     settings: Settings,
     own: OwnSessions,
 ) {
+    telemetry.queue_not_read_yet();
     // Until a refresh has listed the organization, no event can be told from a foreign one:
     // leave the queue alone until then.
     let mut snapshots = tx.subscribe();

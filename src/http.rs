@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::render::metrics::{Format, MetricsSource};
-use crate::snapshot::SnapshotReceiver;
+use crate::snapshot::Snapshots;
 use crate::web::{self, LiveWebConfig};
 
 /// A request to reload the configuration (`POST /-/reload`): the answer says whether the new one
@@ -29,7 +29,8 @@ pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
 #[derive(Clone)]
 pub struct AppState {
     pub metrics: Arc<MetricsSource>,
-    pub snapshots: SnapshotReceiver,
+    /// Every organization's snapshots.
+    pub snapshots: Snapshots,
     /// Where `POST /-/reload` asks for a reload (as SIGHUP does); `None`: reloads are off.
     pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
     /// Where the metrics are served (`telemetry_path`, `/metrics` by default).
@@ -152,26 +153,37 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         .into_response()
 }
 
-/// Ready once a refresh has listed the organization; until then 503 with the reason (only
+/// Ready once a refresh has listed every organization; until then 503 with the reason (only
 /// "not ready" to a request that skipped basic auth: the reason may name accounts and roles).
+/// With one organization the reason is as it always was; with several each line names the
+/// organization that is not ready.
 async fn ready(State(state): State<AppState>, anonymous: Option<Extension<web::Unauthenticated>>) -> Response {
-    let snapshot = state.snapshots.borrow().clone();
-    match snapshot.as_deref() {
-        Some(s) if s.ever_listed() => (StatusCode::OK, "ready\n").into_response(),
-        _ if anonymous.is_some() => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response(),
-        Some(s) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "not ready: cannot list the organization yet (retrying): {}\n",
-                s.discovery_failure.as_deref().unwrap_or("unknown error")
-            ),
-        )
-            .into_response(),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: first refresh still running\n",
-        )
-            .into_response(),
+    let latest = state.snapshots.latest();
+    let several = latest.len() > 1;
+    let waiting: Vec<String> = latest
+        .iter()
+        .filter(|(_, s)| !s.as_deref().is_some_and(|s| s.ever_listed()))
+        .map(|(name, s)| {
+            let why = match s.as_deref() {
+                Some(s) => format!(
+                    "cannot list the organization yet (retrying): {}",
+                    s.discovery_failure.as_deref().unwrap_or("unknown error")
+                ),
+                None => "first refresh still running".to_string(),
+            };
+            if several {
+                format!("not ready: organization {name}: {why}\n")
+            } else {
+                format!("not ready: {why}\n")
+            }
+        })
+        .collect();
+    if waiting.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else if anonymous.is_some() {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, waiting.concat()).into_response()
     }
 }
 

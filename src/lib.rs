@@ -23,6 +23,7 @@ mod label;
 pub mod logging;
 pub mod model;
 pub mod operation;
+pub mod organization;
 pub mod refresh;
 pub mod render;
 pub mod snapshot;

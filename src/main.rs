@@ -200,7 +200,7 @@ fn main() -> ExitCode {
     let config = Arc::new(loaded.config);
     match command {
         Command::CheckConfig { .. } => {
-            print!("{}", config.to_toml());
+            print!("{}{}", config.to_toml(), config.organizations_summary());
             ExitCode::SUCCESS
         }
         Command::Healthcheck { .. } => match app::healthcheck(&config) {

@@ -15,6 +15,26 @@ use crate::model::{Account, AuditFindings, FailureReason};
 pub type SnapshotSender = tokio::sync::watch::Sender<Option<Arc<Snapshot>>>;
 pub type SnapshotReceiver = tokio::sync::watch::Receiver<Option<Arc<Snapshot>>>;
 
+/// Every organization's snapshot channel, by name, in configuration order: what `/metrics` and
+/// `/readyz` read.
+#[derive(Debug, Clone)]
+pub struct Snapshots(pub Vec<(Arc<str>, SnapshotReceiver)>);
+
+impl Snapshots {
+    /// One organization, [`crate::telemetry::DEFAULT_ORGANIZATION`].
+    pub fn single(rx: SnapshotReceiver) -> Snapshots {
+        Snapshots(vec![(crate::telemetry::DEFAULT_ORGANIZATION.into(), rx)])
+    }
+
+    /// The latest snapshot of each organization (none before its first refresh).
+    pub fn latest(&self) -> Vec<(Arc<str>, Option<Arc<Snapshot>>)> {
+        self.0
+            .iter()
+            .map(|(name, rx)| (name.clone(), rx.borrow().clone()))
+            .collect()
+    }
+}
+
 /// Findings of a successful audit and when it finished.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Known {
@@ -313,6 +333,29 @@ impl Snapshot {
             .collect();
         self.accounts = Arc::new(entries);
         self
+    }
+
+    /// One picture of several organizations' snapshots, for the one-shot reports: their
+    /// accounts in order (account ids are unique across organizations), listed only if every
+    /// organization was, the first failure; the organization facts of the first.
+    pub fn of_several(snapshots: Vec<Snapshot>) -> Snapshot {
+        let mut all = snapshots.into_iter();
+        let Some(mut first) = all.next() else {
+            return Snapshot::after_failed_refresh(None, Duration::ZERO, "no organization is configured".into());
+        };
+        for s in all {
+            let mut accounts = (*first.accounts).clone();
+            accounts.extend(s.accounts.iter().cloned());
+            first.accounts = Arc::new(accounts);
+            first.refresh_ok &= s.refresh_ok;
+            first.discovery_failure = first.discovery_failure.or(s.discovery_failure);
+            first.refresh_duration += s.refresh_duration;
+            first.last_refresh_success = match (first.last_refresh_success, s.last_refresh_success) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                _ => None,
+            };
+        }
+        first
     }
 
     /// This snapshot with the events consumer's new activity log.

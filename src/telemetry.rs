@@ -11,7 +11,6 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -37,6 +36,38 @@ struct RefreshLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OrganizationRefreshLabels {
+    organization: Arc<str>,
+    result: &'static str,
+}
+
+/// The organization of single-organization configurations (the `organization` label).
+pub const DEFAULT_ORGANIZATION: &str = "default";
+
+/// A gauge that each organization sets for itself and that is served as one value per label
+/// set: the lowest of the organizations' (the tightest concurrency limit; a queue down anywhere
+/// is down). Its labels stay those of a single organization.
+#[derive(Debug, Default)]
+struct LowestOf<L: Ord> {
+    values: std::sync::Mutex<std::collections::BTreeMap<L, std::collections::BTreeMap<Arc<str>, i64>>>,
+}
+
+impl<L: Ord + Clone> LowestOf<L> {
+    fn set(&self, labels: L, organization: &Arc<str>, value: i64) {
+        let mut values = self.values.lock().expect("gauge lock");
+        values.entry(labels).or_default().insert(organization.clone(), value);
+    }
+
+    fn lowest(&self) -> Vec<(L, i64)> {
+        let values = self.values.lock().expect("gauge lock");
+        values
+            .iter()
+            .filter_map(|(l, by_org)| by_org.values().min().map(|v| (l.clone(), *v)))
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
     outcome: &'static str,
 }
@@ -51,13 +82,17 @@ pub struct Telemetry {
     errors: Family<ErrorLabels, Counter>,
     retries: Family<ErrorLabels, Counter>,
     throttled: Family<CallLabels, Counter>,
-    concurrency_limit: Family<CallLabels, Gauge>,
-    refreshes: Family<RefreshLabels, Counter>,
+    concurrency_limit: Arc<LowestOf<(&'static str, &'static str)>>,
+    refreshes: Family<OrganizationRefreshLabels, Counter>,
     events: Family<EventLabels, Counter>,
     event_audits: Family<RefreshLabels, Counter>,
     event_latency: Histogram,
-    queue_up: Gauge,
+    queue_up: Arc<LowestOf<()>>,
     queue_read_failures: Counter,
+    /// The running refresh of each organization.
+    progresses: Arc<std::sync::Mutex<Vec<Arc<Progress>>>>,
+    /// This handle's organization: what its refreshes, limits and queue reads count for.
+    organization: Arc<str>,
     progress: Arc<Progress>,
 }
 
@@ -137,15 +172,28 @@ impl Progress {
 /// The running refresh at scrape time: how long it has run and how far it is. Nothing while no
 /// refresh runs. Before the first refresh ends, these are the only signs of life of the audit
 /// (a first refresh that never ends pages through them).
+/// With several organizations: the longest running refresh, and the accounts of all running
+/// ones together (the labels stay those of one organization).
 #[derive(Debug)]
-struct ProgressCollector(Arc<Progress>);
+struct ProgressCollector(Arc<std::sync::Mutex<Vec<Arc<Progress>>>>);
 
 impl Collector for ProgressCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
-        let Some(running) = self.0.running_for() else {
+        let progresses = self.0.lock().expect("progress list lock").clone();
+        let running: Vec<(std::time::Duration, ProgressNow)> = progresses
+            .iter()
+            .filter_map(|p| Some((p.running_for()?, p.now())))
+            .collect();
+        let Some(running_for) = running.iter().map(|(d, _)| *d).max() else {
             return Ok(());
         };
-        let now = self.0.now();
+        let now = running.iter().fold(ProgressNow::default(), |a, (_, n)| ProgressNow {
+            found: a.found + n.found,
+            done: a.done + n.done,
+            failed: a.failed + n.failed,
+            listed: a.listed && n.listed,
+        });
+        let running = running_for;
         ConstGauge::new(running.as_secs_f64()).encode(enc.encode_descriptor(
             "aws_root_exporter_refresh_in_progress_seconds",
             "Time the running refresh has taken so far; absent while no refresh runs.",
@@ -165,21 +213,77 @@ impl Collector for ProgressCollector {
     }
 }
 
+impl Default for ProgressNow {
+    fn default() -> Self {
+        ProgressNow {
+            found: 0,
+            done: 0,
+            failed: 0,
+            listed: true,
+        }
+    }
+}
+
+/// `aws_root_exporter_aws_concurrency_limit`: per operation, the lowest limit of the
+/// organizations' callers.
+#[derive(Debug)]
+struct ConcurrencyCollector(Arc<LowestOf<(&'static str, &'static str)>>);
+
+impl Collector for ConcurrencyCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        let lowest = self.0.lowest();
+        if lowest.is_empty() {
+            return Ok(());
+        }
+        let mut family = enc.encode_descriptor(
+            "aws_root_exporter_aws_concurrency_limit",
+            "Calls of the operation the exporter currently lets run at once: the configured concurrency, lowered while AWS throttles.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((service, operation), limit) in lowest {
+            ConstGauge::new(limit).encode(family.encode_family(&CallLabels { service, operation })?)?;
+        }
+        Ok(())
+    }
+}
+
+/// `aws_root_exporter_events_queue_up`: 0 while any organization's queue cannot be read.
+#[derive(Debug)]
+struct QueueUpCollector(Arc<LowestOf<()>>);
+
+impl Collector for QueueUpCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        let Some(((), up)) = self.0.lowest().into_iter().next() else {
+            return Ok(());
+        };
+        ConstGauge::new(up).encode(enc.encode_descriptor(
+            "aws_root_exporter_events_queue_up",
+            "1 if the last read of the events queue succeeded, 0 if it failed.",
+            None,
+            MetricType::Gauge,
+        )?)
+    }
+}
+
 impl Default for Telemetry {
     fn default() -> Self {
+        let progress = Arc::<Progress>::default();
         Telemetry {
             requests: Family::default(),
             errors: Family::default(),
             retries: Family::default(),
             throttled: Family::default(),
-            concurrency_limit: Family::default(),
+            concurrency_limit: Arc::default(),
             refreshes: Family::default(),
             events: Family::default(),
             event_audits: Family::default(),
             event_latency: Histogram::new(EVENT_LATENCY_BUCKETS),
-            queue_up: Gauge::default(),
+            queue_up: Arc::default(),
             queue_read_failures: Counter::default(),
-            progress: Arc::default(),
+            progresses: Arc::new(std::sync::Mutex::new(vec![progress.clone()])),
+            organization: DEFAULT_ORGANIZATION.into(),
+            progress,
         }
     }
 }
@@ -206,20 +310,33 @@ impl Telemetry {
             "Answers of AWS that were throttling errors (every attempt, retried or not)",
             self.throttled.clone(),
         );
-        registry.register(
-            "aws_root_exporter_aws_concurrency_limit",
-            "Calls of the operation the exporter currently lets run at once: the configured concurrency, lowered while AWS throttles",
-            self.concurrency_limit.clone(),
-        );
+        registry.register_collector(Box::new(ConcurrencyCollector(self.concurrency_limit.clone())));
         registry.register(
             "aws_root_exporter_refreshes",
             "Finished refreshes of the organization snapshot, by result",
             self.refreshes.clone(),
         );
-        registry.register_collector(Box::new(ProgressCollector(self.progress.clone())));
+        registry.register_collector(Box::new(ProgressCollector(self.progresses.clone())));
     }
 
-    /// The progress of refreshes, shared by every refresher built with this telemetry.
+    /// The same families, counting for `organization` (its refreshes, its callers' concurrency
+    /// limits, its events queue), with a progress of its own.
+    pub fn for_organization(&self, organization: &str) -> Telemetry {
+        let progress = Arc::<Progress>::default();
+        self.progresses
+            .lock()
+            .expect("progress list lock")
+            .push(progress.clone());
+        Telemetry {
+            organization: organization.into(),
+            progress,
+            progresses: self.progresses.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// The progress of this organization's refreshes, shared by every refresher built with this
+    /// telemetry.
     pub fn progress(&self) -> Arc<Progress> {
         self.progress.clone()
     }
@@ -241,11 +358,7 @@ impl Telemetry {
             "Time from an event's own time (when AWS emitted it) to the published snapshot with the account re-audited",
             self.event_latency.clone(),
         );
-        registry.register(
-            "aws_root_exporter_events_queue_up",
-            "1 if the last read of the events queue succeeded, 0 if it failed",
-            self.queue_up.clone(),
-        );
+        registry.register_collector(Box::new(QueueUpCollector(self.queue_up.clone())));
         registry.register(
             "aws_root_exporter_events_queue_read_failures",
             "Reads of the events queue that failed",
@@ -253,8 +366,13 @@ impl Telemetry {
         );
     }
 
+    /// The events queue of this organization is not read yet (served as down until it is).
+    pub fn queue_not_read_yet(&self) {
+        self.queue_up.set((), &self.organization, 0);
+    }
+
     pub fn record_queue_read(&self, ok: bool) {
-        self.queue_up.set(i64::from(ok));
+        self.queue_up.set((), &self.organization, i64::from(ok));
         if !ok {
             self.queue_read_failures.inc();
         }
@@ -317,16 +435,18 @@ impl Telemetry {
 
     /// The current adaptive limit of calls in flight for `operation`.
     pub fn set_concurrency_limit(&self, operation: Operation, limit: usize) {
+        let labels = (operation.service(), operation.name());
         self.concurrency_limit
-            .get_or_create(&CallLabels {
-                service: operation.service(),
-                operation: operation.name(),
-            })
-            .set(limit as i64);
+            .set(labels, &self.organization, i64::try_from(limit).unwrap_or(i64::MAX));
     }
 
     pub fn record_refresh(&self, success: bool) {
         let result = if success { "success" } else { "failure" };
-        self.refreshes.get_or_create(&RefreshLabels { result }).inc();
+        self.refreshes
+            .get_or_create(&OrganizationRefreshLabels {
+                organization: self.organization.clone(),
+                result,
+            })
+            .inc();
     }
 }

@@ -406,7 +406,7 @@ async fn sustained_throttling_fails_no_more_accounts_in_later_refreshes() {
     });
     let telemetry = aws_root_exporter::telemetry::Telemetry::default();
     let refresher =
-        aws_root_exporter::app::refresher(cfg, Some(&sim.endpoint()), &telemetry, &Default::default()).await;
+        aws_root_exporter::app::refresher(cfg, Some(&sim.endpoint()), &telemetry, &Default::default(), None).await;
     let mut previous = None;
     let mut failures = Vec::new();
     for _ in 0..5 {

@@ -151,7 +151,7 @@ async fn the_tree_gives_every_account_its_ou_path_and_tags_are_read_hourly() {
     });
     let telemetry = aws_root_exporter::telemetry::Telemetry::default();
     let refresher =
-        aws_root_exporter::app::refresher(cfg, Some(&sim.endpoint()), &telemetry, &Default::default()).await;
+        aws_root_exporter::app::refresher(cfg, Some(&sim.endpoint()), &telemetry, &Default::default(), None).await;
     let first = refresher.refresh(None).await;
     let paths: Vec<(&str, Option<&str>)> = first
         .accounts

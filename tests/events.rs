@@ -84,7 +84,11 @@ async fn a_new_root_key_shows_within_seconds_without_a_refresh() {
     assert!(took < Duration::from_secs(10), "seen after {took:?}");
     let m = scrape(&served.base).await;
     assert_eq!(
-        number(&m, "aws_root_exporter_refreshes_total", "result=\"success\""),
+        number(
+            &m,
+            "aws_root_exporter_refreshes_total",
+            "organization=\"default\",result=\"success\""
+        ),
         1.0,
         "no poll found it"
     );
@@ -335,7 +339,11 @@ async fn root_activity_is_counted_by_kind_and_the_exporters_own_session_never() 
     }
     // No hourly poll was needed: one refresh in all.
     assert_eq!(
-        number(&m, "aws_root_exporter_refreshes_total", "result=\"success\""),
+        number(
+            &m,
+            "aws_root_exporter_refreshes_total",
+            "organization=\"default\",result=\"success\""
+        ),
         1.0
     );
 

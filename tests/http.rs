@@ -126,7 +126,7 @@ async fn demo_metrics_show_every_account_and_never_a_clean_value_for_the_blocked
         ("aws_root_mfa_devices", format!("{mixed},type=\"hardware\""), "0"),
         (
             "aws_organizations_feature_enabled",
-            "feature=\"RootCredentialsManagement\"".to_string(),
+            "organization=\"default\",feature=\"RootCredentialsManagement\"".to_string(),
             "1",
         ),
     ];
@@ -277,7 +277,7 @@ async fn router_answers_without_a_socket() {
     let metrics = Arc::new(MetricsSource::new(rx.clone(), configs, &Telemetry::default()));
     let router = app(AppState {
         metrics,
-        snapshots: rx,
+        snapshots: aws_root_exporter::snapshot::Snapshots::single(rx),
         reload: None,
         telemetry_path: "/metrics".into(),
     });
@@ -309,13 +309,18 @@ async fn disabled_root_credentials_management_shows_in_metrics() {
         value(
             &m,
             "aws_organizations_feature_enabled",
-            "feature=\"RootCredentialsManagement\""
+            "organization=\"default\",feature=\"RootCredentialsManagement\""
         )
         .as_deref(),
         Some("0")
     );
     assert_eq!(
-        value(&m, "aws_organizations_feature_enabled", "feature=\"RootSessions\"").as_deref(),
+        value(
+            &m,
+            "aws_organizations_feature_enabled",
+            "organization=\"default\",feature=\"RootSessions\""
+        )
+        .as_deref(),
         Some("1")
     );
     let reasons = samples(&m, "aws_root_audit_failure_reason");

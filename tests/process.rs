@@ -250,7 +250,7 @@ async fn without_credentials_it_says_so_stays_unready_and_retries_discovery() {
         .env("AWS_REGION", "us-east-1")
         .env("RUST_LOG", "info");
     let served = Served::start(c, &["--refresh-interval", "1h"]);
-    let failures = "aws_root_exporter_refreshes_total{result=\"failure\"}";
+    let failures = "aws_root_exporter_refreshes_total{organization=\"default\",result=\"failure\"}";
     let started = Instant::now();
     let mut attempts = 0.0;
     while started.elapsed() < Duration::from_secs(45) && attempts < 3.0 {

@@ -51,7 +51,13 @@ async fn report_of(sim: &Sim, id: &str) -> serde_json::Value {
 /// served, and the shipped alert pages on what `/metrics` serves two refreshes later.
 async fn new_key_after_the_report_pages(sim: &Sim, served: &common::Served, id: &str, name: &str) {
     let acct = account(id, name);
-    let refreshes = |m: &str| number(m, "aws_root_exporter_refreshes_total", "result=\"success\"");
+    let refreshes = |m: &str| {
+        number(
+            m,
+            "aws_root_exporter_refreshes_total",
+            "organization=\"default\",result=\"success\"",
+        )
+    };
     // The first refresh read the report: no key yet.
     let m = scrape(&served.base).await;
     assert_eq!(
@@ -164,7 +170,10 @@ async fn a_first_refresh_that_never_ends_pages_within_fifteen_minutes() {
     let scraped_at = SystemTime::now();
     let m = scrape(&served.base).await;
     // Nothing of the snapshot yet, but the refresh shows.
-    assert!(value(&m, "aws_root_exporter_refresh_success", "").is_none(), "{m}");
+    assert!(
+        value(&m, "aws_root_exporter_refresh_success", "organization=\"default\"").is_none(),
+        "{m}"
+    );
     let running = number(&m, "aws_root_exporter_refresh_in_progress_seconds", "");
     assert!((3.0..60.0).contains(&running), "in progress for {running}s:\n{m}");
     assert!(number(&m, "aws_root_exporter_refresh_in_progress_accounts", "state=\"found\"") >= 1.0);

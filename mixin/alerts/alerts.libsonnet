@@ -29,6 +29,18 @@ local util = import '../lib/util.libsonnet';
   prometheusAlerts+:: {
     local c = $._config,
 
+    // Per-account alerts name the account's organization when the exporter audits several
+    // (`[[organizations]]`): credential series carry only account_id and account_name (account
+    // ids are unique across organizations), so the description asks
+    // aws_organizations_account_info. Nothing is added for the single organization `default`, or
+    // when the account's info series is not there.
+    local account = '({{ $labels.account_name }})',
+    local inOrganization = |||
+      {{ with printf `aws_organizations_account_info{%(exporterSelector)s, account_id="%%s", organization!~"|default"}` $labels.account_id | query }} of organization {{ . | first | label "organization" }}{{ end }}
+    ||| % c,
+    // The same for exporter-health alerts that carry the label themselves.
+    local organizationLabel = '{{ with $labels.organization }}{{ if ne . "default" }} (organization {{ . }}){{ end }}{{ end }}',
+
     local alert(name, expr, summary, description, forDuration=null, keepFiringFor=null) = {
       alert: name,
       expr: expr,
@@ -37,7 +49,11 @@ local util = import '../lib/util.libsonnet';
       labels: { severity: c.severities[name] },
       annotations: {
         summary: summary,
-        description: util.fold(description),
+        description: std.strReplace(
+          std.strReplace(util.fold(description), account, account + std.stripChars(inOrganization, '\n')),
+          '{{ $labels.instance }} (job {{ $labels.job }})',
+          '{{ $labels.instance }} (job {{ $labels.job }})' + organizationLabel,
+        ),
         runbook_url: c.runbookURLPattern % std.asciiLower(name),
       },
     },
@@ -242,7 +258,7 @@ local util = import '../lib/util.libsonnet';
             ||| % c,
             'Centralized root credentials management is disabled in the AWS Organization.',
             |||
-              The organization watched by {{ $labels.instance }} does not have the IAM feature
+              The organization{{ with $labels.organization }}{{ if ne . "default" }} {{ . }}{{ end }}{{ end }} watched by {{ $labels.instance }} does not have the IAM feature
               RootCredentialsManagement enabled: sts:AssumeRoot fails, so member accounts cannot be
               audited, nor their root credentials deleted centrally.
             |||,
@@ -371,7 +387,7 @@ local util = import '../lib/util.libsonnet';
             |||
               (
                   time() - aws_root_exporter_last_refresh_success_timestamp_seconds{%(exporterSelector)s}
-                > on (job, instance)
+                > on (job, instance) group_left ()
                   (
                       aws_root_exporter_refresh_interval_seconds{%(exporterSelector)s}
                     * %(refreshStaleFactor)d
@@ -380,7 +396,7 @@ local util = import '../lib/util.libsonnet';
               or
               (
                   (aws_root_exporter_refresh_success{%(exporterSelector)s} == 0) - 1
-                unless on (job, instance)
+                unless on (job, instance, organization)
                   aws_root_exporter_last_refresh_success_timestamp_seconds{%(exporterSelector)s}
               )
             ||| % c,

@@ -11,6 +11,7 @@ use aws_credential_types::Credentials;
 
 use crate::activity::OwnSessions;
 use crate::config::Config;
+use crate::organization::OrganizationRole;
 
 /// Where AWS is when it is not found the usual way (the in-process simulator of `demo`).
 #[derive(Debug, Clone)]
@@ -61,7 +62,13 @@ fn shared_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClien
 const DEFAULT_GLOBAL_REGION: &str = "us-east-1";
 
 impl AwsClients {
-    pub async fn new(config: &Config, endpoint: Option<&EndpointOverride>) -> AwsClients {
+    /// Clients with the exporter's own credentials, or, with `role`, with the credentials of
+    /// that role (assumed with the exporter's own, renewed before they expire).
+    pub async fn new(
+        config: &Config,
+        endpoint: Option<&EndpointOverride>,
+        role: Option<&OrganizationRole>,
+    ) -> AwsClients {
         // Retries are the exporter's own (`call::Caller`): the SDK's standard mode keeps a
         // process-wide retry quota that sustained throttling drains, after which a long-running
         // exporter would stop retrying at all.
@@ -91,6 +98,22 @@ impl AwsClients {
             sdk_config = sdk_config
                 .into_builder()
                 .region(Region::new(DEFAULT_GLOBAL_REGION))
+                .build();
+        }
+        if let Some(role) = role {
+            // AssumeRole through the regional STS endpoint the audit uses; the SDK's identity
+            // cache renews the session before it expires.
+            let mut provider = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn)
+                .session_name(&role.session_name)
+                .region(Region::new(config.sts_region.clone()))
+                .configure(&sdk_config);
+            if let Some(id) = &role.external_id {
+                provider = provider.external_id(id);
+            }
+            let provider = provider.build().await;
+            sdk_config = sdk_config
+                .into_builder()
+                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
                 .build();
         }
         let sts = aws_sdk_sts::config::Builder::from(&sdk_config)
@@ -156,7 +179,7 @@ mod tests {
             access_key_id: "AKIDTESTEXPORTER0001".into(),
             secret_access_key: "test".into(),
         };
-        let clients = AwsClients::new(&config, Some(&endpoint)).await;
+        let clients = AwsClients::new(&config, Some(&endpoint), None).await;
         // The SDK puts a client of its own into each service client whose configuration has
         // none; a configured one is what every client built from it uses.
         assert!(clients.sdk_config.http_client().is_some());

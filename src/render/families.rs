@@ -92,9 +92,21 @@ impl Samples<'_, '_> {
     }
 }
 
-/// What snapshot families read: the snapshot, and the process facts (tag keys).
+/// What snapshot families read: one organization's snapshot, its name, and the process facts
+/// of its configuration (tag keys).
 pub struct Rendered<'a> {
     pub snapshot: &'a Snapshot,
+    pub process: &'a Process,
+    /// The organization's name: the `organization` label.
+    pub organization: &'a str,
+}
+
+/// One organization as the families see it: its name, its latest snapshot (none before its
+/// first refresh) and the process facts of its configuration.
+#[derive(Clone, Copy)]
+pub struct Organization<'a> {
+    pub name: &'a str,
+    pub snapshot: Option<&'a Snapshot>,
     pub process: &'a Process,
 }
 
@@ -107,15 +119,12 @@ impl std::ops::Deref for Rendered<'_> {
 
 const CACHED: &str = "Cached from the exporter's background refresh";
 
-/// Render every family the state allows, in table order.
-pub fn render(writer: &mut Writer<'_>, process: &Process, snapshot: Option<&Snapshot>) {
+/// Render every family the state allows, in table order: the process families once (from
+/// `process`), each snapshot family once with the samples of every organization that has a
+/// snapshot (a family has no HELP/TYPE while none has).
+pub fn render(writer: &mut Writer<'_>, process: &Process, organizations: &[Organization<'_>]) {
     let interval = humantime::format_duration(process.refresh_interval).to_string();
-    let tag_labels: Vec<String> = process.account_tags.iter().map(|k| tag_label(k)).collect();
     for family in FAMILIES.iter() {
-        let mut names: Vec<&str> = family.labels.to_vec();
-        if family.tag_labels {
-            names.extend(tag_labels.iter().map(String::as_str));
-        }
         let help = match family.freshness {
             Freshness::Plain => family.help.to_string(),
             Freshness::Refreshed => format!("{} {CACHED} (every {interval}).", family.help),
@@ -124,17 +133,37 @@ pub fn render(writer: &mut Writer<'_>, process: &Process, snapshot: Option<&Snap
                 family.help
             ),
         };
-        match (family.source, snapshot) {
-            (Source::Process(samples), _) => {
+        match family.source {
+            Source::Process(samples) => {
                 writer.gauge(family.name, &help);
+                let names = family.labels.to_vec();
                 samples(process, &mut Samples { writer, family, names });
             }
-            (Source::Snapshot(samples), Some(s)) => {
+            Source::Snapshot(samples) => {
+                if organizations.iter().all(|o| o.snapshot.is_none()) {
+                    continue;
+                }
                 writer.gauge(family.name, &help);
-                let mut out = Samples { writer, family, names };
-                samples(&Rendered { snapshot: s, process }, &mut out);
+                for o in organizations {
+                    let Some(snapshot) = o.snapshot else { continue };
+                    let tag_labels: Vec<String> = o.process.account_tags.iter().map(|k| tag_label(k)).collect();
+                    let mut names: Vec<&str> = family.labels.to_vec();
+                    if family.tag_labels {
+                        names.extend(tag_labels.iter().map(String::as_str));
+                    }
+                    let mut out = Samples {
+                        writer: &mut *writer,
+                        family,
+                        names,
+                    };
+                    let rendered = Rendered {
+                        snapshot,
+                        process: o.process,
+                        organization: o.name,
+                    };
+                    samples(&rendered, &mut out);
+                }
             }
-            (Source::Snapshot(_), None) => {}
         }
     }
 }
@@ -206,27 +235,27 @@ pub static FAMILIES: [Family; 26] = [
         name: "aws_root_exporter_refresh_duration_seconds",
         help: "Wall time of the last finished refresh (discovery and every audit).",
         freshness: Freshness::Plain,
-        labels: &[],
+        labels: &["organization"],
         tag_labels: false,
-        source: Source::Snapshot(|s, out| out.add([], s.refresh_duration.as_secs_f64())),
+        source: Source::Snapshot(|s, out| out.add([s.organization], s.refresh_duration.as_secs_f64())),
     },
     Family {
         name: "aws_root_exporter_refresh_success",
         help: "1 if the last refresh could list the organization, 0 if discovery failed and the previous snapshot is served.",
         freshness: Freshness::Plain,
-        labels: &[],
+        labels: &["organization"],
         tag_labels: false,
-        source: Source::Snapshot(|s, out| out.add([], s.refresh_ok)),
+        source: Source::Snapshot(|s, out| out.add([s.organization], s.refresh_ok)),
     },
     Family {
         name: "aws_root_exporter_last_refresh_success_timestamp_seconds",
         help: "Unix time at which the last successful refresh finished.",
         freshness: Freshness::Plain,
-        labels: &[],
+        labels: &["organization"],
         tag_labels: false,
         source: Source::Snapshot(|s, out| {
             if let Some(t) = s.last_refresh_success {
-                out.add([], unix_seconds(t));
+                out.add([s.organization], unix_seconds(t));
             }
         }),
     },
@@ -234,13 +263,13 @@ pub static FAMILIES: [Family; 26] = [
         name: "aws_root_exporter_accounts",
         help: "Accounts of the last snapshot by outcome: audited (last audit succeeded), failed, skipped (not audited).",
         freshness: Freshness::Plain,
-        labels: &["outcome"],
+        labels: &["organization", "outcome"],
         tag_labels: false,
         source: Source::Snapshot(|s, out| {
             let c = s.outcome_counts();
-            out.add(["audited"], c.audited);
-            out.add(["failed"], c.failed);
-            out.add(["skipped"], c.skipped);
+            out.add([s.organization, "audited"], c.audited);
+            out.add([s.organization, "failed"], c.failed);
+            out.add([s.organization, "skipped"], c.skipped);
         }),
     },
     Family {
@@ -255,9 +284,12 @@ pub static FAMILIES: [Family; 26] = [
             "audited",
             "method",
             "ou_path",
+            "organization",
+            "organization_id",
         ],
         tag_labels: true,
         source: Source::Snapshot(|s, out| {
+            let organization_id = s.snapshot.organization.id.as_deref().unwrap_or("");
             for e in s.accounts.iter() {
                 let mut extra = vec![
                     e.account.status.as_str(),
@@ -265,6 +297,8 @@ pub static FAMILIES: [Family; 26] = [
                     bool_str(e.is_selected()),
                     e.method.map(|m| m.as_str()).unwrap_or("none"),
                     e.account.ou_path.as_deref().unwrap_or(""),
+                    s.organization,
+                    organization_id,
                 ];
                 extra.extend(s.process.account_tags.iter().map(|key| {
                     e.account
@@ -484,11 +518,11 @@ pub static FAMILIES: [Family; 26] = [
         name: "aws_organizations_feature_enabled",
         help: "1 if the organization has the centralized root access feature enabled (iam:ListOrganizationsFeatures), 0 if not; absent when it could not be read.",
         freshness: Freshness::Plain,
-        labels: &["feature"],
+        labels: &["organization", "feature"],
         tag_labels: false,
         source: Source::Snapshot(|s, out| {
-            for (feature, on) in s.organization.features.iter().flatten() {
-                out.add([*feature], *on);
+            for (feature, on) in s.snapshot.organization.features.iter().flatten() {
+                out.add([s.organization, *feature], *on);
             }
         }),
     },
@@ -529,13 +563,17 @@ pub fn last_activity(s: &Snapshot, e: &AccountEntry, kind: ActivityKind) -> Opti
 /// The root activity counter, for the live part of `/metrics` (a counter's name differs between
 /// the exposition formats, so it cannot be in the prepared body): one sample per account and
 /// kind counted since the exporter started; no family at all while there is none.
-pub fn render_activity(writer: &mut Writer<'_>, snapshot: Option<&Snapshot>) {
+pub fn render_activity(writer: &mut Writer<'_>, snapshots: &[Option<&Snapshot>]) {
     const NAMES: [&str; 3] = ["account_id", "account_name", "kind"];
-    let Some(s) = snapshot else { return };
-    let mut counted = s
-        .accounts
+    let mut counted = snapshots
         .iter()
-        .filter(|e| s.activity.contains_account(&e.account.id))
+        .flatten()
+        .flat_map(|s| {
+            s.accounts
+                .iter()
+                .filter(|e| s.activity.contains_account(&e.account.id))
+                .map(move |e| (*s, e))
+        })
         .peekable();
     if counted.peek().is_none() {
         return;
@@ -544,7 +582,7 @@ pub fn render_activity(writer: &mut Writer<'_>, snapshot: Option<&Snapshot>) {
         "aws_root_activity_events",
         "Root user activity seen in the events queue since the exporter started, by kind: console_signin, console_signin_failure, api_call (root's console session or access keys), privileged_session (an sts:AssumeRoot session not opened by the exporter). The exporter's own audit sessions never count.",
     );
-    for e in counted {
+    for (s, e) in counted {
         for kind in ActivityKind::ALL {
             if let Some(t) = s.activity.get(&e.account.id, *kind) {
                 let values = [e.account.id.as_str(), e.account.name.as_str(), kind.as_str()];

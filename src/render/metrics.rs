@@ -16,8 +16,7 @@ use tokio::sync::watch;
 use super::exposition::Writer;
 use super::families::{self, Process};
 use crate::config::Config;
-use crate::snapshot::Snapshot;
-use crate::snapshot::SnapshotReceiver;
+use crate::snapshot::{Snapshot, SnapshotReceiver, Snapshots};
 use crate::telemetry::Telemetry;
 
 /// Everything `/metrics` serves.
@@ -25,7 +24,7 @@ use crate::telemetry::Telemetry;
 pub struct MetricsSource {
     /// The cumulative self-metrics.
     registry: Registry,
-    snapshots: SnapshotReceiver,
+    snapshots: Snapshots,
     /// The running configuration (a reload may change it).
     configs: watch::Receiver<Arc<Config>>,
     /// The families of the latest snapshot scraped, compressed, with what they were made from.
@@ -43,7 +42,7 @@ pub enum Format {
 /// flush), so that more deflate data can follow in the same stream; with the CRC-32 and length
 /// of the text they hold, for the gzip trailer.
 pub struct Prepared {
-    snapshot: Option<Arc<Snapshot>>,
+    snapshots: Vec<(Arc<str>, Option<Arc<Snapshot>>)>,
     config: Arc<Config>,
     /// Shared, not copied, by every gzip scrape that sends it.
     deflate: Bytes,
@@ -87,9 +86,9 @@ fn deflate(c: &mut Compress, input: &[u8], flush: FlushCompress, out: &mut Vec<u
 }
 
 impl Prepared {
-    /// Render the families of `snapshot` for `config`, compressing as they are written.
-    pub fn render(snapshot: Option<Arc<Snapshot>>, config: Arc<Config>) -> Prepared {
-        let process = Process::of(&config);
+    /// Render the families of the organizations' `snapshots` for `config`, compressing as they
+    /// are written.
+    pub fn render(snapshots: Vec<(Arc<str>, Option<Arc<Snapshot>>)>, config: Arc<Config>) -> Prepared {
         let mut compress = Compress::new(LEVEL, false);
         let mut crc = crc32fast::Hasher::new();
         let mut out = Vec::new();
@@ -101,13 +100,13 @@ impl Prepared {
                 deflate(&mut compress, chunk.as_bytes(), FlushCompress::None, &mut out);
             };
             let mut writer = Writer::streaming(&mut sink);
-            families::render(&mut writer, &process, snapshot.as_deref());
+            render_organizations(&mut writer, &snapshots, &config);
             writer.into_string();
         }
         deflate(&mut compress, &[], FlushCompress::Sync, &mut out);
         out.shrink_to_fit();
         Prepared {
-            snapshot,
+            snapshots,
             config,
             deflate: Bytes::from(out),
             crc,
@@ -115,13 +114,15 @@ impl Prepared {
         }
     }
 
-    fn made_from(&self, snapshot: &Option<Arc<Snapshot>>, config: &Arc<Config>) -> bool {
-        let same_snapshot = match (&self.snapshot, snapshot) {
+    fn made_from(&self, snapshots: &[(Arc<str>, Option<Arc<Snapshot>>)], config: &Arc<Config>) -> bool {
+        let same = |a: &Option<Arc<Snapshot>>, b: &Option<Arc<Snapshot>>| match (a, b) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             (None, None) => true,
             _ => false,
         };
-        same_snapshot && Arc::ptr_eq(&self.config, config)
+        self.snapshots.len() == snapshots.len()
+            && self.snapshots.iter().zip(snapshots).all(|((_, a), (_, b))| same(a, b))
+            && Arc::ptr_eq(&self.config, config)
     }
 
     /// The prepared families as text again, in chunks of at most [`super::exposition::CHUNK`]
@@ -197,7 +198,17 @@ impl Gzipped {
 }
 
 impl MetricsSource {
+    /// `/metrics` of one organization ([`crate::telemetry::DEFAULT_ORGANIZATION`]).
     pub fn new(snapshots: SnapshotReceiver, configs: watch::Receiver<Arc<Config>>, telemetry: &Telemetry) -> Self {
+        Self::of_organizations(Snapshots::single(snapshots), configs, telemetry)
+    }
+
+    /// `/metrics` of every organization in `snapshots`.
+    pub fn of_organizations(
+        snapshots: Snapshots,
+        configs: watch::Receiver<Arc<Config>>,
+        telemetry: &Telemetry,
+    ) -> Self {
         let mut registry = Registry::default();
         telemetry.register(&mut registry);
         registry.register_collector(Box::new(super::process::ProcessCollector));
@@ -217,9 +228,10 @@ impl MetricsSource {
         let mut out = String::with_capacity(16 * 1024);
         prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
-        let snapshot = self.snapshots.borrow().clone();
+        let snapshots = self.snapshots.latest();
+        let latest: Vec<Option<&Snapshot>> = snapshots.iter().map(|(_, s)| s.as_deref()).collect();
         let mut writer = Writer::default();
-        families::render_activity(&mut writer, snapshot.as_deref());
+        families::render_activity(&mut writer, &latest);
         out.push_str(&writer.into_string());
         out
     }
@@ -254,15 +266,15 @@ impl MetricsSource {
 
     /// The prepared families of the current snapshot and configuration.
     pub async fn prepared(&self) -> Arc<Prepared> {
-        let snapshot = self.snapshots.borrow().clone();
+        let snapshots = self.snapshots.latest();
         let config = self.configs.borrow().clone();
         let mut cached = self.prepared.lock().await;
-        if let Some(p) = cached.as_ref().filter(|p| p.made_from(&snapshot, &config)) {
+        if let Some(p) = cached.as_ref().filter(|p| p.made_from(&snapshots, &config)) {
             return p.clone();
         }
         // Drop the old body first: two are never kept at once.
         *cached = None;
-        let prepared = match tokio::task::spawn_blocking(move || Prepared::render(snapshot, config)).await {
+        let prepared = match tokio::task::spawn_blocking(move || Prepared::render(snapshots, config)).await {
             Ok(p) => Arc::new(p),
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
@@ -273,16 +285,55 @@ impl MetricsSource {
     /// The whole exposition as OpenMetrics text, rendered from scratch: what the prepared and
     /// streamed bodies must equal (the tests compare them).
     pub fn encode_openmetrics(&self) -> String {
-        let snapshot = self.snapshots.borrow().clone();
-        let process = Process::of(&self.configs.borrow());
-        self.live_openmetrics() + &render_snapshot(snapshot.as_deref(), &process)
+        let snapshots = self.snapshots.latest();
+        let config = self.configs.borrow().clone();
+        let mut writer = Writer::default();
+        render_organizations(&mut writer, &snapshots, &config);
+        let mut families = writer.into_string();
+        families.push_str("# EOF\n");
+        self.live_openmetrics() + &families
     }
+}
+
+/// The families of every organization's snapshot under `config` (each organization with the
+/// process facts of its own effective configuration).
+fn render_organizations(
+    writer: &mut Writer<'_>,
+    snapshots: &[(Arc<str>, Option<Arc<Snapshot>>)],
+    config: &Arc<Config>,
+) {
+    let organizations = crate::organization::of(config);
+    let processes: Vec<Process> = snapshots
+        .iter()
+        .map(|(name, _)| {
+            organizations
+                .iter()
+                .find(|o| o.name == **name)
+                .map(|o| Process::of(&o.config))
+                .unwrap_or_else(|| Process::of(config))
+        })
+        .collect();
+    let views: Vec<families::Organization<'_>> = snapshots
+        .iter()
+        .zip(&processes)
+        .map(|((name, snapshot), process)| families::Organization {
+            name,
+            snapshot: snapshot.as_deref(),
+            process,
+        })
+        .collect();
+    families::render(writer, &Process::of(config), &views);
 }
 
 /// The snapshot's families alone, as OpenMetrics text: a pure function of its arguments.
 pub fn render_snapshot(snapshot: Option<&Snapshot>, process: &Process) -> String {
     let mut writer = Writer::default();
-    families::render(&mut writer, process, snapshot);
+    let organization = families::Organization {
+        name: crate::telemetry::DEFAULT_ORGANIZATION,
+        snapshot,
+        process,
+    };
+    families::render(&mut writer, process, &[organization]);
     let mut out = writer.into_string();
     out.push_str("# EOF\n");
     out
