@@ -89,8 +89,8 @@ local util = import '../lib/util.libsonnet';
           'Accounts whose last audit succeeded, of the accounts in the organization (the management account, accounts that are not ACTIVE and filtered-out accounts are skipped).',
           { h: 4, w: 4, x: 20, y: 0 },
           [
-            g.target('A', 'sum(max by (job) (aws_root_exporter_accounts{job=~"$job", instance=~"$instance", outcome="audited"}))', 'audited', instant=true),
-            g.target('B', 'sum(max by (job) (sum by (job, instance) (aws_root_exporter_accounts{job=~"$job", instance=~"$instance"})))', 'in organization', instant=true),
+            g.target('A', 'sum(max by (job) (aws_root_exporter_accounts{job=~"$job", instance=~"$instance", organization=~"$organization", outcome="audited"}))', 'audited', instant=true),
+            g.target('B', 'sum(max by (job) (sum by (job, instance) (aws_root_exporter_accounts{job=~"$job", instance=~"$instance", organization=~"$organization"})))', 'in organization', instant=true),
           ],
           steps=[['blue', null]],
           colorMode='value',
@@ -103,14 +103,14 @@ local util = import '../lib/util.libsonnet';
           'Every account of the organization with its root credential state from the exporter\'s last successful audit. "unknown": never audited successfully since the exporter started, or not audited at all (skipped).',
           { h: 14, w: 24, x: 0, y: 4 },
           [
-            g.target('A', 'max by (account_id, account_name, status, management, audited) (aws_organizations_account_info{job=~"$job", instance=~"$instance"})', instant=true, format='table'),
-            g.target('B', 'max by (account_id, account_name) (account:aws_root_access_key_active:bool{job=~"$job", instance=~"$instance"})', instant=true, format='table'),
-            g.target('C', 'max by (account_id, account_name) (aws_root_password_present{job=~"$job", instance=~"$instance"})', instant=true, format='table'),
-            g.target('D', 'min by (account_id, account_name) (aws_root_mfa_enabled{job=~"$job", instance=~"$instance"})', instant=true, format='table'),
-            g.target('E', 'max by (account_id, account_name) (account:aws_root_signing_certificate_active:bool{job=~"$job", instance=~"$instance"})', instant=true, format='table'),
-            g.target('F', 'min by (account_id, account_name) (aws_root_audit_success{job=~"$job", instance=~"$instance"})', instant=true, format='table'),
-            g.target('G', 'max by (account_id, account_name) (aws_root_audit_last_success_timestamp_seconds{job=~"$job", instance=~"$instance"}) * 1000', instant=true, format='table'),
-            g.target('H', 'max by (account_id, account_name, reason) (aws_root_audit_failure_reason{job=~"$job", instance=~"$instance"} == 1)', instant=true, format='table'),
+            g.target('A', 'max by (account_id, account_name, status, management, audited) (aws_organizations_account_info{job=~"$job", instance=~"$instance", organization=~"$organization"})', instant=true, format='table'),
+            g.target('B', g.inOrganization('max by (account_id, account_name) (account:aws_root_access_key_active:bool{job=~"$job", instance=~"$instance"})'), instant=true, format='table'),
+            g.target('C', g.inOrganization('max by (account_id, account_name) (aws_root_password_present{job=~"$job", instance=~"$instance"})'), instant=true, format='table'),
+            g.target('D', g.inOrganization('min by (account_id, account_name) (aws_root_mfa_enabled{job=~"$job", instance=~"$instance"})'), instant=true, format='table'),
+            g.target('E', g.inOrganization('max by (account_id, account_name) (account:aws_root_signing_certificate_active:bool{job=~"$job", instance=~"$instance"})'), instant=true, format='table'),
+            g.target('F', g.inOrganization('min by (account_id, account_name) (aws_root_audit_success{job=~"$job", instance=~"$instance"})'), instant=true, format='table'),
+            g.target('G', g.inOrganization('max by (account_id, account_name) (aws_root_audit_last_success_timestamp_seconds{job=~"$job", instance=~"$instance"}) * 1000'), instant=true, format='table'),
+            g.target('H', g.inOrganization('max by (account_id, account_name, reason) (aws_root_audit_failure_reason{job=~"$job", instance=~"$instance"} == 1)'), instant=true, format='table'),
           ],
           [
             { id: 'merge', options: {} },
@@ -190,7 +190,7 @@ local util = import '../lib/util.libsonnet';
           'Organization features',
           'IAM features of the organization (iam:ListOrganizationsFeatures). RootCredentialsManagement is required for the audit (alert: AwsRootCredentialsManagementDisabled).',
           { h: 9, w: 8, x: 16, y: 18 },
-          [g.target('A', 'max by (feature) (aws_organizations_feature_enabled{job=~"$job", instance=~"$instance"})', '{{feature}}', instant=true)],
+          [g.target('A', 'max by (feature) (aws_organizations_feature_enabled{job=~"$job", instance=~"$instance", organization=~"$organization"})', '{{feature}}', instant=true)],
           steps=[['red', null], ['green', 1]],
           mappings=[g.valueMapping([['0', 'disabled', 'red'], ['1', 'enabled', 'green']])],
           textMode='value_and_name',
@@ -202,7 +202,7 @@ local util = import '../lib/util.libsonnet';
           'Last use of each root access key (deep audit). A use within the last %s pages (AwsRootAccessKeyRecentlyUsed).'
           % util.duration(c.recentKeyUseSeconds),
           { h: 7, w: 24, x: 0, y: 27 },
-          [g.target('A', 'max by (account_id, account_name, access_key_id) (aws_root_access_key_last_used_timestamp_seconds{job=~"$job", instance=~"$instance"}) * 1000', instant=true, format='table')],
+          [g.target('A', g.inOrganization('max by (account_id, account_name, access_key_id) (aws_root_access_key_last_used_timestamp_seconds{job=~"$job", instance=~"$instance"}) * 1000'), instant=true, format='table')],
           [{ id: 'organize', options: { excludeByName: { Time: true }, indexByName: {}, renameByName: {} } }],
           [
             g.override('account_id', [['displayName', 'Account ID'], ['custom.width', 140]]),
@@ -218,7 +218,7 @@ local util = import '../lib/util.libsonnet';
           'Credential report age',
           'Accounts audited without a root session (the management account, member roles) read their deep facts from the IAM credential report, which AWS makes at most every 4 hours: how old the report behind each account\'s figures is. Where it contradicts the summary flags, the next panel says so.',
           { h: 7, w: 12, x: 0, y: 34 },
-          [g.target('A', 'time() - max by (account_id, account_name) (aws_root_credential_report_generated_timestamp_seconds{job=~"$job", instance=~"$instance"})', instant=true, format='table')],
+          [g.target('A', g.inOrganization('time() - max by (account_id, account_name) (aws_root_credential_report_generated_timestamp_seconds{job=~"$job", instance=~"$instance"})'), instant=true, format='table')],
           [{ id: 'organize', options: { excludeByName: { Time: true }, indexByName: {}, renameByName: {} } }],
           [
             g.override('account_id', [['displayName', 'Account ID'], ['custom.width', 140]]),
@@ -233,7 +233,7 @@ local util = import '../lib/util.libsonnet';
           'Deep figures contradicting the summary',
           'Credentials whose deep figures (credential report or root session) contradicted GetAccountSummary in the account\'s last audit (aws_root_audit_inconsistency): their deep gauges are withheld and the summary flag speaks, so the alerts page on it. Usually a credential report older than the change; it clears when AWS makes a new report.',
           { h: 7, w: 12, x: 12, y: 34 },
-          [g.target('A', 'max by (account_id, account_name, credential) (aws_root_audit_inconsistency{job=~"$job", instance=~"$instance"} == 1)', instant=true, format='table')],
+          [g.target('A', g.inOrganization('max by (account_id, account_name, credential) (aws_root_audit_inconsistency{job=~"$job", instance=~"$instance"} == 1)'), instant=true, format='table')],
           [{ id: 'organize', options: { excludeByName: { Time: true, Value: true }, indexByName: {}, renameByName: {} } }],
           [
             g.override('account_id', [['displayName', 'Account ID'], ['custom.width', 140]]),
@@ -248,7 +248,7 @@ local util = import '../lib/util.libsonnet';
           'Root activity',
           'Uses of the root user per account and kind (CIS 4.3), from the events queue: console sign-ins (and failed ones), API calls with root\'s console session or keys, privileged sessions (sts:AssumeRoot) not opened by the exporter. The exporter\'s own audit never counts. Alerts: AwsRootUserActivity, AwsRootPrivilegedSession, AwsRootSignInFailures.',
           { h: 8, w: 12, x: 0, y: 41 },
-          [g.target('A', 'sum by (account_id, account_name, kind) (increase(aws_root_activity_events_total{job=~"$job", instance=~"$instance"}[$__rate_interval]))', '{{account_id}} {{account_name}} {{kind}}')],
+          [g.target('A', g.inOrganization('sum by (account_id, account_name, kind) (increase(aws_root_activity_events_total{job=~"$job", instance=~"$instance"}[$__rate_interval]))'), '{{account_id}} {{account_name}} {{kind}}')],
           unit='short',
           fillOpacity=0,
         ),
@@ -259,7 +259,7 @@ local util = import '../lib/util.libsonnet';
           'The newest use of the root user of each account by kind: from the events queue, or the password\'s and keys\' last use as the audits read them. Next to the credential state above: an account whose root is used and still has a key is the first to look at. Within the last %s it pages (AwsRootUserActivity).'
           % util.duration(c.rootActivityWindowSeconds),
           { h: 8, w: 12, x: 12, y: 41 },
-          [g.target('A', 'max by (account_id, account_name, kind) (aws_root_activity_last_timestamp_seconds{job=~"$job", instance=~"$instance"}) * 1000', instant=true, format='table')],
+          [g.target('A', g.inOrganization('max by (account_id, account_name, kind) (aws_root_activity_last_timestamp_seconds{job=~"$job", instance=~"$instance"}) * 1000'), instant=true, format='table')],
           [{ id: 'organize', options: { excludeByName: { Time: true }, indexByName: {}, renameByName: {} } }],
           [
             g.override('account_id', [['displayName', 'Account ID'], ['custom.width', 140]]),

@@ -253,7 +253,34 @@
       skipUrlSync: false,
       sort: 1,
     },
+    // The organizations of those instances (`[[organizations]]`; `default` for an exporter that
+    // audits one).
+    {
+      local query = 'label_values(aws_organizations_account_info{%s}, organization)' % $.clustered(config, 'job=~"$job", instance=~"$instance"'),
+      name: 'organization',
+      label: 'Organization',
+      type: 'query',
+      datasource: $.datasource,
+      definition: query,
+      query: { query: query, refId: 'PrometheusVariableQueryEditor-VariableQuery' },
+      current: { selected: true, text: ['All'], value: ['$__all'] },
+      hide: 0,
+      includeAll: true,
+      allValue: '.*',
+      multi: true,
+      options: [],
+      refresh: 2,
+      regex: '',
+      skipUrlSync: false,
+      sort: 1,
+    },
   ],
+
+  // `expr` (one sample per account_id, or several) kept only for accounts of the organizations
+  // the `organization` variable selects; values unchanged. Per-account series carry no
+  // organization: aws_organizations_account_info has it.
+  inOrganization(expr)::
+    '(%s) * on (account_id) group_left () max by (account_id) (0 * aws_organizations_account_info{job=~"$job", instance=~"$instance", organization=~"$organization"} + 1)' % expr,
 
   // A whole dashboard. settings: one of the *Dashboard objects of config.libsonnet.
   dashboard(config, settings, description, panels):: {

@@ -7,6 +7,7 @@ Sources:
   * deploy/prometheus/*.yml: every rule's `expr`.
 
 Grafana variables are replaced by concrete values: $job -> aws-root-exporter, $instance -> .*,
+$organization -> .*,
 $__rate_interval / $__interval / $__range -> 1m (see --job, --instance, --interval). An unknown
 variable is an error, so a new one has to be given a value here.
 
@@ -47,6 +48,7 @@ def grafana_values(job, instance, interval):
         "datasource": "prometheus",
         "job": job,
         "instance": instance,
+        "organization": ".*",
         "__rate_interval": interval,
         "__interval": interval,
         "__range": interval,

@@ -35,7 +35,12 @@ Then:
   7. restarts the exporter with the events queue and a 1h refresh: a root key created and
      deleted through the simulator (which queues the CloudTrail events AWS delivers) pages and
      resolves, then a root console sign-in pages AwsRootUserActivity{kind="console_signin"}
-     (root activity, CIS 4.3); a poll cannot be what finds them.
+     (root activity, CIS 4.3); a poll cannot be what finds them;
+  8. runs check_queries.py (every dashboard and rule expression) against this Prometheus;
+  9. restarts the exporter with [[organizations]]: this test's organization and a second one
+     (tests/fixtures/scenarios/org-b.toml, served by the same simulator) reached through its
+     access role; a root key put into the second's clean account pages AwsRootAccessKeyPresent
+     with the organization named in the description, and so does its management account.
 
 Rule files are loaded unchanged: AwsRootAccessKeyPresent has no `for:`, so nothing needs
 shortening. The Alertmanager file is copied with three rewrites only: the placeholder webhook
@@ -97,6 +102,11 @@ ALERT = "AwsRootAccessKeyPresent"
 # Account names as AWS allows them: the exporter must keep them inside their label values, or
 # Prometheus rejects the whole scrape and no account's alert works.
 EVENTS_MEMBER = "101010101010"
+# The second organization (served by the same simulator) and its clean member.
+SECOND_ORG_SCENARIO = os.path.join(REPO, "tests", "fixtures", "scenarios", "org-b.toml")
+SECOND_ORG = "second"
+SECOND_MANAGEMENT = "210000000000"
+SECOND_CLEAN = "210000000003"
 HOSTILE_KEY = "777777777777"
 HOSTILE_KEY_NAME = 'say "hi" \\ back\n{x="1"} = ✓'
 HOSTILE_CR = "888888888888"
@@ -418,11 +428,14 @@ def check_scrape_through_tls_and_basic_auth(args, children, prom_url, exporter_p
 # --- the test --------------------------------------------------------------------------------
 
 def start_simulator(children, exporter_bin, tmp, timeout):
+    """The test's organization, and a second one (tests/fixtures/scenarios/org-b.toml) whose
+    management account has an access role trusting this one's management account."""
     path = os.path.join(tmp, "scenario.toml")
     with open(path, "w") as f:
         f.write(scenario_toml())
     lines = queue.Queue()
     children.start("simulator", [exporter_bin, "simulate", "--scenario", path,
+                                 "--scenario", SECOND_ORG_SCENARIO,
                                  "--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"],
                    stdout_lines=lines)
     urls = {}
@@ -624,6 +637,44 @@ def check_root_signin(args, children, webhook, control_url):
     return after
 
 
+def check_second_organization(args, children, webhook, control_url, aws_url, port, tmp):
+    """Several organizations: restart the exporter on the same address with a configuration file
+    naming two, this test's and the second through its access role; a root key put into a
+    clean account of the second pages, the description naming the organization, and so does
+    the second organization's management account (its root has a key)."""
+    for name in ("exporter", "exporter-restarted", "exporter-events"):
+        children.stop(only=name)
+    config = os.path.join(tmp, "organizations.toml")
+    with open(config, "w") as f:
+        f.write(f"""\
+[[organizations]]
+name = "paging"
+
+[[organizations]]
+name = "{SECOND_ORG}"
+role_arn = "arn:aws:iam::{SECOND_MANAGEMENT}:role/aws-root-exporter-org-access"
+external_id = "org-b-external"
+""")
+    start_exporter(children, args.exporter_bin, aws_url, args.checks, args.timeout, args.web,
+                   port=port, name="exporter-organizations", extra=("--config", config))
+    put_simulator(control_url, SECOND_CLEAN, "root", WITH_KEY)
+    added = time.monotonic()
+    arrived, alert = wait_for(
+        f"{ALERT} for {SECOND_CLEAN} of organization {SECOND_ORG} at the pager",
+        lambda: webhook.find("/pager", ALERT, SECOND_CLEAN, "firing", added),
+        args.timeout, children)
+    description = alert.get("annotations", {}).get("description", "")
+    if f"of organization {SECOND_ORG}" not in description or SECOND_CLEAN not in description:
+        raise TestFailure(f"the page does not name the organization and account: {description!r}")
+    log(f"ORGANIZATIONS: {ALERT} for {SECOND_CLEAN} {arrived - added:.1f}s after the key, "
+        f"naming organization {SECOND_ORG}")
+    _, alert = wait_for(
+        f"{ALERT} for the second organization's management account {SECOND_MANAGEMENT}",
+        lambda: webhook.find("/pager", ALERT, SECOND_MANAGEMENT, "firing", added),
+        args.timeout, children)
+    log(f"ORGANIZATIONS: the second organization's management account pages too")
+
+
 def check_annotations(alert, account_id=CLEAN, account_name="clean-member"):
     annotations = alert.get("annotations", {})
     for key in ("summary", "description", "runbook_url"):
@@ -817,6 +868,10 @@ def run(args, tmp):
                                            check_queries.read_allowed(check_queries.DEFAULT_ALLOWED))
             if failures:
                 raise TestFailure(f"check_queries found {failures} problem(s), listed above")
+
+        # 9. several organizations: a root key in the second pages, naming it
+        check_second_organization(args, children, webhook, control_url, aws_url, exporter_port,
+                                  tmp)
 
         print(f"PASS: polling (refresh 5s): page {fired_after:.1f}s after the key was added, "
               f"resolved {resolved_after:.1f}s after it was deleted; events (refresh 1h): page "
