@@ -73,8 +73,9 @@ enum Command {
     /// Serve the simulated AWS organization of a scenario file (the project's AWS test double).
     #[cfg(feature = "demo")]
     Simulate {
-        #[arg(long)]
-        scenario: PathBuf,
+        /// Scenario file (TOML); repeat it to serve several organizations in one world.
+        #[arg(long, required = true)]
+        scenario: Vec<PathBuf>,
         /// Address of the AWS endpoint (Organizations, STS, IAM).
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
@@ -284,12 +285,12 @@ fn run_audit(config: Arc<Config>, format: Format) -> ExitCode {
 
 /// `simulate`: exit 2 when the scenario is bad, 1 on other failures.
 #[cfg(feature = "demo")]
-fn run_simulator(scenario: &std::path::Path, listen: SocketAddr, control_listen: SocketAddr) -> ExitCode {
+fn run_simulator(scenario: &[PathBuf], listen: SocketAddr, control_listen: SocketAddr) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return report_error(Err(e)),
     };
-    match rt.block_on(aws_org_simulator::serve(
+    match rt.block_on(aws_org_simulator::serve_many(
         scenario,
         listen,
         control_listen,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, State, rejection::JsonRejection};
+use axum::extract::{Path, Query, State, rejection::JsonRejection, rejection::QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -13,16 +13,16 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Simulator;
 use super::events::{Actor, RootSession};
 use super::ratelimit::RateLimiter;
 use super::rng::UPPER_DIGITS;
 use super::scenario::{
-    AssumeRootMode, KeyStatus, MfaKind, RoleSpec, RootSpec, check_account_id, check_features, check_roles, check_tags,
-    parse_faults, parse_rate_limits,
+    AssumeRootMode, KeyStatus, MfaKind, RoleSpec, RootSpec, check_account_id, check_features,
+    check_organization_access, check_roles, check_tags, parse_faults, parse_rate_limits,
 };
 use super::state::{ActiveFault, RootAction, RootChange, World};
 use super::wire::iso8601;
+use super::{Org, Simulator};
 
 pub(crate) fn router(sim: Arc<Simulator>) -> Router {
     Router::new()
@@ -69,13 +69,14 @@ fn unknown_account(id: &str) -> Response {
     )
 }
 
-/// What is wrong with the account of a `/_simulator/accounts/{account_id}/...` path: 400 when it
-/// is not an account id, 404 when the organization has no such account.
-fn account_problem(world: &World, id: &str) -> Option<Response> {
+/// The organization of the account of a `/_simulator/accounts/{account_id}/...` path (of any
+/// simulated organization), or what is wrong with it: 400 when it is not an account id, 404 when
+/// no organization has such an account.
+fn account_org<'a>(sim: &'a Simulator, id: &str) -> Result<&'a Org, Box<Response>> {
     if let Err(m) = check_account_id("account id in the path", id) {
-        return Some(error(StatusCode::BAD_REQUEST, m));
+        return Err(Box::new(error(StatusCode::BAD_REQUEST, m)));
     }
-    world.account(id).is_none().then(|| unknown_account(id))
+    sim.org_of_account(id).ok_or_else(|| Box::new(unknown_account(id)))
 }
 
 /// JSON as the TOML value the scenario's readers take, so that a body is read by the same code
@@ -108,10 +109,11 @@ async fn put_root(
     Path(account_id): Path<String>,
     body: Result<Json<RootSpec>, JsonRejection>,
 ) -> Response {
-    let mut world = sim.world.lock().expect("simulator state poisoned");
-    if let Some(r) = account_problem(&world, &account_id) {
-        return r;
-    }
+    let org = match account_org(&sim, &account_id) {
+        Ok(org) => org,
+        Err(r) => return *r,
+    };
+    let mut world = org.world();
     let spec = match body {
         Ok(Json(spec)) => spec,
         Err(r) => return bad_body(r, ROOT_SHAPE),
@@ -122,7 +124,7 @@ async fn put_root(
         return unknown_account(&account_id);
     };
     drop(world);
-    let queued = sim.publish(&actor, &changes, now);
+    let queued = org.publish(&actor, &changes, now);
     let events: Vec<&str> = changes.iter().map(RootChange::event_name).collect();
     Json(json!({
         "account_id": account_id,
@@ -363,10 +365,11 @@ async fn post_root_action(
     Path(account_id): Path<String>,
     body: Result<Json<RootActionBody>, JsonRejection>,
 ) -> Response {
-    let mut world = sim.world.lock().expect("simulator state poisoned");
-    if let Some(r) = account_problem(&world, &account_id) {
-        return r;
-    }
+    let org = match account_org(&sim, &account_id) {
+        Ok(org) => org,
+        Err(r) => return *r,
+    };
+    let mut world = org.world();
     let body = match body {
         Ok(Json(b)) => b,
         Err(r) => return bad_body(r, ROOT_ACTION_SHAPE),
@@ -471,7 +474,7 @@ async fn post_root_action(
         }
     };
     drop(world);
-    let event_id = sim.publish(&actor, std::slice::from_ref(&change), now).pop();
+    let event_id = org.publish(&actor, std::slice::from_ref(&change), now).pop();
     let mut answer = change.summary();
     answer["account_id"] = account_id.into();
     answer["action"] = body.action.into();
@@ -505,14 +508,55 @@ struct MessageBody {
     body: String,
 }
 
+/// `?queue_url=URL`: which organization's queue, when several scenarios have `[events]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueQuery {
+    queue_url: Option<String>,
+}
+
+/// The organization whose queue the query names (`?queue_url=` as `GET /_simulator/queue` or
+/// the SQS endpoint shows it), or the first scenario's with `[events]`.
+fn queue_org(sim: &Simulator, query: Result<Query<QueueQuery>, QueryRejection>) -> Result<&Org, Box<Response>> {
+    let query = query.map_err(|r| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("{}; expected ?queue_url=URL", r.body_text()),
+        ))
+    })?;
+    match query.0.queue_url {
+        None => sim
+            .orgs
+            .iter()
+            .find(|o| o.queue.is_some())
+            .ok_or_else(|| Box::new(no_queue())),
+        Some(url) => sim
+            .orgs
+            .iter()
+            .find(|o| sim.org_queue_url(o).as_deref() == Some(url.as_str()))
+            .ok_or_else(|| {
+                let shown: String = url.chars().take(200).collect();
+                Box::new(error(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "queue_url {shown:?} is not a simulated queue; allowed: {}",
+                        sim.queue_urls().join(", ")
+                    ),
+                ))
+            }),
+    }
+}
+
 /// Put a raw message in the queue, as if any sender had sent it.
 async fn post_queue_message(
     State(sim): State<Arc<Simulator>>,
+    query: Result<Query<QueueQuery>, QueryRejection>,
     body: Result<Json<MessageBody>, JsonRejection>,
 ) -> Response {
-    if sim.queue.is_none() {
-        return no_queue();
-    }
+    let org = match queue_org(&sim, query) {
+        Ok(org) => org,
+        Err(r) => return *r,
+    };
     let body = match body {
         Ok(Json(b)) => b.body,
         Err(r) => return bad_body(r, r#"{"body":"any string"}"#),
@@ -520,14 +564,18 @@ async fn post_queue_message(
     if let Err(m) = super::queue::check_body(&body) {
         return error(StatusCode::BAD_REQUEST, m);
     }
-    match sim.send_raw(body) {
-        Some(id) => Json(json!({ "message_id": id, "queue_url": sim.queue_url() })).into_response(),
+    match org.send_raw(body) {
+        Some(id) => Json(json!({ "message_id": id, "queue_url": sim.org_queue_url(org) })).into_response(),
         None => no_queue(),
     }
 }
 
-async fn get_queue(State(sim): State<Arc<Simulator>>) -> Response {
-    let (Some(url), Some(c)) = (sim.queue_url(), sim.queue_counts()) else {
+async fn get_queue(State(sim): State<Arc<Simulator>>, query: Result<Query<QueueQuery>, QueryRejection>) -> Response {
+    let org = match queue_org(&sim, query) {
+        Ok(org) => org,
+        Err(r) => return *r,
+    };
+    let (Some(url), Some(c)) = (sim.org_queue_url(org), org.queue_counts()) else {
         return no_queue();
     };
     Json(json!({
@@ -553,10 +601,11 @@ async fn put_assume_root(
     Path(account_id): Path<String>,
     body: Result<Json<ModeBody>, JsonRejection>,
 ) -> Response {
-    let mut world = sim.world.lock().expect("simulator state poisoned");
-    if let Some(r) = account_problem(&world, &account_id) {
-        return r;
-    }
+    let org = match account_org(&sim, &account_id) {
+        Ok(org) => org,
+        Err(r) => return *r,
+    };
+    let mut world = org.world();
     let mode = match body {
         Ok(Json(b)) => b.mode,
         Err(r) => return bad_body(r, r#"{"mode":"ok"|"access_denied"}"#),
@@ -575,10 +624,11 @@ async fn put_tags(
     Path(account_id): Path<String>,
     body: Result<Json<BTreeMap<String, String>>, JsonRejection>,
 ) -> Response {
-    let mut world = sim.world.lock().expect("simulator state poisoned");
-    if let Some(r) = account_problem(&world, &account_id) {
-        return r;
-    }
+    let org = match account_org(&sim, &account_id) {
+        Ok(org) => org,
+        Err(r) => return *r,
+    };
+    let mut world = org.world();
     let tags = match body {
         Ok(Json(tags)) => tags,
         Err(r) => return bad_body(r, r#"{"owner":"team-a","environment":"prod"}"#),
@@ -600,10 +650,11 @@ async fn put_roles(
     Path(account_id): Path<String>,
     body: Result<Json<Vec<RoleSpec>>, JsonRejection>,
 ) -> Response {
-    let mut world = sim.world.lock().expect("simulator state poisoned");
-    if let Some(r) = account_problem(&world, &account_id) {
-        return r;
-    }
+    let org = match account_org(&sim, &account_id) {
+        Ok(org) => org,
+        Err(r) => return *r,
+    };
+    let mut world = org.world();
     let roles = match body {
         Ok(Json(roles)) => roles,
         Err(r) => {
@@ -613,7 +664,15 @@ async fn put_roles(
             );
         }
     };
-    if let Err(m) = check_roles("roles", &roles) {
+    if let Err(m) = check_roles("roles", &roles).and_then(|()| {
+        check_organization_access(
+            "roles",
+            &roles,
+            &account_id,
+            &world.management_account_id,
+            &world.caller_account_id,
+        )
+    }) {
         return error(StatusCode::BAD_REQUEST, m);
     }
     match world.set_roles(&account_id, &roles) {
@@ -625,10 +684,11 @@ async fn put_roles(
 /// The account's latest credential report: `state` none | in_progress | complete, when it was
 /// generated, how many were generated.
 async fn get_credential_report(State(sim): State<Arc<Simulator>>, Path(account_id): Path<String>) -> Response {
-    let world = sim.world.lock().expect("simulator state poisoned");
-    if let Some(r) = account_problem(&world, &account_id) {
-        return r;
-    }
+    let org = match account_org(&sim, &account_id) {
+        Ok(org) => org,
+        Err(r) => return *r,
+    };
+    let world = org.world();
     let account = world.account(&account_id).expect("checked above");
     let (state, generated) = match &account.report {
         None => ("none", None),
@@ -661,10 +721,11 @@ async fn put_credential_report(
     body: Result<Json<ReportBody>, JsonRejection>,
 ) -> Response {
     const EXAMPLE: &str = r#"{"age_seconds":14400} or {"corrupt":"drop_field"}"#;
-    let mut world = sim.world.lock().expect("simulator state poisoned");
-    if let Some(r) = account_problem(&world, &account_id) {
-        return r;
-    }
+    let org = match account_org(&sim, &account_id) {
+        Ok(org) => org,
+        Err(r) => return *r,
+    };
+    let mut world = org.world();
     let (age, corrupt) = match body {
         Ok(Json(ReportBody {
             age_seconds: None,
@@ -705,13 +766,40 @@ async fn put_credential_report(
         .into_response()
 }
 
+/// `?organization_id=o-...`: which organization `features`, `faults` and `rate_limits` change
+/// when several scenarios are served; the first scenario's without it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrgQuery {
+    organization_id: Option<String>,
+}
+
+fn query_org(sim: &Simulator, query: Result<Query<OrgQuery>, QueryRejection>) -> Result<&Org, Box<Response>> {
+    let query = query.map_err(|r| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("{}; expected ?organization_id=o-...", r.body_text()),
+        ))
+    })?;
+    sim.org_by_id(query.0.organization_id.as_deref())
+        .map_err(|m| Box::new(error(StatusCode::NOT_FOUND, m)))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FeaturesBody {
     enabled: Vec<String>,
 }
 
-async fn put_features(State(sim): State<Arc<Simulator>>, body: Result<Json<FeaturesBody>, JsonRejection>) -> Response {
+async fn put_features(
+    State(sim): State<Arc<Simulator>>,
+    query: Result<Query<OrgQuery>, QueryRejection>,
+    body: Result<Json<FeaturesBody>, JsonRejection>,
+) -> Response {
+    let org = match query_org(&sim, query) {
+        Ok(org) => org,
+        Err(r) => return *r,
+    };
     let enabled = match body {
         Ok(Json(b)) => b.enabled,
         Err(r) => return bad_body(r, r#"{"enabled":["RootCredentialsManagement","RootSessions"]}"#),
@@ -719,7 +807,7 @@ async fn put_features(State(sim): State<Arc<Simulator>>, body: Result<Json<Featu
     if let Err(m) = check_features("enabled", &enabled) {
         return error(StatusCode::BAD_REQUEST, m);
     }
-    sim.world.lock().expect("simulator state poisoned").features = enabled;
+    org.world().features = enabled;
     Json(json!({ "updated": "features" })).into_response()
 }
 
@@ -731,14 +819,19 @@ const FAULTS_SHAPE: &str = r#"[{"operation":"AssumeRoot"|"*",...,"kind":"throttl
 /// nothing.
 async fn put_faults(
     State(sim): State<Arc<Simulator>>,
+    query: Result<Query<OrgQuery>, QueryRejection>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
+    let org = match query_org(&sim, query) {
+        Ok(org) => org,
+        Err(r) => return *r,
+    };
     let value = match body.map(|Json(v)| json_to_toml(v)) {
         Ok(Ok(v)) => v,
         Ok(Err(m)) => return error(StatusCode::BAD_REQUEST, format!("faults: {m}; expected {FAULTS_SHAPE}")),
         Err(r) => return bad_body(r, FAULTS_SHAPE),
     };
-    let mut world = sim.world.lock().expect("simulator state poisoned");
+    let mut world = org.world();
     let faults = {
         let world = &*world;
         match parse_faults(value, &|id: &str| world.account(id).is_some()) {
@@ -764,8 +857,13 @@ const RATE_LIMITS_SHAPE: &str =
 /// changes nothing. `{}` removes every limit.
 async fn put_rate_limits(
     State(sim): State<Arc<Simulator>>,
+    query: Result<Query<OrgQuery>, QueryRejection>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
+    let org = match query_org(&sim, query) {
+        Ok(org) => org,
+        Err(r) => return *r,
+    };
     let value = match body.map(|Json(v)| json_to_toml(v)) {
         Ok(Ok(v)) => v,
         Ok(Err(m)) => {
@@ -780,19 +878,18 @@ async fn put_rate_limits(
         Ok(l) => l,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
-    *sim.rate_limits.lock().expect("rate limits poisoned") = RateLimiter::new(&limits, tokio::time::Instant::now());
+    *org.rate_limits.lock().expect("rate limits poisoned") = RateLimiter::new(&limits, tokio::time::Instant::now());
     Json(json!({ "updated": "rate_limits", "operations": limits.keys().collect::<Vec<_>>() })).into_response()
 }
 
+/// Calls answered so far, by operation, in every organization.
 async fn get_calls(State(sim): State<Arc<Simulator>>) -> Response {
-    let world = sim.world.lock().expect("simulator state poisoned");
-    Json(json!(world.calls)).into_response()
+    Json(json!(sim.all_calls())).into_response()
 }
 
 /// Calls answered with the throttling error, by operation (a subset of `GET /_simulator/calls`).
 async fn get_throttled(State(sim): State<Arc<Simulator>>) -> Response {
-    let world = sim.world.lock().expect("simulator state poisoned");
-    Json(json!(world.throttled)).into_response()
+    Json(json!(sim.all_throttled())).into_response()
 }
 
 #[cfg(test)]

@@ -74,8 +74,9 @@ async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Param
         // principal with those permissions.
         Principal::Caller { account_id } => {
             let about = account_action.then_some(account_id.as_str());
-            sim.gate(action, &principal, about, Protocol::Query).await?;
-            let mut world = sim.world.lock().expect("simulator state poisoned");
+            let org = sim.org_for(&principal);
+            org.gate(action, &principal, about, Protocol::Query).await?;
+            let mut world = org.world();
             match action {
                 "ListOrganizationsFeatures" => Ok(organizations_features(&world)),
                 _ if account_action => account_call(&mut world, account_id, action, params),
@@ -87,6 +88,15 @@ async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Param
                 )),
             }
         }
+        // Another organization's access role reads its organization's features too.
+        Principal::Role {
+            organization_access: true,
+            ..
+        } if action == "ListOrganizationsFeatures" => {
+            let org = sim.org_for(&principal);
+            org.gate(action, &principal, None, Protocol::Query).await?;
+            Ok(organizations_features(&org.world()))
+        }
         Principal::Role { account_id, .. } => {
             if !account_action {
                 return Err(not_authorized(
@@ -96,8 +106,9 @@ async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Param
                     &format!("because no identity-based policy allows the iam:{action} action"),
                 ));
             }
-            sim.gate(action, &principal, Some(account_id), Protocol::Query).await?;
-            let mut world = sim.world.lock().expect("simulator state poisoned");
+            let org = sim.org_for(&principal);
+            org.gate(action, &principal, Some(account_id), Protocol::Query).await?;
+            let mut world = org.world();
             account_call(&mut world, account_id, action, params)
         }
         Principal::Root {
@@ -124,8 +135,9 @@ async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Param
                     "because no session policy allows the action",
                 ));
             }
-            sim.gate(action, &principal, Some(account_id), Protocol::Query).await?;
-            let world = sim.world.lock().expect("simulator state poisoned");
+            let org = sim.org_for(&principal);
+            org.gate(action, &principal, Some(account_id), Protocol::Query).await?;
+            let world = org.world();
             let account = world.account(account_id).ok_or_else(|| {
                 AwsError::new(
                     403,

@@ -113,6 +113,9 @@ pub(crate) enum Principal {
         role_name: String,
         role_id: String,
         session_name: String,
+        /// The role may do what the exporter's own role does in its organization
+        /// (`organization_access` in the scenario).
+        organization_access: bool,
         expires: SystemTime,
     },
 }
@@ -133,6 +136,18 @@ impl Principal {
             Principal::Caller { account_id }
             | Principal::Root { account_id, .. }
             | Principal::Role { account_id, .. } => account_id,
+        }
+    }
+
+    /// Whether the credentials may act for the organization (read it, call AssumeRoot): the
+    /// caller's own, or a session of a role with `organization_access`.
+    pub(crate) fn acts_for_organization(&self) -> bool {
+        match self {
+            Principal::Caller { .. } => true,
+            Principal::Role {
+                organization_access, ..
+            } => *organization_access,
+            Principal::Root { .. } => false,
         }
     }
 
@@ -220,56 +235,57 @@ impl Params {
     }
 }
 
-pub(crate) struct Simulator {
+/// One scenario's organization: its world (accounts, sessions it issued, faults, call counts),
+/// its latency, its `[rate_limits]` buckets and its `[events]` queue.
+pub(crate) struct Org {
     pub(crate) world: Mutex<World>,
     latency: LatencySpec,
     /// `[rate_limits]`' buckets (replaced by the control API).
     pub(crate) rate_limits: Mutex<RateLimiter>,
-    requests: AtomicU64,
     /// The `[events]` queue, if the scenario has one.
     pub(crate) queue: Option<Mutex<Queue>>,
     /// Wakes long polls when a message is sent, or when the simulator stops.
     pub(crate) queue_changed: Notify,
+}
+
+/// The simulated world: one organization per scenario, on one AWS endpoint and one control API.
+pub(crate) struct Simulator {
+    /// In the order the scenarios were given; the first one's caller takes any key no scenario
+    /// lists.
+    pub(crate) orgs: Vec<Org>,
+    /// Every account (of every organization) -> its organization's index in `orgs`.
+    by_account: HashMap<String, usize>,
+    /// Every `caller_access_key_ids` entry -> its scenario's index in `orgs`.
+    by_key: HashMap<String, usize>,
+    requests: AtomicU64,
     stopping: AtomicBool,
     /// `http://ADDR` of the AWS endpoint, once bound: the queue URL's base.
     endpoint: OnceLock<String>,
 }
 
-impl Simulator {
-    pub(crate) fn new(scenario: &Scenario) -> Simulator {
-        Simulator {
-            world: Mutex::new(World::new(scenario)),
+impl Org {
+    fn new(scenario: &Scenario, index: usize) -> Org {
+        let mut world = World::new(scenario);
+        if index > 0 {
+            // Session keys are drawn from the world's generator: another seed for every
+            // organization after the first, so that two scenarios with the same seed do not
+            // issue the same keys (the first keeps today's draws).
+            world.rng = rng::Rng::new(rng::fnv1a(&scenario.organization.id) ^ (index as u64) ^ 0x5EED);
+        }
+        Org {
+            world: Mutex::new(world),
             latency: scenario.latency.clone(),
             rate_limits: Mutex::new(RateLimiter::new(&scenario.rate_limits, tokio::time::Instant::now())),
-            requests: AtomicU64::new(0),
             queue: scenario
                 .events
                 .as_ref()
                 .map(|e| Mutex::new(Queue::new(e, &scenario.organization.management_account_id))),
             queue_changed: Notify::new(),
-            stopping: AtomicBool::new(false),
-            endpoint: OnceLock::new(),
         }
     }
 
-    /// `ENDPOINT/ACCOUNT/NAME`.
-    pub(crate) fn queue_url_of(&self, q: &Queue) -> String {
-        let endpoint = self.endpoint.get().map(String::as_str).unwrap_or("http://127.0.0.1");
-        format!("{endpoint}/{}/{}", q.owner, q.name)
-    }
-
-    pub(crate) fn queue_url(&self) -> Option<String> {
-        let q = self.queue.as_ref()?.lock().expect("queue state poisoned");
-        Some(self.queue_url_of(&q))
-    }
-
-    pub(crate) fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
-    fn stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.queue_changed.notify_waiters();
+    pub(crate) fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().expect("simulator state poisoned")
     }
 
     /// Put the events of `changes` in the queue (visible after its delivery delay) and return
@@ -313,11 +329,6 @@ impl Simulator {
         Some(q.counts(std::time::Instant::now()))
     }
 
-    fn request_id(&self) -> String {
-        let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        format!("5e1a0000-0000-4000-8000-{n:012x}")
-    }
-
     /// Whether the operation's `[rate_limits]` bucket (the caller's account's, for a limit
     /// with `scope = "account"`) has a token for a call arriving now; takes it.
     fn admit(&self, operation: &str, principal: &Principal) -> bool {
@@ -327,16 +338,14 @@ impl Simulator {
 
     /// Count a throttling answer to `operation` and make it.
     fn throttled(&self, operation: &str, protocol: Protocol) -> AwsError {
-        self.world
-            .lock()
-            .expect("simulator state poisoned")
-            .count_throttled(operation);
+        self.world().count_throttled(operation);
         throttling(protocol)
     }
 
     /// Count the call, then apply the scenario's latency, any injected fault and the rate limit.
     /// `account_id` is the account the call is about (AssumeRoot's target, a root session's
-    /// account).
+    /// account). Called on the organization of the caller's credentials: the scenario that
+    /// describes an organization describes the calls made from it.
     ///
     /// A delay stands for the time the request took to reach AWS: a root session that expired
     /// meanwhile is refused with `ExpiredToken`, as one used after its expiry is on arrival, and
@@ -351,7 +360,7 @@ impl Simulator {
         protocol: Protocol,
     ) -> Result<(), AwsError> {
         let fault = {
-            let mut world = self.world.lock().expect("simulator state poisoned");
+            let mut world = self.world();
             world.count_call(operation);
             world.fault_for(operation, account_id)
         };
@@ -409,6 +418,144 @@ impl Simulator {
             }
         }
     }
+}
+
+impl Simulator {
+    /// The organizations of `scenarios`, which must not share an account id, an organization id
+    /// or a caller access key.
+    pub(crate) fn new(scenarios: &[Scenario]) -> Result<Simulator, ScenarioError> {
+        let orgs: Vec<Org> = scenarios.iter().enumerate().map(|(i, s)| Org::new(s, i)).collect();
+        let mut by_account: HashMap<String, usize> = HashMap::new();
+        let mut by_org_id: HashMap<&str, usize> = HashMap::new();
+        let mut by_key: HashMap<String, usize> = HashMap::new();
+        let conflict = |first: usize, second: usize, message: String| ScenarioError::Conflict {
+            first: scenarios[first].origin.clone(),
+            second: scenarios[second].origin.clone(),
+            message,
+        };
+        for (i, (org, scenario)) in orgs.iter().zip(scenarios).enumerate() {
+            let org_id = scenario.organization.id.as_str();
+            if let Some(&first) = by_org_id.get(org_id) {
+                return Err(conflict(
+                    first,
+                    i,
+                    format!("organization id {org_id} is in both; organization ids are unique"),
+                ));
+            }
+            by_org_id.insert(org_id, i);
+            for account in &org.world().accounts {
+                if let Some(&first) = by_account.get(&account.id) {
+                    return Err(conflict(
+                        first,
+                        i,
+                        format!(
+                            "account id {} is in both; account ids are unique across organizations",
+                            account.id
+                        ),
+                    ));
+                }
+                by_account.insert(account.id.clone(), i);
+            }
+            for key in scenario.organization.caller_access_key_ids.iter().flatten() {
+                if let Some(&first) = by_key.get(key) {
+                    return Err(conflict(
+                        first,
+                        i,
+                        format!(
+                            "caller access key {key} is in both caller_access_key_ids; a key belongs to one organization"
+                        ),
+                    ));
+                }
+                by_key.insert(key.clone(), i);
+            }
+        }
+        Ok(Simulator {
+            orgs,
+            by_account,
+            by_key,
+            requests: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            endpoint: OnceLock::new(),
+        })
+    }
+
+    /// The organization an account belongs to, if any.
+    pub(crate) fn org_of_account(&self, account_id: &str) -> Option<&Org> {
+        self.by_account.get(account_id).map(|&i| &self.orgs[i])
+    }
+
+    /// The organization the credentials act in: the one of their account.
+    pub(crate) fn org_for(&self, principal: &Principal) -> &Org {
+        // Every caller account and every session's account is an account of the world.
+        self.org_of_account(principal.acting_account()).unwrap_or(&self.orgs[0])
+    }
+
+    /// The organization of a control API request: `organization_id` when given, else the first
+    /// scenario's.
+    pub(crate) fn org_by_id(&self, organization_id: Option<&str>) -> Result<&Org, String> {
+        let Some(id) = organization_id else {
+            return Ok(&self.orgs[0]);
+        };
+        self.orgs
+            .iter()
+            .find(|o| o.world().organization_id == id)
+            .ok_or_else(|| {
+                let ids: Vec<String> = self.orgs.iter().map(|o| o.world().organization_id.clone()).collect();
+                let shown: String = id.chars().take(40).collect();
+                format!(
+                    "organization_id {shown:?} is not a simulated organization; allowed: {}",
+                    ids.join(", ")
+                )
+            })
+    }
+
+    /// `ENDPOINT/ACCOUNT/NAME`.
+    pub(crate) fn queue_url_of(&self, q: &Queue) -> String {
+        let endpoint = self.endpoint.get().map(String::as_str).unwrap_or("http://127.0.0.1");
+        format!("{endpoint}/{}/{}", q.owner, q.name)
+    }
+
+    /// The URL of an organization's queue, if it has one.
+    pub(crate) fn org_queue_url(&self, org: &Org) -> Option<String> {
+        let q = org.queue.as_ref()?.lock().expect("queue state poisoned");
+        Some(self.queue_url_of(&q))
+    }
+
+    /// The first queue's URL (in scenario order).
+    pub(crate) fn queue_url(&self) -> Option<String> {
+        self.orgs.iter().find_map(|o| self.org_queue_url(o))
+    }
+
+    /// Every queue's URL, in scenario order.
+    pub(crate) fn queue_urls(&self) -> Vec<String> {
+        self.orgs.iter().filter_map(|o| self.org_queue_url(o)).collect()
+    }
+
+    /// The organization whose queue has the path `ACCOUNT/NAME`.
+    pub(crate) fn org_of_queue_path(&self, path: &str) -> Option<&Org> {
+        self.orgs.iter().find(|o| {
+            o.queue.as_ref().is_some_and(|q| {
+                let q = q.lock().expect("queue state poisoned");
+                path == format!("{}/{}", q.owner, q.name)
+            })
+        })
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for org in &self.orgs {
+            org.queue_changed.notify_waiters();
+        }
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        format!("5e1a0000-0000-4000-8000-{n:012x}")
+    }
 
     /// Who signed the request. `service` is the one the operation belongs to.
     fn authenticate(&self, headers: &HeaderMap, service: &str) -> Result<Principal, AwsError> {
@@ -427,8 +574,12 @@ impl Simulator {
                 format!("Credential should be scoped to correct service: '{service}'."),
             ));
         }
-        let world = self.world.lock().expect("simulator state poisoned");
-        if let Some(session) = world.sessions.get(&sig.access_key_id) {
+        // A session the simulator issued lives in the world of its account's organization.
+        for org in &self.orgs {
+            let world = org.world();
+            let Some(session) = world.sessions.get(&sig.access_key_id) else {
+                continue;
+            };
             if header_str(headers, "x-amz-security-token") != Some(session.token.as_str()) {
                 return Err(AwsError::new(
                     403,
@@ -451,24 +602,33 @@ impl Simulator {
                     role_name,
                     role_id,
                     session_name,
+                    organization_access,
                 } => Principal::Role {
                     account_id,
                     role_name: role_name.clone(),
                     role_id: role_id.clone(),
                     session_name: session_name.clone(),
+                    organization_access: *organization_access,
                     expires,
                 },
             });
         }
-        if let Some(allowed) = &world.caller_access_key_ids
-            && !allowed.contains(&sig.access_key_id)
-        {
-            return Err(AwsError::new(
-                403,
-                "InvalidClientTokenId",
-                "The security token included in the request is invalid.",
-            ));
-        }
+        // A key a scenario's caller_access_key_ids lists is that organization's caller; any
+        // other key is the first scenario's (refused when that one lists its keys).
+        let world = match self.by_key.get(&sig.access_key_id) {
+            Some(&i) => self.orgs[i].world(),
+            None => {
+                let world = self.orgs[0].world();
+                if world.caller_access_key_ids.is_some() {
+                    return Err(AwsError::new(
+                        403,
+                        "InvalidClientTokenId",
+                        "The security token included in the request is invalid.",
+                    ));
+                }
+                world
+            }
+        };
         Ok(Principal::Caller {
             account_id: world.caller_account_id.clone(),
         })
@@ -561,15 +721,16 @@ impl RunningSimulator {
         format!("http://{}", self.control_addr)
     }
 
-    /// Calls answered so far for one operation (e.g. `"AssumeRoot"`), faults included.
+    /// Calls answered so far for one operation (e.g. `"AssumeRoot"`), faults included, in every
+    /// organization.
     pub fn calls(&self, operation: &str) -> u64 {
-        self.world().calls.get(operation).copied().unwrap_or(0)
+        self.all_calls().get(operation).copied().unwrap_or(0)
     }
 
-    /// Calls answered so far, by operation (what the control API's `GET /_simulator/calls`
-    /// returns).
+    /// Calls answered so far, by operation, in every organization (what the control API's
+    /// `GET /_simulator/calls` returns).
     pub fn all_calls(&self) -> BTreeMap<String, u64> {
-        self.world().calls.clone()
+        self.simulator.all_calls()
     }
 
     /// Calls of one operation answered with AWS's throttling error so far, by an empty
@@ -577,19 +738,19 @@ impl RunningSimulator {
     ///
     /// [`calls`]: RunningSimulator::calls
     pub fn throttled(&self, operation: &str) -> u64 {
-        self.world().throttled.get(operation).copied().unwrap_or(0)
+        self.all_throttled().get(operation).copied().unwrap_or(0)
     }
 
     /// Throttling answers so far, by operation (what the control API's
     /// `GET /_simulator/calls/throttled` returns); operations never throttled are absent.
     pub fn all_throttled(&self) -> BTreeMap<String, u64> {
-        self.world().throttled.clone()
+        self.simulator.all_throttled()
     }
 
-    /// The latest IAM credential report of an account, if one was ever generated (`None` also
-    /// for an account the organization lacks).
+    /// The latest IAM credential report of an account (of any organization), if one was ever
+    /// generated (`None` also for an account no organization has).
     pub fn credential_report(&self, account_id: &str) -> Option<CredentialReportInfo> {
-        let world = self.world();
+        let world = self.simulator.org_of_account(account_id)?.world();
         let account = world.account(account_id)?;
         let report = account.report.as_ref()?;
         Some(CredentialReportInfo {
@@ -601,18 +762,52 @@ impl RunningSimulator {
     }
 
     /// The `[events]` queue's URL, `http://127.0.0.1:PORT/MANAGEMENT_ACCOUNT/NAME`; `None` when
-    /// the scenario has no `[events]`.
+    /// no scenario has `[events]`. With several scenarios, the first one's that has a queue
+    /// (see [`queue_urls`](RunningSimulator::queue_urls)).
     pub fn queue_url(&self) -> Option<String> {
         self.simulator.queue_url()
     }
 
-    /// The `[events]` queue's counts (what `GET /_simulator/queue` shows); `None` without one.
-    pub fn queue_counts(&self) -> Option<QueueCounts> {
-        self.simulator.queue_counts()
+    /// Every `[events]` queue's URL, in scenario order (one per scenario with `[events]`).
+    pub fn queue_urls(&self) -> Vec<String> {
+        self.simulator.queue_urls()
     }
 
-    fn world(&self) -> std::sync::MutexGuard<'_, World> {
-        self.simulator.world.lock().expect("simulator state poisoned")
+    /// The counts of the queue [`queue_url`](RunningSimulator::queue_url) names (what
+    /// `GET /_simulator/queue` shows); `None` without one.
+    pub fn queue_counts(&self) -> Option<QueueCounts> {
+        self.simulator.orgs.iter().find_map(Org::queue_counts)
+    }
+
+    /// The organization ids, in scenario order.
+    pub fn organization_ids(&self) -> Vec<String> {
+        self.simulator
+            .orgs
+            .iter()
+            .map(|o| o.world().organization_id.clone())
+            .collect()
+    }
+}
+
+impl Simulator {
+    /// Calls answered so far, by operation, summed over the organizations.
+    pub(crate) fn all_calls(&self) -> BTreeMap<String, u64> {
+        self.sum(|w| &w.calls)
+    }
+
+    /// Throttling answers so far, by operation, summed over the organizations.
+    pub(crate) fn all_throttled(&self) -> BTreeMap<String, u64> {
+        self.sum(|w| &w.throttled)
+    }
+
+    fn sum(&self, counts: impl Fn(&World) -> &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+        let mut total = BTreeMap::new();
+        for org in &self.orgs {
+            for (operation, n) in counts(&org.world()) {
+                *total.entry(operation.clone()).or_insert(0) += n;
+            }
+        }
+        total
     }
 }
 
@@ -632,14 +827,51 @@ pub struct CredentialReportInfo {
     pub csv: String,
 }
 
-/// Bind both listeners and serve them on the current runtime until `shutdown` resolves.
+/// Bind both listeners and serve the scenario on the current runtime until `shutdown`
+/// resolves.
 pub async fn start(
     scenario: &Scenario,
     listen: SocketAddr,
     control_listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<RunningSimulator> {
-    let simulator = Arc::new(Simulator::new(scenario));
+    let simulator = Simulator::new(std::slice::from_ref(scenario)).expect("one scenario never clashes with another");
+    bind_and_serve(simulator, listen, control_listen, shutdown).await
+}
+
+/// Serve several organizations in one world, one per scenario, on the same two addresses, until
+/// `shutdown` resolves. A caller access key belongs to the organization whose scenario's
+/// `caller_access_key_ids` lists it, any other key to the first scenario's; a session acts in its
+/// account's organization; `sts:AssumeRole` reaches a role of another organization that trusts
+/// the caller's account. The scenarios must not share an account id, an organization id or a
+/// caller access key ([`ServeError::Scenario`] with [`ScenarioError::Conflict`]); one scenario
+/// is served exactly as by [`start`].
+pub async fn start_many(
+    scenarios: &[Scenario],
+    listen: SocketAddr,
+    control_listen: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunningSimulator, ServeError> {
+    if scenarios.is_empty() {
+        return Err(ServeError::NoScenario);
+    }
+    let simulator = Simulator::new(scenarios)?;
+    bind_and_serve(simulator, listen, control_listen, shutdown)
+        .await
+        .map_err(|error| ServeError::Bind {
+            listen,
+            control_listen,
+            error,
+        })
+}
+
+async fn bind_and_serve(
+    simulator: Simulator,
+    listen: SocketAddr,
+    control_listen: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<RunningSimulator> {
+    let simulator = Arc::new(simulator);
     let aws = TcpListener::bind(listen).await?;
     let control = TcpListener::bind(control_listen).await?;
     let running = RunningSimulator {
@@ -694,6 +926,9 @@ pub enum ServeError {
     /// The addresses cannot be written to standard output.
     #[error("cannot print the simulator's addresses on stdout: {0}")]
     Stdout(std::io::Error),
+    /// [`start_many`] or [`serve_many`] was given no scenario.
+    #[error("no scenario to serve; give at least one")]
+    NoScenario,
 }
 
 /// Load the scenario file, serve it on the current runtime, print the two addresses on stdout
@@ -706,24 +941,35 @@ pub async fn serve(
     control_listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let scenario = Scenario::load(scenario_path)?;
+    serve_many(&[scenario_path], listen, control_listen, shutdown).await
+}
+
+/// [`serve`] for several scenario files in one world ([`start_many`]): one `simulator queue url`
+/// line per scenario with `[events]`, in the order given.
+pub async fn serve_many(
+    scenario_paths: &[impl AsRef<Path>],
+    listen: SocketAddr,
+    control_listen: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let scenarios = scenario_paths
+        .iter()
+        .map(|p| Scenario::load(p.as_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let running = start(&scenario, listen, control_listen, async {
+    let running = start_many(&scenarios, listen, control_listen, async {
         let _ = stop_rx.await;
     })
-    .await
-    .map_err(|error| ServeError::Bind {
-        listen,
-        control_listen,
-        error,
-    })?;
+    .await?;
     let printed = {
         let mut out = std::io::stdout().lock();
         writeln!(out, "simulator listening on {}", running.endpoint_url())
             .and_then(|()| writeln!(out, "simulator control listening on {}", running.control_url()))
-            .and_then(|()| match running.queue_url() {
-                Some(url) => writeln!(out, "simulator queue url {url}"),
-                None => Ok(()),
+            .and_then(|()| {
+                running
+                    .queue_urls()
+                    .iter()
+                    .try_for_each(|url| writeln!(out, "simulator queue url {url}"))
             })
             .and_then(|()| out.flush())
     };

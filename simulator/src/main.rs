@@ -1,5 +1,5 @@
-//! `aws-org-simulator`: serve the simulated AWS organization of a scenario file until SIGTERM or
-//! SIGINT. Exit status: 0 after a signal, 2 when the scenario cannot be read or is invalid (or
+//! `aws-org-simulator`: serve the simulated AWS organization of a scenario file (or several
+//! organizations, one per `--scenario`) until SIGTERM or SIGINT. Exit status: 0 after a signal, 2 when the scenario cannot be read or is invalid (or
 //! the flags are wrong), 1 on any other failure.
 
 use std::net::SocketAddr;
@@ -14,9 +14,10 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
-    /// Scenario file (TOML).
-    #[arg(long)]
-    scenario: PathBuf,
+    /// Scenario file (TOML). Repeat it to serve several organizations in one world (account ids
+    /// unique across them; any caller key no scenario lists is the first one's caller).
+    #[arg(long, required = true)]
+    scenario: Vec<PathBuf>,
     /// Address of the AWS endpoint (Organizations, STS, IAM).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
@@ -44,7 +45,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match aws_org_simulator::serve(&cli.scenario, cli.listen, cli.control_listen, shutdown).await {
+        match aws_org_simulator::serve_many(&cli.scenario, cli.listen, cli.control_listen, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");

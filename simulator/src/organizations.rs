@@ -36,8 +36,9 @@ pub(crate) async fn handle(
 async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]) -> Result<Value, AwsError> {
     let input = Value::Object(json_request(body, operation, &OPERATIONS)?);
     // Only the exporter's own role, in the management account or the delegated administrator,
-    // reads the organization; root and role sessions act inside a member account.
-    if let Principal::Root { .. } | Principal::Role { .. } = &principal {
+    // and a role with `organization_access` there (another organization's access role) read the
+    // organization; root and other role sessions act inside one account.
+    if !principal.acts_for_organization() {
         return Err(AwsError::new(
             400,
             "AccessDeniedException",
@@ -55,8 +56,10 @@ async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]
             .filter(|id| is_account_id(id)),
         _ => None,
     };
-    sim.gate(operation, &principal, about, super::Protocol::Json).await?;
-    let world = sim.world.lock().expect("simulator state poisoned");
+    // The organization of the credentials' account answers.
+    let org = sim.org_for(&principal);
+    org.gate(operation, &principal, about, super::Protocol::Json).await?;
+    let world = org.world();
     match operation {
         "DescribeOrganization" => {
             let mgmt = world

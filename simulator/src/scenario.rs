@@ -24,6 +24,14 @@ pub enum ScenarioError {
     /// A value is out of range (an id, a state, a fraction...).
     #[error("scenario {path}: {message}")]
     Invalid { path: String, message: String },
+    /// Scenarios served together clash (an account id, an organization id or a caller access
+    /// key in two of them).
+    #[error("scenarios {first} and {second}: {message}")]
+    Conflict {
+        first: String,
+        second: String,
+        message: String,
+    },
 }
 
 /// Organization features that `iam:ListOrganizationsFeatures` reports. The simulator's own list,
@@ -108,6 +116,10 @@ pub struct Scenario {
     raw_rate_limits: Option<toml::Value>,
     #[serde(skip)]
     pub(crate) rate_limits: BTreeMap<String, RateLimitSpec>,
+    /// Where the scenario came from (a path, or the origin given to [`Scenario::parse`]): names
+    /// it when scenarios served together clash.
+    #[serde(skip)]
+    pub(crate) origin: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -464,6 +476,12 @@ pub(crate) struct RoleSpec {
     pub(crate) external_id: Option<String>,
     /// The role's MaxSessionDuration in seconds (AWS's default: 3600).
     pub(crate) max_session_duration: u64,
+    /// The role's policy allows what the exporter's own role may do (Organizations reads,
+    /// `iam:ListOrganizationsFeatures`, `sts:AssumeRoot` into the members, its own account's
+    /// root): the per-organization access role of another organization's management account or
+    /// delegated administrator. Only in those two accounts; `false` (the default) is an audit
+    /// role that reads its own account's root only.
+    pub(crate) organization_access: bool,
 }
 
 /// AWS's default MaxSessionDuration of a role, and the range it may be set to.
@@ -480,6 +498,8 @@ struct RoleTable {
     external_id: Option<String>,
     #[serde(default)]
     max_session_duration: Option<u64>,
+    #[serde(default)]
+    organization_access: bool,
 }
 
 impl TryFrom<toml::Value> for RoleSpec {
@@ -491,6 +511,7 @@ impl TryFrom<toml::Value> for RoleSpec {
                 trusts: None,
                 external_id: None,
                 max_session_duration: DEFAULT_MAX_SESSION_DURATION,
+                organization_access: false,
             }),
             toml::Value::Table(_) => v
                 .try_into::<RoleTable>()
@@ -499,10 +520,11 @@ impl TryFrom<toml::Value> for RoleSpec {
                     trusts: t.trusts,
                     external_id: t.external_id,
                     max_session_duration: t.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_DURATION),
+                    organization_access: t.organization_access,
                 })
                 .map_err(|e| format!("role: {}", e.to_string().trim())),
             other => Err(format!(
-                "role {other}: expected a role name or a table {{ name, trusts, external_id, max_session_duration }}"
+                "role {other}: expected a role name or a table {{ name, trusts, external_id, max_session_duration, organization_access }}"
             )),
         }
     }
@@ -549,6 +571,26 @@ pub(crate) fn check_roles(at: &str, roles: &[RoleSpec]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `organization_access = true` only on a role of the management account or of the caller
+/// account (the delegated administrator): the accounts the Organizations API answers.
+pub(crate) fn check_organization_access(
+    at: &str,
+    roles: &[RoleSpec],
+    account_id: &str,
+    management_account_id: &str,
+    caller_account_id: &str,
+) -> Result<(), String> {
+    if account_id == management_account_id || account_id == caller_account_id {
+        return Ok(());
+    }
+    match roles.iter().position(|r| r.organization_access) {
+        Some(j) => Err(format!(
+            "{at}[{j}].organization_access = true in account {account_id}; allowed only in the management account ({management_account_id}) or the caller account ({caller_account_id}), the accounts the Organizations API answers"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The checks of an account's `tags` (the scenario's `accounts[N].tags`, the control API's
@@ -981,10 +1023,12 @@ impl Scenario {
             path: origin.to_string(),
             message: e.to_string().trim().replace('\n', " "),
         })?;
-        scenario.validate().map_err(|message| ScenarioError::Invalid {
+        let mut scenario = scenario.validate().map_err(|message| ScenarioError::Invalid {
             path: origin.to_string(),
             message,
-        })
+        })?;
+        scenario.origin = origin.to_string();
+        Ok(scenario)
     }
 
     fn validate(mut self) -> Result<Scenario, String> {
@@ -1058,6 +1102,13 @@ impl Scenario {
                 ));
             }
             check_roles(&format!("accounts[{i}].roles"), &a.roles)?;
+            check_organization_access(
+                &format!("accounts[{i}].roles"),
+                &a.roles,
+                &a.id,
+                &org.management_account_id,
+                org.caller_account_id(),
+            )?;
             if let Some(ou) = &a.ou {
                 check_ou(&format!("accounts[{i}].ou"), ou)?;
             }
@@ -1600,7 +1651,8 @@ management_account_id = "111111111111"
                 name: "RootAuditRole".into(),
                 trusts: None,
                 external_id: None,
-                max_session_duration: 3600
+                max_session_duration: 3600,
+                organization_access: false,
             }
         );
         assert_eq!(a.roles[1].trusts.as_deref(), Some(&["333333333333".to_string()][..]));
@@ -1626,6 +1678,13 @@ management_account_id = "111111111111"
                 &["accounts[0].roles[0].max_session_duration = 100", "3600 to 43200"],
             ),
             ("roles = [5]", &["expected a role name or a table"]),
+            (
+                "roles = [\"R\", { name = \"Org\", organization_access = true }]",
+                &[
+                    "accounts[0].roles[1].organization_access = true in account 222222222222",
+                    "management account (111111111111) or the caller account",
+                ],
+            ),
             (
                 "ou = \"Workloads//Prod\"",
                 &["accounts[0].ou \"Workloads//Prod\"", "Workloads/Prod"],

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::queue::{DeleteOutcome, Received, VisibilityOutcome};
 use super::scenario::MAX_VISIBILITY_TIMEOUT_S;
 use super::wire::{AwsError, json_request, json10_ok};
-use super::{Principal, Protocol, Simulator};
+use super::{Org, Principal, Protocol, Simulator};
 
 pub(crate) const TARGET_PREFIX: &str = "AmazonSQS.";
 
@@ -131,9 +131,10 @@ fn string_list(input: &Map<String, Value>, name: &str) -> Result<Vec<String>, Aw
     }
 }
 
-/// Check that `QueueUrl` names the simulated queue: `http(s)://HOST/ACCOUNT/NAME` (the host is
-/// not compared: AWS routes by the endpoint the request reached).
-fn check_queue_url(sim: &Simulator, input: &Map<String, Value>) -> Result<(), AwsError> {
+/// The organization whose queue `QueueUrl` names: `http(s)://HOST/ACCOUNT/NAME` (the host is
+/// not compared: AWS routes by the endpoint the request reached). Two scenarios' queues of the
+/// same name are told apart by the owning (management) account in the URL.
+fn queue_of<'a>(sim: &'a Simulator, input: &Map<String, Value>) -> Result<&'a Org, AwsError> {
     let url = required_str(input, "QueueUrl")?;
     let path = url
         .strip_prefix("https://")
@@ -147,13 +148,7 @@ fn check_queue_url(sim: &Simulator, input: &Map<String, Value>) -> Result<(), Aw
             format!("The address {url} is not valid for this endpoint."),
         ));
     };
-    let queue = sim.queue.as_ref().ok_or_else(no_such_queue)?;
-    let q = queue.lock().expect("queue state poisoned");
-    if path == format!("{}/{}", q.owner, q.name) {
-        Ok(())
-    } else {
-        Err(no_such_queue())
-    }
+    sim.org_of_queue_path(path).ok_or_else(no_such_queue)
 }
 
 async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]) -> Result<Value, AwsError> {
@@ -161,7 +156,7 @@ async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]
     // Only the exporter's own credentials may use the queue; root and role sessions act inside
     // member accounts.
     if let Principal::Root { .. } | Principal::Role { .. } = &principal {
-        let resource = match &sim.queue {
+        let resource = match &sim.org_for(&principal).queue {
             Some(q) => {
                 let q = q.lock().expect("queue state poisoned");
                 format!("arn:aws:sqs:us-east-1:{}:{}", q.owner, q.name)
@@ -177,14 +172,16 @@ async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]
             ),
         ));
     }
-    sim.gate(operation, &principal, None, Protocol::Sqs).await?;
+    // Paced and counted in the caller's organization; the queue is the one its URL names.
+    let caller_org = sim.org_for(&principal);
+    caller_org.gate(operation, &principal, None, Protocol::Sqs).await?;
     match operation {
-        "GetQueueUrl" => get_queue_url(sim, &input),
+        "GetQueueUrl" => get_queue_url(sim, caller_org, &input),
         "ReceiveMessage" => receive_message(sim, &input).await,
         "DeleteMessage" => {
-            check_queue_url(sim, &input)?;
+            let org = queue_of(sim, &input)?;
             let handle = required_str(&input, "ReceiptHandle")?;
-            let mut q = sim
+            let mut q = org
                 .queue
                 .as_ref()
                 .expect("checked")
@@ -197,7 +194,7 @@ async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]
         }
         "DeleteMessageBatch" => delete_message_batch(sim, &input),
         "ChangeMessageVisibility" => {
-            check_queue_url(sim, &input)?;
+            let org = queue_of(sim, &input)?;
             let handle = required_str(&input, "ReceiptHandle")?;
             let timeout = optional_int(&input, "VisibilityTimeout")?.ok_or_else(|| {
                 AwsError::new(
@@ -207,7 +204,7 @@ async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]
                 )
             })?;
             let timeout = visibility(timeout)?;
-            let mut q = sim
+            let mut q = org
                 .queue
                 .as_ref()
                 .expect("checked")
@@ -243,7 +240,9 @@ fn visibility(seconds: i64) -> Result<Duration, AwsError> {
     Ok(Duration::from_secs(seconds as u64))
 }
 
-fn get_queue_url(sim: &Simulator, input: &Map<String, Value>) -> Result<Value, AwsError> {
+/// The queue of that name: the caller's organization's first, else another organization's
+/// (`QueueOwnerAWSAccountId` picks among them).
+fn get_queue_url(sim: &Simulator, caller_org: &Org, input: &Map<String, Value>) -> Result<Value, AwsError> {
     let name = required_str(input, "QueueName")?;
     let owner = match input.get("QueueOwnerAWSAccountId") {
         None | Some(Value::Null) => None,
@@ -256,16 +255,19 @@ fn get_queue_url(sim: &Simulator, input: &Map<String, Value>) -> Result<Value, A
             ));
         }
     };
-    let queue = sim.queue.as_ref().ok_or_else(no_such_queue)?;
-    let q = queue.lock().expect("queue state poisoned");
-    if name != q.name || owner.is_some_and(|o| o != q.owner) {
-        return Err(no_such_queue());
+    let orgs = std::iter::once(caller_org).chain(sim.orgs.iter());
+    for org in orgs {
+        let Some(queue) = &org.queue else { continue };
+        let q = queue.lock().expect("queue state poisoned");
+        if name == q.name && owner.is_none_or(|o| o == q.owner) {
+            return Ok(json!({ "QueueUrl": sim.queue_url_of(&q) }));
+        }
     }
-    Ok(json!({ "QueueUrl": sim.queue_url_of(&q) }))
+    Err(no_such_queue())
 }
 
 async fn receive_message(sim: &Simulator, input: &Map<String, Value>) -> Result<Value, AwsError> {
-    check_queue_url(sim, input)?;
+    let org = queue_of(sim, input)?;
     let max = optional_int(input, "MaxNumberOfMessages")?.unwrap_or(1);
     if !(1..=MAX_BATCH as i64).contains(&max) {
         return Err(invalid_value(
@@ -302,11 +304,11 @@ async fn receive_message(sim: &Simulator, input: &Map<String, Value>) -> Result<
             .filter(|a| names.iter().any(|n| n == a))
             .collect()
     };
-    let queue = sim.queue.as_ref().expect("checked by check_queue_url");
+    let queue = org.queue.as_ref().expect("checked by queue_of");
     let deadline = Instant::now() + Duration::from_secs(wait as u64);
     let received = loop {
         // Register for a wake-up before looking, so that a message sent meanwhile is not missed.
-        let notified = sim.queue_changed.notified();
+        let notified = org.queue_changed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         let now = Instant::now();
@@ -367,7 +369,7 @@ fn is_batch_id(id: &str) -> bool {
 }
 
 fn delete_message_batch(sim: &Simulator, input: &Map<String, Value>) -> Result<Value, AwsError> {
-    check_queue_url(sim, input)?;
+    let org = queue_of(sim, input)?;
     let entries = match input.get("Entries") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items.clone(),
@@ -423,7 +425,7 @@ fn delete_message_batch(sim: &Simulator, input: &Map<String, Value>) -> Result<V
         }
         parsed.push((id, handle));
     }
-    let mut q = sim
+    let mut q = org
         .queue
         .as_ref()
         .expect("checked")

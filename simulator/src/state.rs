@@ -96,6 +96,9 @@ pub(crate) struct SimRole {
     pub(crate) trusts: Vec<String>,
     pub(crate) external_id: Option<String>,
     pub(crate) max_session_duration: u64,
+    /// Its sessions act with the exporter's permissions in the organization (see
+    /// [`RoleSpec::organization_access`]).
+    pub(crate) organization_access: bool,
 }
 
 impl SimRole {
@@ -111,6 +114,7 @@ impl SimRole {
                 .unwrap_or_else(|| vec![caller_account_id.to_string()]),
             external_id: spec.external_id.clone(),
             max_session_duration: spec.max_session_duration,
+            organization_access: spec.organization_access,
         }
     }
 }
@@ -217,6 +221,8 @@ pub(crate) enum SessionKind {
         role_name: String,
         role_id: String,
         session_name: String,
+        /// The role's `organization_access` when the session was issued.
+        organization_access: bool,
     },
 }
 

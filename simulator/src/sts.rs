@@ -36,7 +36,8 @@ pub(crate) async fn handle(
 async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Params) -> Result<String, AwsError> {
     match action {
         "GetCallerIdentity" => {
-            sim.gate(action, &principal, principal.account_id(), Protocol::Query)
+            sim.org_for(&principal)
+                .gate(action, &principal, principal.account_id(), Protocol::Query)
                 .await?;
             let user_id = match &principal {
                 Principal::Caller { .. } => format!("AROASIMULATEDROLEID:{}", crate::CALLER_SESSION),
@@ -115,7 +116,11 @@ async fn assume_root(sim: &Simulator, principal: Principal, params: &Params) -> 
         ));
     }
     match &principal {
-        Principal::Caller { .. } => {}
+        Principal::Caller { .. }
+        | Principal::Role {
+            organization_access: true,
+            ..
+        } => {}
         Principal::Root { account_id: caller, .. } => {
             return Err(AwsError::new(
                 403,
@@ -126,7 +131,7 @@ async fn assume_root(sim: &Simulator, principal: Principal, params: &Params) -> 
             ));
         }
         // Only the exporter's own role (in the management account or the delegated
-        // administrator) is allowed sts:AssumeRoot.
+        // administrator), or another organization's access role there, is allowed sts:AssumeRoot.
         Principal::Role { .. } => {
             return Err(AwsError::new(
                 403,
@@ -138,9 +143,11 @@ async fn assume_root(sim: &Simulator, principal: Principal, params: &Params) -> 
             ));
         }
     }
-    sim.gate("AssumeRoot", &principal, Some(&account_id), Protocol::Query)
+    // Only into the members of the organization the credentials act in.
+    let org = sim.org_for(&principal);
+    org.gate("AssumeRoot", &principal, Some(&account_id), Protocol::Query)
         .await?;
-    let mut world = sim.world.lock().expect("simulator state poisoned");
+    let mut world = org.world();
     let caller = principal.arn();
     let denied = |why: &str| {
         AwsError::new(
@@ -230,16 +237,22 @@ async fn assume_role(sim: &Simulator, principal: Principal, params: &Params) -> 
             ),
         ));
     }
-    sim.gate("AssumeRole", &principal, Some(request.account_id), Protocol::Query)
+    // Paced and counted in the caller's organization (AWS limits per caller account); the
+    // role is looked up, and the session issued, in the organization of the role's account,
+    // which may be another one (cross-organization trust).
+    sim.org_for(&principal)
+        .gate("AssumeRole", &principal, Some(request.account_id), Protocol::Query)
         .await?;
-    let mut world = sim.world.lock().expect("simulator state poisoned");
-    let (role_id, role_name) = trusted_role(&world, &principal, &request)?;
+    let denied = || role_denied(&principal, &request);
+    let mut world = sim.org_of_account(request.account_id).ok_or_else(denied)?.world();
+    let (role_id, role_name, organization_access) = trusted_role(&world, &principal, &request)?;
     let (akid, session) = world.issue_session(
         request.account_id,
         SessionKind::Role {
             role_name: role_name.clone(),
             role_id: role_id.clone(),
             session_name: request.session_name.to_string(),
+            organization_access,
         },
         Duration::from_secs(request.duration),
     );
@@ -341,21 +354,31 @@ fn role_arn_parts(role_arn: &str) -> Option<(&str, &str)> {
         .filter(|(account, name)| is_account_id(account) && !name.is_empty())
 }
 
-/// The role the request may assume (its id and name): it exists in an active account, trusts
-/// the caller's account, gets the external id it wants, and allows the session's duration.
-/// A missing role, an untrusted caller, a wrong or missing external id: AWS answers all alike.
-fn trusted_role(world: &World, principal: &Principal, request: &RoleRequest) -> Result<(String, String), AwsError> {
-    let denied = || {
-        AwsError::new(
-            403,
-            "AccessDenied",
-            format!(
-                "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",
-                principal.arn(),
-                request.role_arn
-            ),
-        )
-    };
+/// AWS's answer to an AssumeRole it refuses: the same for a role or account that does not
+/// exist, an untrusted caller and a wrong or missing external id.
+fn role_denied(principal: &Principal, request: &RoleRequest) -> AwsError {
+    AwsError::new(
+        403,
+        "AccessDenied",
+        format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",
+            principal.arn(),
+            request.role_arn
+        ),
+    )
+}
+
+/// The role the request may assume (its id, name and `organization_access`): it exists in an
+/// active account of `world` (the organization of the role's account), trusts the caller's
+/// account (of any organization), gets the external id it wants, and allows the session's
+/// duration. A missing role, an untrusted caller, a wrong or missing external id: AWS answers
+/// all alike.
+fn trusted_role(
+    world: &World,
+    principal: &Principal,
+    request: &RoleRequest,
+) -> Result<(String, String, bool), AwsError> {
+    let denied = || role_denied(principal, request);
     let account = world.account(request.account_id).ok_or_else(denied)?;
     if account.status != "ACTIVE" {
         return Err(denied());
@@ -387,5 +410,5 @@ fn trusted_role(world: &World, principal: &Principal, request: &RoleRequest) -> 
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         ));
     }
-    Ok((role.id.clone(), role.name.clone()))
+    Ok((role.id.clone(), role.name.clone(), role.organization_access))
 }

@@ -42,6 +42,29 @@ impl Sim {
         Sim { running, _stop: tx }
     }
 
+    /// Several organizations in one world, one per scenario text (the first is the
+    /// organization of any caller key no scenario's `caller_access_key_ids` lists); the
+    /// scenarios are named `test scenario 1`, `test scenario 2`... in errors.
+    pub async fn start_many(scenario_tomls: &[&str]) -> Sim {
+        let scenarios: Vec<Scenario> = scenario_tomls
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Scenario::parse(text, &format!("test scenario {}", i + 1)).expect("test scenario parses"))
+            .collect();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let running = aws_org_simulator::start_many(
+            &scenarios,
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+            async {
+                let _ = rx.await;
+            },
+        )
+        .await
+        .expect("the scenarios go together and the simulator binds loopback");
+        Sim { running, _stop: tx }
+    }
+
     pub fn endpoint(&self) -> EndpointOverride {
         EndpointOverride {
             url: self.running.endpoint_url(),
