@@ -8,7 +8,10 @@
 //! A [`Scenario`] (a TOML file, see the crate's README) describes the organization; [`start`]
 //! serves it on the current Tokio runtime, [`serve`] loads a scenario file, serves it, prints
 //! the two addresses (and the queue's URL with `[events]`) and runs until a shutdown future
-//! resolves.
+//! resolves. [`start_many`] and [`serve_many`] serve several organizations, one per scenario, in
+//! one world: a caller key belongs to the scenario listing it (any other to the first), a session
+//! acts in its account's organization, and `sts:AssumeRole` reaches a role of another
+//! organization that trusts the caller's account (the README's "Several organizations").
 //!
 //! # Control API
 //!
@@ -26,7 +29,8 @@
 //!   "bad_time"}` breaks it (a ragged root row, a missing column, a value that is no time) until
 //!   the next generation;
 //! - `PUT /_simulator/features` with `{"enabled": ["RootCredentialsManagement", ...]}` sets the
-//!   organization's features;
+//!   organization's features (`?organization_id=` picks one of several; also for `faults` and
+//!   `rate_limits`);
 //! - `PUT /_simulator/faults` with a JSON list of faults (the scenario's `[[faults]]` shape) or
 //!   an object keyed by operation (the `[faults.OPERATION]` shape) replaces the injected faults;
 //! - `PUT /_simulator/rate_limits` with an object keyed by operation (the scenario's
@@ -41,7 +45,8 @@
 //!   one action of the root user (an IAM call, a console sign-in, any other API call) and
 //!   queues its EventBridge event; `PUT .../root` queues one event per difference;
 //! - `POST /_simulator/queue/messages` with `{"body": "..."}` puts a raw message in the
-//!   `[events]` queue, `GET /_simulator/queue` shows its counts.
+//!   `[events]` queue, `GET /_simulator/queue` shows its counts (`?queue_url=` picks one of
+//!   several).
 //!
 //! # Events
 //!
