@@ -69,7 +69,7 @@ install_tools() {
 BIN=target/debug/aws-root-exporter
 
 # boto3, an independent AWS client, against the simulator binary: one run per scenario, with the
-# control API for the fault checks.
+# control API for the fault checks, and one run of two organizations in one world.
 boto3_check() {
   local scenario rc=0
   cargo build --locked --quiet -p aws-org-simulator --bin aws-org-simulator || return 1
@@ -77,13 +77,17 @@ boto3_check() {
     simulator/tests/scenarios/coverage.toml simulator/tests/scenarios/events.toml; do
     boto3_check_one "$scenario" || rc=1
   done
+  boto3_check_one tests/fixtures/scenarios/org-a.toml tests/fixtures/scenarios/org-b.toml || rc=1
   return $rc
 }
 
+# One simulator serving every scenario given (several: several organizations in one world).
 boto3_check_one() {
-  local scenario=$1 out pid url control rc=0
+  local scenario out pid url control rc=0
+  local -a flags=()
+  for scenario in "$@"; do flags+=(--scenario "$scenario"); done
   out=$(mktemp)
-  target/debug/aws-org-simulator --scenario "$scenario" --listen 127.0.0.1:0 >"$out" 2>/dev/null &
+  target/debug/aws-org-simulator "${flags[@]}" --listen 127.0.0.1:0 >"$out" 2>/dev/null &
   pid=$!
   for _ in $(seq 100); do
     url=$(sed -n 's/^simulator listening on //p' "$out")
@@ -91,10 +95,10 @@ boto3_check_one() {
     [ -n "$url" ] && [ -n "$control" ] && break
     sleep 0.1
   done
-  echo "boto3 against $scenario"
+  echo "boto3 against $*"
   AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret \
     target/test-venv/bin/python simulator/tests/boto3/check_simulator.py \
-    --endpoint "$url" --control "$control" --scenario "$scenario" || rc=$?
+    --endpoint "$url" --control "$control" "${flags[@]}" || rc=$?
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -f "$out"

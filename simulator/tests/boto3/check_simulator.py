@@ -8,6 +8,10 @@ checks that it answers as AWS documents, for the scenario it was started with:
     aws-org-simulator --scenario FILE --listen 127.0.0.1:0
     python3 simulator/tests/boto3/check_simulator.py --endpoint http://127.0.0.1:PORT --scenario FILE
 
+or, for several organizations in one world, with every scenario the simulator was started with,
+in the same order (`--scenario A --scenario B`): then it checks the organizations together (see
+the last item below) instead of the one-scenario checks.
+
 What it checks:
   * organizations:ListAccounts, paged by hand with MaxResults=3 and NextToken, and through the
     botocore paginator: no page is larger than asked, no account twice, both walks agree, every
@@ -67,6 +71,16 @@ What it checks:
     ClientError with that code when botocore does not retry, and retried by botocore's standard
     mode (it classifies the 400 as throttling); GET /_simulator/calls/throttled counts them; the
     control API refuses a rate limit the scenario file would refuse. The check lifts every limit.
+  * with several scenarios: each organization's caller key (the first of its
+    `caller_access_key_ids`; the environment's key for a first scenario that lists none) is that
+    organization's caller (GetCallerIdentity, ListAccounts, DescribeOrganization); for every
+    role with `organization_access` that trusts another organization's caller account:
+    AssumeRole without its ExternalId and by its own organization's caller is AccessDenied, with
+    it the session is the assumed-role ARN in that account, ListAccounts and
+    ListOrganizationsFeatures there name the role's organization, AssumeRoot from it reaches a
+    member of that organization (whose GetAccountSummary flags match the scenario) and not a
+    member of the caller's organization, which the caller's own key cannot reach in the other
+    organization either.
 
 Each check prints one line; the last line is "N passed, M failed". The exit status is 0 only when
 nothing failed. Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (defaults:
@@ -133,6 +147,7 @@ class ScenarioRole:
     name: str
     trusts: list[str]
     external_id: str | None
+    organization_access: bool = False
 
 
 @dataclass
@@ -174,6 +189,8 @@ class Scenario:
     generation_ms: int = 0
     # `[events]`: queue_name, delivery_delay_ms, visibility_timeout_s; None without a queue.
     events: dict[str, Any] | None = None
+    # `caller_access_key_ids`; None when the scenario lets any key call.
+    caller_keys: list[str] | None = None
 
     @property
     def explicit_ids(self) -> set[str]:
@@ -226,6 +243,7 @@ def load_roles(raw: list[Any], caller: str) -> list[ScenarioRole]:
                     name=str(r["name"]),
                     trusts=[str(t) for t in r.get("trusts", [caller])],
                     external_id=r.get("external_id"),
+                    organization_access=bool(r.get("organization_access", False)),
                 )
             )
     return roles
@@ -264,6 +282,7 @@ def load_scenario(path: str) -> Scenario:
         generated=int(generate.get("accounts", 0) or 0),
         generation_ms=int((doc.get("credential_report") or {}).get("generation_ms", 0)),
         events=doc.get("events"),
+        caller_keys=[str(k) for k in org["caller_access_key_ids"]] if "caller_access_key_ids" in org else None,
     )
 
 
@@ -1291,8 +1310,141 @@ def check_role(clients: Clients, scenario: Scenario, sts, acct: ScenarioAccount,
     report = check_report(iam, scenario, acct.id, what)
     mfa = check_virtual_mfa(iam, scenario, acct.id, what)
     denied = expect_denied(iam.list_users, "iam:ListUsers in a role session")
-    org_denied = expect_code(clients.client("organizations", creds).list_accounts, {"AccessDeniedException"}, "organizations:ListAccounts in a role session")
+    if role.organization_access:
+        # An organization's access role reads the organization.
+        count = len(clients.client("organizations", creds).list_accounts()["Accounts"])
+        org_denied = f"{count} accounts (organization_access)"
+    else:
+        org_denied = expect_code(clients.client("organizations", creds).list_accounts, {"AccessDeniedException"}, "organizations:ListAccounts in a role session")
     return "; ".join(notes + [flags, report, mfa, f"ListUsers -> {denied}", f"ListAccounts -> {org_denied}"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Several organizations in one world
+# ---------------------------------------------------------------------------------------------
+
+
+def caller_key(scenario: Scenario, index: int, env_key: str) -> str | None:
+    """The key that is this scenario's caller: its first listed key, or (first scenario only,
+    listing none) any key; None when the scenario's caller cannot be reached by key."""
+    if scenario.caller_keys:
+        return scenario.caller_keys[0]
+    return env_key if index == 0 else None
+
+
+def all_account_ids(org) -> list[str]:
+    ids: list[str] = []
+    for page in org.get_paginator("list_accounts").paginate():
+        ids.extend(a["Id"] for a in page.get("Accounts", []))
+    return sorted(ids)
+
+
+def expected_ids(scenario: Scenario) -> list[str] | None:
+    # Generated accounts are not known here: compare the count only then.
+    if scenario.generated:
+        return None
+    return sorted(scenario.explicit_ids | {scenario.management_id})
+
+
+def check_lists(scenario: Scenario, ids: list[str], what: str) -> str:
+    want = expected_ids(scenario)
+    if want is None:
+        require(len(ids) == len(scenario.explicit_ids | {scenario.management_id}) + scenario.generated, f"{what}: {len(ids)} accounts")
+    else:
+        require(ids == want, f"{what}: ListAccounts {ids} != {want}")
+    return f"{len(ids)} accounts of {scenario.org_id}"
+
+
+def org_caller(clients: Clients, scenario: Scenario, key: str) -> str:
+    c = Clients(clients.endpoint, clients.region, key, clients.secret_key)
+    me = c.client("sts").get_caller_identity()
+    want_arn = CALLER_ROLE_ARN.format(scenario.caller_id)
+    require(me.get("Account") == scenario.caller_id and me.get("Arn") == want_arn, f"GetCallerIdentity {me.get('Arn')!r}, want {want_arn!r}")
+    org = c.client("organizations")
+    listed = check_lists(scenario, all_account_ids(org), f"key {key}")
+    o = org.describe_organization()["Organization"]
+    require(o.get("Id") == scenario.org_id, f"DescribeOrganization Id {o.get('Id')!r} != {scenario.org_id!r}")
+    return f"{me['Arn']}; {listed}"
+
+
+def auditable_member(scenario: Scenario) -> ScenarioAccount | None:
+    return next(
+        (a for a in scenario.accounts if a.id != scenario.management_id and a.status == "ACTIVE" and a.assume_root == "ok"),
+        None,
+    )
+
+
+def cross_org_role(
+    clients: Clients,
+    callers: list[tuple[Scenario, str]],
+    owner: Scenario,
+    acct: ScenarioAccount,
+    role: ScenarioRole,
+    caller: Scenario,
+    key: str,
+) -> str:
+    """`caller`'s key assumes `owner`'s access role `role` in `acct` and acts in `owner`."""
+    sts = Clients(clients.endpoint, clients.region, key, clients.secret_key).client("sts")
+    notes = []
+    if role.external_id is not None:
+        notes.append("without ExternalId " + expect_code(lambda: assume_role(sts, acct.id, role.name), DENIED_CODES, "AssumeRole without ExternalId"))
+    own = next((k for s, k in callers if s is owner), None)
+    if own is not None and owner.caller_id not in role.trusts:
+        own_sts = Clients(clients.endpoint, clients.region, own, clients.secret_key).client("sts")
+        notes.append("by its own organization's caller " + expect_code(lambda: assume_role(own_sts, acct.id, role.name, role.external_id), DENIED_CODES, "AssumeRole by the owner's caller"))
+    creds = check_credentials(assume_role(sts, acct.id, role.name, role.external_id, DurationSeconds=ROLE_SESSION_SECONDS), ROLE_SESSION_SECONDS)
+    want_arn = f"arn:aws:sts::{acct.id}:assumed-role/{role.name}/boto3-check"
+    me = clients.client("sts", creds).get_caller_identity()
+    require(me.get("Arn") == want_arn and me.get("Account") == acct.id, f"GetCallerIdentity {me.get('Arn')!r} != {want_arn!r}")
+    listed = check_lists(owner, all_account_ids(clients.client("organizations", creds)), "the access role's session")
+    features = clients.client("iam", creds).list_organizations_features()
+    require(features.get("OrganizationId") == owner.org_id, f"ListOrganizationsFeatures {features.get('OrganizationId')!r} != {owner.org_id!r}")
+    session_sts = clients.client("sts", creds)
+    member = auditable_member(owner)
+    if member is not None and "RootCredentialsManagement" in owner.features:
+        root = check_credentials(assume_root(session_sts, member.id))
+        summary = clients.client("iam", root).get_account_summary().get("SummaryMap", {})
+        wrong = [f"{k}={summary.get(k)} want {member.flags[k]}" for k in ROOT_FLAGS if summary.get(k) != member.flags[k]]
+        require(not wrong, f"GetAccountSummary of {member.id} through the access role: " + ", ".join(wrong))
+        notes.append(f"AssumeRoot {member.id} ok, flags match")
+        caller_sts = Clients(clients.endpoint, clients.region, key, clients.secret_key).client("sts")
+        notes.append(f"the caller's own key AssumeRoot {member.id} " + expect_denied(lambda: assume_root(caller_sts, member.id), "AssumeRoot into another organization with the caller's key"))
+    former = auditable_member(caller)
+    if former is not None:
+        notes.append(f"AssumeRoot {former.id} (the caller's organization) " + expect_denied(lambda: assume_root(session_sts, former.id), "AssumeRoot into the caller's organization from the access role"))
+    return "; ".join([want_arn, listed] + notes)
+
+
+def check_organizations(clients: Clients, scenarios: list[Scenario], results: Results) -> None:
+    callers: list[tuple[Scenario, str]] = []
+    for i, scenario in enumerate(scenarios):
+        key = caller_key(scenario, i, clients.access_key)
+        if key is None:
+            print(f"skip caller of {scenario.org_id}: no caller_access_key_ids to sign with", flush=True)
+            continue
+        callers.append((scenario, key))
+        results.run(
+            f"{scenario.org_id}: key {key} is its caller {scenario.caller_id}",
+            lambda s=scenario, k=key: org_caller(clients, s, k),
+        )
+    checked = 0
+    for owner in scenarios:
+        for acct in owner.accounts:
+            for role in acct.roles:
+                if not role.organization_access or acct.status != "ACTIVE":
+                    continue
+                for caller, key in callers:
+                    if caller is owner or caller.caller_id not in role.trusts:
+                        continue
+                    checked += 1
+                    results.run(
+                        f"{caller.org_id}'s caller assumes {owner.org_id}'s access role {acct.id} {role.name}",
+                        lambda o=owner, a=acct, r=role, c=caller, k=key: cross_org_role(clients, callers, o, a, r, c, k),
+                    )
+    results.run(
+        "the scenarios have a cross-organization access role to check",
+        lambda: (require(checked > 0, "no role with organization_access trusts another scenario's caller"), f"{checked}")[1],
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1379,7 +1531,12 @@ def control_changes_tags(control: str, org, scenario: Scenario) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoint", required=True, help="simulator URL, e.g. http://127.0.0.1:4566")
-    parser.add_argument("--scenario", required=True, help="the scenario TOML the simulator runs")
+    parser.add_argument(
+        "--scenario",
+        required=True,
+        action="append",
+        help="the scenario TOML the simulator runs; repeat for several organizations, in the simulator's order",
+    )
     parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
     parser.add_argument(
         "--control",
@@ -1398,13 +1555,25 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
-    scenario = load_scenario(args.scenario)
     clients = Clients(
         endpoint=args.endpoint,
         region=args.region,
         access_key=os.environ.get("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
         secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "secret"),
     )
+    if len(args.scenario) > 1:
+        scenarios = [load_scenario(p) for p in args.scenario]
+        print(
+            f"scenarios {', '.join(args.scenario)}: organizations {', '.join(s.org_id for s in scenarios)};"
+            f" endpoint {args.endpoint}, boto3 {boto3.__version__}",
+            flush=True,
+        )
+        results = Results()
+        check_organizations(clients, scenarios, results)
+        print(f"{results.passed} passed, {results.failed} failed", flush=True)
+        return 0 if results.failed == 0 else 1
+    args.scenario = args.scenario[0]
+    scenario = load_scenario(args.scenario)
     print(
         f"scenario {args.scenario}: organization {scenario.org_id}, management"
         f" {scenario.management_id}, {len(scenario.accounts)} explicit + {scenario.generated}"
