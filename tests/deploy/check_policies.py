@@ -27,6 +27,16 @@
 - the event queues are kept (DeletionPolicy and UpdateReplacePolicy Retain), and the
   forwarder StackSet's Deployment text turns on trusted access for StackSets
   (aws cloudformation activate-organizations-access);
+- several organizations: organization-access-role-policy.json is exporter-common-policy.json +
+  exporter-assume-root-policy.json + exporter-member-role-policy.json (the access role in
+  another organization does there what the exporter's role does in its own, AccessMode auto);
+  exporter-organization-access-policy.json allows only sts:AssumeRole on the documented role
+  name in any account, the one statement without the organization condition (its target is in
+  another organization); organization-access-role.yaml grants, for each AccessMode, exactly
+  discovery, the own-account audit and that mode's calls (no wildcard action), pins AssumeRoot
+  to the audit task and both ways in to its own organization, trusts only the exporter's role
+  (aws:PrincipalArn = ExporterRoleArn, principal that role's account) with sts:ExternalId exactly
+  when ExternalId is set, and allows 3600 s sessions;
 - every template is known here (a new one must say what is checked about it).
 
 Run with the test venv's python (scripts/test.sh): it needs PyYAML, which cfn-lint brings.
@@ -72,6 +82,20 @@ EXPECTED = {
     "member-audit-role-policy.json": AUDIT_ROLE_ACTIONS,
     "management-audit-role-policy.json": AUDIT_ROLE_ACTIONS,
     "scp-allow-root-audit-example.json": {"*"},
+    "exporter-organization-access-policy.json": {"sts:AssumeRole"},
+    "organization-access-role-policy.json": COMMON | ASSUME_ROOT | {"sts:AssumeRole"},
+}
+# The one grant without aws:ResourceOrgID: the exporter's role may assume the per-organization
+# access role, by its documented name, in any account (another organization's).
+ORG_ACCESS_ROLE = "aws-root-exporter-org-access"
+CROSS_ORG_POLICY = "exporter-organization-access-policy.json"
+CROSS_ORG_SID = "AssumeOtherOrganizationsAccessRole"
+ORG_ACCESS_TEMPLATE = "organization-access-role.yaml"
+# What the access role grants in each AccessMode: the exporter's calls in that mode.
+ACCESS_MODES = {
+    "assume_root": COMMON | ASSUME_ROOT,
+    "role": COMMON | {"sts:AssumeRole"},
+    "auto": COMMON | ASSUME_ROOT | {"sts:AssumeRole"},
 }
 PARTITION = "PARTITION"
 PARTITIONS = ("aws", "aws-us-gov", "aws-cn")
@@ -203,6 +227,13 @@ def check_policy_files(known, partition):
                 fail(where, f"{arn!r} is not in partition {partition} after substitution")
         documents[path.name] = doc
         for st in doc.get("Statement", []) if isinstance(doc.get("Statement"), list) else []:
+            if path.name == CROSS_ORG_POLICY and st.get("Sid") == CROSS_ORG_SID:
+                want = f"arn:{partition}:iam::*:role/{ORG_ACCESS_ROLE}"
+                if (st.get("Effect"), st.get("Action"), st.get("Resource"), "Condition" in st) != (
+                        "Allow", "sts:AssumeRole", want, False):
+                    fail(where, f"statement {CROSS_ORG_SID} must be exactly Allow sts:AssumeRole on "
+                                f"{want}, without conditions")
+                continue
             if st.get("Effect") == "Allow" and ASSUME & set(as_list(st.get("Action", []))):
                 same_org = st.get("Condition", {}).get("StringEquals", {})
                 if same_org.get("aws:ResourceOrgID") != SAME_ORG["aws:ResourceOrgID"]:
@@ -236,6 +267,16 @@ def check_policy_files(known, partition):
     if whole and all(parts) and whole["Statement"] != parts[0]["Statement"] + parts[1]["Statement"]:
         fail(f"deploy/iam/exporter-policy.json ({partition})",
              "is not exporter-common-policy.json + exporter-assume-root-policy.json")
+    # The access role of another organization (AccessMode auto) is the exporter's three parts.
+    parts.append(documents.get("exporter-member-role-policy.json"))
+    access = documents.get("organization-access-role-policy.json")
+    if access and all(parts) and access["Statement"] != [st for p in parts for st in p["Statement"]]:
+        fail(f"deploy/iam/organization-access-role-policy.json ({partition})",
+             "is not exporter-common-policy.json + exporter-assume-root-policy.json + "
+             "exporter-member-role-policy.json")
+    cross = documents.get(CROSS_ORG_POLICY)
+    if cross and [st.get("Sid") for st in cross.get("Statement", [])] != [CROSS_ORG_SID]:
+        fail(f"deploy/iam/{CROSS_ORG_POLICY} ({partition})", f"must hold only {CROSS_ORG_SID}")
 
     # The events queue policy names one SQS queue, never a wildcard.
     for st in documents.get("exporter-events-policy.json", {}).get("Statement", []):
@@ -278,7 +319,7 @@ def cfn_loader():
 def check_templates():
     load = cfn_loader()
     templates = sorted(CFN.glob("*.yaml"))
-    known = AUDIT_TEMPLATES | {EVENTS_CENTRAL, EVENTS_FORWARDER}
+    known = AUDIT_TEMPLATES | {EVENTS_CENTRAL, EVENTS_FORWARDER, ORG_ACCESS_TEMPLATE}
     missing = known - {t.name for t in templates}
     if missing:
         fail("deploy/cloudformation", f"missing {sorted(missing)}")
@@ -295,6 +336,116 @@ def check_templates():
         check_events_central(f"deploy/cloudformation/{EVENTS_CENTRAL}", docs[EVENTS_CENTRAL])
     if EVENTS_FORWARDER in docs:
         check_events_forwarder(f"deploy/cloudformation/{EVENTS_FORWARDER}", docs[EVENTS_FORWARDER])
+    if ORG_ACCESS_TEMPLATE in docs:
+        check_org_access_template(f"deploy/cloudformation/{ORG_ACCESS_TEMPLATE}", docs[ORG_ACCESS_TEMPLATE])
+
+
+def resolve(value, conditions):
+    """A template value with every Fn::If decided by `conditions` ({name: bool}); statements
+    that resolve to AWS::NoValue are dropped from lists."""
+    if isinstance(value, dict):
+        if "Fn::If" in value:
+            name, yes, no = value["Fn::If"]
+            return resolve(yes if conditions[name] else no, conditions)
+        return {k: resolve(v, conditions) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [resolve(v, conditions) for v in value]
+        return [v for v in items if v != {"Ref": "AWS::NoValue"}]
+    return value
+
+
+def literal(value, params):
+    """Fn::Sub strings and Refs of a statement as the deployed policy has them: ${AWS::Partition}
+    as aws, parameters as `params` gives them."""
+    if isinstance(value, dict):
+        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            text = value["Fn::Sub"].replace("${AWS::Partition}", "aws")
+            for name, v in params.items():
+                text = text.replace("${" + name + "}", v)
+            return text
+        if set(value) == {"Ref"} and value["Ref"] in params:
+            return params[value["Ref"]]
+        return {k: literal(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [literal(v, params) for v in value]
+    return value
+
+
+def check_org_access_template(where, doc):
+    params = doc.get("Parameters", {})
+    if params.get("AccessMode", {}).get("AllowedValues") != list(ACCESS_MODES):
+        fail(where, f"AccessMode must allow exactly {list(ACCESS_MODES)}")
+    if params.get("RoleName", {}).get("Default") != ORG_ACCESS_ROLE:
+        fail(where, f"RoleName must default to {ORG_ACCESS_ROLE} (the exporter policy's role name)")
+    for name in ("ExporterRoleArn", "ExternalId", "MemberRoleName"):
+        if name not in params:
+            fail(where, f"no parameter {name}")
+    _, props = one(where, doc, "AWS::IAM::Role")
+    if not props:
+        return
+    if props.get("MaxSessionDuration") != 3600:
+        fail(where, "MaxSessionDuration must be 3600")
+    if "ManagedPolicyArns" in props:
+        fail(where, "no managed policies: the inline policy is the whole grant")
+    task = task_policy("aws")
+    params = {"MemberRoleName": "RootAuditRole",
+              "ManagementAccountRoleArn": "arn:aws:iam::111111111111:role/RootAuditManagementRole"}
+    # Where each way in may go: the member audit role (any account of this organization), the
+    # management account's audit role, any member's root.
+    way_in = {"AuditMemberRootUsersOnly": "arn:aws:iam::*:root",
+              "AssumeMemberAuditRole": "arn:aws:iam::*:role/RootAuditRole",
+              "AssumeManagementAccountAuditRole": params["ManagementAccountRoleArn"]}
+    exporter_account = {"Fn::Sub": ["arn:${AWS::Partition}:iam::${ExporterAccountId}:root",
+                                    {"ExporterAccountId": {"Fn::Select": [4, {"Fn::Split": [":", {"Ref": "ExporterRoleArn"}]}]}}]}
+    for mode, expected in ACCESS_MODES.items():
+        for external_id in (False, True):
+            for management_role in (False, True):
+                conditions = {
+                    "HasExternalId": external_id,
+                    "UsesAssumeRoot": mode != "role",
+                    "UsesMemberRole": mode != "assume_root",
+                    "HasManagementAccountRole": management_role,
+                }
+                case = f"{where} (AccessMode {mode}, ExternalId {'set' if external_id else 'empty'}, " \
+                       f"ManagementAccountRoleArn {'set' if management_role else 'empty'})"
+                role = resolve(props, conditions)
+                actions = set()
+                for policy in role.get("Policies", []):
+                    for st in literal(policy["PolicyDocument"]["Statement"], params):
+                        actions |= set(check_statement(case, st, None))
+                        if st.get("Sid") in way_in and st.get("Resource") != way_in[st["Sid"]]:
+                            fail(case, f"{st['Sid']} Resource {st.get('Resource')!r}, want {way_in[st['Sid']]!r}")
+                        acts = set(as_list(st.get("Action", [])))
+                        if any("*" in a for a in acts):
+                            fail(case, f"wildcard action in {st.get('Sid', '?')}")
+                        if ASSUME & acts and st.get("Condition", {}).get("StringEquals", {}).get(
+                                "aws:ResourceOrgID") != SAME_ORG["aws:ResourceOrgID"]:
+                            fail(case, f"{st.get('Sid', '?')} allows a way in without aws:ResourceOrgID = "
+                                       "${aws:PrincipalOrgID} (this organization only)")
+                        if "sts:AssumeRoot" in acts and st["Condition"]["StringEquals"].get(
+                                "sts:TaskPolicyArn") != task:
+                            fail(case, "sts:AssumeRoot not pinned to IAMAuditRootUserCredentials")
+                want = expected | ({"sts:AssumeRole"} if management_role else set())
+                if actions != want:
+                    fail(case, f"missing {sorted(want - actions)}, extra {sorted(actions - want)}")
+                trust = role["AssumeRolePolicyDocument"]["Statement"]
+                if len(trust) != 1:
+                    fail(case, "the trust must be one statement")
+                    continue
+                st = trust[0]
+                if (st.get("Effect"), st.get("Action"), st.get("Principal")) != (
+                        "Allow", "sts:AssumeRole", {"AWS": exporter_account}):
+                    fail(case, "the trust must allow only sts:AssumeRole, to the exporter role's account")
+                cond = st.get("Condition", {})
+                if cond.get("ArnEquals") != {"aws:PrincipalArn": {"Ref": "ExporterRoleArn"}}:
+                    fail(case, "the trust must name only the exporter's role (aws:PrincipalArn = ExporterRoleArn)")
+                want_external = {"sts:ExternalId": {"Ref": "ExternalId"}} if external_id else None
+                if cond.get("StringEquals") != want_external:
+                    fail(case, f"the trust's StringEquals must be {want_external}")
+                if set(cond) - {"ArnEquals", "StringEquals"}:
+                    fail(case, f"unexpected trust conditions {sorted(set(cond) - {'ArnEquals', 'StringEquals'})}")
+    if "RoleArn" not in doc.get("Outputs", {}):
+        fail(where, "no RoleArn output")
 
 
 def check_audit_template(where, doc):
