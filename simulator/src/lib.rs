@@ -462,7 +462,8 @@ impl Simulator {
                 by_account.insert(account.id.clone(), i);
             }
             for key in scenario.organization.caller_access_key_ids.iter().flatten() {
-                if let Some(&first) = by_key.get(key) {
+                // A key listed twice in one scenario is still that scenario's.
+                if let Some(&first) = by_key.get(key).filter(|&&first| first != i) {
                     return Err(conflict(
                         first,
                         i,
@@ -840,7 +841,9 @@ pub async fn start(
     control_listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<RunningSimulator> {
-    let simulator = Simulator::new(std::slice::from_ref(scenario)).expect("one scenario never clashes with another");
+    // One scenario cannot clash with another; should it ever, the error says so.
+    let simulator = Simulator::new(std::slice::from_ref(scenario))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     bind_and_serve(simulator, listen, control_listen, shutdown).await
 }
 

@@ -550,6 +550,27 @@ async fn scenarios_that_clash_are_refused_naming_both() {
         e.to_string().contains(&format!("caller access key {KEY_A} is in both")),
         "{e}"
     );
+    // A key listed twice in one scenario is no clash, alone or with others.
+    let twice = ORG_A.replace(
+        "caller_access_key_ids = [\"AKIDTESTEXPORTER0001\"]",
+        "caller_access_key_ids = [\"AKIDTESTEXPORTER0001\", \"AKIDTESTEXPORTER0001\"]",
+    );
+    assert_ne!(twice, ORG_A);
+    let twice = parse(&twice, "twice.toml");
+    assert!(start_many(&[twice.clone(), b.clone()]).await.is_ok());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let alone = aws_org_simulator::start(
+        &twice,
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        async {
+            let _ = rx.await;
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(alone.organization_ids(), ["o-exampleorga"]);
+    drop(tx);
     // No scenario at all.
     assert!(matches!(start_many(&[]).await, Err(ServeError::NoScenario)));
     // The two fixtures go together.
