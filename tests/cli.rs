@@ -605,7 +605,10 @@ fn readme_and_the_example_configuration_show_every_key_of_the_table() {
         .expect("the example shows [[organizations]]");
     assert_eq!(keys_shown(top, false), keys, "config/aws-root-exporter.toml");
     for k in ["name", "role_arn", "external_id", "session_name"] {
-        assert!(organizations.contains(&format!("# {k} = ")), "the [[organizations]] example shows {k}");
+        assert!(
+            organizations.contains(&format!("# {k} = ")),
+            "the [[organizations]] example shows {k}"
+        );
     }
     // ... and sets each to the default its declaration gives.
     let example: toml::Table = example.parse().unwrap();

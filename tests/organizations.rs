@@ -38,12 +38,18 @@ async fn three_organizations_one_unreachable_are_audited_each_on_its_own() {
                 entry(&[("name", "own")]),
                 entry(&[
                     ("name", "acquired"),
-                    ("role_arn", "arn:aws:iam::210000000000:role/aws-root-exporter-org-access"),
+                    (
+                        "role_arn",
+                        "arn:aws:iam::210000000000:role/aws-root-exporter-org-access",
+                    ),
                     ("external_id", "org-b-external"),
                 ]),
                 entry(&[
                     ("name", "ghost"),
-                    ("role_arn", "arn:aws:iam::310000000000:role/aws-root-exporter-org-access"),
+                    (
+                        "role_arn",
+                        "arn:aws:iam::310000000000:role/aws-root-exporter-org-access",
+                    ),
                 ]),
             ];
         }),
@@ -65,17 +71,39 @@ async fn three_organizations_one_unreachable_are_audited_each_on_its_own() {
     };
     for (organization, audited) in [("own", "4"), ("acquired", "4")] {
         assert_eq!(
-            value(&m, "aws_root_exporter_accounts", &format!("organization=\"{organization}\",outcome=\"audited\"")).as_deref(),
+            value(
+                &m,
+                "aws_root_exporter_accounts",
+                &format!("organization=\"{organization}\",outcome=\"audited\"")
+            )
+            .as_deref(),
             Some(audited),
             "{organization}: every account audited in its first refresh:\n{m}"
         );
         assert_eq!(
-            value(&m, "aws_root_exporter_refresh_success", &format!("organization=\"{organization}\"")).as_deref(),
+            value(
+                &m,
+                "aws_root_exporter_refresh_success",
+                &format!("organization=\"{organization}\"")
+            )
+            .as_deref(),
             Some("1")
         );
     }
-    let keys = |id: &str, name: &str| value(&m, "aws_root_access_keys_present", &format!("account_id=\"{id}\",account_name=\"{name}\""));
-    let password = |id: &str, name: &str| value(&m, "aws_root_password_present", &format!("account_id=\"{id}\",account_name=\"{name}\""));
+    let keys = |id: &str, name: &str| {
+        value(
+            &m,
+            "aws_root_access_keys_present",
+            &format!("account_id=\"{id}\",account_name=\"{name}\""),
+        )
+    };
+    let password = |id: &str, name: &str| {
+        value(
+            &m,
+            "aws_root_password_present",
+            &format!("account_id=\"{id}\",account_name=\"{name}\""),
+        )
+    };
     // The scenarios' truth, account by account.
     for (id, name, key, pw) in [
         ("111111111111", "a-management", "0", "1"),
@@ -98,16 +126,31 @@ async fn three_organizations_one_unreachable_are_audited_each_on_its_own() {
             .cloned()
             .unwrap_or_default()
     };
-    assert!(of("110000000002").contains("organization=\"own\",organization_id=\"o-exampleorga\""), "{}", of("110000000002"));
-    assert!(of("210000000000").contains("management=\"true\""), "{}", of("210000000000"));
-    assert!(of("210000000001").contains("organization=\"acquired\",organization_id=\"o-exampleorgb\""), "{}", of("210000000001"));
+    assert!(
+        of("110000000002").contains("organization=\"own\",organization_id=\"o-exampleorga\""),
+        "{}",
+        of("110000000002")
+    );
+    assert!(
+        of("210000000000").contains("management=\"true\""),
+        "{}",
+        of("210000000000")
+    );
+    assert!(
+        of("210000000001").contains("organization=\"acquired\",organization_id=\"o-exampleorgb\""),
+        "{}",
+        of("210000000001")
+    );
     assert_eq!(info.len(), 8, "no account twice, none of the ghost: {info:?}");
 
     // The third cannot be reached: it says so, and the others keep refreshing.
     let base = served.base.clone();
-    until(&base, Duration::from_secs(20), "two more refreshes of the reachable organizations", |m| {
-        refreshes(m, "own") >= 3.0 && refreshes(m, "acquired") >= 3.0
-    })
+    until(
+        &base,
+        Duration::from_secs(20),
+        "two more refreshes of the reachable organizations",
+        |m| refreshes(m, "own") >= 3.0 && refreshes(m, "acquired") >= 3.0,
+    )
     .await;
     let m = scrape(&served.base).await;
     assert_eq!(
@@ -117,13 +160,20 @@ async fn three_organizations_one_unreachable_are_audited_each_on_its_own() {
     );
     assert_eq!(refreshes(&m, "ghost"), 0.0);
     assert!(
-        number(&m, "aws_root_exporter_refreshes_total", "organization=\"ghost\",result=\"failure\"") >= 1.0,
+        number(
+            &m,
+            "aws_root_exporter_refreshes_total",
+            "organization=\"ghost\",result=\"failure\""
+        ) >= 1.0,
         "{m}"
     );
     // Not ready, and why: only the ghost.
     let ready = reqwest::get(format!("{}/readyz", served.base)).await.unwrap();
     assert_eq!(ready.status(), 503);
     let why = ready.text().await.unwrap();
-    assert!(why.starts_with("not ready: organization ghost: cannot list the organization yet"), "{why}");
+    assert!(
+        why.starts_with("not ready: organization ghost: cannot list the organization yet"),
+        "{why}"
+    );
     assert!(!why.contains("own") && !why.contains("acquired"), "{why}");
 }

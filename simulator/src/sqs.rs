@@ -153,9 +153,10 @@ fn queue_of<'a>(sim: &'a Simulator, input: &Map<String, Value>) -> Result<&'a Or
 
 async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]) -> Result<Value, AwsError> {
     let input = json_request(body, operation, &OPERATIONS)?;
-    // Only the exporter's own credentials may use the queue; root and role sessions act inside
-    // member accounts.
-    if let Principal::Root { .. } | Principal::Role { .. } = &principal {
+    // Only the exporter's own credentials, or another organization's access role (a role with
+    // `organization_access`), may use the queues; root and other role sessions act inside one
+    // account.
+    if !principal.acts_for_organization() {
         let resource = match &sim.org_for(&principal).queue {
             Some(q) => {
                 let q = q.lock().expect("queue state poisoned");

@@ -469,6 +469,28 @@ async fn queues_of_the_same_name_are_kept_apart_by_their_owner() {
     assert!(got.messages()[0].body().unwrap().contains("210000000003"));
     let got = sqs_a.receive_message().queue_url(&urls[0]).send().await.unwrap();
     assert!(got.messages().is_empty());
+    // Org B's access role reads org B's queue too (the exporter reads each organization's queue
+    // with that organization's session); a member's audit role reads no queue.
+    let session = access_session(&sim).await;
+    let sqs_session = aws_sdk_sqs::Client::new(&sdk_config(&sim, session.clone()).await);
+    let got = sqs_session
+        .get_queue_url()
+        .queue_name("root-events")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.queue_url(), Some(urls[1].as_str()));
+    sqs_session.receive_message().queue_url(&urls[1]).send().await.unwrap();
+    let member = assume_role(&sim, session, "arn:aws:iam::210000000001:role/RootAuditRole", None)
+        .await
+        .unwrap();
+    let err = aws_sdk_sqs::Client::new(&sdk_config(&sim, member).await)
+        .receive_message()
+        .queue_url(&urls[1])
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("AccessDenied"));
 
     // GET /_simulator/queue: the first queue, or the one ?queue_url= names.
     let queue = |query: String| {

@@ -33,7 +33,8 @@
   exporter-organization-access-policy.json allows only sts:AssumeRole on the documented role
   name in any account, the one statement without the organization condition (its target is in
   another organization); organization-access-role.yaml grants, for each AccessMode, exactly
-  discovery, the own-account audit and that mode's calls (no wildcard action), pins AssumeRoot
+  discovery, the own-account audit and that mode's calls (plus the events queue's four SQS
+  actions on that one queue with EventsQueueArn; no wildcard action), pins AssumeRoot
   to the audit task and both ways in to its own organization, trusts only the exporter's role
   (aws:PrincipalArn = ExporterRoleArn, principal that role's account) with sts:ExternalId exactly
   when ExternalId is set, and allows 3600 s sessions;
@@ -389,25 +390,29 @@ def check_org_access_template(where, doc):
         fail(where, "no managed policies: the inline policy is the whole grant")
     task = task_policy("aws")
     params = {"MemberRoleName": "RootAuditRole",
-              "ManagementAccountRoleArn": "arn:aws:iam::111111111111:role/RootAuditManagementRole"}
+              "ManagementAccountRoleArn": "arn:aws:iam::111111111111:role/RootAuditManagementRole",
+              "EventsQueueArn": "arn:aws:sqs:us-east-1:111111111111:aws-root-exporter-events"}
     # Where each way in may go: the member audit role (any account of this organization), the
     # management account's audit role, any member's root.
     way_in = {"AuditMemberRootUsersOnly": "arn:aws:iam::*:root",
               "AssumeMemberAuditRole": "arn:aws:iam::*:role/RootAuditRole",
-              "AssumeManagementAccountAuditRole": params["ManagementAccountRoleArn"]}
+              "AssumeManagementAccountAuditRole": params["ManagementAccountRoleArn"],
+              "ConsumeRootCredentialEvents": params["EventsQueueArn"]}
     exporter_account = {"Fn::Sub": ["arn:${AWS::Partition}:iam::${ExporterAccountId}:root",
                                     {"ExporterAccountId": {"Fn::Select": [4, {"Fn::Split": [":", {"Ref": "ExporterRoleArn"}]}]}}]}
     for mode, expected in ACCESS_MODES.items():
         for external_id in (False, True):
-            for management_role in (False, True):
+            for management_role, events in ((False, False), (True, False), (False, True), (True, True)):
                 conditions = {
                     "HasExternalId": external_id,
                     "UsesAssumeRoot": mode != "role",
                     "UsesMemberRole": mode != "assume_root",
                     "HasManagementAccountRole": management_role,
+                    "HasEventsQueue": events,
                 }
                 case = f"{where} (AccessMode {mode}, ExternalId {'set' if external_id else 'empty'}, " \
-                       f"ManagementAccountRoleArn {'set' if management_role else 'empty'})"
+                       f"ManagementAccountRoleArn {'set' if management_role else 'empty'}, " \
+                       f"EventsQueueArn {'set' if events else 'empty'})"
                 role = resolve(props, conditions)
                 actions = set()
                 for policy in role.get("Policies", []):
@@ -425,7 +430,7 @@ def check_org_access_template(where, doc):
                         if "sts:AssumeRoot" in acts and st["Condition"]["StringEquals"].get(
                                 "sts:TaskPolicyArn") != task:
                             fail(case, "sts:AssumeRoot not pinned to IAMAuditRootUserCredentials")
-                want = expected | ({"sts:AssumeRole"} if management_role else set())
+                want = expected | ({"sts:AssumeRole"} if management_role else set()) | (EVENTS if events else set())
                 if actions != want:
                     fail(case, f"missing {sorted(want - actions)}, extra {sorted(actions - want)}")
                 trust = role["AssumeRolePolicyDocument"]["Statement"]
