@@ -20,7 +20,7 @@ use super::scenario::{
     AssumeRootMode, KeyStatus, MfaKind, RoleSpec, RootSpec, check_account_id, check_features,
     check_organization_access, check_roles, check_tags, parse_faults, parse_rate_limits,
 };
-use super::state::{ActiveFault, RootAction, RootChange, World};
+use super::state::{ActiveFault, RootAction, RootChange, SimAccount, World};
 use super::wire::iso8601;
 use super::{Org, Simulator};
 
@@ -109,15 +109,11 @@ async fn put_root(
     Path(account_id): Path<String>,
     body: Result<Json<RootSpec>, JsonRejection>,
 ) -> Response {
-    let org = match account_org(&sim, &account_id) {
-        Ok(org) => org,
+    let (org, spec) = match account_request(&sim, &account_id, body, ROOT_SHAPE) {
+        Ok(got) => got,
         Err(r) => return *r,
     };
     let mut world = org.world();
-    let spec = match body {
-        Ok(Json(spec)) => spec,
-        Err(r) => return bad_body(r, ROOT_SHAPE),
-    };
     let actor = actor(&world, &account_id, RootSession::Console);
     let now = std::time::SystemTime::now();
     let Some(changes) = world.set_root(&account_id, &spec, now) else {
@@ -365,15 +361,11 @@ async fn post_root_action(
     Path(account_id): Path<String>,
     body: Result<Json<RootActionBody>, JsonRejection>,
 ) -> Response {
-    let org = match account_org(&sim, &account_id) {
-        Ok(org) => org,
+    let (org, body) = match account_request(&sim, &account_id, body, ROOT_ACTION_SHAPE) {
+        Ok(got) => got,
         Err(r) => return *r,
     };
     let mut world = org.world();
-    let body = match body {
-        Ok(Json(b)) => b,
-        Err(r) => return bad_body(r, ROOT_ACTION_SHAPE),
-    };
     if !ROOT_ACTIONS.contains(&body.action.as_str()) {
         return bad_request(format!(
             "action {:?} is not one the simulator performs; allowed: {}",
@@ -508,6 +500,39 @@ struct MessageBody {
     body: String,
 }
 
+/// The organization of `account_id` and the request's JSON `body`, or the answer that refuses
+/// them: an unknown account (404), then a body not of `shape` (400).
+fn account_request<'s, T>(
+    sim: &'s Simulator,
+    account_id: &str,
+    body: Result<Json<T>, JsonRejection>,
+    shape: &str,
+) -> Result<(&'s Org, T), Box<Response>> {
+    with_body(account_org(sim, account_id), body, shape)
+}
+
+/// `org` (or the answer that refused it) and the request's JSON `body`, or a 400 when it is not
+/// of `shape`.
+fn with_body<'s, T>(
+    org: Result<&'s Org, Box<Response>>,
+    body: Result<Json<T>, JsonRejection>,
+    shape: &str,
+) -> Result<(&'s Org, T), Box<Response>> {
+    let org = org?;
+    let Json(body) = body.map_err(|r| Box::new(bad_body(r, shape)))?;
+    Ok((org, body))
+}
+
+/// A query string as `T`, or a 400 saying what was `expected`.
+fn parsed<T>(query: Result<Query<T>, QueryRejection>, expected: &str) -> Result<T, Box<Response>> {
+    query.map(|q| q.0).map_err(|r| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("{}; expected {expected}", r.body_text()),
+        ))
+    })
+}
+
 /// `?queue_url=URL`: which organization's queue, when several scenarios have `[events]`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -518,13 +543,7 @@ struct QueueQuery {
 /// The organization whose queue the query names (`?queue_url=` as `GET /_simulator/queue` or
 /// the SQS endpoint shows it), or the first scenario's with `[events]`.
 fn queue_org(sim: &Simulator, query: Result<Query<QueueQuery>, QueryRejection>) -> Result<&Org, Box<Response>> {
-    let query = query.map_err(|r| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            format!("{}; expected ?queue_url=URL", r.body_text()),
-        ))
-    })?;
-    match query.0.queue_url {
+    match parsed(query, "?queue_url=URL")?.queue_url {
         None => sim
             .orgs
             .iter()
@@ -553,14 +572,11 @@ async fn post_queue_message(
     query: Result<Query<QueueQuery>, QueryRejection>,
     body: Result<Json<MessageBody>, JsonRejection>,
 ) -> Response {
-    let org = match queue_org(&sim, query) {
-        Ok(org) => org,
+    let (org, b) = match with_body(queue_org(&sim, query), body, r#"{"body":"any string"}"#) {
+        Ok(got) => got,
         Err(r) => return *r,
     };
-    let body = match body {
-        Ok(Json(b)) => b.body,
-        Err(r) => return bad_body(r, r#"{"body":"any string"}"#),
-    };
+    let body = b.body;
     if let Err(m) = super::queue::check_body(&body) {
         return error(StatusCode::BAD_REQUEST, m);
     }
@@ -601,21 +617,21 @@ async fn put_assume_root(
     Path(account_id): Path<String>,
     body: Result<Json<ModeBody>, JsonRejection>,
 ) -> Response {
-    let org = match account_org(&sim, &account_id) {
-        Ok(org) => org,
+    let (org, b) = match account_request(&sim, &account_id, body, r#"{"mode":"ok"|"access_denied"}"#) {
+        Ok(got) => got,
         Err(r) => return *r,
     };
-    let mut world = org.world();
-    let mode = match body {
-        Ok(Json(b)) => b.mode,
-        Err(r) => return bad_body(r, r#"{"mode":"ok"|"access_denied"}"#),
-    };
-    match world.account_mut(&account_id) {
+    updated(&mut org.world(), &account_id, "assume_root", |a| a.assume_root = b.mode)
+}
+
+/// Apply `change` to the account and answer `{"account_id": ..., "updated": what}`.
+fn updated(world: &mut World, account_id: &str, what: &str, change: impl FnOnce(&mut SimAccount)) -> Response {
+    match world.account_mut(account_id) {
         Some(a) => {
-            a.assume_root = mode;
-            Json(json!({ "account_id": account_id, "updated": "assume_root" })).into_response()
+            change(a);
+            Json(json!({ "account_id": account_id, "updated": what })).into_response()
         }
-        None => unknown_account(&account_id),
+        None => unknown_account(account_id),
     }
 }
 
@@ -624,25 +640,14 @@ async fn put_tags(
     Path(account_id): Path<String>,
     body: Result<Json<BTreeMap<String, String>>, JsonRejection>,
 ) -> Response {
-    let org = match account_org(&sim, &account_id) {
-        Ok(org) => org,
+    let (org, tags) = match account_request(&sim, &account_id, body, r#"{"owner":"team-a","environment":"prod"}"#) {
+        Ok(got) => got,
         Err(r) => return *r,
-    };
-    let mut world = org.world();
-    let tags = match body {
-        Ok(Json(tags)) => tags,
-        Err(r) => return bad_body(r, r#"{"owner":"team-a","environment":"prod"}"#),
     };
     if let Err(m) = check_tags("tags", &tags) {
         return error(StatusCode::BAD_REQUEST, m);
     }
-    match world.account_mut(&account_id) {
-        Some(a) => {
-            a.tags = tags;
-            Json(json!({ "account_id": account_id, "updated": "tags" })).into_response()
-        }
-        None => unknown_account(&account_id),
-    }
+    updated(&mut org.world(), &account_id, "tags", |a| a.tags = tags)
 }
 
 async fn put_roles(
@@ -650,20 +655,16 @@ async fn put_roles(
     Path(account_id): Path<String>,
     body: Result<Json<Vec<RoleSpec>>, JsonRejection>,
 ) -> Response {
-    let org = match account_org(&sim, &account_id) {
-        Ok(org) => org,
+    let (org, roles) = match account_request(
+        &sim,
+        &account_id,
+        body,
+        r#"["RootAuditRole",{"name":"AuditRole","trusts":["111111111111"],"external_id":"secret-id","max_session_duration":3600}]"#,
+    ) {
+        Ok(got) => got,
         Err(r) => return *r,
     };
     let mut world = org.world();
-    let roles = match body {
-        Ok(Json(roles)) => roles,
-        Err(r) => {
-            return bad_body(
-                r,
-                r#"["RootAuditRole",{"name":"AuditRole","trusts":["111111111111"],"external_id":"secret-id","max_session_duration":3600}]"#,
-            );
-        }
-    };
     if let Err(m) = check_roles("roles", &roles).and_then(|()| {
         check_organization_access(
             "roles",
@@ -775,13 +776,7 @@ struct OrgQuery {
 }
 
 fn query_org(sim: &Simulator, query: Result<Query<OrgQuery>, QueryRejection>) -> Result<&Org, Box<Response>> {
-    let query = query.map_err(|r| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            format!("{}; expected ?organization_id=o-...", r.body_text()),
-        ))
-    })?;
-    sim.org_by_id(query.0.organization_id.as_deref())
+    sim.org_by_id(parsed(query, "?organization_id=o-...")?.organization_id.as_deref())
         .map_err(|m| Box::new(error(StatusCode::NOT_FOUND, m)))
 }
 
@@ -796,19 +791,35 @@ async fn put_features(
     query: Result<Query<OrgQuery>, QueryRejection>,
     body: Result<Json<FeaturesBody>, JsonRejection>,
 ) -> Response {
-    let org = match query_org(&sim, query) {
-        Ok(org) => org,
+    let (org, b) = match with_body(
+        query_org(&sim, query),
+        body,
+        r#"{"enabled":["RootCredentialsManagement","RootSessions"]}"#,
+    ) {
+        Ok(got) => got,
         Err(r) => return *r,
     };
-    let enabled = match body {
-        Ok(Json(b)) => b.enabled,
-        Err(r) => return bad_body(r, r#"{"enabled":["RootCredentialsManagement","RootSessions"]}"#),
-    };
+    let enabled = b.enabled;
     if let Err(m) = check_features("enabled", &enabled) {
         return error(StatusCode::BAD_REQUEST, m);
     }
     org.world().features = enabled;
     Json(json!({ "updated": "features" })).into_response()
+}
+
+/// The organization `?organization_id=` names and the JSON body as the TOML value the
+/// scenario's reader of `what` takes, or the answer that refuses them.
+fn org_and_toml<'s>(
+    sim: &'s Simulator,
+    query: Result<Query<OrgQuery>, QueryRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+    what: &str,
+    shape: &str,
+) -> Result<(&'s Org, toml::Value), Box<Response>> {
+    let (org, value) = with_body(query_org(sim, query), body, shape)?;
+    let value = json_to_toml(value)
+        .map_err(|m| Box::new(error(StatusCode::BAD_REQUEST, format!("{what}: {m}; expected {shape}"))))?;
+    Ok((org, value))
 }
 
 const FAULTS_SHAPE: &str = r#"[{"operation":"AssumeRoot"|"*",...,"kind":"throttling"|"server_error"|"slow"|"not_aws","rate":1.0,"count":5,"delay_ms":0,"account_id":"222222222222"}] or {"AssumeRoot":{"kind":...},...}"#;
@@ -822,14 +833,9 @@ async fn put_faults(
     query: Result<Query<OrgQuery>, QueryRejection>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
-    let org = match query_org(&sim, query) {
-        Ok(org) => org,
+    let (org, value) = match org_and_toml(&sim, query, body, "faults", FAULTS_SHAPE) {
+        Ok(got) => got,
         Err(r) => return *r,
-    };
-    let value = match body.map(|Json(v)| json_to_toml(v)) {
-        Ok(Ok(v)) => v,
-        Ok(Err(m)) => return error(StatusCode::BAD_REQUEST, format!("faults: {m}; expected {FAULTS_SHAPE}")),
-        Err(r) => return bad_body(r, FAULTS_SHAPE),
     };
     let mut world = org.world();
     let faults = {
@@ -860,19 +866,9 @@ async fn put_rate_limits(
     query: Result<Query<OrgQuery>, QueryRejection>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
-    let org = match query_org(&sim, query) {
-        Ok(org) => org,
+    let (org, value) = match org_and_toml(&sim, query, body, "rate_limits", RATE_LIMITS_SHAPE) {
+        Ok(got) => got,
         Err(r) => return *r,
-    };
-    let value = match body.map(|Json(v)| json_to_toml(v)) {
-        Ok(Ok(v)) => v,
-        Ok(Err(m)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("rate_limits: {m}; expected {RATE_LIMITS_SHAPE}"),
-            );
-        }
-        Err(r) => return bad_body(r, RATE_LIMITS_SHAPE),
     };
     let limits = match parse_rate_limits(value) {
         Ok(l) => l,

@@ -167,11 +167,7 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
             "managementEvent": true,
             "recipientAccountId": account,
             "eventCategory": "Management",
-            "tlsDetails": {
-                "tlsVersion": "TLSv1.3",
-                "cipherSuite": "TLS_AES_128_GCM_SHA256",
-                "clientProvidedHostHeader": "signin.aws.amazon.com",
-            },
+            "tlsDetails": tls_details("signin.aws.amazon.com"),
         });
         if !success {
             // AWS's record of a failed sign-in (CloudTrail User Guide, "AWS Management Console
@@ -249,11 +245,7 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
         "managementEvent": true,
         "recipientAccountId": account,
         "eventCategory": "Management",
-        "tlsDetails": {
-            "tlsVersion": "TLSv1.3",
-            "cipherSuite": "TLS_AES_128_GCM_SHA256",
-            "clientProvidedHostHeader": event_source,
-        },
+        "tlsDetails": tls_details(event_source),
     });
     if actor.session == RootSession::Console {
         detail["sessionCredentialFromConsole"] = "true".into();
@@ -266,6 +258,11 @@ pub(crate) fn event(change: &RootChange, actor: &Actor, at: SystemTime, rng: &mu
         &time,
         detail,
     )
+}
+
+/// How the call reached AWS: TLS 1.3 to `host`.
+fn tls_details(host: &str) -> Value {
+    json!({ "tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256", "clientProvidedHostHeader": host })
 }
 
 fn envelope(id: String, detail_type: &str, source: &str, account: &str, time: &str, detail: Value) -> Value {

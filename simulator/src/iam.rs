@@ -5,27 +5,19 @@
 
 use std::time::{Duration, SystemTime};
 
-use axum::response::Response;
-
-use super::operations::IAM as OPERATIONS;
+use super::operations::{AUDIT_ACTIONS_COUNT, IAM as OPERATIONS};
 use super::scenario::{AccessKeySpec, AssumeRootMode, MfaKind, PasswordSpec};
 use super::state::{REPORT_MAX_AGE, ReportState, SimAccount, UNASSIGNED_MFA_NAME, World, iam_users};
 use super::sts::ROOT_TASK_POLICIES;
-use super::wire::{AwsError, iso8601, query_ok, xml_escape};
+use super::wire::{AwsError, iso8601, xml_escape};
 use super::{Params, Principal, Protocol, Simulator};
 
 pub(crate) const NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
-/// Actions `IAMAuditRootUserCredentials` allows.
-pub(crate) const AUDIT_ACTIONS: [&str; 7] = [
-    "GetAccountSummary",
-    "GetUser",
-    "GetLoginProfile",
-    "ListAccessKeys",
-    "GetAccessKeyLastUsed",
-    "ListMFADevices",
-    "ListSigningCertificates",
-];
+/// Actions `IAMAuditRootUserCredentials` allows: GetAccountSummary, GetUser, GetLoginProfile,
+/// ListAccessKeys, GetAccessKeyLastUsed, ListMFADevices, ListSigningCertificates (the start of
+/// the operations served).
+pub(crate) const AUDIT_ACTIONS: &[&str] = OPERATIONS.split_at(AUDIT_ACTIONS_COUNT).0;
 
 /// What a role session, or the caller's own credentials, may read about their account.
 pub(crate) const ACCOUNT_ACTIONS: [&str; 4] = [
@@ -38,19 +30,6 @@ pub(crate) const ACCOUNT_ACTIONS: [&str; 4] = [
 /// Other IAM actions the simulator recognises, to deny them as AWS would.
 const OTHER_ACTIONS: [&str; 4] = ["ListUsers", "ListRoles", "CreateUser", "DeleteAccessKey"];
 
-pub(crate) async fn handle(
-    sim: &Simulator,
-    principal: Principal,
-    action: &str,
-    params: &Params,
-    request_id: &str,
-) -> Response {
-    match run(sim, principal, action, params).await {
-        Ok(inner) => query_ok(action, NAMESPACE, &inner, request_id),
-        Err(e) => e.query_response(NAMESPACE, request_id),
-    }
-}
-
 fn not_authorized(who: &str, action: &str, resource: &str, why: &str) -> AwsError {
     AwsError::new(
         403,
@@ -59,7 +38,14 @@ fn not_authorized(who: &str, action: &str, resource: &str, why: &str) -> AwsErro
     )
 }
 
-async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Params) -> Result<String, AwsError> {
+/// One IAM call: the inner XML of its result, or the error IAM answers (the dispatcher in
+/// `lib.rs` wraps either in the Query protocol's response).
+pub(crate) async fn run(
+    sim: &Simulator,
+    principal: Principal,
+    action: &str,
+    params: &Params,
+) -> Result<String, AwsError> {
     if !OPERATIONS.contains(&action) && !OTHER_ACTIONS.contains(&action) {
         return Err(AwsError::new(
             400,

@@ -98,7 +98,7 @@ use queue::Queue;
 use ratelimit::RateLimiter;
 use scenario::{FaultKind, LatencySpec};
 use state::{RootChange, SessionKind, World};
-use wire::{AwsError, header_str, parse_authorization};
+use wire::{AwsError, header_str, json_ok, json10_ok, parse_authorization, query_ok};
 
 /// Who a request acts as.
 #[derive(Debug, Clone)]
@@ -656,7 +656,9 @@ async fn handle_aws(
     let request_id = sim.request_id();
     if let Some(operation) = header_str(&headers, "x-amz-target").and_then(|t| t.strip_prefix(sqs::TARGET_PREFIX)) {
         return match sim.authenticate(&headers, "sqs") {
-            Ok(p) => sqs::handle(&sim, p, operation, &body, &request_id).await,
+            Ok(p) => sqs::run(&sim, p, operation, &body)
+                .await
+                .map_or_else(|e| e.sqs_response(&request_id), |v| json10_ok(v, &request_id)),
             Err(e) => e.sqs_response(&request_id),
         };
     }
@@ -666,7 +668,9 @@ async fn handle_aws(
                 .json_response(&request_id);
         };
         return match sim.authenticate(&headers, "organizations") {
-            Ok(p) => organizations::handle(&sim, p, operation, &body, &request_id).await,
+            Ok(p) => organizations::run(&sim, p, operation, &body)
+                .await
+                .map_or_else(|e| e.json_response(&request_id), |v| json_ok(v, &request_id)),
             Err(e) => e.json_response(&request_id),
         };
     }
@@ -695,16 +699,19 @@ async fn handle_aws(
         Ok(p) => p,
         Err(e) => return e.query_response(namespace, &request_id),
     };
-    match service.as_str() {
-        "sts" => sts::handle(&sim, principal, &action, &params, &request_id).await,
-        "iam" => iam::handle(&sim, principal, &action, &params, &request_id).await,
-        other => AwsError::new(
+    let answer = match service.as_str() {
+        "sts" => sts::run(&sim, principal, &action, &params).await,
+        "iam" => iam::run(&sim, principal, &action, &params).await,
+        other => Err(AwsError::new(
             400,
             "InvalidAction",
             format!("service {other:?} is not simulated; simulated: organizations, sts, iam"),
-        )
-        .query_response(namespace, &request_id),
-    }
+        )),
+    };
+    answer.map_or_else(
+        |e| e.query_response(namespace, &request_id),
+        |inner| query_ok(&action, namespace, &inner, &request_id),
+    )
 }
 
 /// A simulator serving on loopback inside this process, as [`start`] returns it. The servers

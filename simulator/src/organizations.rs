@@ -1,11 +1,10 @@
 //! Simulated AWS Organizations (JSON 1.1, `X-Amz-Target: AWSOrganizationsV20161128.*`).
 
-use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::scenario::{is_account_id, legacy_status};
 use super::state::{SimAccount, World};
-use super::wire::{AwsError, epoch_seconds, json_ok, json_request};
+use super::wire::{AwsError, epoch_seconds, json_request};
 use super::{Principal, Simulator};
 
 pub(crate) const TARGET_PREFIX: &str = "AWSOrganizationsV20161128.";
@@ -20,20 +19,13 @@ pub(crate) const OPERATIONS: [&str; 6] = [
 ];
 const MAX_RESULTS: usize = 20;
 
-pub(crate) async fn handle(
+/// One call, answered with the service's result document or its error.
+pub(crate) async fn run(
     sim: &Simulator,
     principal: Principal,
     operation: &str,
     body: &[u8],
-    request_id: &str,
-) -> Response {
-    match run(sim, principal, operation, body).await {
-        Ok(v) => json_ok(v, request_id),
-        Err(e) => e.json_response(request_id),
-    }
-}
-
-async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]) -> Result<Value, AwsError> {
+) -> Result<Value, AwsError> {
     let input = Value::Object(json_request(body, operation, &OPERATIONS)?);
     // Only the exporter's own role, in the management account or the delegated administrator,
     // and a role with `organization_access` there (another organization's access role) read the

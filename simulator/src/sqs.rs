@@ -3,12 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::queue::{DeleteOutcome, Received, VisibilityOutcome};
 use super::scenario::MAX_VISIBILITY_TIMEOUT_S;
-use super::wire::{AwsError, json_request, json10_ok};
+use super::wire::{AwsError, json_request};
 use super::{Org, Principal, Protocol, Simulator};
 
 pub(crate) const TARGET_PREFIX: &str = "AmazonSQS.";
@@ -47,19 +46,6 @@ const STANDARD_ATTRIBUTES: [&str; 4] = [
 const MAX_WAIT_SECONDS: i64 = 20;
 const MAX_BATCH: usize = 10;
 
-pub(crate) async fn handle(
-    sim: &Simulator,
-    principal: Principal,
-    operation: &str,
-    body: &[u8],
-    request_id: &str,
-) -> Response {
-    match run(sim, principal, operation, body).await {
-        Ok(v) => json10_ok(v, request_id),
-        Err(e) => e.sqs_response(request_id),
-    }
-}
-
 fn invalid_value(name: &str, value: impl std::fmt::Display, reason: &str) -> AwsError {
     AwsError::new(
         400,
@@ -88,23 +74,33 @@ fn required_str<'a>(input: &'a Map<String, Value>, name: &str) -> Result<&'a str
             format!("The request must contain the parameter {name}."),
         )),
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(AwsError::new(
-            400,
-            "SerializationException",
-            format!("{name}: expected a string, got {other}"),
-        )),
+        Some(other) => Err(wrong_type(name, "a string", other)),
     }
+}
+
+/// The queue of `org`, which [`queue_of`] found.
+fn queue_lock(org: &Org) -> std::sync::MutexGuard<'_, super::queue::Queue> {
+    org.queue
+        .as_ref()
+        .expect("queue_of checked that the organization has a queue")
+        .lock()
+        .expect("queue state poisoned")
+}
+
+/// A parameter of the wrong JSON type.
+fn wrong_type(name: &str, expected: &str, got: &Value) -> AwsError {
+    AwsError::new(
+        400,
+        "SerializationException",
+        format!("{name}: expected {expected}, got {got}"),
+    )
 }
 
 fn optional_int(input: &Map<String, Value>, name: &str) -> Result<Option<i64>, AwsError> {
     match input.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
-        Some(other) => Err(AwsError::new(
-            400,
-            "SerializationException",
-            format!("{name}: expected an integer, got {other}"),
-        )),
+        Some(other) => Err(wrong_type(name, "an integer", other)),
     }
 }
 
@@ -123,11 +119,7 @@ fn string_list(input: &Map<String, Value>, name: &str) -> Result<Vec<String>, Aw
                 })
             })
             .collect(),
-        Some(other) => Err(AwsError::new(
-            400,
-            "SerializationException",
-            format!("{name}: expected a list, got {other}"),
-        )),
+        Some(other) => Err(wrong_type(name, "a list", other)),
     }
 }
 
@@ -151,7 +143,13 @@ fn queue_of<'a>(sim: &'a Simulator, input: &Map<String, Value>) -> Result<&'a Or
     sim.org_of_queue_path(path).ok_or_else(no_such_queue)
 }
 
-async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]) -> Result<Value, AwsError> {
+/// One call, answered with the service's result document or its error.
+pub(crate) async fn run(
+    sim: &Simulator,
+    principal: Principal,
+    operation: &str,
+    body: &[u8],
+) -> Result<Value, AwsError> {
     let input = json_request(body, operation, &OPERATIONS)?;
     // Only the exporter's own credentials, or another organization's access role (a role with
     // `organization_access`), may use the queues; root and other role sessions act inside one
@@ -182,12 +180,7 @@ async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]
         "DeleteMessage" => {
             let org = queue_of(sim, &input)?;
             let handle = required_str(&input, "ReceiptHandle")?;
-            let mut q = org
-                .queue
-                .as_ref()
-                .expect("checked")
-                .lock()
-                .expect("queue state poisoned");
+            let mut q = queue_lock(org);
             match q.delete(handle) {
                 DeleteOutcome::Invalid => Err(invalid_handle(handle)),
                 DeleteOutcome::Deleted | DeleteOutcome::Stale => Ok(json!({})),
@@ -205,12 +198,7 @@ async fn run(sim: &Simulator, principal: Principal, operation: &str, body: &[u8]
                 )
             })?;
             let timeout = visibility(timeout)?;
-            let mut q = org
-                .queue
-                .as_ref()
-                .expect("checked")
-                .lock()
-                .expect("queue state poisoned");
+            let mut q = queue_lock(org);
             match q.change_visibility(handle, timeout, Instant::now()) {
                 VisibilityOutcome::Changed => Ok(json!({})),
                 VisibilityOutcome::Invalid => Err(invalid_handle(handle)),
@@ -426,12 +414,7 @@ fn delete_message_batch(sim: &Simulator, input: &Map<String, Value>) -> Result<V
         }
         parsed.push((id, handle));
     }
-    let mut q = org
-        .queue
-        .as_ref()
-        .expect("checked")
-        .lock()
-        .expect("queue state poisoned");
+    let mut q = queue_lock(org);
     let mut successful = Vec::new();
     let mut failed = Vec::new();
     for (id, handle) in parsed {

@@ -2,11 +2,9 @@
 
 use std::time::Duration;
 
-use axum::response::Response;
-
 use super::scenario::{is_account_id, is_iam_name};
 use super::state::{IssuedRootSession, SessionKind, World};
-use super::wire::{AwsError, iso8601, query_ok, xml_escape};
+use super::wire::{AwsError, iso8601, xml_escape};
 use super::{Params, Principal, Protocol, Simulator};
 
 pub(crate) const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -20,20 +18,13 @@ pub(crate) const ROOT_TASK_POLICIES: [&str; 5] = [
     "arn:aws:iam::aws:policy/root-task/SQSUnlockQueuePolicy",
 ];
 
-pub(crate) async fn handle(
+/// One call, answered with the service's result document or its error.
+pub(crate) async fn run(
     sim: &Simulator,
     principal: Principal,
     action: &str,
     params: &Params,
-    request_id: &str,
-) -> Response {
-    match run(sim, principal, action, params).await {
-        Ok(inner) => query_ok(action, NAMESPACE, &inner, request_id),
-        Err(e) => e.query_response(NAMESPACE, request_id),
-    }
-}
-
-async fn run(sim: &Simulator, principal: Principal, action: &str, params: &Params) -> Result<String, AwsError> {
+) -> Result<String, AwsError> {
     match action {
         "GetCallerIdentity" => {
             sim.org_for(&principal)
