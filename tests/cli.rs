@@ -777,3 +777,32 @@ async fn version_says_the_revision_build_date_and_toolchain() {
         assert!(version.contains(line), "{line} in {version}");
     }
 }
+
+/// `check-config` with `[[organizations]]`: the entries as given, then each organization's
+/// effective settings (how it is reached, every per-organization key), and the whole output
+/// loads again as the same configuration.
+#[tokio::test]
+async fn check_config_prints_each_organizations_effective_settings() {
+    let mut c = exporter();
+    c.args([
+        "check-config",
+        "--config",
+        "tests/fixtures/config/organizations.ok.toml",
+    ]);
+    let out = run(c).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for line in [
+        "# organization \"prod\": the exporter's own credentials",
+        "# organization \"acquired\": assumes arn:aws:iam::210000000000:role/aws-root-exporter-org-access (session name aws-root-exporter, with an external id)",
+        "#   checks = \"summary\"",
+        "#   checks = \"full\"",
+        "#   events_queue_url = \"https://sqs.us-east-1.amazonaws.com/210000000000/aws-root-events\"",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in:\n{stdout}");
+    }
+    let printed: aws_root_exporter::config::RawConfig = toml::from_str(&stdout).unwrap();
+    let again = printed.validate().unwrap();
+    assert_eq!(again.organizations.len(), 2);
+    assert_eq!(again.organizations[1].name, "acquired");
+}

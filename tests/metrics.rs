@@ -632,3 +632,81 @@ proptest! {
         prop_assert_eq!(fields[1], name.replace(['\t', '\n', '\r'], " "));
     }
 }
+
+/// Several organizations: each snapshot family has one HELP/TYPE with every organization's
+/// samples, the self-metrics and account info name the organization, and an account two
+/// organizations list (two entries reaching one organization) is served once, from the first:
+/// the exposition stays valid.
+#[tokio::test]
+async fn several_organizations_render_as_one_valid_exposition() {
+    use aws_root_exporter::snapshot::Snapshots;
+    let telemetry = Telemetry::default();
+    let first = fixed_snapshot();
+    // The second lists one account of its own and one of the first's again.
+    let mut second = fixed_snapshot();
+    let twice = second.accounts[1].clone();
+    let mut own = second.accounts[1].clone();
+    own.account.id = "444455556666".into();
+    own.account.name = "second-own".into();
+    second.accounts = Arc::new(vec![twice, own]);
+    second.organization.id = Some("o-secondorg01".into());
+    second.activity = Arc::default();
+    let (_a, rx_a) = tokio::sync::watch::channel(Some(Arc::new(first)));
+    let (_b, rx_b) = tokio::sync::watch::channel(Some(Arc::new(second)));
+    let (_c, rx_c) = tokio::sync::watch::channel(None);
+    let snapshots = Snapshots(vec![
+        ("first".into(), rx_a),
+        ("second".into(), rx_b),
+        ("waiting".into(), rx_c),
+    ]);
+    let config = RawConfig {
+        account_tags: process().account_tags,
+        ..RawConfig::default()
+    };
+    let (_config_tx, configs) = tokio::sync::watch::channel(Arc::new(config.validate().unwrap()));
+    let metrics = MetricsSource::of_organizations(snapshots, configs, &telemetry);
+    let om = gunzip(&metrics.gzip(Format::OpenMetrics).await.to_vec());
+    let parsed = parse_openmetrics(&om).expect("valid OpenMetrics with several organizations");
+    assert_eq!(om.matches("# TYPE aws_organizations_account_info gauge").count(), 1);
+    assert!(
+        om.contains("aws_root_exporter_refresh_success{organization=\"first\"} 1"),
+        "{om}"
+    );
+    assert!(
+        om.contains("aws_root_exporter_refresh_success{organization=\"second\"} 1"),
+        "{om}"
+    );
+    assert!(
+        !om.contains("organization=\"waiting\""),
+        "nothing before its first refresh"
+    );
+    let info = &parsed.families["aws_organizations_account_info"];
+    let orgs_of = |id: &str| -> Vec<String> {
+        info.iter_samples()
+            .filter(|s| s.get_labelset().unwrap().get_label_value("account_id") == Some(id))
+            .map(|s| {
+                s.get_labelset()
+                    .unwrap()
+                    .get_label_value("organization")
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(
+        orgs_of("222222222222"),
+        ["first"],
+        "an account listed twice is served once"
+    );
+    assert_eq!(orgs_of("444455556666"), ["second"]);
+    assert!(
+        om.contains("organization=\"second\",organization_id=\"o-secondorg01\""),
+        "{om}"
+    );
+    let keys_present = om
+        .lines()
+        .filter(|l| l.starts_with("aws_root_access_keys_present{account_id=\"222222222222\""))
+        .count();
+    assert_eq!(keys_present, 1);
+    parse_prometheus(&openmetrics_to_text(&om)).expect("valid text format too");
+}

@@ -11,7 +11,7 @@ use aws_credential_types::Credentials;
 
 use crate::activity::OwnSessions;
 use crate::config::Config;
-use crate::organization::OrganizationRole;
+use crate::config::OrganizationRole;
 
 /// Where AWS is when it is not found the usual way (the in-process simulator of `demo`).
 #[derive(Debug, Clone)]

@@ -228,7 +228,7 @@ impl MetricsSource {
         let mut out = String::with_capacity(16 * 1024);
         prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
-        let snapshots = self.snapshots.latest();
+        let snapshots = once_each(&self.snapshots.latest(), false);
         let latest: Vec<Option<&Snapshot>> = snapshots.iter().map(|(_, s)| s.as_deref()).collect();
         let mut writer = Writer::default();
         families::render_activity(&mut writer, &latest);
@@ -295,6 +295,52 @@ impl MetricsSource {
     }
 }
 
+/// The snapshots with every account only in the first organization that lists it. Account ids
+/// are unique across AWS, so an account listed twice means two entries reach one organization
+/// (two roles into it): its series would be served twice, which makes the exposition invalid.
+/// Shared, not copied, when no account is listed twice.
+pub fn once_each(
+    snapshots: &[(Arc<str>, Option<Arc<Snapshot>>)],
+    warn: bool,
+) -> Vec<(Arc<str>, Option<Arc<Snapshot>>)> {
+    let mut seen = std::collections::HashSet::new();
+    snapshots
+        .iter()
+        .map(|(name, snapshot)| {
+            let Some(s) = snapshot else {
+                return (name.clone(), None);
+            };
+            let twice: Vec<&str> = s
+                .accounts
+                .iter()
+                .map(|e| e.account.id.as_str())
+                .filter(|id| !seen.insert(id.to_string()))
+                .collect();
+            if twice.is_empty() {
+                return (name.clone(), Some(s.clone()));
+            }
+            if warn {
+                tracing::warn!(
+                organization = %name,
+                accounts = twice.len(),
+                first = twice[0],
+                "accounts of this organization are also listed by an earlier one (two entries of [[organizations]] reach the same organization?); served once, from the first"
+                );
+            }
+            let twice: std::collections::HashSet<&str> = twice.into_iter().collect();
+            let mut kept = (**s).clone();
+            kept.accounts = Arc::new(
+                s.accounts
+                    .iter()
+                    .filter(|e| !twice.contains(e.account.id.as_str()))
+                    .cloned()
+                    .collect(),
+            );
+            (name.clone(), Some(Arc::new(kept)))
+        })
+        .collect()
+}
+
 /// The families of every organization's snapshot under `config` (each organization with the
 /// process facts of its own effective configuration).
 fn render_organizations(
@@ -302,6 +348,9 @@ fn render_organizations(
     snapshots: &[(Arc<str>, Option<Arc<Snapshot>>)],
     config: &Arc<Config>,
 ) {
+    // Warned about once per rendered snapshot, not per scrape.
+    let snapshots = once_each(snapshots, true);
+    let snapshots = &snapshots[..];
     let organizations = crate::organization::of(config);
     let processes: Vec<Process> = snapshots
         .iter()
