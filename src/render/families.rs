@@ -568,6 +568,7 @@ pub fn render_activity(writer: &mut Writer<'_>, snapshots: &[Option<&Snapshot>])
     let mut counted = snapshots
         .iter()
         .flatten()
+        .filter(|s| !s.activity.is_empty())
         .flat_map(|s| {
             s.accounts
                 .iter()
