@@ -11,7 +11,7 @@ use aws_org_simulator::Scenario;
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::{AssignmentStatusType, ReportFormatType, ReportStateType, SummaryKeyType as K};
 use aws_sdk_sts::types::PolicyDescriptorType;
-use common::{AUDIT, DEMO, Sim, own_credentials, put_json, sdk_config};
+use common::{AUDIT, DEMO, Sim, iam, org, own_credentials, put_json, sdk_config, sts};
 use serde_json::json;
 
 /// `simulator/tests/scenarios/coverage.toml`: the caller is the delegated administrator
@@ -25,19 +25,7 @@ fn role_arn(account: &str, name: &str) -> String {
     format!("arn:aws:iam::{account}:role/{name}")
 }
 
-async fn sts(sim: &Sim, creds: Credentials) -> aws_sdk_sts::Client {
-    aws_sdk_sts::Client::new(&sdk_config(sim, creds).await)
-}
-
-async fn iam(sim: &Sim, creds: Credentials) -> aws_sdk_iam::Client {
-    aws_sdk_iam::Client::new(&sdk_config(sim, creds).await)
-}
-
-async fn org(sim: &Sim, creds: Credentials) -> aws_sdk_organizations::Client {
-    aws_sdk_organizations::Client::new(&sdk_config(sim, creds).await)
-}
-
-/// AssumeRole with `creds`; the error's code and message on failure.
+/// AssumeRole with `creds` as `coverage-test`; the error's code and message on failure.
 async fn assume_role_as(
     sim: &Sim,
     creds: Credentials,
@@ -45,30 +33,7 @@ async fn assume_role_as(
     external_id: Option<&str>,
     seconds: Option<i32>,
 ) -> Result<(Credentials, aws_sdk_sts::operation::assume_role::AssumeRoleOutput), (String, String)> {
-    let out = sts(sim, creds)
-        .await
-        .assume_role()
-        .role_arn(arn)
-        .role_session_name("coverage-test")
-        .set_external_id(external_id.map(String::from))
-        .set_duration_seconds(seconds)
-        .send()
-        .await
-        .map_err(|e| {
-            (
-                e.code().unwrap_or("no code").to_string(),
-                e.message().unwrap_or("").to_string(),
-            )
-        })?;
-    let c = out.credentials().unwrap();
-    let creds = Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().into()),
-        None,
-        "role",
-    );
-    Ok((creds, out))
+    common::assume_role_as(sim, creds, arn, "coverage-test", external_id, seconds).await
 }
 
 async fn assume_role(sim: &Sim, arn: &str, external_id: Option<&str>) -> Result<Credentials, (String, String)> {

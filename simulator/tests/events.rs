@@ -6,7 +6,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use common::{DEMO, Sim, own_credentials, put_json, sdk_config};
@@ -550,26 +549,7 @@ async fn errors_have_sqs_json_shape_and_query_error_header() {
 #[tokio::test]
 async fn only_the_exporters_own_credentials_may_use_the_queue() {
     let sim = Sim::start(EVENTS).await;
-    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, own_credentials()).await);
-    let out = sts
-        .assume_root()
-        .target_principal(ACCOUNT)
-        .task_policy_arn(
-            aws_sdk_sts::types::PolicyDescriptorType::builder()
-                .arn("arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let c = out.credentials().unwrap();
-    let root = Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().into()),
-        None,
-        "root",
-    );
+    let root = common::assume_root(&sim, ACCOUNT, 900).await.unwrap();
     let client = aws_sdk_sqs::Client::new(&sdk_config(&sim, root).await);
     let err = client
         .receive_message()
@@ -718,27 +698,7 @@ async fn create_access_key_enqueues_cloudtrails_event_and_the_audit_sees_the_key
 /// Root's access keys as the audit reads them (AssumeRoot, then ListAccessKeys):
 /// `,ID,ACTIVE,` for each, ACTIVE `true` or `false`.
 async fn root_keys(sim: &Sim, account: &str) -> String {
-    let sts = aws_sdk_sts::Client::new(&sdk_config(sim, own_credentials()).await);
-    let out = sts
-        .assume_root()
-        .target_principal(account)
-        .task_policy_arn(
-            aws_sdk_sts::types::PolicyDescriptorType::builder()
-                .arn("arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let c = out.credentials().unwrap();
-    let root = Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().into()),
-        None,
-        "root",
-    );
-    let iam = aws_sdk_iam::Client::new(&sdk_config(sim, root).await);
+    let (_, iam) = assume_root(sim, account).await;
     let keys = iam.list_access_keys().send().await.unwrap();
     keys.access_key_metadata()
         .iter()
@@ -1156,28 +1116,9 @@ async fn take_events(client: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
 /// One root session opened by the exporter's own credentials with sts:AssumeRoot: its access
 /// key id and an IAM client of it.
 async fn assume_root(sim: &Sim, account: &str) -> (String, aws_sdk_iam::Client) {
-    let sts = aws_sdk_sts::Client::new(&sdk_config(sim, own_credentials()).await);
-    let out = sts
-        .assume_root()
-        .target_principal(account)
-        .task_policy_arn(
-            aws_sdk_sts::types::PolicyDescriptorType::builder()
-                .arn("arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let c = out.credentials().unwrap();
-    let root = Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().into()),
-        None,
-        "root",
-    );
+    let root = common::assume_root(sim, account, 900).await.unwrap();
     (
-        c.access_key_id().to_string(),
+        root.access_key_id().to_string(),
         aws_sdk_iam::Client::new(&sdk_config(sim, root).await),
     )
 }

@@ -13,8 +13,7 @@ use aws_credential_types::Credentials;
 use aws_org_simulator::{Scenario, ScenarioError, ServeError};
 use aws_sdk_iam::types::SummaryKeyType as K;
 use aws_sdk_sts::error::ProvideErrorMetadata;
-use aws_sdk_sts::types::PolicyDescriptorType;
-use common::{AUDIT, Sim, put_json, sdk_config};
+use common::{Sim, iam, org, put_json, sdk_config, sts};
 use serde_json::json;
 
 const ORG_A: &str = include_str!("../../tests/fixtures/scenarios/org-a.toml");
@@ -33,73 +32,34 @@ fn key(id: &str) -> Credentials {
     Credentials::new(id, "any-secret", None, None, "test")
 }
 
-async fn sts(sim: &Sim, creds: Credentials) -> aws_sdk_sts::Client {
-    aws_sdk_sts::Client::new(&sdk_config(sim, creds).await)
-}
-
-async fn iam(sim: &Sim, creds: Credentials) -> aws_sdk_iam::Client {
-    aws_sdk_iam::Client::new(&sdk_config(sim, creds).await)
-}
-
-async fn org(sim: &Sim, creds: Credentials) -> aws_sdk_organizations::Client {
-    aws_sdk_organizations::Client::new(&sdk_config(sim, creds).await)
-}
-
-/// AssumeRole with `creds`: the session's credentials, or the error's code and message.
+/// AssumeRole with `creds` as `orgs-test`: the session's credentials, or the error's code and
+/// message.
 async fn assume_role(
     sim: &Sim,
     creds: Credentials,
     arn: &str,
     external_id: Option<&str>,
 ) -> Result<Credentials, (String, String)> {
-    let out = sts(sim, creds)
+    common::assume_role_as(sim, creds, arn, "orgs-test", external_id, None)
         .await
-        .assume_role()
-        .role_arn(arn)
-        .role_session_name("orgs-test")
-        .set_external_id(external_id.map(String::from))
-        .send()
-        .await
-        .map_err(|e| {
-            (
-                e.code().unwrap_or("no code").to_string(),
-                e.message().unwrap_or("").to_string(),
-            )
-        })?;
-    let c = out.credentials().unwrap();
-    Ok(Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().into()),
-        None,
-        "role",
-    ))
+        .map(|(c, _)| c)
 }
 
 /// AssumeRoot (audit task policy) with `creds`: the root session, or the error's code and
 /// message.
 async fn assume_root(sim: &Sim, creds: Credentials, target: &str) -> Result<Credentials, (String, String)> {
-    let out = sts(sim, creds)
-        .await
-        .assume_root()
-        .target_principal(target)
-        .task_policy_arn(PolicyDescriptorType::builder().arn(AUDIT).build())
-        .send()
-        .await
-        .map_err(|e| {
-            (
-                e.code().unwrap_or("no code").to_string(),
-                e.message().unwrap_or("").to_string(),
-            )
-        })?;
-    let c = out.credentials().unwrap();
-    Ok(Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().into()),
-        None,
-        "root",
-    ))
+    common::assume_root_as(sim, creds, target, None).await.map_err(|e| {
+        (
+            e.code().unwrap_or("no code").to_string(),
+            e.message().unwrap_or("").to_string(),
+        )
+    })
+}
+
+/// `GetAccountSummary`'s map as `creds` read it.
+async fn summary(sim: &Sim, creds: Credentials) -> std::collections::HashMap<K, i32> {
+    let out = iam(sim, creds).await.get_account_summary().send().await.unwrap();
+    out.summary_map().unwrap().clone()
 }
 
 async fn account_ids(sim: &Sim, creds: Credentials) -> Vec<String> {
@@ -257,8 +217,7 @@ async fn the_cross_organization_session_acts_in_the_other_organization() {
     // AssumeRoot reaches org B's members, and not org A's (its caller's former organization),
     // nor org B's management account.
     let root = assume_root(&sim, session.clone(), "210000000001").await.unwrap();
-    let summary = iam(&sim, root).await.get_account_summary().send().await.unwrap();
-    let map = summary.summary_map().unwrap();
+    let map = summary(&sim, root).await;
     assert_eq!((map[&K::AccountAccessKeysPresent], map[&K::AccountMfaEnabled]), (1, 1));
     for (target, why) in [
         ("110000000001", "not a member of the organization"),
@@ -274,24 +233,12 @@ async fn the_cross_organization_session_acts_in_the_other_organization() {
         );
     }
     // The management account's own root, read with the session's own credentials.
-    let summary = iam(&sim, session.clone())
-        .await
-        .get_account_summary()
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(summary.summary_map().unwrap()[&K::AccountAccessKeysPresent], 1);
+    assert_eq!(summary(&sim, session.clone()).await[&K::AccountAccessKeysPresent], 1);
     // Role chaining into org B's member roles, which trust org B's management account.
     let member = assume_role(&sim, session, "arn:aws:iam::210000000001:role/RootAuditRole", None)
         .await
         .unwrap();
-    let summary = iam(&sim, member.clone())
-        .await
-        .get_account_summary()
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(summary.summary_map().unwrap()[&K::AccountAccessKeysPresent], 1);
+    assert_eq!(summary(&sim, member.clone()).await[&K::AccountAccessKeysPresent], 1);
     // A member's audit role reads its own account only.
     let err = org(&sim, member.clone())
         .await
@@ -320,8 +267,7 @@ async fn the_control_api_reaches_every_organization() {
     assert_eq!(resp.status(), 200);
     let session = access_session(&sim).await;
     let root = assume_root(&sim, session.clone(), "210000000003").await.unwrap();
-    let summary = iam(&sim, root).await.get_account_summary().send().await.unwrap();
-    assert_eq!(summary.summary_map().unwrap()[&K::AccountAccessKeysPresent], 1);
+    assert_eq!(summary(&sim, root).await[&K::AccountAccessKeysPresent], 1);
     // An account no organization has: 404.
     let resp = put_json(
         &sim.control("/_simulator/accounts/999999999999/assume_root"),

@@ -72,12 +72,7 @@ async fn assume_root_refuses_what_aws_refuses() {
     )
     .await;
     let root = assume_root(&sim, "222222222222", 60).await.unwrap();
-    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, root).await);
-    let err = sts
-        .assume_root()
-        .target_principal("333333333333")
-        .task_policy_arn(PolicyDescriptorType::builder().arn(AUDIT).build())
-        .send()
+    let err = common::assume_root_as(&sim, root, "333333333333", None)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("AccessDenied"));
@@ -757,18 +752,14 @@ async fn a_rate_limit_throttles_sts_with_throttling_after_its_burst() {
     for target in ["222222222222", "333333333333", "444444444444"] {
         assume_root(&sim, target, 60).await.unwrap();
     }
-    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, own_credentials()).await);
-    let err = sts
-        .assume_root()
-        .target_principal("555555555555")
-        .task_policy_arn(PolicyDescriptorType::builder().arn(AUDIT).build())
-        .send()
+    let err = common::assume_root_as(&sim, own_credentials(), "555555555555", None)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("Throttling"), "{err:?}");
     assert_eq!(err.message(), Some("Rate exceeded"));
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 400);
     // Unlimited operations are not affected; the limit is global (any target, any caller).
+    let sts = aws_sdk_sts::Client::new(&sdk_config(&sim, own_credentials()).await);
     sts.get_caller_identity().send().await.unwrap();
     assert_eq!(sim.running.calls("AssumeRoot"), 4);
     assert_eq!(sim.running.throttled("AssumeRoot"), 1);

@@ -15,18 +15,7 @@ pub struct Sim {
 impl Sim {
     pub async fn start(scenario_toml: &str) -> Sim {
         let scenario = Scenario::parse(scenario_toml, "test scenario").expect("test scenario parses");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let running = aws_org_simulator::start(
-            &scenario,
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-            async {
-                let _ = rx.await;
-            },
-        )
-        .await
-        .expect("simulator binds loopback");
-        Sim { running, _stop: tx }
+        Sim::serve(&[scenario]).await
     }
 
     /// Several organizations in one world, one per scenario text (the first is the
@@ -38,9 +27,13 @@ impl Sim {
             .enumerate()
             .map(|(i, text)| Scenario::parse(text, &format!("test scenario {}", i + 1)).expect("test scenario parses"))
             .collect();
+        Sim::serve(&scenarios).await
+    }
+
+    async fn serve(scenarios: &[Scenario]) -> Sim {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let running = aws_org_simulator::start_many(
-            &scenarios,
+            scenarios,
             "127.0.0.1:0".parse().unwrap(),
             "127.0.0.1:0".parse().unwrap(),
             async {
@@ -89,22 +82,89 @@ pub const AUDIT: &str = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCrede
 /// the error code when AssumeRoot refuses.
 pub async fn assume_root(sim: &Sim, target: &str, seconds: i32) -> Result<aws_credential_types::Credentials, String> {
     use aws_sdk_sts::error::ProvideErrorMetadata;
+    assume_root_as(sim, own_credentials(), target, Some(seconds))
+        .await
+        .map_err(|e| e.code().unwrap_or("no code").to_string())
+}
+
+/// A root session in `target` for the audit policy, asked with `creds` (for `seconds`, or AWS's
+/// default); the SDK's error (code, message, raw response) when AssumeRoot refuses.
+pub async fn assume_root_as(
+    sim: &Sim,
+    creds: aws_credential_types::Credentials,
+    target: &str,
+    seconds: Option<i32>,
+) -> Result<
+    aws_credential_types::Credentials,
+    aws_sdk_sts::error::SdkError<aws_sdk_sts::operation::assume_root::AssumeRootError>,
+> {
     use aws_sdk_sts::types::PolicyDescriptorType;
-    let sts = aws_sdk_sts::Client::new(&sdk_config(sim, own_credentials()).await);
-    let out = sts
+    let out = sts(sim, creds)
+        .await
         .assume_root()
         .target_principal(target)
         .task_policy_arn(PolicyDescriptorType::builder().arn(AUDIT).build())
-        .duration_seconds(seconds)
+        .set_duration_seconds(seconds)
+        .send()
+        .await?;
+    Ok(session(out.credentials().unwrap(), "root"))
+}
+
+/// AssumeRole with `creds` as `session_name`: the session's credentials and the whole answer, or
+/// the error's code and message.
+pub async fn assume_role_as(
+    sim: &Sim,
+    creds: aws_credential_types::Credentials,
+    arn: &str,
+    session_name: &str,
+    external_id: Option<&str>,
+    seconds: Option<i32>,
+) -> Result<
+    (
+        aws_credential_types::Credentials,
+        aws_sdk_sts::operation::assume_role::AssumeRoleOutput,
+    ),
+    (String, String),
+> {
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    let out = sts(sim, creds)
+        .await
+        .assume_role()
+        .role_arn(arn)
+        .role_session_name(session_name)
+        .set_external_id(external_id.map(String::from))
+        .set_duration_seconds(seconds)
         .send()
         .await
-        .map_err(|e| e.code().unwrap_or("no code").to_string())?;
-    let c = out.credentials().unwrap();
-    Ok(aws_credential_types::Credentials::new(
+        .map_err(|e| {
+            (
+                e.code().unwrap_or("no code").to_string(),
+                e.message().unwrap_or("").to_string(),
+            )
+        })?;
+    Ok((session(out.credentials().unwrap(), "role"), out))
+}
+
+/// Clients of the simulator's STS, IAM and Organizations with `creds`.
+pub async fn sts(sim: &Sim, creds: aws_credential_types::Credentials) -> aws_sdk_sts::Client {
+    aws_sdk_sts::Client::new(&sdk_config(sim, creds).await)
+}
+
+pub async fn iam(sim: &Sim, creds: aws_credential_types::Credentials) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::new(&sdk_config(sim, creds).await)
+}
+
+pub async fn org(sim: &Sim, creds: aws_credential_types::Credentials) -> aws_sdk_organizations::Client {
+    aws_sdk_organizations::Client::new(&sdk_config(sim, creds).await)
+}
+
+/// The SDK credentials of a session STS issued.
+pub fn session(c: &aws_sdk_sts::types::Credentials, name: &'static str) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(
         c.access_key_id(),
         c.secret_access_key(),
         Some(c.session_token().into()),
         None,
-        "root",
-    ))
+        name,
+    )
 }
