@@ -100,9 +100,19 @@ pub const OWN_SESSION_LIMIT: usize = 1_000_000;
 /// (`sts:GetCallerIdentity`, the management role's session). Events made with them are the
 /// exporter's audit, never root activity. Cloned handles share one store. Only a keyed hash of
 /// each key id is kept (key ids are not secrets, but nothing needs them whole).
-#[derive(Debug, Clone, Default)]
+/// [`OwnSessions::none`] remembers nothing, where no events consumer would ask.
+#[derive(Debug, Clone)]
 pub struct OwnSessions {
-    inner: Arc<Mutex<Own>>,
+    inner: Option<Arc<Mutex<Own>>>,
+}
+
+impl Default for OwnSessions {
+    /// A store that remembers.
+    fn default() -> Self {
+        OwnSessions {
+            inner: Some(Arc::default()),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -131,12 +141,24 @@ fn principal(arn: &str) -> String {
 }
 
 impl OwnSessions {
+    /// A store that remembers nothing (and knows no session as the exporter's): for a process
+    /// that reads no events queue, so that audits of 10,000 accounts keep no key ids.
+    pub fn none() -> OwnSessions {
+        OwnSessions { inner: None }
+    }
+
+    fn own(&self) -> Option<std::sync::MutexGuard<'_, Own>> {
+        self.inner.as_ref().map(|o| o.lock().expect("own sessions lock"))
+    }
+
     /// A session the exporter opened now, by its access key id.
     pub fn opened(&self, access_key_id: &str, now: SystemTime) {
         if access_key_id.is_empty() {
             return;
         }
-        let mut own = self.inner.lock().expect("own sessions lock");
+        let Some(mut own) = self.own() else {
+            return;
+        };
         let h = own.hasher.hash_one(access_key_id);
         own.forget_before(now.checked_sub(OWN_SESSION_MEMORY).unwrap_or(SystemTime::UNIX_EPOCH));
         while own.order.len() >= OWN_SESSION_LIMIT {
@@ -152,7 +174,9 @@ impl OwnSessions {
         if arn.is_empty() {
             return;
         }
-        let mut own = self.inner.lock().expect("own sessions lock");
+        let Some(mut own) = self.own() else {
+            return;
+        };
         // A handful in practice (the caller, the management role); bounded all the same.
         if own.principals.len() < 64 {
             own.principals.insert(principal(arn));
@@ -165,7 +189,9 @@ impl OwnSessions {
         if access_key_id.is_empty() {
             return false;
         }
-        let mut own = self.inner.lock().expect("own sessions lock");
+        let Some(mut own) = self.own() else {
+            return false;
+        };
         own.forget_before(now.checked_sub(OWN_SESSION_MEMORY).unwrap_or(SystemTime::UNIX_EPOCH));
         let h = own.hasher.hash_one(access_key_id);
         own.keys.contains(&h)
@@ -173,18 +199,12 @@ impl OwnSessions {
 
     /// Whether `arn` (an event's `inScopeOf.credentialsIssuedTo`) names the exporter.
     pub fn is_own_principal(&self, arn: &str) -> bool {
-        !arn.is_empty()
-            && self
-                .inner
-                .lock()
-                .expect("own sessions lock")
-                .principals
-                .contains(&principal(arn))
+        !arn.is_empty() && self.own().is_some_and(|own| own.principals.contains(&principal(arn)))
     }
 
     /// How many key ids are remembered (for tests and the benchmark).
     pub fn remembered(&self) -> usize {
-        self.inner.lock().expect("own sessions lock").keys.len()
+        self.own().map_or(0, |own| own.keys.len())
     }
 }
 
@@ -281,6 +301,16 @@ mod tests {
         let other = own.clone();
         other.opened("ASIAOWN0000000000002", at(2_000_000));
         assert!(own.is_own_key("ASIAOWN0000000000002", at(2_000_000)));
+    }
+
+    #[test]
+    fn a_process_without_a_queue_remembers_no_session() {
+        let none = OwnSessions::none();
+        none.opened("ASIAOWN0000000000001", at(1_000_000));
+        none.acting_as("arn:aws:iam::444444444444:user/auditor");
+        assert_eq!(none.remembered(), 0);
+        assert!(!none.is_own_key("ASIAOWN0000000000001", at(1_000_000)));
+        assert!(!none.is_own_principal("arn:aws:iam::444444444444:user/auditor"));
     }
 
     #[test]

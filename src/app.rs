@@ -71,8 +71,15 @@ pub async fn serve(
     };
     let telemetry = Telemetry::default();
     // Every refresher's sessions, for the events consumers to tell the exporter's audit from
-    // root activity.
-    let own = OwnSessions::default();
+    // root activity; without a queue to read, nothing is remembered.
+    let reads_events = crate::organization::of(&config)
+        .iter()
+        .any(|o| o.config.events_queue_url.is_some());
+    let own = if reads_events {
+        OwnSessions::default()
+    } else {
+        OwnSessions::none()
+    };
     let (config_tx, configs) = watch::channel(config.clone());
     // Each organization refreshes on its own schedule with its own credentials and callers,
     // and reads its own events queue: one that cannot be reached never delays the others. The
@@ -268,7 +275,7 @@ pub async fn audit_with_progress(config: Arc<Config>, endpoint: Option<&Endpoint
             organization.config.clone(),
             endpoint,
             &telemetry,
-            &OwnSessions::default(),
+            &OwnSessions::none(),
             organization.role.as_ref(),
         )
         .await;

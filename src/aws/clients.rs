@@ -125,7 +125,7 @@ impl AwsClients {
             iam: aws_sdk_iam::Client::new(&sdk_config),
             sqs: aws_sdk_sqs::Client::new(&sdk_config),
             sdk_config,
-            own_sessions: OwnSessions::default(),
+            own_sessions: OwnSessions::none(),
         }
     }
 
