@@ -136,7 +136,8 @@ pub async fn before_deadline<F: Future>(deadline: Instant, work: F) -> F::Output
 
 /// How calls are retried: the same in the first refresh and the thousandth (no shared quota that
 /// sustained throttling could drain). The caller's own deadline (`account_timeout` around an
-/// audit) ends retries earlier when it passes.
+/// audit) ends retries earlier: no retry is made whose wait and attempt would end past it
+/// ([`fits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts per call, the first included.
@@ -185,6 +186,15 @@ impl RetryPolicy {
             && attempt < self.max_throttled_attempts
             && deadline.is_some_and(|d| Instant::now() + self.bound(attempt) + took * 2 < d)
     }
+}
+
+/// Whether a wait of `wait` and then an attempt taking twice as long as the last one (`took`)
+/// end before the audit's deadline. When they would not, the call gives up now with its own
+/// error (`ServiceUnavailable` from `ListMFADevices`, say) rather than sleeping into the
+/// deadline: the audit's other parts, the summary above all, are then still served, and the
+/// failure is named for what it is, not as a timeout of the whole account.
+fn fits(wait: Duration, took: Duration, deadline: Option<Instant>) -> bool {
+    deadline.is_none_or(|d| Instant::now() + wait + took * 2 < d)
 }
 
 /// Whether a failed attempt is worth another: throttling, a server-side error (5xx), a timeout
@@ -277,10 +287,13 @@ impl Caller {
                 Ok(answer) => break Ok(answer),
                 Err((e, classified)) => {
                     if retryable(&e, &classified) && self.retry.again(attempt, classified.reason, took, deadline) {
-                        self.telemetry.record_retry(operation, classified.reason);
-                        tokio::time::sleep(self.retry.backoff(attempt)).await;
-                        attempt += 1;
-                        continue;
+                        let wait = self.retry.backoff(attempt);
+                        if fits(wait, took, deadline) {
+                            self.telemetry.record_retry(operation, classified.reason);
+                            tokio::time::sleep(wait).await;
+                            attempt += 1;
+                            continue;
+                        }
                     }
                     break Err(classified);
                 }
@@ -349,6 +362,22 @@ mod tests {
         assert!(p.again(p.max_attempts, FailureReason::Throttled, ms(50), room));
         assert!(!p.again(p.max_attempts, FailureReason::Throttled, ms(1500), room));
         assert!(!p.again(p.max_throttled_attempts, FailureReason::Throttled, ms(50), far));
+    }
+
+    #[test]
+    fn a_retry_that_would_end_past_the_deadline_is_not_made() {
+        let ms = Duration::from_millis;
+        assert!(fits(ms(6400), ms(50), None), "outside an audit, no deadline");
+        let soon = Some(Instant::now() + Duration::from_secs(2));
+        assert!(fits(ms(100), ms(50), soon));
+        assert!(
+            !fits(ms(1900), ms(50), soon),
+            "the wait and the next attempt pass the deadline"
+        );
+        assert!(
+            !fits(ms(100), ms(1000), soon),
+            "no room for another attempt as slow as the last"
+        );
     }
 
     #[test]
