@@ -213,7 +213,7 @@ impl Snapshot {
     /// organization are gone), each with this refresh's outcome; failures keep the last known
     /// findings from `previous`.
     pub fn from_refresh(
-        accounts: Vec<Planned>,
+        accounts: impl IntoIterator<Item = Planned>,
         mut outcomes: HashMap<String, AuditOutcome>,
         organization: OrganizationFacts,
         previous: Option<&Snapshot>,
@@ -429,14 +429,11 @@ mod tests {
         at: SystemTime,
     ) -> Snapshot {
         Snapshot::from_refresh(
-            accounts
-                .iter()
-                .map(|(id, sel)| Planned {
-                    account: account(id),
-                    selected: *sel,
-                    method: sel.then_some(Method::AssumeRoot),
-                })
-                .collect(),
+            accounts.iter().map(|(id, sel)| Planned {
+                account: account(id),
+                selected: *sel,
+                method: sel.then_some(Method::AssumeRoot),
+            }),
             outcomes.into_iter().map(|(id, o)| (id.to_string(), o)).collect(),
             OrganizationFacts::default(),
             previous,

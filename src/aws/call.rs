@@ -262,7 +262,11 @@ impl Caller {
         let result = loop {
             let mut permit = self.limits.acquire(operation).await;
             let started = Instant::now();
-            let sent = send().await;
+            // Boxed: an SDK call's future is several KiB, and an audit awaits up to five at
+            // once (plus the summary and AssumeRoot before them); inline they made each of the
+            // `concurrency` audits in flight a 57 KiB future, boxed 17 KiB, and only the
+            // attempts being sent hold the rest.
+            let sent = Box::pin(send()).await;
             let took = started.elapsed();
             // An answer (a value, or an error that means "absent"), or a failure and its class.
             let sent = match sent {

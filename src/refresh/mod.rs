@@ -168,22 +168,21 @@ impl Refresher {
             }
         };
 
-        let planned = org
-            .accounts
-            .into_iter()
-            .map(|account| {
-                let (selected, method) = match self.route(&plan, &account) {
-                    None => (false, None),
-                    Some(Route::Audit(access)) => (true, Some(access.method())),
-                    Some(Route::Fail(_)) => (true, None),
-                };
-                Planned {
-                    account,
-                    selected,
-                    method,
-                }
-            })
-            .collect();
+        // Planned one by one as the snapshot takes them: a list of all of them next to the
+        // listing and the snapshot's entries would be one more copy of 10,000 accounts at the
+        // refresh's peak of memory.
+        let planned = org.accounts.into_iter().map(|account| {
+            let (selected, method) = match self.route(&plan, &account) {
+                None => (false, None),
+                Some(Route::Audit(access)) => (true, Some(access.method())),
+                Some(Route::Fail(_)) => (true, None),
+            };
+            Planned {
+                account,
+                selected,
+                method,
+            }
+        });
 
         let facts = OrganizationFacts {
             id: Some(org.id),
