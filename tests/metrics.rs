@@ -641,7 +641,12 @@ proptest! {
 async fn several_organizations_render_as_one_valid_exposition() {
     use aws_root_exporter::snapshot::Snapshots;
     let telemetry = Telemetry::default();
-    let first = fixed_snapshot();
+    // Both count root activity of the account they both list: the live part of a scrape (the
+    // activity counters) must serve it once too.
+    let mut first = fixed_snapshot();
+    let mut log = activity();
+    log.record("222222222222", ActivityKind::ApiCall, at(1_763_999_000));
+    first.activity = Arc::new(log);
     // The second lists one account of its own and one of the first's again.
     let mut second = fixed_snapshot();
     let twice = second.accounts[1].clone();
@@ -650,7 +655,10 @@ async fn several_organizations_render_as_one_valid_exposition() {
     own.account.name = "second-own".into();
     second.accounts = Arc::new(vec![twice, own]);
     second.organization.id = Some("o-secondorg01".into());
-    second.activity = Arc::default();
+    let mut log = ActivityLog::default();
+    log.record("222222222222", ActivityKind::ApiCall, at(1_763_999_100));
+    log.record("444455556666", ActivityKind::ApiCall, at(1_763_999_200));
+    second.activity = Arc::new(log);
     let (_a, rx_a) = tokio::sync::watch::channel(Some(Arc::new(first)));
     let (_b, rx_b) = tokio::sync::watch::channel(Some(Arc::new(second)));
     let (_c, rx_c) = tokio::sync::watch::channel(None);
@@ -708,5 +716,13 @@ async fn several_organizations_render_as_one_valid_exposition() {
         .filter(|l| l.starts_with("aws_root_access_keys_present{account_id=\"222222222222\""))
         .count();
     assert_eq!(keys_present, 1);
+    let api_calls = |id: &str| {
+        let series = format!("aws_root_activity_events_total{{account_id=\"{id}\"");
+        om.lines()
+            .filter(|l| l.starts_with(&series) && l.contains("kind=\"api_call\""))
+            .count()
+    };
+    assert_eq!(api_calls("222222222222"), 1, "counted in both, served once: {om}");
+    assert_eq!(api_calls("444455556666"), 1, "the second's own account: {om}");
     parse_prometheus(&openmetrics_to_text(&om)).expect("valid text format too");
 }

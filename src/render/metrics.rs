@@ -313,7 +313,8 @@ pub fn once_each(
     if snapshots.len() < 2 {
         return snapshots.to_vec();
     }
-    let mut seen = std::collections::HashSet::new();
+    // Borrowed ids: the live part of a scrape may run this too.
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     snapshots
         .iter()
         .map(|(name, snapshot)| {
@@ -324,7 +325,7 @@ pub fn once_each(
                 .accounts
                 .iter()
                 .map(|e| e.account.id.as_str())
-                .filter(|id| !seen.insert(id.to_string()))
+                .filter(|id| !seen.insert(id))
                 .collect();
             if twice.is_empty() {
                 return (name.clone(), Some(s.clone()));
